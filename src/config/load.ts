@@ -1,0 +1,89 @@
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { ConfigError } from "../errors.ts";
+import { type Config, configSchema } from "./schema.ts";
+
+export const DEFAULT_CONFIG_FILE = "experiment_config.yaml";
+
+function show(value: unknown): string {
+  if (value === undefined) return "nothing";
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      let prev = row[0] as number;
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const temp = row[j] as number;
+        row[j] = Math.min((row[j] as number) + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+        prev = temp;
+      }
+    }
+    return row[b.length] as number;
+  };
+  const best = candidates.map((c) => ({ c, d: distance(word, c) })).sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= Math.max(2, Math.floor(word.length / 3)) ? best.c : undefined;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
+  const path = issue.path.map(String).join(".");
+  const where = path === "" ? "(top level)" : path;
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((key) => {
+      const known = Object.keys(configSchema.shape);
+      const hint = path === "" ? closest(key, known) : undefined;
+      const full = path === "" ? key : `${path}.${key}`;
+      return `${full}: unknown key${hint ? ` (did you mean "${hint}"?)` : `; remove it (known keys: ${known.join(", ")})`}`;
+    });
+  }
+  let value: unknown = raw;
+  for (const part of issue.path)
+    value =
+      value && typeof value === "object" ? (value as Record<PropertyKey, unknown>)[part as PropertyKey] : undefined;
+  return [`${where}: got ${show(value)}; ${issue.message}`];
+}
+
+/** Pure: raw parsed YAML → config or one message per problem (`path: got value; expected …`). */
+export function validateConfig(raw: unknown): { config: Config | null; errors: string[] } {
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== "object" || Array.isArray(raw)) {
+    return { config: null, errors: [`(top level): got ${show(raw)}; expected a mapping of keys to values`] };
+  }
+  const parsed = configSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    return { config: null, errors: parsed.error.issues.flatMap((issue) => describeIssue(issue, raw)) };
+  }
+  const config = parsed.data;
+  const errors: string[] = [];
+  if (config.benchmark === "local" && !config.local) {
+    errors.push("local: got nothing; benchmark `local` needs `local: { tasks: <file.jsonl>, scorer: <module.ts> }`");
+  }
+  if (config.benchmark === "command" && !config.command) {
+    errors.push("command: got nothing; benchmark `command` needs `command: { run: <shell command> }`");
+  }
+  return errors.length ? { config: null, errors } : { config, errors: [] };
+}
+
+/** Reads and validates the config file; throws ConfigError (exit 2) naming every problem. */
+export function loadConfig(file: string): Config {
+  const path = resolve(file);
+  if (!existsSync(path)) {
+    throw new ConfigError([`file not found; create it (see README "Configuration") or pass --config <file>`], path);
+  }
+  const doc = parseDocument(readFileSync(path, "utf8"), { prettyErrors: true });
+  if (doc.errors.length) {
+    throw new ConfigError(
+      doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: not valid YAML (${e.code}); fix the syntax`),
+      path,
+    );
+  }
+  const { config, errors } = validateConfig(doc.toJS());
+  if (!config) throw new ConfigError(errors, path);
+  return config;
+}
