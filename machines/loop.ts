@@ -1,0 +1,330 @@
+import { assign, fromPromise, setup } from "xstate";
+import type {
+  AnalyzeOutput,
+  BenchmarkOutput,
+  EditOutput,
+  GateOutput,
+  LearnInput,
+  LearnOutput,
+  Observation,
+  RecordInput,
+  RecordOutput,
+  StepInput,
+  SummarizeInput,
+} from "../src/steps/contracts.ts";
+import { type Limits, stopReason } from "./stop-rules.ts";
+
+export interface LoopInput {
+  runId: string;
+  /** The last iteration already recorded (0 after prepare's baseline). */
+  lastIteration: number;
+  bestValScore: number | null;
+  limits: Limits;
+  /** Tries per step before the run fails. */
+  stepAttempts: number;
+}
+
+export interface StepError {
+  step: string;
+  message: string;
+  code: string | null;
+  resumable: boolean;
+}
+
+export interface LoopContext {
+  runId: string;
+  iteration: number;
+  bestValScore: number | null;
+  limits: Limits;
+  stepAttempts: number;
+  /** Failed tries of the current step. */
+  attempt: number;
+  finished: number;
+  flat: number;
+  accepted: number;
+  rejected: number;
+  noChange: number;
+  spentUsd: number;
+  stopReason: string | null;
+  lastError: StepError | null;
+  /** The step to go back to when a paused run is resumed. */
+  pausedIn: string | null;
+  // Facts of the iteration in progress; reset when it starts.
+  trainScore: number | null;
+  bestBefore: number | null;
+  edit: EditOutput | null;
+  gate: GateOutput | null;
+  record: RecordOutput | null;
+}
+
+export type LoopEvent = { type: "RESUME" };
+
+/** Placeholders: the daemon and the tests supply the real steps with `machine.provide({ actors })`. */
+function notProvided<I, O>(name: string) {
+  return fromPromise<O, I>(async () => {
+    throw new Error(`step "${name}" was not provided`);
+  });
+}
+
+const STEPS_WITH_PAUSE = ["check", "benchmark", "analyze", "edit", "gate", "record", "learn", "summarize"] as const;
+
+function errorOf(event: unknown): unknown {
+  return event && typeof event === "object" && "error" in event ? event.error : event;
+}
+
+function toStepError(step: string, error: unknown): StepError {
+  const e = error as { message?: unknown; code?: unknown; retryable?: unknown; name?: unknown } | null;
+  const code = e && typeof e.code === "string" ? e.code : null;
+  return {
+    step,
+    message: e && typeof e.message === "string" ? e.message : String(error),
+    code,
+    // Mirrors isResumable in src/errors.ts without importing I/O-side code.
+    resumable: code === "ABORTED" || code === "LLM_UNAVAILABLE" || code === "INFRA_FAILURE",
+  };
+}
+
+export const loopMachine = setup({
+  types: {
+    context: {} as LoopContext,
+    input: {} as LoopInput,
+    events: {} as LoopEvent,
+  },
+  actors: {
+    observe: notProvided<StepInput, Observation>("observe"),
+    benchmark: notProvided<StepInput, BenchmarkOutput>("benchmark"),
+    analyze: notProvided<StepInput & { trainScore: number | null }, AnalyzeOutput>("analyze"),
+    edit: notProvided<StepInput, EditOutput>("edit"),
+    gate: notProvided<StepInput & { bestValScore: number | null }, GateOutput>("gate"),
+    record: notProvided<RecordInput, RecordOutput>("record"),
+    learn: notProvided<LearnInput, LearnOutput>("learn"),
+    summarize: notProvided<SummarizeInput, LearnOutput>("summarize"),
+  },
+  guards: {
+    resumable: ({ event }) => toStepError("", errorOf(event)).resumable,
+    canRetry: ({ context }) => context.attempt + 1 < context.stepAttempts,
+    pausedIn: ({ context }, step: string) => context.pausedIn === step,
+  },
+  actions: {
+    pause: assign(({ event }, step: string) => ({ lastError: toStepError(step, errorOf(event)), pausedIn: step })),
+    retry: assign(({ context, event }, step: string) => ({
+      attempt: context.attempt + 1,
+      lastError: toStepError(step, errorOf(event)),
+    })),
+    fail: assign(({ event }, step: string) => ({ lastError: toStepError(step, errorOf(event)) })),
+    unpause: assign({ pausedIn: null, attempt: 0 }),
+  },
+}).createMachine({
+  id: "loop",
+  context: ({ input }) => ({
+    runId: input.runId,
+    iteration: input.lastIteration,
+    bestValScore: input.bestValScore,
+    limits: input.limits,
+    stepAttempts: input.stepAttempts,
+    attempt: 0,
+    finished: 0,
+    flat: 0,
+    accepted: 0,
+    rejected: 0,
+    noChange: 0,
+    spentUsd: 0,
+    stopReason: null,
+    lastError: null,
+    pausedIn: null,
+    trainScore: null,
+    bestBefore: null,
+    edit: null,
+    gate: null,
+    record: null,
+  }),
+  initial: "check",
+  states: {
+    check: {
+      invoke: {
+        src: "observe",
+        input: ({ context }) => ({ runId: context.runId, iteration: context.iteration }),
+        onDone: [
+          {
+            guard: ({ context, event }) =>
+              stopReason(context.limits, { finished: context.finished, flat: context.flat }, event.output) !== null,
+            target: "closing",
+            actions: assign(({ context, event }) => ({
+              spentUsd: event.output.spentUsd,
+              attempt: 0,
+              stopReason: stopReason(context.limits, { finished: context.finished, flat: context.flat }, event.output),
+            })),
+          },
+          {
+            target: "benchmark",
+            actions: assign(({ context, event }) => ({
+              spentUsd: event.output.spentUsd,
+              attempt: 0,
+              iteration: context.iteration + 1,
+              bestBefore: context.bestValScore,
+              trainScore: null,
+              edit: null,
+              gate: null,
+              record: null,
+            })),
+          },
+        ],
+        onError: stepErrorTransitions("check"),
+      },
+    },
+    benchmark: {
+      invoke: {
+        src: "benchmark",
+        input: ({ context }) => ({ runId: context.runId, iteration: context.iteration }),
+        onDone: {
+          target: "analyze",
+          actions: assign(({ event }) => ({ trainScore: event.output.trainScore, attempt: 0 })),
+        },
+        onError: stepErrorTransitions("benchmark"),
+      },
+    },
+    analyze: {
+      invoke: {
+        src: "analyze",
+        input: ({ context }) => ({
+          runId: context.runId,
+          iteration: context.iteration,
+          trainScore: context.trainScore,
+        }),
+        onDone: { target: "edit", actions: assign({ attempt: 0 }) },
+        onError: stepErrorTransitions("analyze"),
+      },
+    },
+    edit: {
+      invoke: {
+        src: "edit",
+        input: ({ context }) => ({ runId: context.runId, iteration: context.iteration }),
+        onDone: [
+          {
+            guard: ({ event }) => event.output.changed,
+            target: "gate",
+            actions: assign(({ event }) => ({ edit: event.output, attempt: 0 })),
+          },
+          {
+            // Nothing changed: there is nothing to gate or record.
+            target: "learn",
+            actions: assign(({ context, event }) => ({
+              edit: event.output,
+              attempt: 0,
+              noChange: context.noChange + 1,
+            })),
+          },
+        ],
+        onError: stepErrorTransitions("edit"),
+      },
+    },
+    gate: {
+      invoke: {
+        src: "gate",
+        input: ({ context }) => ({
+          runId: context.runId,
+          iteration: context.iteration,
+          bestValScore: context.bestValScore,
+        }),
+        onDone: { target: "record", actions: assign(({ event }) => ({ gate: event.output, attempt: 0 })) },
+        onError: stepErrorTransitions("gate"),
+      },
+    },
+    record: {
+      invoke: {
+        src: "record",
+        input: ({ context }) => ({
+          runId: context.runId,
+          iteration: context.iteration,
+          edit: context.edit!,
+          gate: context.gate!,
+        }),
+        onDone: {
+          target: "learn",
+          actions: assign(({ context, event }) => {
+            const valScore = context.gate?.valScore ?? null;
+            const accepted = event.output.accepted;
+            const best =
+              accepted && valScore !== null && (context.bestValScore === null || valScore > context.bestValScore)
+                ? valScore
+                : context.bestValScore;
+            return {
+              record: event.output,
+              attempt: 0,
+              accepted: context.accepted + (accepted ? 1 : 0),
+              rejected: context.rejected + (accepted ? 0 : 1),
+              bestValScore: best,
+            };
+          }),
+        },
+        onError: stepErrorTransitions("record"),
+      },
+    },
+    learn: {
+      invoke: {
+        src: "learn",
+        input: ({ context }) => ({
+          runId: context.runId,
+          iteration: context.iteration,
+          edit: context.edit,
+          gate: context.gate,
+          record: context.record,
+          bestBefore: context.bestBefore,
+          trainScore: context.trainScore,
+        }),
+        onDone: {
+          target: "check",
+          actions: assign(({ context }) => {
+            const improved =
+              context.bestValScore !== null &&
+              (context.bestBefore === null || context.bestValScore > context.bestBefore);
+            return { attempt: 0, finished: context.finished + 1, flat: improved ? 0 : context.flat + 1 };
+          }),
+        },
+        onError: stepErrorTransitions("learn"),
+      },
+    },
+    closing: {
+      invoke: {
+        src: "summarize",
+        input: ({ context }) => ({
+          runId: context.runId,
+          stopReason: context.stopReason ?? "stopped",
+          bestValScore: context.bestValScore,
+          accepted: context.accepted,
+          rejected: context.rejected,
+          iterations: context.finished,
+        }),
+        onDone: { target: "done" },
+        onError: stepErrorTransitions("summarize"),
+      },
+    },
+    /** The run cannot go on now (API outage, infrastructure failure); `resume` sends RESUME. */
+    paused: {
+      on: {
+        RESUME: [
+          ...STEPS_WITH_PAUSE.map((step) => ({
+            guard: { type: "pausedIn", params: step } as const,
+            target: step === "summarize" ? "closing" : step,
+            actions: "unpause" as const,
+          })),
+          { target: "check", actions: "unpause" as const },
+        ],
+      },
+    },
+    done: { type: "final" },
+    failed: { type: "final" },
+  },
+});
+
+function stepErrorTransitions(step: string) {
+  const state = step === "summarize" ? "closing" : step;
+  return [
+    { guard: "resumable", target: "paused", actions: { type: "pause", params: step } },
+    { guard: "canRetry", target: state, reenter: true, actions: { type: "retry", params: step } },
+    { target: "failed", actions: { type: "fail", params: step } },
+  ] as const;
+}
+
+export type LoopMachine = typeof loopMachine;
+export type LoopStateValue = keyof typeof loopMachine.config.states;

@@ -1,0 +1,34 @@
+import type { Observation } from "../src/steps/contracts.ts";
+
+export interface Limits {
+  patience: number;
+  maxIterations: number | null;
+  budgetUsd: number | null;
+  /** Epoch milliseconds, or null. */
+  deadline: number | null;
+}
+
+export interface Progress {
+  /** Iterations finished in this run. */
+  finished: number;
+  /** Consecutive finished iterations without a new best val_score. */
+  flat: number;
+}
+
+/** Pure: why the run should stop now, or null to go on. Checked before every iteration. */
+export function stopReason(limits: Limits, progress: Progress, seen: Observation): string | null {
+  if (seen.stopRequested) return "operator requested stop";
+  if (limits.budgetUsd !== null && seen.spentUsd >= limits.budgetUsd) {
+    return `budget reached: $${seen.spentUsd.toFixed(2)} of $${limits.budgetUsd.toFixed(2)}`;
+  }
+  if (limits.deadline !== null && seen.now >= limits.deadline) {
+    return `deadline reached: ${new Date(limits.deadline).toISOString()}`;
+  }
+  if (limits.maxIterations !== null && progress.finished >= limits.maxIterations) {
+    return `max_iterations reached: ${progress.finished}`;
+  }
+  if (progress.flat >= limits.patience) {
+    return `patience exhausted: ${progress.flat} iterations without a new best val_score`;
+  }
+  return null;
+}

@@ -1,0 +1,46 @@
+import type { Split } from "../journal/journal.ts";
+
+/** One task's outcome: reward 0..1, or null for an infrastructure error (excluded from means). */
+export type Reward = number | null;
+
+export interface TaskOutcome {
+  reward: Reward;
+  durationMs: number;
+  /** Why the task failed or could not run; kept for train only. */
+  error?: string;
+}
+
+/** What the runner summarises for a step: small facts only, never traces. */
+export interface RunSummary {
+  split: Split;
+  agentHash: string;
+  results: Record<string, Reward>;
+  /** Mean reward, nulls excluded. */
+  score: number | null;
+  passed: number;
+  total: number;
+  infraErrors: number;
+  /** Tasks taken from the journal instead of being run again. */
+  reused: number;
+}
+
+export interface RunRequest {
+  split: Split;
+  /** Default: every task of the split. */
+  taskIds?: string[];
+  runId: string | null;
+  signal?: AbortSignal;
+  /** Write train traces to workspace/traces/latest (and baseline once). Ignored for test. */
+  writeTraces?: boolean;
+  /** Reuse journaled results of the same agent hash (default from config). */
+  reuse?: boolean;
+  /** Tag the journal rows / LLM calls with this iteration. */
+  iteration?: number | null;
+}
+
+/** The runner the loop, the gate and the coding agent's "run tasks" tool all go through. */
+export interface BenchmarkRunner {
+  /** All task ids the adapter knows (split "all"). */
+  listTasks(): Promise<string[]>;
+  run(request: RunRequest): Promise<RunSummary>;
+}

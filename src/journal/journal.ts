@@ -1,0 +1,598 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { HarnessError } from "../errors.ts";
+import { MIGRATIONS } from "./migrations.ts";
+
+export type RunStatus = "running" | "paused" | "stopped" | "done" | "failed" | "abandoned";
+export const FINISHED_STATUSES: readonly RunStatus[] = ["done", "failed", "abandoned"];
+
+export type StepStatus = "started" | "done" | "failed";
+export type Split = "train" | "test";
+export type LlmRole = "coding" | "agent";
+
+export interface RunRow {
+  id: string;
+  status: RunStatus;
+  createdAt: number;
+  updatedAt: number;
+  config: unknown;
+  snapshot: unknown | null;
+  state: string | null;
+  iteration: number;
+  bestValScore: number | null;
+  accepted: number;
+  rejected: number;
+  stopReason: string | null;
+  lastError: string | null;
+  stopRequested: boolean;
+  pid: number | null;
+}
+
+export interface StepRow {
+  key: string;
+  runId: string;
+  iteration: number;
+  step: string;
+  status: StepStatus;
+  attempts: number;
+  startedAt: number;
+  finishedAt: number | null;
+  outcome: unknown | null;
+  error: string | null;
+}
+
+export interface TaskResultRow {
+  agentHash: string;
+  split: Split;
+  taskId: string;
+  trial: number;
+  reward: number | null;
+  durationMs: number | null;
+  /** Kept for train only: a test task's error text could carry its content. */
+  error: string | null;
+  runId: string | null;
+}
+
+export interface LlmCallRow {
+  runId: string | null;
+  iteration: number | null;
+  stepKey: string | null;
+  role: LlmRole;
+  model: string;
+  promptHash: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  cacheCreationTokens: number;
+  cacheReadTokens: number;
+  costUsd: number;
+  latencyMs: number;
+  stopReason: string | null;
+  /** Stored so a resumed step can reuse a paid reply; never for test-split agent calls. */
+  response: unknown | null;
+}
+
+export interface Spend {
+  totalUsd: number;
+  byRole: Record<LlmRole, number>;
+  calls: number;
+}
+
+/** What a transition writes: the machine's new state, and the step that just ended, in one transaction. */
+export interface Transition {
+  runId: string;
+  snapshot: unknown;
+  state: string;
+  iteration: number;
+  bestValScore: number | null;
+  accepted: number;
+  rejected: number;
+  status?: RunStatus;
+  stopReason?: string | null;
+  lastError?: string | null;
+  ended?: { iteration: number; step: string; status: "done" | "failed"; outcome?: unknown; error?: string };
+}
+
+export function stepKey(runId: string, iteration: number, step: string): string {
+  return `${runId}:${iteration}:${step}`;
+}
+
+const json = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
+const parse = (text: unknown): unknown => (typeof text === "string" ? JSON.parse(text) : null);
+
+interface RunRecord {
+  id: string;
+  status: RunStatus;
+  created_at: number;
+  updated_at: number;
+  config: string;
+  snapshot: string | null;
+  state: string | null;
+  iteration: number;
+  best_val_score: number | null;
+  accepted: number;
+  rejected: number;
+  stop_reason: string | null;
+  last_error: string | null;
+  stop_requested: number;
+  pid: number | null;
+}
+
+function toRun(r: RunRecord): RunRow {
+  return {
+    id: r.id,
+    status: r.status,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    config: parse(r.config),
+    snapshot: parse(r.snapshot),
+    state: r.state,
+    iteration: r.iteration,
+    bestValScore: r.best_val_score,
+    accepted: r.accepted,
+    rejected: r.rejected,
+    stopReason: r.stop_reason,
+    lastError: r.last_error,
+    stopRequested: r.stop_requested === 1,
+    pid: r.pid,
+  };
+}
+
+interface StepRecord {
+  key: string;
+  run_id: string;
+  iteration: number;
+  step: string;
+  status: StepStatus;
+  attempts: number;
+  started_at: number;
+  finished_at: number | null;
+  outcome: string | null;
+  error: string | null;
+}
+
+function toStep(r: StepRecord): StepRow {
+  return {
+    key: r.key,
+    runId: r.run_id,
+    iteration: r.iteration,
+    step: r.step,
+    status: r.status,
+    attempts: r.attempts,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    outcome: parse(r.outcome),
+    error: r.error,
+  };
+}
+
+/**
+ * The run's source of truth (DESIGN §4). Writes are short synchronous IMMEDIATE transactions:
+ * better-sqlite3 transactions cannot span an await, so callers do async work first and write its outcome here.
+ */
+export class Journal {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+
+  private constructor(path: string, db: Database.Database, now: () => number) {
+    this.path = path;
+    this.db = db;
+    this.now = now;
+  }
+
+  static open(path: string, options: { readonly?: boolean; now?: () => number } = {}): Journal {
+    const readonly = options.readonly ?? false;
+    if (!readonly) mkdirSync(dirname(path), { recursive: true });
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly, fileMustExist: readonly, timeout: 5000 });
+    } catch (cause) {
+      throw new HarnessError("JOURNAL_CORRUPT", `cannot open the journal ${path}: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
+    if (!readonly) {
+      db.pragma("journal_mode = WAL");
+      // WAL's default NORMAL can roll back the last commits on power loss.
+      db.pragma("synchronous = FULL");
+      const check = db.pragma("integrity_check", { simple: true });
+      if (check !== "ok") {
+        db.close();
+        throw new HarnessError("JOURNAL_CORRUPT", `journal ${path} failed integrity_check: ${String(check)}`);
+      }
+      migrate(db);
+    }
+    db.pragma("foreign_keys = ON");
+    return new Journal(path, db, options.now ?? Date.now);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  integrityCheck(): string {
+    return String(this.db.pragma("integrity_check", { simple: true }));
+  }
+
+  schemaVersion(): number {
+    return Number(this.db.pragma("user_version", { simple: true }));
+  }
+
+  private write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  // ---- runs
+
+  createRun(id: string, config: unknown, pid: number | null = process.pid): RunRow {
+    const now = this.now();
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO runs (id, status, created_at, updated_at, config, iteration, accepted, rejected, pid)
+           VALUES (?, 'running', ?, ?, ?, 0, 0, 0, ?)`,
+        )
+        .run(id, now, now, JSON.stringify(config), pid);
+    });
+    return this.getRun(id)!;
+  }
+
+  getRun(id: string): RunRow | undefined {
+    const r = this.db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as RunRecord | undefined;
+    return r ? toRun(r) : undefined;
+  }
+
+  latestRun(): RunRow | undefined {
+    const r = this.db.prepare("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1").get() as
+      | RunRecord
+      | undefined;
+    return r ? toRun(r) : undefined;
+  }
+
+  unfinishedRun(): RunRow | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT * FROM runs WHERE status NOT IN (${FINISHED_STATUSES.map(() => "?").join(",")})
+         ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+      )
+      .get(...FINISHED_STATUSES) as RunRecord | undefined;
+    return r ? toRun(r) : undefined;
+  }
+
+  setRunStatus(
+    id: string,
+    status: RunStatus,
+    fields: { lastError?: string | null; stopReason?: string | null; pid?: number | null } = {},
+  ): void {
+    this.write(() => {
+      this.db
+        .prepare(
+          `UPDATE runs SET status = ?, updated_at = ?,
+             last_error = CASE WHEN ? THEN ? ELSE last_error END,
+             stop_reason = CASE WHEN ? THEN ? ELSE stop_reason END,
+             pid = CASE WHEN ? THEN ? ELSE pid END
+           WHERE id = ?`,
+        )
+        .run(
+          status,
+          this.now(),
+          fields.lastError !== undefined ? 1 : 0,
+          fields.lastError ?? null,
+          fields.stopReason !== undefined ? 1 : 0,
+          fields.stopReason ?? null,
+          fields.pid !== undefined ? 1 : 0,
+          fields.pid ?? null,
+          id,
+        );
+    });
+  }
+
+  requestStop(id: string): void {
+    this.write(() => {
+      this.db.prepare("UPDATE runs SET stop_requested = 1, updated_at = ? WHERE id = ?").run(this.now(), id);
+    });
+  }
+
+  // ---- steps and transitions
+
+  /** Marks a step started (or started again on resume/retry); returns its attempt number. */
+  stepStarted(runId: string, iteration: number, step: string): number {
+    const key = stepKey(runId, iteration, step);
+    const now = this.now();
+    return this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO steps (key, run_id, iteration, step, status, attempts, started_at)
+           VALUES (?, ?, ?, ?, 'started', 1, ?)
+           ON CONFLICT(key) DO UPDATE SET status = 'started', attempts = attempts + 1, started_at = excluded.started_at,
+             finished_at = NULL, error = NULL`,
+        )
+        .run(key, runId, iteration, step, now);
+      const row = this.db.prepare("SELECT attempts FROM steps WHERE key = ?").get(key) as { attempts: number };
+      return row.attempts;
+    });
+  }
+
+  /** The step's outcome, its status and the machine's new state, in one transaction. */
+  commitTransition(t: Transition): void {
+    const now = this.now();
+    this.write(() => {
+      if (t.ended) {
+        const key = stepKey(t.runId, t.ended.iteration, t.ended.step);
+        this.db
+          .prepare(
+            `INSERT INTO steps (key, run_id, iteration, step, status, attempts, started_at, finished_at, outcome, error)
+             VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+             ON CONFLICT(key) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at,
+               outcome = excluded.outcome, error = excluded.error`,
+          )
+          .run(
+            key,
+            t.runId,
+            t.ended.iteration,
+            t.ended.step,
+            t.ended.status,
+            now,
+            now,
+            json(t.ended.outcome),
+            t.ended.error ?? null,
+          );
+      }
+      this.db
+        .prepare(
+          `UPDATE runs SET snapshot = ?, state = ?, iteration = ?, best_val_score = ?, accepted = ?, rejected = ?,
+             status = COALESCE(?, status), updated_at = ?,
+             stop_reason = CASE WHEN ? THEN ? ELSE stop_reason END,
+             last_error = CASE WHEN ? THEN ? ELSE last_error END
+           WHERE id = ?`,
+        )
+        .run(
+          JSON.stringify(t.snapshot),
+          t.state,
+          t.iteration,
+          t.bestValScore,
+          t.accepted,
+          t.rejected,
+          t.status ?? null,
+          now,
+          t.stopReason !== undefined ? 1 : 0,
+          t.stopReason ?? null,
+          t.lastError !== undefined ? 1 : 0,
+          t.lastError ?? null,
+          t.runId,
+        );
+    });
+  }
+
+  getStep(runId: string, iteration: number, step: string): StepRow | undefined {
+    const r = this.db.prepare("SELECT * FROM steps WHERE key = ?").get(stepKey(runId, iteration, step)) as
+      | StepRecord
+      | undefined;
+    return r ? toStep(r) : undefined;
+  }
+
+  steps(runId: string): StepRow[] {
+    return (
+      this.db.prepare("SELECT * FROM steps WHERE run_id = ? ORDER BY started_at, rowid").all(runId) as StepRecord[]
+    ).map(toStep);
+  }
+
+  currentStep(runId: string): StepRow | undefined {
+    const r = this.db
+      .prepare("SELECT * FROM steps WHERE run_id = ? ORDER BY started_at DESC, rowid DESC LIMIT 1")
+      .get(runId) as StepRecord | undefined;
+    return r ? toStep(r) : undefined;
+  }
+
+  // ---- task results
+
+  getTaskResult(agentHash: string, split: Split, taskId: string, trial = 0): TaskResultRow | undefined {
+    const r = this.db
+      .prepare("SELECT * FROM task_results WHERE agent_hash = ? AND split = ? AND task_id = ? AND trial = ?")
+      .get(agentHash, split, taskId, trial) as Record<string, unknown> | undefined;
+    return r ? toTaskResult(r) : undefined;
+  }
+
+  taskResults(agentHash: string, split: Split): TaskResultRow[] {
+    return (
+      this.db
+        .prepare("SELECT * FROM task_results WHERE agent_hash = ? AND split = ? ORDER BY task_id, trial")
+        .all(agentHash, split) as Record<string, unknown>[]
+    ).map(toTaskResult);
+  }
+
+  putTaskResult(row: TaskResultRow): void {
+    const now = this.now();
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO task_results (agent_hash, split, task_id, trial, reward, duration_ms, error, run_id, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(agent_hash, split, task_id, trial) DO UPDATE SET reward = excluded.reward,
+             duration_ms = excluded.duration_ms, error = excluded.error, run_id = excluded.run_id,
+             created_at = excluded.created_at`,
+        )
+        .run(
+          row.agentHash,
+          row.split,
+          row.taskId,
+          row.trial,
+          row.reward,
+          row.durationMs,
+          row.split === "test" ? null : row.error,
+          row.runId,
+          now,
+        );
+    });
+  }
+
+  deleteTaskResults(agentHash: string, split: Split): void {
+    this.write(() => {
+      this.db.prepare("DELETE FROM task_results WHERE agent_hash = ? AND split = ?").run(agentHash, split);
+    });
+  }
+
+  // ---- LLM calls
+
+  recordLlmCall(row: LlmCallRow): number {
+    const now = this.now();
+    return this.write(() => {
+      const info = this.db
+        .prepare(
+          `INSERT INTO llm_calls (run_id, iteration, step_key, role, model, prompt_hash, input_tokens, output_tokens,
+             cache_creation_tokens, cache_read_tokens, cost_usd, latency_ms, stop_reason, response, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          row.runId,
+          row.iteration,
+          row.stepKey,
+          row.role,
+          row.model,
+          row.promptHash,
+          row.inputTokens,
+          row.outputTokens,
+          row.cacheCreationTokens,
+          row.cacheReadTokens,
+          row.costUsd,
+          row.latencyMs,
+          row.stopReason,
+          json(row.response),
+          now,
+        );
+      return Number(info.lastInsertRowid);
+    });
+  }
+
+  /** A reply already paid for by this step with the same prompt, so a resumed step need not pay twice. */
+  findLlmResponse(stepKeyValue: string, promptHash: string): unknown | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT response FROM llm_calls WHERE step_key = ? AND prompt_hash = ? AND response IS NOT NULL
+         ORDER BY id DESC LIMIT 1`,
+      )
+      .get(stepKeyValue, promptHash) as { response: string } | undefined;
+    return r ? parse(r.response) : undefined;
+  }
+
+  llmCalls(runId: string): (LlmCallRow & { id: number; createdAt: number })[] {
+    return (
+      this.db.prepare("SELECT * FROM llm_calls WHERE run_id = ? ORDER BY id").all(runId) as Record<string, unknown>[]
+    ).map((r) => ({
+      id: r.id as number,
+      runId: r.run_id as string | null,
+      iteration: r.iteration as number | null,
+      stepKey: r.step_key as string | null,
+      role: r.role as LlmRole,
+      model: r.model as string,
+      promptHash: r.prompt_hash as string | null,
+      inputTokens: r.input_tokens as number,
+      outputTokens: r.output_tokens as number,
+      cacheCreationTokens: r.cache_creation_tokens as number,
+      cacheReadTokens: r.cache_read_tokens as number,
+      costUsd: r.cost_usd as number,
+      latencyMs: r.latency_ms as number,
+      stopReason: r.stop_reason as string | null,
+      response: parse(r.response),
+      createdAt: r.created_at as number,
+    }));
+  }
+
+  spend(runId: string, iteration?: number): Spend {
+    const rows = this.db
+      .prepare(
+        `SELECT role, SUM(cost_usd) AS usd, COUNT(*) AS n FROM llm_calls
+         WHERE run_id = ? AND (? IS NULL OR iteration = ?) GROUP BY role`,
+      )
+      .all(runId, iteration ?? null, iteration ?? null) as { role: LlmRole; usd: number; n: number }[];
+    const byRole: Record<LlmRole, number> = { coding: 0, agent: 0 };
+    let calls = 0;
+    for (const r of rows) {
+      byRole[r.role] = r.usd;
+      calls += r.n;
+    }
+    return { totalUsd: byRole.coding + byRole.agent, byRole, calls };
+  }
+
+  // ---- iterations (one row per finished iteration, for status and the report)
+
+  putIteration(row: IterationRow): void {
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO iterations (run_id, iteration, outcome, val_score, best_before, summary, finished_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(run_id, iteration) DO UPDATE SET outcome = excluded.outcome, val_score = excluded.val_score,
+             best_before = excluded.best_before, summary = excluded.summary, finished_at = excluded.finished_at`,
+        )
+        .run(
+          row.runId,
+          row.iteration,
+          row.outcome,
+          row.valScore,
+          row.bestBefore,
+          json(row.summary),
+          row.finishedAt ?? this.now(),
+        );
+    });
+  }
+
+  iterations(runId: string): IterationRow[] {
+    return (
+      this.db.prepare("SELECT * FROM iterations WHERE run_id = ? ORDER BY iteration").all(runId) as Record<
+        string,
+        unknown
+      >[]
+    ).map((r) => ({
+      runId: r.run_id as string,
+      iteration: r.iteration as number,
+      outcome: r.outcome as IterationOutcome,
+      valScore: r.val_score as number | null,
+      bestBefore: r.best_before as number | null,
+      summary: parse(r.summary),
+      finishedAt: r.finished_at as number,
+    }));
+  }
+}
+
+export type IterationOutcome = "accepted" | "rejected" | "no_change";
+
+export interface IterationRow {
+  runId: string;
+  iteration: number;
+  outcome: IterationOutcome;
+  valScore: number | null;
+  bestBefore: number | null;
+  summary: unknown;
+  finishedAt?: number;
+}
+
+function toTaskResult(r: Record<string, unknown>): TaskResultRow {
+  return {
+    agentHash: r.agent_hash as string,
+    split: r.split as Split,
+    taskId: r.task_id as string,
+    trial: r.trial as number,
+    reward: r.reward as number | null,
+    durationMs: r.duration_ms as number | null,
+    error: r.error as string | null,
+    runId: r.run_id as string | null,
+  };
+}
+
+function migrate(db: Database.Database): void {
+  const current = Number(db.pragma("user_version", { simple: true }));
+  if (current > MIGRATIONS.length) {
+    throw new HarnessError(
+      "JOURNAL_CORRUPT",
+      `journal schema version ${current} is newer than this auto-harness knows (${MIGRATIONS.length}); upgrade auto-harness`,
+    );
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version] as string);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * The one module that talks to `@anthropic-ai/sdk`: client construction, a retrying call that
+ * survives outages without multiplying retries, and per-model prices for budgets.
+ */
+import Anthropic, { AnthropicError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
+import pRetry, { AbortError as StopRetrying } from "p-retry";
+import type { Clock } from "../clock.ts";
+import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
+
+export type AnthropicClient = Anthropic;
+export type Message = Anthropic.Messages.Message;
+export type MessageParams = Anthropic.Messages.MessageStreamParams;
+export type MessageParam = Anthropic.Messages.MessageParam;
+export type Tool = Anthropic.Messages.ToolUnion;
+export type ApiUsage = Anthropic.Messages.Usage;
+
+export interface CreateAnthropicOptions {
+  baseURL?: string;
+  apiKey?: string;
+  maxRetries?: number;
+  timeoutMs?: number;
+}
+
+/** Used only against a local endpoint (tests, demos) so the SDK has a key to send. */
+export const LOCAL_TEST_KEY = "test-key-local";
+
+function isLocalUrl(url: string | undefined): boolean {
+  if (!url) return false;
+  try {
+    const host = new URL(url).hostname;
+    return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host === "::1";
+  } catch {
+    return false;
+  }
+}
+
+export function createAnthropic(opts: CreateAnthropicOptions = {}): Anthropic {
+  const baseURL = opts.baseURL ?? process.env.ANTHROPIC_BASE_URL ?? undefined;
+  let apiKey = opts.apiKey ?? process.env.ANTHROPIC_API_KEY ?? undefined;
+  if (!apiKey && isLocalUrl(baseURL)) apiKey = LOCAL_TEST_KEY;
+  return new Anthropic({
+    ...(baseURL ? { baseURL } : {}),
+    ...(apiKey ? { apiKey } : {}),
+    // The SDK's own retries cover HTTP-level failures; callMessages adds the outer layer.
+    maxRetries: opts.maxRetries ?? 2,
+    ...(opts.timeoutMs === undefined ? {} : { timeout: opts.timeoutMs }),
+  });
+}
+
+export interface LlmLog {
+  warn(obj: object, msg: string): void;
+}
+
+export interface AttemptInfo {
+  /** Outer attempt number, from 1. */
+  attempt: number;
+  ok: boolean;
+  error?: unknown;
+  /** Backoff before the next attempt; absent when no further attempt follows. */
+  waitMs?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  clock: Clock;
+  log?: LlmLog;
+  /** Continuous failure for this long ends the call with LLM_UNAVAILABLE. */
+  outageMs?: number;
+  maxBackoffMs?: number;
+  minBackoffMs?: number;
+  onAttempt?: (info: AttemptInfo) => void;
+}
+
+export interface CallResult {
+  message: Message;
+  latencyMs: number;
+  attempts: number;
+}
+
+type Verdict = { kind: "retry" } | { kind: "reject"; error: HarnessError } | { kind: "abort" };
+
+const SPEND_LIMIT = /spend|credit|billing|quota|usage limit/i;
+const REJECTED_STREAM_ERRORS = new Set([
+  "invalid_request_error",
+  "authentication_error",
+  "permission_error",
+  "not_found_error",
+  "billing_error",
+]);
+
+function rejected(message: string, cause: unknown): Verdict {
+  return { kind: "reject", error: new HarnessError("LLM_REJECTED", message, { cause }) };
+}
+
+/** Decides what the outer layer does with an error the SDK gave up on. */
+export function classifyLlmError(error: unknown, signal?: AbortSignal): Verdict {
+  if (signal?.aborted || error instanceof APIUserAbortError) return { kind: "abort" };
+  if (error instanceof APIError && typeof error.status === "number") {
+    const status = error.status;
+    const detail = error.message;
+    if (status === 429) {
+      return SPEND_LIMIT.test(detail)
+        ? rejected(`the API refused for a spend/billing limit; raise the limit or wait: ${detail}`, error)
+        : { kind: "retry" };
+    }
+    if (status === 408 || status === 409 || status >= 500) return { kind: "retry" };
+    if (status === 401 || status === 403)
+      return rejected(`authentication failed (${status}); check ANTHROPIC_API_KEY`, error);
+    if (status === 404)
+      return rejected(`not found (404); check the model name and ANTHROPIC_BASE_URL: ${detail}`, error);
+    if (status === 402) return rejected(`payment required (402); check the account's billing: ${detail}`, error);
+    return rejected(`the request was refused (${status}): ${detail}`, error);
+  }
+  if (error instanceof APIError && error.type && REJECTED_STREAM_ERRORS.has(error.type)) {
+    return rejected(`the request was refused mid-stream (${error.type}): ${error.message}`, error);
+  }
+  // Mid-stream failures (dropped connection, SSE error event) and exhausted connection retries.
+  if (error instanceof AnthropicError) return { kind: "retry" };
+  return rejected(`unexpected error from the LLM client: ${errorMessage(error)}`, error);
+}
+
+/** Resolves after `ms` of injected time, or rejects as soon as the signal aborts. */
+function sleepUnlessAborted(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) return clock.sleep(ms);
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    clock.sleep(ms, signal).then(
+      () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Streams one Messages call to its final message. The SDK retries HTTP-level failures itself;
+ * this layer retries only what it cannot (mid-stream errors, its exhausted retries) with capped
+ * backoff on the injected clock, until `outageMs` of continuous failure.
+ */
+export async function callMessages(client: Anthropic, params: MessageParams, opts: CallOptions): Promise<CallResult> {
+  const { signal, clock, log, onAttempt } = opts;
+  const outageMs = opts.outageMs ?? 30 * 60_000;
+  const maxBackoffMs = opts.maxBackoffMs ?? 60_000;
+  const minBackoffMs = Math.min(opts.minBackoffMs ?? 1_000, maxBackoffMs);
+  const startedAt = clock.now();
+  let attempts = 0;
+  let latencyMs = 0;
+
+  const attempt = async (): Promise<Message> => {
+    attempts += 1;
+    const attemptStart = clock.now();
+    try {
+      const message = await client.messages.stream(params, signal ? { signal } : {}).finalMessage();
+      latencyMs = clock.now() - attemptStart;
+      onAttempt?.({ attempt: attempts, ok: true });
+      return message;
+    } catch (error) {
+      const verdict = classifyLlmError(error, signal);
+      if (verdict.kind === "abort") throw new StopRetrying(new AbortedError("LLM call aborted", error));
+      if (verdict.kind === "reject") {
+        onAttempt?.({ attempt: attempts, ok: false, error });
+        throw new StopRetrying(verdict.error);
+      }
+      throw error;
+    }
+  };
+
+  try {
+    const message = await pRetry(attempt, {
+      retries: Number.POSITIVE_INFINITY,
+      // Backoff is slept on the injected clock in onFailedAttempt, so p-retry itself never waits.
+      minTimeout: 0,
+      maxTimeout: 0,
+      onFailedAttempt: async ({ error, attemptNumber }) => {
+        const elapsed = clock.now() - startedAt;
+        const left = outageMs - elapsed;
+        if (left <= 0) {
+          onAttempt?.({ attempt: attemptNumber, ok: false, error });
+          throw new HarnessError(
+            "LLM_UNAVAILABLE",
+            `the LLM API kept failing for ${Math.round(elapsed / 1000)}s over ${attemptNumber} attempts: ${error.message}`,
+            { cause: error, retryable: true },
+          );
+        }
+        const waitMs = Math.min(maxBackoffMs, minBackoffMs * 2 ** (attemptNumber - 1), left);
+        onAttempt?.({ attempt: attemptNumber, ok: false, error, waitMs });
+        log?.warn({ attempt: attemptNumber, waitMs, err: error.message }, "LLM call failed; retrying");
+        await sleepUnlessAborted(clock, waitMs, signal);
+      },
+    });
+    return { message, latencyMs, attempts };
+  } catch (error) {
+    if (error instanceof HarnessError) throw error;
+    if (signal?.aborted) throw new AbortedError("LLM call aborted", error);
+    throw error;
+  }
+}
+
+/** USD per million tokens. */
+export interface ModelPrice {
+  input: number;
+  output: number;
+  cacheWrite: number;
+  cacheRead: number;
+}
+
+export type PriceOverrides = Record<string, { input: number; output: number; cacheWrite?: number; cacheRead?: number }>;
+
+function price(input: number, output: number): ModelPrice {
+  // Anthropic's 5-minute cache write is 1.25x input; a cache read is 0.1x input.
+  return { input, output, cacheWrite: input * 1.25, cacheRead: input * 0.1 };
+}
+
+const MOST_EXPENSIVE = price(15, 75);
+
+/** Ordered most specific first; the first matching prefix or pattern wins. */
+const PRICE_TABLE: { match: RegExp; price: ModelPrice }[] = [
+  // Opus 4.5 and later dropped to 5/25; "claude-opus-4-20250514" (a date, not a minor) stays 15/75.
+  { match: /^claude-opus-4-([5-9]|\d{2})(-|$)/, price: price(5, 25) },
+  { match: /^claude-opus-4/, price: price(15, 75) },
+  { match: /^claude-sonnet-4/, price: price(3, 15) },
+  { match: /^claude-haiku-4/, price: price(1, 5) },
+  { match: /^claude-3-7-sonnet/, price: price(3, 15) },
+  { match: /^claude-3-5-sonnet/, price: price(3, 15) },
+  { match: /^claude-3-5-haiku/, price: price(0.8, 4) },
+  { match: /^claude-3-opus/, price: price(15, 75) },
+  { match: /^claude-3-haiku/, price: price(0.25, 1.25) },
+];
+
+/** Price for a model; overrides match by longest prefix; unknown models get the most expensive price. */
+export function priceFor(model: string, overrides?: PriceOverrides): ModelPrice {
+  if (overrides) {
+    const key = Object.keys(overrides)
+      .filter((prefix) => model.startsWith(prefix))
+      .sort((a, b) => b.length - a.length)[0];
+    const o = key === undefined ? undefined : overrides[key];
+    if (o) {
+      return {
+        input: o.input,
+        output: o.output,
+        cacheWrite: o.cacheWrite ?? o.input * 1.25,
+        cacheRead: o.cacheRead ?? o.input * 0.1,
+      };
+    }
+  }
+  return PRICE_TABLE.find((row) => row.match.test(model))?.price ?? MOST_EXPENSIVE;
+}
+
+export interface UsageCounts {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens?: number | null;
+  cache_read_input_tokens?: number | null;
+}
+
+export function costUsd(model: string, usage: UsageCounts, overrides?: PriceOverrides): number {
+  const p = priceFor(model, overrides);
+  return (
+    (usage.input_tokens * p.input +
+      usage.output_tokens * p.output +
+      (usage.cache_creation_input_tokens ?? 0) * p.cacheWrite +
+      (usage.cache_read_input_tokens ?? 0) * p.cacheRead) /
+    1_000_000
+  );
+}
+
+/** Upper bound for a call before it is made: every input token at the dearer of input/cache-write, full max_tokens out. */
+export function worstCaseCostUsd(
+  model: string,
+  inputTokensEstimate: number,
+  maxTokens: number,
+  overrides?: PriceOverrides,
+): number {
+  const p = priceFor(model, overrides);
+  return (inputTokensEstimate * Math.max(p.input, p.cacheWrite) + maxTokens * p.output) / 1_000_000;
+}

@@ -1,0 +1,84 @@
+/**
+ * What each step of the loop takes and returns. Types only: the machine imports these,
+ * the daemon's step implementations satisfy them. Everything here is small and serialisable,
+ * because it lands in the machine's context and the journal; traces never do.
+ */
+
+export interface StepInput {
+  runId: string;
+  iteration: number;
+}
+
+export interface BenchmarkOutput {
+  agentHash: string;
+  /** Mean train reward, nulls excluded; null when every task was an infrastructure error. */
+  trainScore: number | null;
+  passed: number;
+  total: number;
+}
+
+export interface AnalyzeOutput {
+  /** Short names of the failure patterns the coding agent saw. */
+  patterns: string[];
+}
+
+export interface EditOutput {
+  changed: boolean;
+  hypothesis: string;
+  changeSummary: string;
+  commitMessage: string;
+  pattern: string;
+  needsFromHuman: string;
+}
+
+export interface GateOutput {
+  passed: boolean;
+  valScore: number | null;
+  previousBest: number | null;
+  suitePassed: number;
+  suiteTotal: number;
+  promoted: string[];
+  /** One reason per failed gate step; empty when passed. */
+  reasons: string[];
+}
+
+export interface RecordOutput {
+  accepted: boolean;
+  commit: string | null;
+}
+
+export interface LearnOutput {
+  written: boolean;
+}
+
+/** What the stop check observes of the world: the clock, the ledger and the operator. */
+export interface Observation {
+  now: number;
+  spentUsd: number;
+  stopRequested: boolean;
+}
+
+export interface RecordInput extends StepInput {
+  edit: EditOutput;
+  gate: GateOutput;
+}
+
+export interface LearnInput extends StepInput {
+  edit: EditOutput | null;
+  gate: GateOutput | null;
+  record: RecordOutput | null;
+  bestBefore: number | null;
+  trainScore: number | null;
+}
+
+export interface SummarizeInput {
+  runId: string;
+  stopReason: string;
+  bestValScore: number | null;
+  accepted: number;
+  rejected: number;
+  iterations: number;
+}
+
+export const STEP_NAMES = ["check", "benchmark", "analyze", "edit", "gate", "record", "learn", "summarize"] as const;
+export type StepName = (typeof STEP_NAMES)[number];
