@@ -15,7 +15,7 @@ import Anthropic, {
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply, toolUseReply } from "../src/testing/llm-server.ts";
 
-const MODEL = "claude-sonnet-4-5-20250929";
+const MODEL = "claude-sonnet-4-6";
 const params = {
   model: MODEL,
   max_tokens: 256,
@@ -50,7 +50,8 @@ describe("test LLM server with the real SDK", () => {
     const [req] = server.requests;
     expect(req?.method).toBe("POST");
     expect(req?.path).toBe("/v1/messages");
-    expect(req?.headers["x-api-key"]).toBe("test-key");
+    // SDK 1.x sends the API key as a bearer token, not x-api-key.
+    expect(req?.headers.authorization).toBe("Bearer test-key");
     expect(req?.headers["anthropic-version"]).toBeTruthy();
     expect(req?.body.messages[0].content).toBe("hello there");
     expect(JSON.parse(req?.raw ?? "")).toEqual(req?.body);
@@ -65,7 +66,12 @@ describe("test LLM server with the real SDK", () => {
               { type: "text", text: "Let me look." },
               { type: "tool_use", name: "read_file", input: { path: "agent/agent.ts", lines: [1, 20] } },
             ],
-            usage: { input_tokens: 1234, output_tokens: 56, cache_read_input_tokens: 1000, cache_creation_input_tokens: 7 },
+            usage: {
+              input_tokens: 1234,
+              output_tokens: 56,
+              cache_read_input_tokens: 1000,
+              cache_creation_input_tokens: 7,
+            },
           },
         },
       ],
@@ -91,7 +97,9 @@ describe("test LLM server with the real SDK", () => {
   });
 
   it("carries tool_result content back and keeps a given tool_use id", async () => {
-    server = await startTestLlmServer({ script: [toolUseReply("finish", { summary: "done" }, "toolu_given"), textReply("ok")] });
+    server = await startTestLlmServer({
+      script: [toolUseReply("finish", { summary: "done" }, "toolu_given"), textReply("ok")],
+    });
     const client = sdk(server);
     const first = await client.messages.stream(params).finalMessage();
     expect(first.content[0]).toMatchObject({ type: "tool_use", id: "toolu_given", name: "finish" });
@@ -258,7 +266,9 @@ describe("test LLM server with the real SDK", () => {
   });
 
   it("close is idempotent and does not wait for a delayed reply", async () => {
-    server = await startTestLlmServer({ script: [{ reply: { content: [{ type: "text", text: "late" }] }, delayMs: 600_000 }] });
+    server = await startTestLlmServer({
+      script: [{ reply: { content: [{ type: "text", text: "late" }] }, delayMs: 600_000 }],
+    });
     const pending = sdk(server, 0)
       .messages.create(params)
       .catch((e: unknown) => e);

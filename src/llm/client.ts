@@ -116,6 +116,10 @@ export function classifyLlmError(error: unknown, signal?: AbortSignal): Verdict 
   }
   // Mid-stream failures (dropped connection, SSE error event) and exhausted connection retries.
   if (error instanceof AnthropicError) return { kind: "retry" };
+  // undici reports a body cut short as a bare TypeError("terminated") when nothing wraps it.
+  if (error instanceof TypeError && /terminated|fetch failed|other side closed/i.test(errorMessage(error))) {
+    return { kind: "retry" };
+  }
   return rejected(`unexpected error from the LLM client: ${errorMessage(error)}`, error);
 }
 
@@ -168,7 +172,8 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
         onAttempt?.({ attempt: attempts, ok: false, error });
         throw new StopRetrying(verdict.error);
       }
-      throw error;
+      // p-retry refuses to retry most TypeErrors, so hand it an SDK error instead.
+      throw error instanceof AnthropicError ? error : new AnthropicError(errorMessage(error), { cause: error });
     }
   };
 
