@@ -27,7 +27,11 @@ export class ManualClock implements Clock {
   private waiters: { until: number; resolve: () => void }[] = [];
   readonly sleeps: number[] = [];
 
-  constructor(start = 0) {
+  /** With `autoAdvance`, a sleep moves the clock itself, so retries and backoffs finish at once. */
+  constructor(
+    start = 0,
+    private readonly autoAdvance = false,
+  ) {
     this.current = start;
   }
   now(): number {
@@ -35,6 +39,10 @@ export class ManualClock implements Clock {
   }
   sleep(ms: number): Promise<void> {
     this.sleeps.push(ms);
+    if (this.autoAdvance) {
+      this.advance(ms);
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       this.waiters.push({ until: this.current + ms, resolve });
       this.flush();

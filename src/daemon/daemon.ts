@@ -1,0 +1,237 @@
+import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate";
+import { type LoopContext, type LoopInput, loopMachine } from "../../machines/loop.ts";
+import type { Clock } from "../clock.ts";
+import { errorMessage } from "../errors.ts";
+import type { Journal, RunStatus } from "../journal/journal.ts";
+import type { Logger, LogPlace } from "../log.ts";
+import type {
+  AnalyzeOutput,
+  BenchmarkOutput,
+  EditOutput,
+  GateOutput,
+  LearnInput,
+  LearnOutput,
+  Observation,
+  RecordInput,
+  RecordOutput,
+  StepInput,
+  SummarizeInput,
+} from "../steps/contracts.ts";
+
+/** The step implementations the daemon runs; each must be idempotent in (run, iteration, inputs). */
+export interface Steps {
+  observe(input: StepInput, signal: AbortSignal): Promise<Observation>;
+  benchmark(input: StepInput, signal: AbortSignal): Promise<BenchmarkOutput>;
+  analyze(input: StepInput & { trainScore: number | null }, signal: AbortSignal): Promise<AnalyzeOutput>;
+  edit(input: StepInput, signal: AbortSignal): Promise<EditOutput>;
+  gate(input: StepInput & { bestValScore: number | null }, signal: AbortSignal): Promise<GateOutput>;
+  record(input: RecordInput, signal: AbortSignal): Promise<RecordOutput>;
+  learn(input: LearnInput, signal: AbortSignal): Promise<LearnOutput>;
+  summarize(input: SummarizeInput, signal: AbortSignal): Promise<LearnOutput>;
+}
+
+type StepKey = keyof Steps;
+/** The journal's step name for each actor: `check` is where `observe` runs. */
+const JOURNAL_STEP: Record<StepKey, string> = {
+  observe: "check",
+  benchmark: "benchmark",
+  analyze: "analyze",
+  edit: "edit",
+  gate: "gate",
+  record: "record",
+  learn: "learn",
+  summarize: "summarize",
+};
+
+export interface DaemonDeps {
+  journal: Journal;
+  log: Logger;
+  place: LogPlace;
+  steps: Steps;
+  clock: Clock;
+  /** Backoff before re-running a step whose last try failed: base · 2^(tries-1), capped. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+export type LoopSnapshot = SnapshotFrom<typeof loopMachine>;
+
+export interface DaemonResult {
+  status: RunStatus;
+  state: string;
+  context: LoopContext;
+}
+
+/** Maps the machine's state to the run's status in the journal. */
+function statusOf(snapshot: LoopSnapshot): RunStatus {
+  if (snapshot.value === "done") return "done";
+  if (snapshot.value === "failed") return "failed";
+  if (snapshot.value === "paused") return "paused";
+  return "running";
+}
+
+/**
+ * Drives one run of the loop machine to a stop: done, failed, paused, or shut down.
+ * Each transition is persisted with the outcome of the step that caused it in one transaction.
+ */
+export class Daemon {
+  private actor: Actor<typeof loopMachine> | null = null;
+  private ended: {
+    iteration: number;
+    step: string;
+    status: "done" | "failed";
+    outcome?: unknown;
+    error?: string;
+  } | null = null;
+  private closing: Promise<void> | null = null;
+  private stopping = false;
+  private settle: ((result: DaemonResult) => void) | null = null;
+  private readonly runId: string;
+
+  constructor(
+    runId: string,
+    private readonly deps: DaemonDeps,
+  ) {
+    this.runId = runId;
+  }
+
+  private wrap<K extends StepKey>(key: K) {
+    const { journal, log, place, clock } = this.deps;
+    const journalStep = JOURNAL_STEP[key];
+    const impl = this.deps.steps[key] as (input: unknown, signal: AbortSignal) => Promise<unknown>;
+    return fromPromise(async ({ input, signal }: { input: unknown; signal: AbortSignal }) => {
+      // Let the transition that started us commit first: its step must be `done` before this one is `started`.
+      await Promise.resolve();
+      const iteration = (input as { iteration?: number }).iteration ?? this.actor?.getSnapshot().context.iteration ?? 0;
+      const previous = journal.getStep(this.runId, iteration, journalStep);
+      const attempts = journal.stepStarted(this.runId, iteration, journalStep);
+      place.iteration = iteration;
+      place.step = journalStep;
+      if (previous?.status === "failed") {
+        const base = this.deps.retryBaseMs ?? 1000;
+        const wait = Math.min(this.deps.retryMaxMs ?? 60_000, base * 2 ** Math.max(0, attempts - 2));
+        log.warn({ attempts, waitMs: wait, lastError: previous.error }, `retrying ${journalStep}`);
+        await clock.sleep(wait, signal);
+      }
+      log.info({ attempts }, `${journalStep} started`);
+      const started = clock.now();
+      try {
+        const output = await impl(input, signal);
+        this.ended = { iteration, step: journalStep, status: "done", outcome: output };
+        log.info({ ms: clock.now() - started }, `${journalStep} done`);
+        return output;
+      } catch (error) {
+        if (!signal.aborted) {
+          this.ended = { iteration, step: journalStep, status: "failed", error: errorMessage(error) };
+          log.error({ err: error, ms: clock.now() - started }, `${journalStep} failed: ${errorMessage(error)}`);
+        }
+        throw error;
+      }
+    });
+  }
+
+  private machine() {
+    return loopMachine.provide({
+      actors: {
+        observe: this.wrap("observe"),
+        benchmark: this.wrap("benchmark"),
+        analyze: this.wrap("analyze"),
+        edit: this.wrap("edit"),
+        gate: this.wrap("gate"),
+        record: this.wrap("record"),
+        learn: this.wrap("learn"),
+        summarize: this.wrap("summarize"),
+      } as never,
+    });
+  }
+
+  private persist(snapshot: LoopSnapshot): void {
+    if (!this.actor || this.stopping) return;
+    const context = snapshot.context;
+    const status = statusOf(snapshot);
+    const state = String(snapshot.value);
+    this.deps.journal.commitTransition({
+      runId: this.runId,
+      snapshot: this.actor.getPersistedSnapshot(),
+      state,
+      iteration: context.iteration,
+      bestValScore: context.bestValScore,
+      accepted: context.accepted,
+      rejected: context.rejected,
+      status,
+      ...(status === "done" ? { stopReason: context.stopReason } : {}),
+      ...(context.lastError && this.ended?.status === "failed" ? { lastError: context.lastError.message } : {}),
+      ...(this.ended ? { ended: this.ended } : {}),
+    });
+    this.ended = null;
+    this.deps.place.iteration = context.iteration;
+    if (status !== "running") {
+      this.deps.place.step = null;
+      this.deps.log.info({ state, stopReason: context.stopReason, lastError: context.lastError }, `run ${status}`);
+      this.settle?.({ status, state, context });
+    }
+  }
+
+  /** Starts a fresh run, or continues a persisted one (a paused run is sent RESUME). */
+  start(from: { input: LoopInput } | { snapshot: unknown }): Promise<DaemonResult> {
+    const done = new Promise<DaemonResult>((resolve) => {
+      this.settle = resolve;
+    });
+    const machine = this.machine();
+    this.deps.place.runId = this.runId;
+    const actor =
+      "input" in from
+        ? createActor(machine, { input: from.input })
+        : createActor(machine, { snapshot: from.snapshot, input: undefined } as never);
+    this.actor = actor;
+    actor.start();
+    // Subscribed after start: a restored snapshot is already in the journal, and no step can finish synchronously.
+    actor.subscribe({
+      next: (snapshot) => this.persist(snapshot),
+      error: (error) => {
+        this.deps.log.error({ err: error }, "state machine error: this is a bug");
+        this.deps.journal.setRunStatus(this.runId, "failed", { lastError: `internal: ${errorMessage(error)}` });
+        this.settle?.({ status: "failed", state: "failed", context: actor.getSnapshot().context });
+      },
+    });
+    const snapshot = actor.getSnapshot();
+    if (snapshot.value === "paused") {
+      this.deps.log.info({ pausedIn: snapshot.context.pausedIn }, "resuming a paused run");
+      actor.send({ type: "RESUME" });
+    } else if ("input" in from || snapshot.status === "done") {
+      this.persist(snapshot);
+    }
+    return done;
+  }
+
+  snapshot(): LoopSnapshot | null {
+    return this.actor?.getSnapshot() ?? null;
+  }
+
+  /**
+   * Stops taking new work and aborts the step in flight; the journal keeps the state from before it,
+   * so `resume` runs that step again. Idempotent: a second call returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.stopping = true;
+    this.closing = (async () => {
+      const actor = this.actor;
+      const snapshot = actor?.getSnapshot();
+      try {
+        actor?.stop();
+      } catch (error) {
+        this.deps.log.error({ err: error }, "stopping the state machine failed");
+      }
+      if (snapshot && snapshot.status === "active" && snapshot.value !== "paused") {
+        try {
+          this.deps.journal.setRunStatus(this.runId, "stopped");
+        } catch (error) {
+          this.deps.log.error({ err: error }, "could not mark the run stopped");
+        }
+        this.settle?.({ status: "stopped", state: String(snapshot.value), context: snapshot.context });
+      }
+    })();
+    return this.closing;
+  }
+}

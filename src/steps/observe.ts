@@ -1,0 +1,15 @@
+import type { Clock } from "../clock.ts";
+import type { Journal } from "../journal/journal.ts";
+import type { Observation, StepInput } from "./contracts.ts";
+
+/** The stop check's view of the world: the injected clock, the ledger, and the operator's stop request. */
+export function createObserve(journal: Journal, clock: Clock) {
+  return async (input: StepInput): Promise<Observation> => {
+    const run = journal.getRun(input.runId);
+    return {
+      now: clock.now(),
+      spentUsd: journal.spend(input.runId).totalUsd,
+      stopRequested: run?.stopRequested ?? false,
+    };
+  };
+}

@@ -1,0 +1,90 @@
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import type { Clock } from "../clock.ts";
+import type { Steps } from "../daemon/daemon.ts";
+import type { Journal } from "../journal/journal.ts";
+import { appendResult } from "../workspace/files.ts";
+import type { Paths } from "../workspace/paths.ts";
+import { createObserve } from "./observe.ts";
+
+/**
+ * Deterministic stand-in steps with real, idempotent side effects (results.tsv rows, learnings entries).
+ * They drive the real machine, journal and CLI in crash tests and the orchestrator benchmark.
+ */
+export function createStandInSteps(opts: { paths: Paths; journal: Journal; clock: Clock; delayMs: number }): Steps {
+  const { paths, journal, clock, delayMs } = opts;
+  const pause = (signal: AbortSignal) => (delayMs > 0 ? clock.sleep(delayMs, signal) : Promise.resolve());
+  const marker = (runId: string, iteration: number) => `<!-- harness:entry run=${runId} iteration=${iteration} -->`;
+  return {
+    observe: createObserve(journal, clock),
+    benchmark: async (_input, signal) => {
+      await pause(signal);
+      return { agentHash: "stand-in", trainScore: 0.5, passed: 5, total: 10 };
+    },
+    analyze: async (_input, signal) => {
+      await pause(signal);
+      return { patterns: ["stand-in pattern"] };
+    },
+    edit: async ({ iteration }, signal) => {
+      await pause(signal);
+      return {
+        changed: iteration % 5 !== 0,
+        hypothesis: `stand-in hypothesis ${iteration}`,
+        changeSummary: `stand-in change ${iteration}`,
+        commitMessage: `stand-in change ${iteration}`,
+        pattern: "stand-in pattern",
+        needsFromHuman: "none",
+      };
+    },
+    gate: async ({ iteration, bestValScore }, signal) => {
+      await pause(signal);
+      const passed = iteration % 2 === 1;
+      const valScore = passed ? Math.min(1, (bestValScore ?? 0) + 0.01) : 0;
+      return {
+        passed,
+        valScore,
+        previousBest: bestValScore,
+        suitePassed: 1,
+        suiteTotal: 1,
+        promoted: [],
+        reasons: passed ? [] : ["stand-in rejection"],
+      };
+    },
+    record: async ({ iteration, gate }, signal) => {
+      await pause(signal);
+      if (!gate.passed) return { accepted: false, commit: null };
+      appendResult(paths.results, {
+        iteration,
+        valScore: gate.valScore ?? 0,
+        commit: `standin${iteration}`,
+        evalsPassed: gate.suitePassed,
+        evalsTotal: gate.suiteTotal,
+        timestamp: new Date(clock.now()).toISOString(),
+      });
+      return { accepted: true, commit: `standin${iteration}` };
+    },
+    learn: async ({ runId, iteration, record, gate }, signal) => {
+      await pause(signal);
+      const mark = marker(runId, iteration);
+      const text = existsSync(paths.learnings) ? readFileSync(paths.learnings, "utf8") : "";
+      if (text.includes(mark)) return { written: false };
+      appendFileSync(paths.learnings, `${mark}\n## Iteration ${iteration} ${record?.accepted ? "✓" : "✗"}\n\n`);
+      journal.putIteration({
+        runId,
+        iteration,
+        outcome: record ? (record.accepted ? "accepted" : "rejected") : "no_change",
+        valScore: gate?.valScore ?? null,
+        bestBefore: gate?.previousBest ?? null,
+        summary: null,
+      });
+      return { written: true };
+    },
+    summarize: async ({ runId, stopReason }, signal) => {
+      await pause(signal);
+      const mark = `<!-- harness:summary run=${runId} -->`;
+      const text = existsSync(paths.learnings) ? readFileSync(paths.learnings, "utf8") : "";
+      if (text.includes(mark)) return { written: false };
+      appendFileSync(paths.learnings, `${mark}\n## Run summary: ${stopReason}\n`);
+      return { written: true };
+    },
+  };
+}
