@@ -1,0 +1,151 @@
+import { existsSync } from "node:fs";
+import type { BenchmarkRunner, RunSummary } from "../benchmark/types.ts";
+import type { Config } from "../config/schema.ts";
+import { AbortedError } from "../errors.ts";
+import type { Repo } from "../git/repo.ts";
+import type { Journal } from "../journal/journal.ts";
+import type { Logger } from "../log.ts";
+import type { GateOutput } from "../steps/contracts.ts";
+import { bestValScore, readResults, readSuite, readTrainResults, writeSuite } from "../workspace/files.ts";
+import { AGENT_FILE, paths } from "../workspace/paths.ts";
+import {
+  decideGate,
+  fileGuard,
+  fileGuardReason,
+  promote,
+  promotionCandidates,
+  rejectedEarly,
+  STEERING_FILE,
+  type SuiteVerdict,
+  type TestVerdict,
+} from "./decide.ts";
+
+export type LoadCheckResult = { ok: true } | { ok: false; message: string };
+/** Type-checks / loads the agent file; the real one lives in src/benchmark/load-check.ts. */
+export type CheckAgent = (agentFile: string) => Promise<LoadCheckResult>;
+
+/** What each gate step found, for the `gate` command's output. Aggregates only: no test-split task ids. */
+export type GateStepReport =
+  | { step: "file_guard"; passed: boolean; offending: string[] }
+  | { step: "load_check"; passed: boolean; message?: string }
+  | { step: "suite"; verdict: SuiteVerdict }
+  | { step: "test"; verdict: TestVerdict }
+  | { step: "promotion"; candidates: number; promoted: string[] };
+
+export interface GateDeps {
+  root: string;
+  config: Pick<Config, "threshold">;
+  /** Not read here: the runner reuses journaled results of the same agent hash. */
+  journal?: Journal | null;
+  log: Logger;
+  runner: BenchmarkRunner;
+  repo: Repo;
+  checkAgent: CheckAgent;
+  runId: string | null;
+  iteration: number | null;
+  signal?: AbortSignal;
+  onStep?: (report: GateStepReport) => void;
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError("gate aborted", signal.reason);
+}
+
+/**
+ * The four-step gate (plus promotion). Returns the verdict; throws HarnessError INFRA_FAILURE
+ * (retryable) when a split measured nothing, FileDamagedError when a workspace file is damaged.
+ */
+export async function runGate(deps: GateDeps): Promise<GateOutput> {
+  const { repo, runner, log, signal } = deps;
+  const p = paths(deps.root);
+  const report = (r: GateStepReport) => deps.onStep?.(r);
+
+  // Read everything first: a damaged file stops the gate before any benchmark or write.
+  const previousBest = bestValScore(readResults(p.results));
+  const suite = readSuite(p.suite, deps.config.threshold);
+  const trainResults = readTrainResults(p.trainResults);
+
+  // 1. File guard. Against HEAD: commits after the last accepted one are the harness's own
+  // (steering) or the operator's, never the coding agent's; the agent file is the same in both.
+  const head = await repo.headCommit();
+  const changes = head ? await repo.changedPaths(head) : [];
+  const guard = fileGuard(changes);
+  report({ step: "file_guard", passed: guard.passed, offending: guard.offending });
+  if (!guard.passed) {
+    log.warn({ gateStep: "file_guard", offending: guard.offending }, "gate: file guard failed");
+    return rejectedEarly(fileGuardReason(guard), previousBest, suite.tasks.length);
+  }
+  checkAborted(signal);
+
+  // 2. Load check: a file that does not compile is not worth a benchmark run.
+  const load = await deps.checkAgent(p.agentFile);
+  report(load.ok ? { step: "load_check", passed: true } : { step: "load_check", passed: false, message: load.message });
+  if (!load.ok) {
+    log.warn({ gateStep: "load_check" }, "gate: agent does not load");
+    return rejectedEarly(`load check: ${AGENT_FILE} does not load: ${load.message}`, previousBest, suite.tasks.length);
+  }
+  checkAborted(signal);
+
+  // 3 and 4 both always run, concurrently; the runner shares its concurrency limit between them.
+  const common = { runId: deps.runId, iteration: deps.iteration, signal, writeTraces: false };
+  const [suiteRun, testRun] = await Promise.allSettled([
+    suite.tasks.length > 0
+      ? runner.run({ ...common, split: "train", taskIds: suite.tasks })
+      : Promise.resolve<RunSummary | null>(null),
+    runner.run({ ...common, split: "test" }),
+  ]);
+  if (suiteRun.status === "rejected") throw suiteRun.reason;
+  if (testRun.status === "rejected") throw testRun.reason;
+  const suiteResults = suiteRun.value?.results ?? {};
+
+  const decision = decideGate({ suite, suiteResults, testResults: testRun.value.results, previousBest });
+  report({ step: "suite", verdict: decision.suite });
+  report({ step: "test", verdict: decision.test });
+  log.info(
+    {
+      gateStep: "suite_and_test",
+      suitePassed: decision.suite.passedCount,
+      suiteTotal: decision.suite.total,
+      suiteOk: decision.suite.passed,
+      valScore: decision.test.valScore,
+      previousBest,
+      testOk: decision.test.passed,
+      testInfraErrors: decision.test.infraErrors,
+    },
+    "gate: regression suite and test split measured",
+  );
+
+  // 5. Promotion, only when both passed; the candidates are re-run against the new agent.
+  let promoted: string[] = [];
+  let promotedResults: Record<string, number | null> = {};
+  if (decision.output.passed) {
+    const candidates = promotionCandidates(trainResults?.results ?? null, suite.tasks);
+    if (candidates.length > 0) {
+      checkAborted(signal);
+      const run = await runner.run({ ...common, split: "train", taskIds: candidates });
+      promoted = promote(candidates, run.results);
+      promotedResults = Object.fromEntries(promoted.map((id) => [id, run.results[id] ?? null]));
+    }
+    report({ step: "promotion", candidates: candidates.length, promoted });
+    if (promoted.length > 0) log.info({ gateStep: "promotion", promoted }, "gate: tasks promoted into the suite");
+  }
+
+  if (suite.tasks.length > 0 || promoted.length > 0 || existsSync(p.suite)) {
+    writeSuite(p.suite, {
+      tasks: [...suite.tasks, ...promoted],
+      threshold: suite.threshold,
+      last_results: { ...suite.last_results, ...suiteResults, ...promotedResults },
+    });
+  }
+  return { ...decision.output, promoted };
+}
+
+/**
+ * Commits an operator's edit of PROGRAM.md (no run trailer), so the history shows when the steering
+ * changed. The daemon calls it at the start of each iteration. Returns the commit, or null.
+ */
+export async function commitSteeringIfChanged(repo: Repo): Promise<string | null> {
+  if (!existsSync(`${repo.root}/${STEERING_FILE}`)) return null;
+  if (!(await repo.fileDiffersFromHead(STEERING_FILE))) return null;
+  return repo.commitFile(STEERING_FILE, "steer: PROGRAM.md updated");
+}

@@ -1,0 +1,215 @@
+import { relative, resolve, sep } from "node:path";
+import { type SimpleGit, simpleGit } from "simple-git";
+import { HarnessError } from "../errors.ts";
+
+/**
+ * The one module that talks to git (through simple-git). Paths in and out are relative to
+ * the experiment root, with forward slashes, even when the root is a subdirectory of the repository.
+ */
+
+export type ChangeKind = "modified" | "added" | "deleted" | "renamed";
+
+export interface ChangedPath {
+  path: string;
+  kind: ChangeKind;
+  /** The old path of a rename. */
+  from?: string;
+}
+
+export interface Trailer {
+  key: string;
+  value: string;
+}
+
+export interface Repo {
+  readonly root: string;
+  isRepo(): Promise<boolean>;
+  /** Full sha of HEAD, or null before the first commit. */
+  headCommit(): Promise<string | null>;
+  /** Everything in the working tree that differs from `base`: tracked changes (committed or not) and untracked, not ignored files. */
+  changedPaths(base: string): Promise<ChangedPath[]>;
+  /** Tracked files with uncommitted changes (staged or not). */
+  uncommittedTracked(): Promise<string[]>;
+  /** True when the file's working copy differs from HEAD, or it is untracked. */
+  fileDiffersFromHead(path: string): Promise<boolean>;
+  /** Commits only `path` (adding it if untracked); returns the new commit's sha. */
+  commitFile(path: string, message: string, trailer?: Trailer): Promise<string>;
+  /** The newest commit on HEAD's history carrying the trailer `key: value`, or null. */
+  findCommitByTrailer(key: string, value: string): Promise<string | null>;
+  /** Puts the version of `path` from `commit` into the working tree (and index). */
+  restoreFile(path: string, commit: string): Promise<void>;
+  /** The newest commit touching `path` (default agent/agent.ts), or HEAD when none does. */
+  lastAcceptedCommit(path?: string): Promise<string>;
+  /** The patch a commit made to one file. */
+  diffOfCommit(sha: string, path: string): Promise<string>;
+}
+
+// Unattended overnight commits must not fail on a machine without a git identity.
+const FALLBACK_IDENTITY = ["user.name=auto-harness", "user.email=auto-harness@localhost"];
+
+function gitError(what: string, cause: unknown): HarnessError {
+  const detail = cause instanceof Error ? cause.message.trim() : String(cause);
+  return new HarnessError("GIT_STATE", `git ${what} failed: ${detail}`, { cause });
+}
+
+const splitZ = (out: string): string[] => out.split("\0").filter((s) => s !== "");
+
+export function openRepo(root: string): Repo {
+  const absRoot = resolve(root);
+  const git: SimpleGit = simpleGit({ baseDir: absRoot });
+  let prefix: string | null = null;
+  let committer: SimpleGit | null = null;
+
+  // Git reports top-level-relative paths; callers think in root-relative ones.
+  async function repoPrefix(): Promise<string> {
+    if (prefix === null) prefix = (await git.raw(["rev-parse", "--show-prefix"])).trim();
+    return prefix;
+  }
+  async function fromTop(topPath: string): Promise<string> {
+    const p = await repoPrefix();
+    if (p === "" || topPath.startsWith(p)) return topPath.slice(p.length);
+    return relative(absRoot, resolve(absRoot, "../".repeat(p.split("/").filter(Boolean).length), topPath))
+      .split(sep)
+      .join("/");
+  }
+
+  async function committerGit(): Promise<SimpleGit> {
+    if (committer) return committer;
+    const has = async (key: string) => {
+      try {
+        return (await git.raw(["config", "--get", key])).trim() !== "";
+      } catch {
+        return false;
+      }
+    };
+    const missing = !(await has("user.name")) || !(await has("user.email"));
+    committer = missing ? simpleGit({ baseDir: absRoot, config: FALLBACK_IDENTITY }) : git;
+    return committer;
+  }
+
+  async function headCommit(): Promise<string | null> {
+    try {
+      return (await git.raw(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])).trim() || null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function untracked(pathspec?: string): Promise<string[]> {
+    const args = ["ls-files", "-z", "--full-name", "--others", "--exclude-standard"];
+    if (pathspec) args.push("--", pathspec);
+    return Promise.all(splitZ(await git.raw(args)).map(fromTop));
+  }
+
+  return {
+    root: absRoot,
+
+    async isRepo() {
+      try {
+        return (await git.raw(["rev-parse", "--is-inside-work-tree"])).trim() === "true";
+      } catch {
+        return false;
+      }
+    },
+
+    headCommit,
+
+    async changedPaths(base) {
+      let out: string;
+      try {
+        out = await git.raw(["diff", "--name-status", "-z", "-M", base, "--"]);
+      } catch (e) {
+        throw gitError(`diff against ${base}`, e);
+      }
+      const fields = splitZ(out);
+      const changes: ChangedPath[] = [];
+      for (let i = 0; i < fields.length; ) {
+        const status = fields[i++] as string;
+        if (status.startsWith("R") || status.startsWith("C")) {
+          const from = await fromTop(fields[i++] as string);
+          const to = await fromTop(fields[i++] as string);
+          changes.push(status.startsWith("R") ? { path: to, kind: "renamed", from } : { path: to, kind: "added" });
+        } else {
+          const path = await fromTop(fields[i++] as string);
+          const kind: ChangeKind = status === "A" ? "added" : status === "D" ? "deleted" : "modified";
+          changes.push({ path, kind });
+        }
+      }
+      for (const path of await untracked()) changes.push({ path, kind: "added" });
+      return changes;
+    },
+
+    async uncommittedTracked() {
+      const out = await git.raw(["status", "--porcelain=v1", "-z", "--untracked-files=no"]);
+      const fields = splitZ(out);
+      const paths: string[] = [];
+      for (let i = 0; i < fields.length; i++) {
+        const entry = fields[i] as string;
+        paths.push(await fromTop(entry.slice(3)));
+        // A rename's entry is followed by its old path.
+        if (entry[0] === "R" || entry[0] === "C") i++;
+      }
+      return paths;
+    },
+
+    async fileDiffersFromHead(path) {
+      if ((await untracked(path)).length > 0) return true;
+      const out = await git.raw(["diff", "--name-only", "HEAD", "--", path]);
+      return out.trim() !== "";
+    },
+
+    async commitFile(path, message, trailer) {
+      const g = await committerGit();
+      try {
+        await g.raw(["add", "--", path]);
+        const trailerArgs = trailer ? ["--trailer", `${trailer.key}: ${trailer.value}`] : [];
+        // Naming the path commits only it (--only), whatever else is staged.
+        await g.raw(["commit", "-m", message, ...trailerArgs, "--only", "--", path]);
+      } catch (e) {
+        throw gitError(`commit of ${path}`, e);
+      }
+      const sha = await headCommit();
+      if (!sha) throw new HarnessError("GIT_STATE", `git commit of ${path} left no HEAD`);
+      return sha;
+    },
+
+    async findCommitByTrailer(key, value) {
+      if (!(await headCommit())) return null;
+      // --grep narrows the walk; the trailer itself is then checked exactly.
+      const out = await git.raw([
+        "log",
+        "-F",
+        `--grep=${key}: ${value}`,
+        `--format=%H%x00%(trailers:key=${key},valueonly)%x01`,
+        "HEAD",
+      ]);
+      for (const record of out.split("\x01")) {
+        const [sha, values] = record.replace(/^\n+/, "").split("\0");
+        if (!sha || values === undefined) continue;
+        if (values.split("\n").some((v) => v.trim() === value)) return sha.trim();
+      }
+      return null;
+    },
+
+    async restoreFile(path, commit) {
+      try {
+        await git.raw(["checkout", commit, "--", path]);
+      } catch (e) {
+        throw gitError(`restore of ${path} from ${commit.slice(0, 7)}`, e);
+      }
+    },
+
+    async lastAcceptedCommit(path = "agent/agent.ts") {
+      const head = await headCommit();
+      if (!head) throw new HarnessError("GIT_STATE", "the repository has no commits yet");
+      const sha = (await git.raw(["log", "-n", "1", "--format=%H", "HEAD", "--", path])).trim();
+      return sha || head;
+    },
+
+    async diffOfCommit(sha, path) {
+      return git.raw(["show", "--format=", sha, "--", path]);
+    },
+  };
+}
+
+export const shortSha = (sha: string): string => sha.slice(0, 7);

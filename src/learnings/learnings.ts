@@ -1,0 +1,295 @@
+import { existsSync, readFileSync } from "node:fs";
+import type { LearnInput, LearnOutput, SummarizeInput } from "../steps/contracts.ts";
+import { readResults, writeFileAtomic } from "../workspace/files.ts";
+import { AGENT_FILE, paths } from "../workspace/paths.ts";
+
+/**
+ * workspace/learnings.md: one entry per finished iteration in the format of DESIGN §7, each behind a
+ * hidden marker so a resumed step never appends twice, and a closing summary per run.
+ */
+
+export interface LearningEntry {
+  /** Null for entries without a marker (written by hand or by the Python original). */
+  runId: string | null;
+  iteration: number;
+  /** Best val_score before the iteration; null when none was recorded. */
+  before: number | null;
+  /** The gate's val_score; null when nothing was measured (no change, file guard, load check). */
+  after: number | null;
+  passed: boolean;
+  whatChanged: string;
+  pattern: string;
+  worked: string;
+  needsFromHuman: string;
+}
+
+export const LEARNINGS_HEADER = "# Learnings\n";
+
+export const entryMarker = (runId: string, iteration: number): string =>
+  `<!-- harness:entry run=${runId} iteration=${iteration} -->`;
+export const summaryMarker = (runId: string): string => `<!-- harness:summary run=${runId} -->`;
+
+const NOT_MEASURED = "n/a";
+const score2 = (x: number | null): string => (x === null ? NOT_MEASURED : x.toFixed(2));
+
+/** Fields are one line each, so an entry always parses back. */
+const oneLine = (text: string | null | undefined, fallback: string): string => {
+  const line = (text ?? "").replace(/\s+/g, " ").trim();
+  return line === "" ? fallback : line;
+};
+
+export function formatEntry(entry: LearningEntry & { runId: string }): string {
+  return [
+    entryMarker(entry.runId, entry.iteration),
+    `## Iteration ${entry.iteration} — val_score: ${score2(entry.before)} → ${score2(entry.after)} ${entry.passed ? "✓" : "✗"}`,
+    "",
+    `**What changed:** ${oneLine(entry.whatChanged, "nothing")}`,
+    "",
+    `**Pattern confirmed:** ${oneLine(entry.pattern, "none")}`,
+    "",
+    `**What worked / didn't work:** ${oneLine(entry.worked, "nothing to report")}`,
+    "",
+    `**Needs from human:** ${oneLine(entry.needsFromHuman, "none")}`,
+    "",
+  ].join("\n");
+}
+
+/** The learn step's entry, built from what the iteration's earlier steps returned. */
+export function entryFromIteration(input: LearnInput): LearningEntry & { runId: string } {
+  const { edit, gate, record } = input;
+  const base = {
+    runId: input.runId,
+    iteration: input.iteration,
+    before: input.bestBefore,
+    pattern: oneLine(edit?.pattern, "none"),
+    needsFromHuman: oneLine(edit?.needsFromHuman, "none"),
+  };
+  if (!edit?.changed) {
+    const tried = edit?.hypothesis
+      ? `Not tested: no edit was made for the hypothesis "${oneLine(edit.hypothesis, "")}".`
+      : "";
+    return {
+      ...base,
+      after: null,
+      passed: false,
+      whatChanged: `No change to ${AGENT_FILE}.`,
+      worked: tried || "Nothing was tried: the coding agent made no edit.",
+    };
+  }
+  const whatChanged = oneLine(edit.changeSummary || edit.commitMessage, "An edit without a summary.");
+  if (!gate) {
+    return {
+      ...base,
+      after: null,
+      passed: false,
+      whatChanged,
+      worked: "Not gated: the iteration ended before the gate.",
+    };
+  }
+  const passed = record?.accepted ?? gate.passed;
+  const suite = `suite ${gate.suitePassed}/${gate.suiteTotal} passed`;
+  let worked: string;
+  if (passed) {
+    const promoted = gate.promoted.length > 0 ? `; ${gate.promoted.length} task(s) promoted into the suite` : "";
+    worked = `Worked: val_score ${gate.valScore?.toFixed(4)} (best before ${input.bestBefore?.toFixed(4) ?? "none"}), ${suite}${promoted}. Hypothesis: ${oneLine(edit.hypothesis, "none given")}`;
+  } else {
+    const measured = gate.valScore === null ? "" : ` (val_score ${gate.valScore.toFixed(4)}, ${suite})`;
+    worked = `Didn't work: ${gate.reasons.join("; ") || "rejected"}${measured}. Hypothesis: ${oneLine(edit.hypothesis, "none given")}`;
+  }
+  return { ...base, after: gate.valScore, passed, whatChanged, worked };
+}
+
+function readText(file: string): string {
+  return existsSync(file) ? readFileSync(file, "utf8") : "";
+}
+
+function appendBlock(file: string, marker: string, block: string): boolean {
+  const text = readText(file);
+  if (text.includes(marker)) return false;
+  const head =
+    text === ""
+      ? `${LEARNINGS_HEADER}\n`
+      : text.endsWith("\n\n")
+        ? text
+        : text.endsWith("\n")
+          ? `${text}\n`
+          : `${text}\n\n`;
+  writeFileAtomic(file, `${head}${block}`);
+  return true;
+}
+
+/** Appends the entry unless its marker is already there; returns whether it wrote. */
+export function appendEntry(file: string, entry: LearningEntry & { runId: string }): boolean {
+  return appendBlock(file, entryMarker(entry.runId, entry.iteration), formatEntry(entry));
+}
+
+/** The learn step: one entry per finished iteration, written at most once. */
+export function learnIteration(root: string, input: LearnInput): LearnOutput {
+  return { written: appendEntry(paths(root).learnings, entryFromIteration(input)) };
+}
+
+const HEADING = /^## Iteration (\d+) — val_score: (\S+) → (\S+) (✓|✗)\s*$/;
+const MARKER = /^<!-- harness:entry run=(\S+) iteration=(\d+) -->\s*$/;
+const FIELDS: [RegExp, "whatChanged" | "pattern" | "worked" | "needsFromHuman"][] = [
+  [/^\*\*What changed:\*\*\s*(.*)$/, "whatChanged"],
+  [/^\*\*Pattern confirmed:\*\*\s*(.*)$/, "pattern"],
+  [/^\*\*What worked \/ didn't work:\*\*\s*(.*)$/, "worked"],
+  [/^\*\*Needs from human:\*\*\s*(.*)$/, "needsFromHuman"],
+];
+
+const parseScore = (s: string): number | null => {
+  const n = Number(s);
+  return s === NOT_MEASURED || !Number.isFinite(n) ? null : n;
+};
+
+/** Reads the iteration entries back, in file order; the summary and other sections are skipped. */
+export function parseEntries(text: string): LearningEntry[] {
+  const entries: LearningEntry[] = [];
+  let current: LearningEntry | null = null;
+  let pendingRun: string | null = null;
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/\r$/, "");
+    const marker = MARKER.exec(line);
+    if (marker) {
+      pendingRun = marker[1]!;
+      continue;
+    }
+    const heading = HEADING.exec(line);
+    if (heading) {
+      current = {
+        runId: pendingRun,
+        iteration: Number(heading[1]),
+        before: parseScore(heading[2]!),
+        after: parseScore(heading[3]!),
+        passed: heading[4] === "✓",
+        whatChanged: "",
+        pattern: "",
+        worked: "",
+        needsFromHuman: "",
+      };
+      entries.push(current);
+      pendingRun = null;
+      continue;
+    }
+    if (line.startsWith("#")) {
+      current = null;
+      pendingRun = null;
+      continue;
+    }
+    if (!current) continue;
+    for (const [re, key] of FIELDS) {
+      const m = re.exec(line);
+      if (m) current[key] = m[1]!.trim();
+    }
+  }
+  return entries;
+}
+
+export function readEntries(file: string): LearningEntry[] {
+  return parseEntries(readText(file));
+}
+
+export function recentEntries(file: string, n: number): LearningEntry[] {
+  return n <= 0 ? [] : readEntries(file).slice(-n);
+}
+
+/** The latest rejected edits (no-change iterations left out): hypotheses the coding agent should not retry blindly. */
+export function recentRejected(file: string, n: number): LearningEntry[] {
+  if (n <= 0) return [];
+  return readEntries(file)
+    .filter((e) => !e.passed && !e.whatChanged.startsWith("No change"))
+    .slice(-n);
+}
+
+// ---- closing summary
+
+export interface SummaryFacts extends SummarizeInput {
+  /** Short sha of the best row in results.tsv, or "baseline". */
+  bestCommit: string | null;
+  baselineScore: number | null;
+  /** This run's entries (for patterns and requests to the operator). */
+  entries: LearningEntry[];
+}
+
+const IGNORED_PATTERNS = new Set(["none", "n/a", ""]);
+
+export function frequentPatterns(entries: LearningEntry[], limit = 3): { pattern: string; count: number }[] {
+  const counts = new Map<string, number>();
+  for (const e of entries) {
+    const key = e.pattern.trim();
+    if (IGNORED_PATTERNS.has(key.toLowerCase())) continue;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts.entries()]
+    .map(([pattern, count]) => ({ pattern, count }))
+    .sort((a, b) => b.count - a.count || a.pattern.localeCompare(b.pattern))
+    .slice(0, limit);
+}
+
+export function formatSummary(facts: SummaryFacts): string {
+  const best =
+    facts.bestValScore === null
+      ? "none measured"
+      : facts.bestCommit && facts.bestCommit !== "baseline"
+        ? `${facts.bestValScore.toFixed(4)} (commit ${facts.bestCommit})`
+        : `${facts.bestValScore.toFixed(4)} (baseline; no accepted change beat it)`;
+  const baseline = facts.baselineScore === null ? "" : `, baseline ${facts.baselineScore.toFixed(4)}`;
+  const patterns = frequentPatterns(facts.entries);
+  const look: string[] = [];
+  if (facts.accepted > 0 && facts.bestCommit && facts.bestCommit !== "baseline") {
+    look.push(`the best change: \`git show ${facts.bestCommit} -- ${AGENT_FILE}\``);
+  }
+  if (facts.accepted === 0) {
+    look.push("no change passed the gate: review PROGRAM.md and the rejected hypotheses above");
+  }
+  const seen = new Set<string>();
+  for (const e of [...facts.entries].reverse()) {
+    const need = e.needsFromHuman.trim();
+    if (IGNORED_PATTERNS.has(need.toLowerCase()) || seen.has(need)) continue;
+    seen.add(need);
+    look.push(`iteration ${e.iteration} asked: ${need}`);
+    if (seen.size >= 5) break;
+  }
+  if (look.length === 0) look.push("nothing in particular");
+  return [
+    summaryMarker(facts.runId),
+    `## Run summary — ${facts.runId}`,
+    "",
+    `**Stopped because:** ${oneLine(facts.stopReason, "unknown")}`,
+    "",
+    `**Best val_score:** ${best}${baseline}`,
+    "",
+    `**Iterations:** ${facts.iterations} — ${facts.accepted} accepted, ${facts.rejected} rejected`,
+    "",
+    `**Most frequent patterns:** ${patterns.length === 0 ? "none named" : patterns.map((p) => `${p.pattern} (${p.count})`).join(", ")}`,
+    "",
+    "**Look at:**",
+    "",
+    ...look.map((l) => `- ${l}`),
+    "",
+  ].join("\n");
+}
+
+/** Appends the run's closing summary unless its marker is already there. */
+export function appendSummary(file: string, facts: SummaryFacts): boolean {
+  return appendBlock(file, summaryMarker(facts.runId), formatSummary(facts));
+}
+
+/** The summarize step: gathers the facts from results.tsv and learnings.md, then appends the summary once. */
+export function writeClosingSummary(root: string, input: SummarizeInput): boolean {
+  const p = paths(root);
+  const rows = readResults(p.results);
+  const bestScore = input.bestValScore ?? (rows.length ? Math.max(...rows.map((r) => r.valScore)) : null);
+  // The newest row at the best score is the agent as it stands.
+  const bestRow =
+    bestScore === null ? undefined : rows.filter((r) => r.valScore.toFixed(4) === bestScore.toFixed(4)).at(-1);
+  const all = readEntries(p.learnings);
+  const mine = all.filter((e) => e.runId === input.runId);
+  return appendSummary(p.learnings, {
+    ...input,
+    bestValScore: bestScore,
+    bestCommit: bestRow?.commit ?? null,
+    baselineScore: rows.find((r) => r.iteration === 0)?.valScore ?? null,
+    entries: mine.length > 0 ? mine : all,
+  });
+}

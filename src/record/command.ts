@@ -1,0 +1,126 @@
+import { parseArgs } from "node:util";
+import { errorMessage, HarnessError, UserError } from "../errors.ts";
+import { type Repo, shortSha } from "../git/repo.ts";
+import { appendResult, readResults } from "../workspace/files.ts";
+import { AGENT_FILE, paths } from "../workspace/paths.ts";
+
+export interface RecordCommandOptions {
+  valScore: number;
+  evalsPassed: number;
+  evalsTotal: number;
+  /** Default: one after the last recorded iteration (0 when none). */
+  iteration?: number;
+  /** Commit message summary; default names the iteration and score. */
+  message?: string;
+}
+
+interface Writable {
+  write(chunk: string): unknown;
+}
+
+export interface RecordCommandDeps {
+  root: string;
+  repo: Repo;
+  /** Parsed options, or the raw flags (`--val-score 0.5 ...`) to parse here. */
+  options: RecordCommandOptions | string[];
+  stdout: Writable;
+  stderr?: Writable;
+  now?: () => Date;
+}
+
+function usage(message: string): UserError {
+  return new UserError(
+    "USAGE",
+    `${message} (usage: record --val-score X --evals-passed N --evals-total M [--iteration K] [--message TEXT])`,
+  );
+}
+
+const wholeNumber = (raw: string | undefined, flag: string): number => {
+  if (raw === undefined) throw usage(`${flag} is required`);
+  if (!/^\d+$/.test(raw)) throw usage(`${flag} must be a whole number, got "${raw}"`);
+  return Number(raw);
+};
+
+/** Parses the original record.py flags; throws UserError (exit 2) on bad usage. */
+export function parseRecordArgs(argv: string[]): RecordCommandOptions {
+  let values: Record<string, string | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        "val-score": { type: "string" },
+        "evals-passed": { type: "string" },
+        "evals-total": { type: "string" },
+        iteration: { type: "string" },
+        message: { type: "string" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw usage(errorMessage(e));
+  }
+  const rawScore = values["val-score"];
+  if (rawScore === undefined) throw usage("--val-score is required");
+  const valScore = Number(rawScore);
+  if (rawScore.trim() === "" || !Number.isFinite(valScore) || valScore < 0 || valScore > 1) {
+    throw usage(`--val-score must be a number between 0 and 1, got "${rawScore}"`);
+  }
+  const evalsPassed = wholeNumber(values["evals-passed"], "--evals-passed");
+  const evalsTotal = wholeNumber(values["evals-total"], "--evals-total");
+  if (evalsPassed > evalsTotal) throw usage(`--evals-passed (${evalsPassed}) exceeds --evals-total (${evalsTotal})`);
+  const options: RecordCommandOptions = { valScore, evalsPassed, evalsTotal };
+  if (values.iteration !== undefined) options.iteration = wholeNumber(values.iteration, "--iteration");
+  if (values.message !== undefined) options.message = values.message;
+  return options;
+}
+
+/**
+ * The `record` command for operators who drive the loop by hand: commits agent/agent.ts if it
+ * changed and appends the results.tsv row. Exit 0 recorded (or already there), 2 usage or damaged
+ * file, 1 anything else.
+ */
+export async function runRecordCommand(deps: RecordCommandDeps): Promise<number> {
+  const { repo, stdout, stderr = stdout, now = () => new Date() } = deps;
+  const file = paths(deps.root).results;
+  try {
+    const options = Array.isArray(deps.options) ? parseRecordArgs(deps.options) : deps.options;
+    const rows = readResults(file);
+    const iteration = options.iteration ?? (rows.length === 0 ? 0 : Math.max(...rows.map((r) => r.iteration)) + 1);
+    const existing = rows.find((r) => r.iteration === iteration);
+    if (existing) {
+      stdout.write(`iteration ${iteration} is already recorded (commit ${existing.commit}); nothing changed\n`);
+      return 0;
+    }
+    let sha: string | null;
+    if (await repo.fileDiffersFromHead(AGENT_FILE)) {
+      const summary = options.message?.split("\n")[0]?.trim() || `iteration ${iteration}`;
+      sha = await repo.commitFile(AGENT_FILE, `improve: ${summary} (val_score ${options.valScore.toFixed(4)})`);
+      stdout.write(`committed ${AGENT_FILE} as ${shortSha(sha)}\n`);
+    } else {
+      sha = await repo.headCommit();
+      if (!sha) throw new UserError("GIT_STATE", "the repository has no commits; commit agent/agent.ts first");
+      stdout.write(`${AGENT_FILE} unchanged; recording against HEAD ${shortSha(sha)}\n`);
+    }
+    appendResult(file, {
+      iteration,
+      valScore: options.valScore,
+      commit: shortSha(sha),
+      evalsPassed: options.evalsPassed,
+      evalsTotal: options.evalsTotal,
+      timestamp: now().toISOString(),
+    });
+    stdout.write(
+      `recorded iteration ${iteration}: val_score ${options.valScore.toFixed(4)}, evals ${options.evalsPassed}/${options.evalsTotal}\n`,
+    );
+    return 0;
+  } catch (e) {
+    if (e instanceof HarnessError) {
+      stderr.write(`record failed (${e.code}): ${e.message}\n`);
+      return e.exitCode === 2 ? 2 : 1;
+    }
+    stderr.write(`record failed: internal error (this is a bug): ${errorMessage(e)}\n`);
+    if (e instanceof Error && e.stack) stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}

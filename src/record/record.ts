@@ -1,0 +1,72 @@
+import { HarnessError } from "../errors.ts";
+import { type Repo, shortSha } from "../git/repo.ts";
+import type { EditOutput, GateOutput, RecordOutput } from "../steps/contracts.ts";
+import { appendResult, readResults } from "../workspace/files.ts";
+import { AGENT_FILE, paths } from "../workspace/paths.ts";
+
+export const RUN_TRAILER = "Harness-Run";
+
+export const runTrailerValue = (runId: string, iteration: number): string => `${runId}/${iteration}`;
+
+export interface RecordDeps {
+  root: string;
+  repo: Repo;
+  runId: string;
+  iteration: number;
+  edit: EditOutput;
+  gate: GateOutput;
+  now: () => Date;
+  /** Test seam: called after the commit and before the results.tsv row (the crash window). */
+  afterCommit?: (sha: string) => Promise<void> | void;
+}
+
+/** First line of the commit message: `improve: <commit message or summary>`, one line. */
+export function improveMessage(edit: Pick<EditOutput, "commitMessage" | "changeSummary" | "hypothesis">): string {
+  const text = (edit.commitMessage || edit.changeSummary || edit.hypothesis || "agent change").trim();
+  const firstLine = text
+    .split("\n")[0]!
+    .trim()
+    .replace(/^improve:\s*/i, "");
+  return `improve: ${firstLine}`;
+}
+
+/**
+ * The record step. Pass: commit agent/agent.ts with the run trailer and append the results.tsv row;
+ * fail: restore agent/agent.ts to the last accepted commit. Safe to re-run after a crash at any point:
+ * an existing trailer commit is adopted, an existing row is kept.
+ */
+export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
+  const { repo, gate } = deps;
+  const p = paths(deps.root);
+  // Read first: a damaged results.tsv stops the step before anything is committed or written.
+  readResults(p.results);
+
+  if (!gate.passed) {
+    await repo.restoreFile(AGENT_FILE, await repo.lastAcceptedCommit(AGENT_FILE));
+    return { accepted: false, commit: null };
+  }
+  if (gate.valScore === null) throw new HarnessError("STEP_FAILED", "record: a passed gate has no val_score");
+
+  const trailer = runTrailerValue(deps.runId, deps.iteration);
+  let sha = await repo.findCommitByTrailer(RUN_TRAILER, trailer);
+  if (!sha) {
+    if (await repo.fileDiffersFromHead(AGENT_FILE)) {
+      sha = await repo.commitFile(AGENT_FILE, improveMessage(deps.edit), { key: RUN_TRAILER, value: trailer });
+    } else {
+      // Nothing to commit (the gate passed an unchanged agent): the row points at HEAD.
+      sha = await repo.headCommit();
+      if (!sha) throw new HarnessError("GIT_STATE", "record: the repository has no commits");
+    }
+  }
+  await deps.afterCommit?.(sha);
+
+  appendResult(p.results, {
+    iteration: deps.iteration,
+    valScore: gate.valScore,
+    commit: shortSha(sha),
+    evalsPassed: gate.suitePassed,
+    evalsTotal: gate.suiteTotal,
+    timestamp: deps.now().toISOString(),
+  });
+  return { accepted: true, commit: sha };
+}
