@@ -1,0 +1,388 @@
+/**
+ * The coding agent (DESIGN §6): analyze and edit phases as tool loops over the Messages API,
+ * each reply journaled before its tools run, so a crashed step replays its paid replies from the
+ * journal instead of paying again, and a budget reserved before every call.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import type { BenchmarkRunner } from "../benchmark/types.ts";
+import type { Clock } from "../clock.ts";
+import { AbortedError, HarnessError } from "../errors.ts";
+import { type Journal, stepKey } from "../journal/journal.ts";
+import {
+  type AnthropicClient,
+  callMessages,
+  costUsd,
+  type Message,
+  type MessageParam,
+  type MessageParams,
+  type PriceOverrides,
+  worstCaseCostUsd,
+} from "../llm/client.ts";
+import type { AnalyzeOutput, EditOutput } from "../steps/contracts.ts";
+import { writeFileAtomic } from "../workspace/files.ts";
+import { paths } from "../workspace/paths.ts";
+import { buildDigest, learningsDigest, PHASE_INSTRUCTIONS, readProgram, trainScoreFromFile } from "./prompts.ts";
+import {
+  analyzeFinishInput,
+  type CheckAgent,
+  type Phase,
+  runTool,
+  type ToolContext,
+  toolDeclarations,
+} from "./tools.ts";
+
+export interface CodingAgentLimits {
+  /** Model turns per phase before the loop stops without `finish`. */
+  maxTurns: number;
+  /** max_tokens of each call. */
+  maxTokens: number;
+  /** Train task runs the edit phase may spend per iteration. */
+  taskRunBudget: number;
+  /** Whole-run money limit (coding + agent spend); null: none. */
+  budgetUsd: number | null;
+  /** Continuous API failure for this long ends the call with LLM_UNAVAILABLE. */
+  outageMs: number;
+  /** Input + output tokens per phase before the loop stops without `finish`; null: none. */
+  maxPhaseTokens?: number | null;
+}
+
+export interface CodingAgentLog {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export interface IterationRef {
+  runId: string;
+  iteration: number;
+}
+
+export interface CodingAgentOptions {
+  root: string;
+  journal: Journal;
+  log: CodingAgentLog;
+  client: AnthropicClient;
+  clock: Clock;
+  model: string;
+  runner?: BenchmarkRunner;
+  checkAgent: CheckAgent;
+  /** History for the prompt (last learnings entries, rejected hypotheses); default reads workspace/learnings.md. */
+  digest?: (ref: IterationRef) => string | Promise<string>;
+  /** agent/agent.ts as of the last accepted commit: the edit phase starts from it, discarding a half-made edit. */
+  baseContent: (ref: IterationRef) => string | Promise<string>;
+  limits: CodingAgentLimits;
+  prices?: PriceOverrides;
+  /** Longest tool result handed to the model. */
+  maxResultChars?: number;
+  /** Outer retry backoff (callMessages). */
+  backoff?: { minMs?: number; maxMs?: number };
+}
+
+export interface CodingAgent {
+  analyze(input: IterationRef & { trainScore: number | null }, signal: AbortSignal): Promise<AnalyzeOutput>;
+  edit(input: IterationRef, signal: AbortSignal): Promise<EditOutput>;
+}
+
+type ContentParam = Exclude<MessageParam["content"], string>[number];
+
+interface PhaseResult {
+  finish: unknown | null;
+  turns: number;
+  /** Why the loop ended without `finish`. */
+  stoppedBy: "turns" | "tokens" | null;
+  paidCalls: number;
+  replayedCalls: number;
+}
+
+const BUDGET_WARNINGS = [0.5, 0.8];
+
+/** JSON with sorted keys, so equal requests hash equal however their objects were built. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+export function promptHash(params: MessageParams): string {
+  return createHash("sha256").update(canonicalJson(params)).digest("hex");
+}
+
+/** The reply's content as request params: only the fields the API takes back. */
+function toParams(content: Message["content"]): ContentParam[] {
+  const out: ContentParam[] = [];
+  for (const block of content) {
+    if (block.type === "text") out.push({ type: "text", text: block.text });
+    else if (block.type === "tool_use")
+      out.push({ type: "tool_use", id: block.id, name: block.name, input: block.input });
+  }
+  return out;
+}
+
+/** Marks the conversation's last block as a cache breakpoint, so each turn reads the previous turns from cache. */
+function withCacheMarker(messages: MessageParam[]): MessageParam[] {
+  const last = messages.at(-1);
+  if (!last) return messages;
+  const blocks: ContentParam[] =
+    typeof last.content === "string" ? [{ type: "text", text: last.content }] : last.content.map((b) => ({ ...b }));
+  const tail = blocks.at(-1) as ContentParam & { cache_control?: unknown };
+  tail.cache_control = { type: "ephemeral" };
+  return [...messages.slice(0, -1), { ...last, content: blocks } as MessageParam];
+}
+
+function storedMessage(m: Message): Message {
+  // What a replay needs, without transport extras.
+  return {
+    id: m.id,
+    type: m.type,
+    role: m.role,
+    model: m.model,
+    content: m.content,
+    stop_reason: m.stop_reason,
+    stop_sequence: m.stop_sequence,
+    usage: m.usage,
+  } as Message;
+}
+
+export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
+  const { root, journal, log, client, clock, model, limits, prices } = opts;
+  const maxResultChars = opts.maxResultChars ?? 20_000;
+  const warned = new Map<string, Set<number>>();
+  const agentFile = paths(root).agentFile;
+  const readAgent = (): string => (existsSync(agentFile) ? readFileSync(agentFile, "utf8") : "");
+  const history = (ref: IterationRef) => (opts.digest ? opts.digest(ref) : learningsDigest(root));
+
+  function reserve(runId: string, params: MessageParams): void {
+    if (limits.budgetUsd === null) return;
+    const spent = journal.spend(runId).totalUsd;
+    // ~3 characters per token over-estimates the input, so the reservation is an upper bound.
+    const estimate = Math.ceil(JSON.stringify(params).length / 3);
+    const worst = worstCaseCostUsd(model, estimate, params.max_tokens, prices);
+    if (spent + worst > limits.budgetUsd) {
+      throw new HarnessError(
+        "BUDGET_EXHAUSTED",
+        `budget_usd ${limits.budgetUsd} reached: $${spent.toFixed(4)} spent and the next coding call may cost up to $${worst.toFixed(4)}; raise budget_usd to continue`,
+      );
+    }
+  }
+
+  function warnSpend(runId: string): void {
+    if (limits.budgetUsd === null) return;
+    const spent = journal.spend(runId).totalUsd;
+    const done = warned.get(runId) ?? new Set<number>();
+    warned.set(runId, done);
+    for (const share of BUDGET_WARNINGS) {
+      if (spent >= share * limits.budgetUsd && !done.has(share)) {
+        done.add(share);
+        log.warn(
+          { spentUsd: spent, budgetUsd: limits.budgetUsd },
+          `LLM spend passed ${share * 100}% of budget_usd ($${spent.toFixed(4)} of $${limits.budgetUsd})`,
+        );
+      }
+    }
+  }
+
+  async function runPhase(phase: Phase, ref: IterationRef, digest: string, signal: AbortSignal): Promise<PhaseResult> {
+    const key = stepKey(ref.runId, ref.iteration, phase);
+    const system: MessageParams["system"] = [
+      // PROGRAM.md and the instructions change rarely: cached. The digest changes every iteration: not.
+      {
+        type: "text",
+        text: `${readProgram(root)}\n\n${PHASE_INSTRUCTIONS[phase]}`,
+        cache_control: { type: "ephemeral" },
+      },
+      { type: "text", text: digest },
+    ];
+    const tools = toolDeclarations(phase);
+    const messages: MessageParam[] = [
+      { role: "user", content: phase === "analyze" ? "Begin the analysis." : "Begin the edit." },
+    ];
+    const ctx: ToolContext = {
+      root,
+      phase,
+      runId: ref.runId,
+      iteration: ref.iteration,
+      signal,
+      runner: opts.runner,
+      checkAgent: opts.checkAgent,
+      taskRunBudget: limits.taskRunBudget,
+      maxResultChars,
+      state: { taskRunsUsed: 0 },
+    };
+    const result: PhaseResult = { finish: null, turns: 0, stoppedBy: null, paidCalls: 0, replayedCalls: 0 };
+    let tokens = 0;
+
+    while (true) {
+      if (result.turns >= limits.maxTurns) {
+        result.stoppedBy = "turns";
+        return result;
+      }
+      if (limits.maxPhaseTokens != null && tokens >= limits.maxPhaseTokens) {
+        result.stoppedBy = "tokens";
+        return result;
+      }
+      if (signal.aborted) throw new AbortedError(`${phase} aborted`, signal.reason);
+      result.turns += 1;
+      const params: MessageParams = {
+        model,
+        max_tokens: limits.maxTokens,
+        system,
+        tools,
+        messages: withCacheMarker(messages),
+      };
+      const hash = promptHash(params);
+      let message = journal.findLlmResponse(key, hash) as Message | undefined;
+      if (message) {
+        result.replayedCalls += 1;
+      } else {
+        reserve(ref.runId, params);
+        const call = await callMessages(client, params, {
+          signal,
+          clock,
+          log,
+          outageMs: limits.outageMs,
+          ...(opts.backoff?.minMs === undefined ? {} : { minBackoffMs: opts.backoff.minMs }),
+          ...(opts.backoff?.maxMs === undefined ? {} : { maxBackoffMs: opts.backoff.maxMs }),
+        });
+        message = call.message;
+        const usage = message.usage;
+        // Journaled before any tool runs: a crash after this point replays the reply instead of paying again.
+        journal.recordLlmCall({
+          runId: ref.runId,
+          iteration: ref.iteration,
+          stepKey: key,
+          role: "coding",
+          model,
+          promptHash: hash,
+          inputTokens: usage.input_tokens,
+          outputTokens: usage.output_tokens,
+          cacheCreationTokens: usage.cache_creation_input_tokens ?? 0,
+          cacheReadTokens: usage.cache_read_input_tokens ?? 0,
+          costUsd: costUsd(model, usage, prices),
+          latencyMs: call.latencyMs,
+          stopReason: message.stop_reason,
+          response: storedMessage(message),
+        });
+        result.paidCalls += 1;
+        warnSpend(ref.runId);
+      }
+      tokens += message.usage.input_tokens + message.usage.output_tokens;
+      const content = toParams(message.content);
+      messages.push({ role: "assistant", content: content.length > 0 ? content : [{ type: "text", text: "(empty)" }] });
+      const toolUses = content.filter((b) => b.type === "tool_use");
+      if (toolUses.length === 0) {
+        messages.push({ role: "user", content: "Use the tools to continue; call `finish` when you are done." });
+        continue;
+      }
+      const results: ContentParam[] = [];
+      for (const use of toolUses) {
+        const outcome = await runTool(ctx, use.name, use.input);
+        if (outcome.finish !== undefined && result.finish === null) result.finish = outcome.finish;
+        results.push({
+          type: "tool_result",
+          tool_use_id: use.id,
+          content: outcome.content,
+          ...(outcome.isError ? { is_error: true } : {}),
+        });
+      }
+      if (result.finish !== null) return result;
+      messages.push({ role: "user", content: results });
+    }
+  }
+
+  /** Analyze's findings for this iteration, read back from its journaled `finish` call. */
+  function analysisOf(ref: IterationRef): { patterns: string[]; notes?: string } | null {
+    const key = stepKey(ref.runId, ref.iteration, "analyze");
+    const calls = journal.llmCalls(ref.runId).filter((c) => c.stepKey === key);
+    for (const call of calls.reverse()) {
+      const content = (call.response as Message | null)?.content ?? [];
+      for (const block of content) {
+        if (block.type !== "tool_use" || block.name !== "finish") continue;
+        const parsed = analyzeFinishInput.safeParse(block.input);
+        if (parsed.success) return parsed.data;
+      }
+    }
+    return null;
+  }
+
+  return {
+    async analyze(input, signal) {
+      const ref = { runId: input.runId, iteration: input.iteration };
+      const digest = buildDigest(root, {
+        iteration: input.iteration,
+        trainScore: input.trainScore,
+        history: await history(ref),
+      });
+      const result = await runPhase("analyze", ref, digest, signal);
+      const parsed = analyzeFinishInput.safeParse(result.finish);
+      if (!parsed.success) {
+        log.warn(
+          { turns: result.turns, stoppedBy: result.stoppedBy },
+          "analysis ended without finish; no patterns named",
+        );
+        return { patterns: [] };
+      }
+      log.info({ turns: result.turns, paid: result.paidCalls, replayed: result.replayedCalls }, "analysis finished");
+      return { patterns: parsed.data.patterns };
+    },
+
+    async edit(input, signal) {
+      const ref = { runId: input.runId, iteration: input.iteration };
+      // Start from the iteration's base: a re-run after a crash must not build on a half-made edit.
+      const base = await opts.baseContent(ref);
+      if (readAgent() !== base) writeFileAtomic(agentFile, base);
+      const analysis = analysisOf(ref);
+      const digest = buildDigest(root, {
+        iteration: input.iteration,
+        trainScore: trainScoreFromFile(root),
+        history: await history(ref),
+        analysis,
+      });
+      const result = await runPhase("edit", ref, digest, signal);
+      const changed = readAgent() !== base;
+      log.info(
+        {
+          turns: result.turns,
+          paid: result.paidCalls,
+          replayed: result.replayedCalls,
+          changed,
+          stoppedBy: result.stoppedBy,
+        },
+        "edit phase ended",
+      );
+      if (result.finish !== null) {
+        const f = result.finish as {
+          hypothesis: string;
+          change_summary: string;
+          commit_message: string;
+          pattern: string;
+          needs_from_human: string;
+        };
+        return {
+          changed,
+          hypothesis: f.hypothesis,
+          changeSummary: f.change_summary,
+          commitMessage: f.commit_message,
+          pattern: f.pattern,
+          needsFromHuman: f.needs_from_human,
+        };
+      }
+      const limit =
+        result.stoppedBy === "tokens"
+          ? `its token limit of ${limits.maxPhaseTokens} tokens`
+          : `its turn limit of ${limits.maxTurns} turns`;
+      return {
+        changed,
+        hypothesis: `(none stated: the edit phase hit ${limit} before calling finish)`,
+        changeSummary: `The edit phase hit ${limit} before calling finish; agent/agent.ts is ${changed ? "changed" : "unchanged"}.`,
+        commitMessage: `Edit agent/agent.ts (the coding agent hit ${limit} before finishing)`,
+        pattern: analysis?.patterns[0] ?? "unknown",
+        needsFromHuman: "none",
+      };
+    },
+  };
+}

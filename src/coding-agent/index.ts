@@ -1,0 +1,13 @@
+export {
+  type CodingAgent,
+  type CodingAgentLimits,
+  type CodingAgentLog,
+  type CodingAgentOptions,
+  canonicalJson,
+  createCodingAgent,
+  type IterationRef,
+  promptHash,
+} from "./agent.ts";
+export { learningsDigest } from "./prompts.ts";
+export { checkRead, checkWrite, normalizeRelPath } from "./sandbox.ts";
+export { type CheckAgent, EDITOR_TOOL, toolDeclarations } from "./tools.ts";

@@ -1,0 +1,100 @@
+/**
+ * The coding agent's system prompt: PROGRAM.md (the operator's steering, re-read every iteration),
+ * the phase's instructions, and a short digest of where the iteration stands.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { meanReward, passes, readSplit, readTrainResults } from "../workspace/files.ts";
+import { paths } from "../workspace/paths.ts";
+import type { Phase } from "./tools.ts";
+
+export const PHASE_INSTRUCTIONS: Record<Phase, string> = {
+  analyze: [
+    "# Phase: analyze",
+    "You are improving the agent in agent/agent.ts so it scores better on a benchmark.",
+    "Read the failing train tasks' traces (list_failing_tasks, search_traces, and the editor's view command) and name the failure patterns that cost the most reward.",
+    "This phase is read-only. When you know the patterns, call `finish` with `patterns` (short names, most costly first) and `notes` (evidence: task ids, trace lines, ideas) for the edit phase.",
+  ].join("\n"),
+  edit: [
+    "# Phase: edit",
+    "You are improving the agent in agent/agent.ts so it scores better on a benchmark.",
+    "Pick ONE hypothesis that addresses a failure pattern, and change agent/agent.ts to test it (str_replace_based_edit_tool: view, str_replace, insert, create). agent/agent.ts is the only file you may change.",
+    "Check it with check_agent; you may run a few train tasks with run_train_tasks to test the change (the number of task runs is budgeted).",
+    "Do not retry a hypothesis listed as rejected unless you change the approach. Make general improvements, not special cases for individual tasks.",
+    'End with `finish`: hypothesis, change_summary (one sentence), commit_message, pattern, needs_from_human (or "none").',
+  ].join("\n"),
+};
+
+/** What the caller knows about the iteration; everything else is read from the workspace. */
+export interface DigestFacts {
+  iteration: number;
+  trainScore: number | null;
+  /** Text about past iterations (last learnings entries, rejected hypotheses). */
+  history: string;
+  /** Analyze's findings, for the edit phase. */
+  analysis?: { patterns: string[]; notes?: string } | null;
+}
+
+export function readProgram(root: string): string {
+  const file = paths(root).program;
+  return existsSync(file) ? readFileSync(file, "utf8") : "(PROGRAM.md is missing: improve the agent's train score.)";
+}
+
+/** The failing train tasks as `id (reward)`, at most `limit`; train ids only. */
+export function failingTrainTasks(root: string, limit = 30): { line: string; count: number } {
+  const results = readTrainResults(paths(root).trainResults);
+  if (!results) return { line: "(no train results yet)", count: 0 };
+  const split = readSplit(paths(root).split);
+  const train = split ? new Set(split.train) : null;
+  const failing = Object.entries(results.results)
+    .filter(([id, reward]) => (train === null || train.has(id)) && !passes(reward))
+    .sort(([a], [b]) => a.localeCompare(b));
+  const shown = failing.slice(0, limit).map(([id, r]) => `${id} (${r === null ? "infra error" : r})`);
+  const more = failing.length > limit ? `, and ${failing.length - limit} more (list_failing_tasks)` : "";
+  return { line: failing.length === 0 ? "none" : `${shown.join(", ")}${more}`, count: failing.length };
+}
+
+export function trainScoreFromFile(root: string): number | null {
+  const results = readTrainResults(paths(root).trainResults);
+  return results ? meanReward(results.results) : null;
+}
+
+export function buildDigest(root: string, facts: DigestFacts): string {
+  const failing = failingTrainTasks(root);
+  const lines = [
+    `# Iteration ${facts.iteration}`,
+    `Train score: ${facts.trainScore === null ? "unknown" : facts.trainScore.toFixed(4)}`,
+    `Failing train tasks (${failing.count}): ${failing.line}`,
+  ];
+  if (facts.analysis) {
+    lines.push(`Patterns found by the analysis: ${facts.analysis.patterns.join("; ")}`);
+    if (facts.analysis.notes) lines.push(`Analysis notes:\n${facts.analysis.notes}`);
+  }
+  lines.push(facts.history.trim() === "" ? "History: (no earlier iterations)" : `History:\n${facts.history.trim()}`);
+  return lines.join("\n");
+}
+
+/**
+ * Default history reader over workspace/learnings.md (DESIGN §7 entries): the last few entries,
+ * and the "What changed" line of every rejected (✗) entry so hypotheses are not retried blindly.
+ */
+export function learningsDigest(root: string, lastEntries = 3, maxChars = 4000): string {
+  const file = paths(root).learnings;
+  if (!existsSync(file)) return "";
+  const entries = readFileSync(file, "utf8")
+    .split(/^(?=## Iteration )/m)
+    .filter((e) => e.startsWith("## Iteration "));
+  const rejected = entries
+    .filter((e) => (e.split("\n")[0] ?? "").includes("✗"))
+    .map((e) => /\*\*What changed:\*\*\s*(.+)/.exec(e)?.[1]?.trim())
+    .filter((s): s is string => Boolean(s))
+    .slice(-10);
+  const recent = entries
+    .slice(-lastEntries)
+    .map((e) => e.trim())
+    .join("\n\n");
+  const parts = [];
+  if (rejected.length > 0) parts.push(`Recently rejected changes:\n${rejected.map((r) => `- ${r}`).join("\n")}`);
+  if (recent) parts.push(`Last learnings entries:\n${recent}`);
+  const text = parts.join("\n\n");
+  return text.length > maxChars ? `${text.slice(0, maxChars)}\n[learnings cut; view workspace/learnings.md]` : text;
+}

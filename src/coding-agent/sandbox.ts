@@ -1,0 +1,125 @@
+/**
+ * The coding agent's file allow-list (DESIGN §1 "anti-cheating is structural"): which paths its
+ * tools may read or write, checked on the text of the path and again on its realpath, so neither
+ * `..`, an absolute path nor a symlink can reach anything else.
+ */
+import { existsSync, realpathSync } from "node:fs";
+import { isAbsolute, join, relative, sep } from "node:path";
+import { AGENT_FILE } from "../workspace/paths.ts";
+
+/** Files the agent may view. */
+export const READABLE_FILES = [
+  AGENT_FILE,
+  "PROGRAM.md",
+  "workspace/learnings.md",
+  "workspace/train_results.json",
+  "workspace/suite.json",
+  "workspace/results.tsv",
+] as const;
+
+/** Trees the agent may view (the folder and everything below it). */
+export const READABLE_TREES = ["agent/templates", "workspace/traces/latest", "workspace/traces/baseline"] as const;
+
+const TRACE_TREES = ["workspace/traces/latest", "workspace/traces/baseline"];
+
+export const ALLOWED_READS_TEXT = `readable: ${[...READABLE_FILES, ...READABLE_TREES.map((t) => `${t}/**`)].join(", ")}; writable: ${AGENT_FILE} only`;
+
+export type PathCheck = { ok: true; rel: string; abs: string } | { ok: false; message: string };
+
+/** Which train task ids exist; null when split.json is missing (then every trace folder counts as train). */
+export type TrainIds = ReadonlySet<string> | null;
+
+/** Normalises a path as the model wrote it, or says why it is refused. Pure: no file system access. */
+export function normalizeRelPath(input: string): { ok: true; rel: string } | { ok: false; message: string } {
+  if (input.includes("\0")) return { ok: false, message: "the path contains a NUL byte" };
+  const trimmed = input.trim();
+  if (trimmed === "") return { ok: false, message: "the path is empty" };
+  if (isAbsolute(trimmed) || /^[A-Za-z]:[\\/]/.test(trimmed) || trimmed.startsWith("\\") || trimmed.startsWith("~")) {
+    return {
+      ok: false,
+      message: `absolute paths are refused; use a path relative to the experiment root (${ALLOWED_READS_TEXT})`,
+    };
+  }
+  const parts = trimmed.split(/[\\/]+/).filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) return { ok: false, message: `paths containing ".." are refused (${ALLOWED_READS_TEXT})` };
+  return { ok: true, rel: parts.join("/") };
+}
+
+const under = (rel: string, tree: string): boolean => rel === tree || rel.startsWith(`${tree}/`);
+
+/** The task id a trace path belongs to, or null for the trace folder itself. */
+function traceTaskId(rel: string): { tree: string; taskId: string | null } | null {
+  for (const tree of TRACE_TREES) {
+    if (!under(rel, tree)) continue;
+    const rest = rel.slice(tree.length + 1);
+    return { tree, taskId: rest === "" ? null : (rest.split("/")[0] ?? null) };
+  }
+  return null;
+}
+
+/** Pure read policy on a normalised relative path. Baseline traces predate the split, so test ids are filtered there too. */
+export function readableRel(rel: string, trainIds: TrainIds): boolean {
+  if ((READABLE_FILES as readonly string[]).includes(rel)) return true;
+  if (!READABLE_TREES.some((t) => under(rel, t))) return false;
+  const trace = traceTaskId(rel);
+  if (trace?.taskId && trainIds && !trainIds.has(trace.taskId)) return false;
+  return true;
+}
+
+/** Folders the agent may list: readable trees, plus their ancestors (listed filtered). */
+export function listableAncestor(rel: string): boolean {
+  const all = [...READABLE_FILES, ...READABLE_TREES];
+  return rel === "" || all.some((p) => p.startsWith(`${rel}/`));
+}
+
+function realRel(root: string, abs: string): string | null {
+  const realRoot = realpathSync(root);
+  let real: string;
+  try {
+    real = realpathSync(abs);
+  } catch {
+    return null;
+  }
+  const rel = relative(realRoot, real);
+  if (rel === "") return "";
+  if (rel.startsWith("..") || isAbsolute(rel)) return null;
+  return rel.split(sep).join("/");
+}
+
+/**
+ * Checks a path for reading: the text must be allowed, and if it exists its realpath must be
+ * inside the root and allowed too (a symlink in a trace folder pointing at /etc is refused).
+ */
+export function checkRead(root: string, input: string, trainIds: TrainIds): PathCheck {
+  const norm = normalizeRelPath(input);
+  if (!norm.ok) return norm;
+  const { rel } = norm;
+  const allowed = readableRel(rel, trainIds) || listableAncestor(rel);
+  const refused = `${input} is outside what you may read (${ALLOWED_READS_TEXT})`;
+  if (!allowed) return { ok: false, message: refused };
+  const abs = rel === "" ? root : join(root, rel);
+  if (existsSync(abs)) {
+    const real = realRel(root, abs);
+    if (real === null) return { ok: false, message: `${input} resolves outside the experiment (symlink); refused` };
+    if (!(readableRel(real, trainIds) || listableAncestor(real))) {
+      return { ok: false, message: `${input} resolves to a path you may not read (symlink); ${ALLOWED_READS_TEXT}` };
+    }
+  }
+  return { ok: true, rel, abs };
+}
+
+/** Checks a path for writing: only agent/agent.ts, and only if it (and its folder) really is that file. */
+export function checkWrite(root: string, input: string): PathCheck {
+  const norm = normalizeRelPath(input);
+  if (!norm.ok) return norm;
+  if (norm.rel !== AGENT_FILE) {
+    return { ok: false, message: `only ${AGENT_FILE} may be changed; ${input} is read-only or outside the sandbox` };
+  }
+  const abs = join(root, AGENT_FILE);
+  const dirReal = realRel(root, join(root, "agent"));
+  if (dirReal !== "agent") return { ok: false, message: `${AGENT_FILE} resolves outside the experiment; refused` };
+  if (existsSync(abs) && realRel(root, abs) !== AGENT_FILE) {
+    return { ok: false, message: `${AGENT_FILE} is a symlink to another file; refused` };
+  }
+  return { ok: true, rel: AGENT_FILE, abs };
+}
