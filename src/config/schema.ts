@@ -13,12 +13,12 @@ export const configSchema = z.strictObject({
   agent_model: z
     .string()
     .min(1)
-    .default("claude-sonnet-4-5")
+    .default("claude-sonnet-4-6")
     .describe("Model the agent under optimization calls; handed to the agent through its context, never hard-coded."),
   coding_model: z
     .string()
     .min(1)
-    .default("claude-opus-4-1")
+    .default("claude-opus-4-6")
     .describe("Model of the coding agent that analyzes failures and edits agent/agent.ts."),
   split: z.literal("train").default("train").describe("Split the loop benchmarks and the coding agent may read."),
   gate_split: z
@@ -57,6 +57,59 @@ export const configSchema = z.strictObject({
     .describe("Seconds one task may run before it is killed and scored."),
   seed: z.int().default(42).describe("Seed of the train/test split."),
   step_attempts: z.int().min(1).max(10).default(3).describe("Times a failing step is tried before the run fails."),
+  infra_error_share: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.5)
+    .describe(
+      "Share of a benchmark run's tasks that may end in an infrastructure error before the step fails as infrastructure (not the agent's fault).",
+    ),
+  reuse_results: z
+    .boolean()
+    .default(true)
+    .describe("Reuse journaled task results of an unchanged agent file instead of running the tasks again."),
+  coding_max_turns: z
+    .int()
+    .min(1)
+    .default(30)
+    .describe("Model turns per coding-agent phase before it stops without `finish`."),
+  coding_max_tokens: z.int().min(256).default(8192).describe("`max_tokens` of each coding-agent call."),
+  coding_max_phase_tokens: z
+    .int()
+    .min(1)
+    .nullable()
+    .default(null)
+    .describe("Input + output tokens per coding-agent phase before it stops (null: no limit)."),
+  coding_task_run_budget: z
+    .int()
+    .min(0)
+    .default(10)
+    .describe("Train task runs the coding agent may spend per iteration to test a hypothesis."),
+  coding_max_result_chars: z
+    .int()
+    .min(1000)
+    .default(20_000)
+    .describe("Longest tool result handed to the coding agent; longer ones are cut with a note on how to page."),
+  llm_outage_minutes: z
+    .number()
+    .positive()
+    .default(30)
+    .describe("Continuous API failure after which the run pauses (resumable) instead of retrying further."),
+  prices: z
+    .record(
+      z.string(),
+      z.strictObject({
+        input: z.number().nonnegative(),
+        output: z.number().nonnegative(),
+        cacheWrite: z.number().nonnegative().optional(),
+        cacheRead: z.number().nonnegative().optional(),
+      }),
+    )
+    .default({})
+    .describe(
+      "Price overrides by model-name prefix, USD per million tokens, e.g. `{ claude-sonnet-4: { input: 3, output: 15 } }`.",
+    ),
   local: z
     .strictObject({
       tasks: z.string().min(1).describe("JSONL file of tasks, one object with an `id` per line."),

@@ -34,6 +34,10 @@ export interface Repo {
   fileDiffersFromHead(path: string): Promise<boolean>;
   /** Commits only `path` (adding it if untracked); returns the new commit's sha. */
   commitFile(path: string, message: string, trailer?: Trailer): Promise<string>;
+  /** Commits only these paths, if any of them changed; returns the new sha or null when nothing changed. */
+  commitPaths(paths: string[], message: string): Promise<string | null>;
+  /** `git init` in the root (for prepare in a fresh directory). */
+  init(): Promise<void>;
   /** The newest commit on HEAD's history carrying the trailer `key: value`, or null. */
   findCommitByTrailer(key: string, value: string): Promise<string | null>;
   /** Puts the version of `path` from `commit` into the working tree (and index). */
@@ -171,6 +175,27 @@ export function openRepo(root: string): Repo {
       const sha = await headCommit();
       if (!sha) throw new HarnessError("GIT_STATE", `git commit of ${path} left no HEAD`);
       return sha;
+    },
+
+    async commitPaths(list, message) {
+      const g = await committerGit();
+      try {
+        await g.raw(["add", "--", ...list]);
+        const staged = (await g.raw(["diff", "--cached", "--name-only", "--", ...list])).trim();
+        if (staged === "") return null;
+        await g.raw(["commit", "-m", message, "--only", "--", ...list]);
+      } catch (e) {
+        throw gitError(`commit of ${list.join(", ")}`, e);
+      }
+      return headCommit();
+    },
+
+    async init() {
+      try {
+        await git.raw(["init", "-q"]);
+      } catch (e) {
+        throw gitError("init", e);
+      }
     },
 
     async findCommitByTrailer(key, value) {

@@ -538,6 +538,13 @@ export class Journal {
     });
   }
 
+  /** Iteration numbers any run has reached, so a new run numbers on from them. */
+  iterationNumbers(): number[] {
+    return (this.db.prepare("SELECT DISTINCT iteration FROM steps").all() as { iteration: number }[]).map(
+      (r) => r.iteration,
+    );
+  }
+
   iterations(runId: string): IterationRow[] {
     return (
       this.db.prepare("SELECT * FROM iterations WHERE run_id = ? ORDER BY iteration").all(runId) as Record<

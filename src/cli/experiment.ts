@@ -1,0 +1,44 @@
+import { existsSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { Journal } from "../journal/journal.ts";
+import { createLogger, type Logger, type LogPlace, logFileFor } from "../log.ts";
+import { type Paths, paths } from "../workspace/paths.ts";
+
+export interface GlobalOptions {
+  dir?: string;
+  config?: string;
+}
+
+/** An experiment directory with its config loaded (validated before anything is written). */
+export interface Experiment {
+  root: string;
+  paths: Paths;
+  config: Config;
+}
+
+export function openExperiment(options: GlobalOptions): Experiment {
+  const root = resolve(options.dir ?? process.cwd());
+  const configFile = options.config ?? "experiment_config.yaml";
+  const configPath = isAbsolute(configFile) ? configFile : resolve(root, configFile);
+  const config = loadConfig(configPath);
+  return { root, paths: { ...paths(root), config: configPath }, config };
+}
+
+export interface Opened {
+  journal: Journal;
+  log: Logger;
+  place: LogPlace;
+}
+
+/** Journal and logger of an experiment: logs go to stdout and workspace/logs/. */
+export function openJournalAndLog(exp: Experiment, options: { stdout?: boolean } = {}): Opened {
+  const journal = Journal.open(exp.paths.journal);
+  const { log, place } = createLogger({ file: logFileFor(exp.paths.workspace), stdout: options.stdout ?? true });
+  return { journal, log, place };
+}
+
+export function journalExists(exp: { paths: Paths }): boolean {
+  return existsSync(exp.paths.journal);
+}

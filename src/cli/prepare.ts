@@ -1,0 +1,170 @@
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stratifiedSplit } from "../benchmark/split.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { UserError } from "../errors.ts";
+import { openRepo } from "../git/repo.ts";
+import { LEARNINGS_HEADER } from "../learnings/learnings.ts";
+import {
+  appendResult,
+  initResults,
+  meanReward,
+  readResults,
+  readSplit,
+  readSuite,
+  readTrainResults,
+  writeSplit,
+  writeSuite,
+  writeTrainResults,
+} from "../workspace/files.ts";
+import { AGENT_FILE } from "../workspace/paths.ts";
+import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
+import { createRunnerFor } from "./services.ts";
+
+/** The harness's own templates, used when the experiment directory has none of its own. */
+const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+function isLocalUrl(url: string | undefined): boolean {
+  if (!url) return false;
+  try {
+    return ["localhost", "127.0.0.1", "[::1]", "::1"].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/** The coding agent (and the agent under test) need a key unless they talk to a local test server. */
+export function checkEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  if (!env.ANTHROPIC_API_KEY && !isLocalUrl(env.ANTHROPIC_BASE_URL)) {
+    throw new UserError(
+      "CONFIG_INVALID",
+      "ANTHROPIC_API_KEY is not set; export it (or point ANTHROPIC_BASE_URL at a compatible endpoint with its key)",
+    );
+  }
+}
+
+export interface PrepareOptions extends GlobalOptions {
+  stdout?: NodeJS.WritableStream;
+  clock?: Clock;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Idempotent: every part that already exists is kept, and says so. */
+export async function prepareCommand(options: PrepareOptions): Promise<number> {
+  const out = options.stdout ?? process.stdout;
+  const clock = options.clock ?? systemClock;
+  const exp = openExperiment(options);
+  checkEnvironment(options.env);
+  const { root, config, paths: p } = exp;
+  const rel = (file: string) => relative(root, file);
+  const did = (what: string) => out.write(`  created  ${what}\n`);
+  const kept = (what: string) => out.write(`  kept     ${what} (exists)\n`);
+
+  const repo = openRepo(root);
+  if (!(await repo.isRepo())) {
+    await repo.init();
+    did("git repository");
+  }
+
+  mkdirSync(p.workspace, { recursive: true });
+  const gitignore = join(root, ".gitignore");
+  const ignored = existsSync(gitignore) ? readFileSync(gitignore, "utf8") : "";
+  if (!/^\/?workspace\/?$/m.test(ignored)) {
+    appendFileSync(gitignore, `${ignored === "" || ignored.endsWith("\n") ? "" : "\n"}workspace/\n`);
+    did(".gitignore entry workspace/");
+  }
+
+  if (initResults(p.results)) did(rel(p.results));
+  else readResults(p.results), kept(rel(p.results));
+  if (!existsSync(p.suite)) {
+    writeSuite(p.suite, { tasks: [], threshold: config.threshold, last_results: {} });
+    did(rel(p.suite));
+  } else readSuite(p.suite), kept(rel(p.suite));
+  if (!existsSync(p.learnings)) {
+    writeFileSync(p.learnings, LEARNINGS_HEADER);
+    did(rel(p.learnings));
+  } else kept(rel(p.learnings));
+
+  const benchmark = config.benchmark;
+  const template = join(p.agentTemplates, `${benchmark}.ts`);
+  const builtInTemplate = join(HARNESS_ROOT, "agent", "templates", `${benchmark}.ts`);
+  if (!existsSync(template) && existsSync(builtInTemplate) && resolve(template) !== builtInTemplate) {
+    mkdirSync(p.agentTemplates, { recursive: true });
+    copyFileSync(builtInTemplate, template);
+    did(rel(template));
+  }
+  if (!existsSync(p.agentFile)) {
+    if (!existsSync(template)) {
+      throw new UserError(
+        "RUN_STATE",
+        `no agent: benchmark \`${benchmark}\` has no template (${rel(template)}); write ${AGENT_FILE} yourself`,
+      );
+    }
+    mkdirSync(dirname(p.agentFile), { recursive: true });
+    copyFileSync(template, p.agentFile);
+    did(`${AGENT_FILE} from ${rel(template)}`);
+  } else kept(AGENT_FILE);
+
+  if (!existsSync(p.program)) {
+    const part = (name: string) => {
+      const own = join(p.programTemplates, name);
+      const builtIn = join(HARNESS_ROOT, "program_templates", name);
+      return existsSync(own) ? readFileSync(own, "utf8") : existsSync(builtIn) ? readFileSync(builtIn, "utf8") : "";
+    };
+    writeFileSync(p.program, [part("base.md"), part(`${benchmark}.md`)].filter(Boolean).join("\n\n"));
+    did("PROGRAM.md");
+  } else kept("PROGRAM.md");
+
+  const toCommit = [AGENT_FILE, "PROGRAM.md", ".gitignore", rel(p.config)];
+  if (existsSync(p.agentTemplates)) toCommit.push(rel(p.agentTemplates));
+  const commit = await repo.commitPaths(toCommit, "prepare: agent, PROGRAM.md and config");
+  if (commit) did(`commit ${commit.slice(0, 7)} (${toCommit.join(", ")})`);
+  else kept("commit of agent, PROGRAM.md and config");
+
+  if (readSplit(p.split)) {
+    kept(`${rel(p.split)} and the baseline`);
+    return 0;
+  }
+  const opened = openJournalAndLog(exp, { stdout: false });
+  try {
+    const runner = createRunnerFor(exp, opened, clock);
+    const all = await runner.listTasks();
+    out.write(`  running  baseline on ${all.length} tasks (max_concurrency ${config.max_concurrency})\n`);
+    // The split does not exist yet: run every task the private way (no traces), as test tasks are.
+    const baseline = await runner.run({ split: "test", taskIds: all, runId: null, writeTraces: false });
+    const split = stratifiedSplit(baseline.results, config.seed);
+    writeSplit(p.split, {
+      seed: config.seed,
+      created_at: new Date(clock.now()).toISOString(),
+      train: split.train,
+      test: split.test,
+      excluded: split.excluded,
+      counts: split.counts,
+    });
+    did(
+      `${rel(p.split)}: ${split.train.length} train, ${split.test.length} test` +
+        (split.excluded.length
+          ? `, ${split.excluded.length} excluded (infrastructure errors: ${split.excluded.join(", ")})`
+          : ""),
+    );
+    const trainResults = Object.fromEntries(split.train.map((id) => [id, baseline.results[id] ?? null]));
+    if (!readTrainResults(p.trainResults)) writeTrainResults(p.trainResults, trainResults, new Date(clock.now()));
+    const valScore = meanReward(Object.fromEntries(split.test.map((id) => [id, baseline.results[id] ?? null])));
+    const suite = readSuite(p.suite, config.threshold);
+    appendResult(p.results, {
+      iteration: 0,
+      valScore: valScore ?? 0,
+      commit: "baseline",
+      evalsPassed: 0,
+      evalsTotal: suite.tasks.length,
+      timestamp: new Date(clock.now()).toISOString(),
+    });
+    out.write(
+      `  recorded iteration 0: val_score ${(valScore ?? 0).toFixed(4)} on the test split, train ${(meanReward(trainResults) ?? 0).toFixed(4)}\n`,
+    );
+    return 0;
+  } finally {
+    opened.journal.close();
+  }
+}

@@ -1,0 +1,229 @@
+import { resolve } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { runBenchmarkCommand } from "../benchmark/commands.ts";
+import { systemClock } from "../clock.ts";
+import { lockHolder } from "../daemon/lock.ts";
+import { agentCheck } from "../daemon/steps.ts";
+import { HarnessError, UserError } from "../errors.ts";
+import { runGateCommand } from "../gate/command.ts";
+import { openRepo } from "../git/repo.ts";
+import { Journal } from "../journal/journal.ts";
+import { runRecordCommand } from "../record/command.ts";
+import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
+import { prepareCommand } from "./prepare.ts";
+import { runCommand, type StepsFactory } from "./run.ts";
+import { createRunnerFor } from "./services.ts";
+import { statusCommand } from "./status.ts";
+
+export interface MainDeps {
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  /** Replaces the production steps (tests and demos run the real CLI with stand-ins). */
+  stepsFactory?: StepsFactory;
+}
+
+function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}
+
+function requestStop(options: GlobalOptions, out: NodeJS.WritableStream): number {
+  const exp = openExperiment(options);
+  const journal = Journal.open(exp.paths.journal);
+  try {
+    const run = journal.unfinishedRun();
+    if (!run) throw new UserError("RUN_STATE", "no unfinished run to stop");
+    journal.requestStop(run.id);
+    const holder = lockHolder(exp.paths.lock);
+    out.write(
+      `stop requested for ${run.id}: it finishes the current iteration, writes the closing summary and exits` +
+        `${holder ? ` (daemon pid ${holder.pid})` : "; no daemon is running, so it takes effect on resume"}\n`,
+    );
+    return 0;
+  } finally {
+    journal.close();
+  }
+}
+
+/** Builds the CLI; every action resolves to an exit code. */
+export function buildProgram(deps: MainDeps, setExit: (code: number) => void): Command {
+  const out = deps.stdout ?? process.stdout;
+  const err = deps.stderr ?? process.stderr;
+  const program = new Command("auto-harness")
+    .description("Improves an LLM agent overnight: benchmark, analyze, edit, gate, record, learn, repeat.")
+    .option("-d, --dir <path>", "experiment directory", process.cwd())
+    .option("-c, --config <file>", "config file, relative to --dir", "experiment_config.yaml")
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) })
+    .exitOverride();
+  const act =
+    (fn: (cmd: Command) => Promise<number> | number) =>
+    async (...args: unknown[]) => {
+      const cmd = args.at(-1) as Command;
+      setExit(await fn(cmd));
+    };
+
+  program
+    .command("prepare")
+    .description(
+      "create the workspace, copy the agent template, run the baseline, split train/test, record iteration 0",
+    )
+    .action(act((cmd) => prepareCommand({ ...globals(cmd), stdout: out })));
+
+  program
+    .command("run")
+    .description("start a run of the improvement loop (refuses if an unfinished run exists)")
+    .option("--new", "abandon the unfinished run (kept in the journal) and start a new one")
+    .action(
+      act((cmd) =>
+        runCommand({
+          ...globals(cmd),
+          mode: "run",
+          fresh: Boolean(cmd.opts().new),
+          stdout: out,
+          ...(deps.stepsFactory ? { stepsFactory: deps.stepsFactory } : {}),
+        }),
+      ),
+    );
+
+  program
+    .command("resume")
+    .description("continue the unfinished run from the step it was in")
+    .action(
+      act((cmd) =>
+        runCommand({
+          ...globals(cmd),
+          mode: "resume",
+          stdout: out,
+          ...(deps.stepsFactory ? { stepsFactory: deps.stepsFactory } : {}),
+        }),
+      ),
+    );
+
+  program
+    .command("daemon")
+    .description("resume the unfinished run, or start one if there never was one (what pm2 runs)")
+    .action(
+      act((cmd) =>
+        runCommand({
+          ...globals(cmd),
+          mode: "daemon",
+          stdout: out,
+          ...(deps.stepsFactory ? { stepsFactory: deps.stepsFactory } : {}),
+        }),
+      ),
+    );
+
+  program
+    .command("stop")
+    .description("ask the running loop to stop after the current iteration (a stop rule, with a closing summary)")
+    .action(act((cmd) => requestStop(globals(cmd), out)));
+
+  program
+    .command("status")
+    .description("where the run stands, from the journal (works while the daemon runs)")
+    .option("--json", "machine-readable")
+    .option("--watch", "refresh in place")
+    .action(act((cmd) => statusCommand({ ...globals(cmd), ...cmd.opts(), stdout: out })));
+
+  program
+    .command("benchmark")
+    .description("run a split against the current agent/agent.ts")
+    .addOption(new Option("--split <split>", "which split").choices(["train", "test"]).default("train"))
+    .option("--task-ids <ids>", "comma-separated task ids (default: the whole split)")
+    .action(
+      act(async (cmd) => {
+        const exp = openExperiment(globals(cmd));
+        const opened = openJournalAndLog(exp, { stdout: false });
+        try {
+          const o = cmd.opts() as { split: "train" | "test"; taskIds?: string };
+          return await runBenchmarkCommand({
+            root: exp.root,
+            config: exp.config,
+            journal: opened.journal,
+            log: opened.log,
+            split: o.split,
+            ...(o.taskIds ? { taskIds: o.taskIds.split(",").filter(Boolean) } : {}),
+            stdout: out,
+          });
+        } finally {
+          opened.journal.close();
+        }
+      }),
+    );
+
+  program
+    .command("gate")
+    .description("run the four-step gate on the current agent/agent.ts (exit 0 pass, 1 fail, 2 error)")
+    .action(
+      act(async (cmd) => {
+        const exp = openExperiment(globals(cmd));
+        const opened = openJournalAndLog(exp, { stdout: false });
+        try {
+          return await runGateCommand({
+            root: exp.root,
+            config: exp.config,
+            journal: opened.journal,
+            log: opened.log,
+            runner: createRunnerFor(exp, opened, systemClock),
+            repo: openRepo(exp.root),
+            checkAgent: agentCheck(exp.root),
+            runId: null,
+            iteration: null,
+            stdout: out,
+            stderr: err,
+          });
+        } finally {
+          opened.journal.close();
+        }
+      }),
+    );
+
+  program
+    .command("record")
+    .description("commit agent/agent.ts and append a results.tsv row (as the original record.py)")
+    .allowUnknownOption(true)
+    .helpOption(false)
+    .argument("[args...]")
+    .action(
+      act(async (cmd) => {
+        const root = resolve(globals(cmd).dir ?? process.cwd());
+        return runRecordCommand({ root, repo: openRepo(root), options: cmd.args, stdout: out, stderr: err });
+      }),
+    );
+
+  program
+    .command("report")
+    .description("write workspace/report.html: score curve, suite size, spend and the iteration table")
+    .action(
+      act(async (cmd) => {
+        const { reportCommand } = await import("../report/command.ts");
+        return reportCommand({ ...globals(cmd), stdout: out });
+      }),
+    );
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code (0 ok, 1 the answer is no / the run failed, 2 bad usage or config). */
+export async function main(argv: string[], deps: MainDeps = {}): Promise<number> {
+  const err = deps.stderr ?? process.stderr;
+  let code = 0;
+  const program = buildProgram(deps, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here too.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof HarnessError) {
+      err.write(`auto-harness: ${error.message}\n`);
+      return error.exitCode;
+    }
+    err.write(`auto-harness: internal error, this is a bug: ${(error as Error)?.stack ?? String(error)}\n`);
+    return 1;
+  }
+}

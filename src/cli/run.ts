@@ -1,0 +1,165 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import type { LoopInput } from "../../machines/loop.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
+import { acquireLock } from "../daemon/lock.ts";
+import { UserError } from "../errors.ts";
+import { preflight } from "../git/preflight.ts";
+import { openRepo } from "../git/repo.ts";
+import type { RunRow } from "../journal/journal.ts";
+import { bestValScore, readResults } from "../workspace/files.ts";
+import { type Experiment, type GlobalOptions, type Opened, openExperiment, openJournalAndLog } from "./experiment.ts";
+import { createServices } from "./services.ts";
+
+export type RunMode = "run" | "resume" | "daemon";
+
+/** Exit code when a run pauses on an outage: pm2 restarts it later (with backoff) and it resumes. */
+export const EXIT_PAUSED = 75;
+
+export type StepsFactory = (exp: Experiment, opened: Opened, clock: Clock) => Steps;
+
+export interface RunOptions extends GlobalOptions {
+  mode: RunMode;
+  /** `run --new`: abandon an unfinished run and start another. */
+  fresh?: boolean;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  stepsFactory?: StepsFactory;
+  clock?: Clock;
+  /** Grace period for shutdown before exiting anyway (the state is already persisted). */
+  shutdownMs?: number;
+  /** Install SIGINT/SIGTERM handlers (the CLI does; in-process tests don't). */
+  handleSignals?: boolean;
+}
+
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  return `run-${stamp}-${randomBytes(2).toString("hex")}`;
+}
+
+function exitCodeFor(result: DaemonResult): number {
+  switch (result.status) {
+    case "done":
+    case "stopped":
+      return 0;
+    case "paused":
+      return EXIT_PAUSED;
+    default:
+      return 1;
+  }
+}
+
+function describeRun(run: RunRow): string {
+  return `${run.id} (${run.status}, ${run.state ?? "not started"}, iteration ${run.iteration})`;
+}
+
+/** `run`, `resume` and `daemon` (resume-or-start, what pm2 runs). Returns the exit code. */
+export async function runCommand(options: RunOptions): Promise<number> {
+  const out = options.stdout ?? process.stdout;
+  const clock = options.clock ?? systemClock;
+  // Everything is validated before anything is written.
+  const exp = openExperiment(options);
+  const repo = openRepo(exp.root);
+  if (!existsSync(exp.paths.split) || !existsSync(exp.paths.results)) {
+    throw new UserError("RUN_STATE", `${exp.root} is not prepared; run \`auto-harness prepare\` first`);
+  }
+  readResults(exp.paths.results);
+  const release = acquireLock(exp.paths.lock, options.mode);
+  const opened = openJournalAndLog(exp);
+  const { journal, log, place } = opened;
+  let daemon: Daemon | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, "shutdown requested: stopping after persisting the state");
+    const force = setTimeout(() => {
+      log.warn("shutdown took too long; exiting with the state as persisted");
+      release();
+      process.exit(0);
+    }, options.shutdownMs ?? 4000);
+    force.unref();
+    void daemon?.close();
+  };
+  try {
+    let run = journal.unfinishedRun();
+    if (options.mode === "run" && run) {
+      if (!options.fresh) {
+        throw new UserError(
+          "RUN_STATE",
+          `run ${describeRun(run)} is unfinished; \`auto-harness resume\` continues it, \`auto-harness run --new\` abandons it`,
+        );
+      }
+      journal.setRunStatus(run.id, "abandoned", { stopReason: "abandoned by run --new" });
+      log.warn({ abandoned: run.id }, `abandoned run ${run.id}`);
+      run = undefined;
+    }
+    if (options.mode === "resume" && !run) {
+      const latest = journal.latestRun();
+      throw new UserError(
+        "RUN_STATE",
+        latest
+          ? `no unfinished run to resume (latest: ${describeRun(latest)}); start one with \`auto-harness run\``
+          : "no run to resume; start one with `auto-harness run`",
+      );
+    }
+    if (options.mode === "daemon" && !run) {
+      const latest = journal.latestRun();
+      if (latest && latest.status !== "abandoned") {
+        out.write(`latest run ${describeRun(latest)} has finished; start a new one with \`auto-harness run\`\n`);
+        return 0;
+      }
+    }
+    if (!run) {
+      // Only a new run requires a clean tree; a resumed one may hold its in-progress edit.
+      await preflight(exp.root, { repo });
+    }
+
+    const steps = (options.stepsFactory ?? ((e, o, c) => createServices(e, o, c).steps))(exp, opened, clock);
+    if (options.handleSignals ?? true) {
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+    }
+
+    let result: DaemonResult;
+    if (run?.snapshot) {
+      journal.setRunStatus(run.id, "running", { pid: process.pid });
+      place.runId = run.id;
+      log.info({ state: run.state, iteration: run.iteration }, `resuming run ${run.id}`);
+      out.write(`resuming run ${run.id} at ${run.state}, iteration ${run.iteration}\n`);
+      daemon = new Daemon(run.id, { journal, log, place, steps, clock });
+      result = await daemon.start({ snapshot: run.snapshot });
+    } else {
+      const runId = run?.id ?? newRunId(new Date(clock.now()));
+      if (!run) journal.createRun(runId, exp.config);
+      const rows = readResults(exp.paths.results);
+      const c = exp.config;
+      const input: LoopInput = {
+        runId,
+        lastIteration: Math.max(0, ...rows.map((r) => r.iteration), ...journal.iterationNumbers()),
+        bestValScore: bestValScore(rows),
+        limits: {
+          patience: c.patience,
+          maxIterations: c.max_iterations,
+          budgetUsd: c.budget_usd,
+          deadline: c.deadline ? Date.parse(c.deadline) : null,
+        },
+        stepAttempts: c.step_attempts,
+      };
+      place.runId = runId;
+      log.info({ input }, `starting run ${runId}`);
+      out.write(`starting run ${runId}\n`);
+      daemon = new Daemon(runId, { journal, log, place, steps, clock });
+      result = await daemon.start({ input });
+    }
+    const { context } = result;
+    out.write(
+      `run ${result.status}: ${context.stopReason ?? context.lastError?.message ?? result.state}; ` +
+        `best val_score ${context.bestValScore?.toFixed(4) ?? "n/a"}, ${context.accepted} accepted, ${context.rejected} rejected\n`,
+    );
+    return exitCodeFor(result);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    release();
+    journal.close();
+  }
+}

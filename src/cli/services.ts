@@ -1,0 +1,60 @@
+import { createAdapter } from "../benchmark/adapters/index.ts";
+import { createRunner } from "../benchmark/runner.ts";
+import type { BenchmarkRunner } from "../benchmark/types.ts";
+import type { Clock } from "../clock.ts";
+import { createCodingAgent } from "../coding-agent/index.ts";
+import type { Steps } from "../daemon/daemon.ts";
+import { acceptedAgentContent, agentCheck, createSteps } from "../daemon/steps.ts";
+import { openRepo, type Repo } from "../git/repo.ts";
+import { createAnthropic } from "../llm/client.ts";
+import type { Experiment, Opened } from "./experiment.ts";
+
+export interface Services {
+  runner: BenchmarkRunner;
+  repo: Repo;
+  steps: Steps;
+}
+
+export function createRunnerFor(exp: Experiment, opened: Opened, clock: Clock): BenchmarkRunner {
+  const { root, config } = exp;
+  return createRunner({
+    root,
+    config,
+    journal: opened.journal,
+    log: opened.log,
+    adapter: createAdapter(config, root, opened.log),
+    clock,
+    infraErrorShare: config.infra_error_share,
+    reuse: config.reuse_results,
+  });
+}
+
+/** The production wiring: real runner, real coding agent over the Anthropic API, real git. */
+export function createServices(exp: Experiment, opened: Opened, clock: Clock): Services {
+  const { root, config } = exp;
+  const { journal, log } = opened;
+  const runner = createRunnerFor(exp, opened, clock);
+  const repo = openRepo(root);
+  const codingAgent = createCodingAgent({
+    root,
+    journal,
+    log,
+    client: createAnthropic(),
+    clock,
+    model: config.coding_model,
+    runner,
+    checkAgent: agentCheck(root),
+    baseContent: () => acceptedAgentContent(repo, root),
+    limits: {
+      maxTurns: config.coding_max_turns,
+      maxTokens: config.coding_max_tokens,
+      maxPhaseTokens: config.coding_max_phase_tokens,
+      taskRunBudget: config.coding_task_run_budget,
+      budgetUsd: config.budget_usd,
+      outageMs: config.llm_outage_minutes * 60_000,
+    },
+    prices: config.prices,
+    maxResultChars: config.coding_max_result_chars,
+  });
+  return { runner, repo, steps: createSteps({ root, config, journal, log, clock, runner, codingAgent, repo }) };
+}

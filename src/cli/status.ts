@@ -1,0 +1,154 @@
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { lockHolder } from "../daemon/lock.ts";
+import { Journal, type RunRow } from "../journal/journal.ts";
+import { bestValScore, readResults } from "../workspace/files.ts";
+import { paths } from "../workspace/paths.ts";
+import type { GlobalOptions } from "./experiment.ts";
+
+export interface StatusReport {
+  run: string | null;
+  status: string | null;
+  state: string | null;
+  iteration: number | null;
+  step: string | null;
+  stepStatus: string | null;
+  secondsInStep: number | null;
+  bestValScore: number | null;
+  baselineValScore: number | null;
+  accepted: number;
+  rejected: number;
+  noChange: number;
+  spendUsd: { total: number; coding: number; agent: number };
+  budgetUsd: number | null;
+  lastError: string | null;
+  stopReason: string | null;
+  daemonPid: number | null;
+}
+
+/** Reads only: answers at once from the journal, also while a daemon is writing to it. */
+export function readStatus(dir: string, now = Date.now()): StatusReport {
+  const p = paths(resolve(dir));
+  const rows = existsSync(p.results) ? safeResults(p.results) : [];
+  const empty: StatusReport = {
+    run: null,
+    status: null,
+    state: null,
+    iteration: null,
+    step: null,
+    stepStatus: null,
+    secondsInStep: null,
+    bestValScore: bestValScore(rows),
+    baselineValScore: rows.find((r) => r.iteration === 0)?.valScore ?? null,
+    accepted: 0,
+    rejected: 0,
+    noChange: 0,
+    spendUsd: { total: 0, coding: 0, agent: 0 },
+    budgetUsd: null,
+    lastError: null,
+    stopReason: null,
+    daemonPid: lockHolder(p.lock)?.pid ?? null,
+  };
+  if (!existsSync(p.journal)) return empty;
+  const journal = Journal.open(p.journal, { readonly: true });
+  try {
+    const run: RunRow | undefined = journal.unfinishedRun() ?? journal.latestRun();
+    if (!run) return empty;
+    const step = journal.currentStep(run.id);
+    const spend = journal.spend(run.id);
+    const iterations = journal.iterations(run.id);
+    const config = run.config as { budget_usd?: number | null } | null;
+    return {
+      ...empty,
+      run: run.id,
+      status: run.status,
+      state: run.state,
+      iteration: run.iteration,
+      step: step?.step ?? null,
+      stepStatus: step?.status ?? null,
+      secondsInStep: step && step.status === "started" ? Math.max(0, Math.round((now - step.startedAt) / 1000)) : null,
+      bestValScore: run.bestValScore ?? empty.bestValScore,
+      accepted: run.accepted,
+      rejected: run.rejected,
+      noChange: iterations.filter((i) => i.outcome === "no_change").length,
+      spendUsd: { total: spend.totalUsd, coding: spend.byRole.coding, agent: spend.byRole.agent },
+      budgetUsd: config?.budget_usd ?? null,
+      lastError: run.lastError,
+      stopReason: run.stopReason,
+    };
+  } finally {
+    journal.close();
+  }
+}
+
+function safeResults(file: string) {
+  try {
+    return readResults(file);
+  } catch {
+    return [];
+  }
+}
+
+const money = (usd: number) => `$${usd.toFixed(2)}`;
+
+function duration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s}s` : `${s}s`;
+}
+
+export function formatStatus(s: StatusReport): string {
+  if (!s.run) {
+    const best = s.bestValScore === null ? "" : ` (baseline val_score ${s.bestValScore.toFixed(4)})`;
+    return `no run yet${best}; start one with \`auto-harness run\`\n`;
+  }
+  const daemon = s.daemonPid ? `daemon pid ${s.daemonPid}` : "no daemon running";
+  const where =
+    s.stepStatus === "started" && s.secondsInStep !== null
+      ? `${s.state}, iteration ${s.iteration}, ${duration(s.secondsInStep)} in step`
+      : `${s.state}, iteration ${s.iteration}`;
+  const budget = s.budgetUsd === null ? "" : ` of ${money(s.budgetUsd)}`;
+  const lines = [
+    ["run", `${s.run}  ${s.status}  (${daemon})`],
+    ["state", where],
+    [
+      "best",
+      `val_score ${s.bestValScore?.toFixed(4) ?? "n/a"}${s.baselineValScore === null ? "" : ` (baseline ${s.baselineValScore.toFixed(4)})`}`,
+    ],
+    ["changes", `${s.accepted} accepted, ${s.rejected} rejected, ${s.noChange} unchanged`],
+    [
+      "spend",
+      `${money(s.spendUsd.total)}${budget}  (coding agent ${money(s.spendUsd.coding)}, agent under test ${money(s.spendUsd.agent)})`,
+    ],
+  ];
+  if (s.stopReason) lines.push(["stopped", s.stopReason]);
+  lines.push(["last error", s.lastError ?? "none"]);
+  return `${lines.map(([k, v]) => `${(k as string).padEnd(11)}${v}`).join("\n")}\n`;
+}
+
+export async function statusCommand(
+  options: GlobalOptions & { json?: boolean; watch?: boolean; intervalMs?: number; stdout?: NodeJS.WritableStream },
+): Promise<number> {
+  const out = options.stdout ?? process.stdout;
+  const dir = options.dir ?? process.cwd();
+  const render = () => {
+    const report = readStatus(dir);
+    return options.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report);
+  };
+  if (!options.watch) {
+    out.write(render());
+    return 0;
+  }
+  // Refresh in place until interrupted.
+  await new Promise<void>((resolveWatch) => {
+    const tick = () => out.write(`\x1b[H\x1b[2J${new Date().toISOString()}\n${render()}`);
+    tick();
+    const timer = setInterval(tick, options.intervalMs ?? 2000);
+    process.once("SIGINT", () => {
+      clearInterval(timer);
+      resolveWatch();
+    });
+  });
+  return 0;
+}

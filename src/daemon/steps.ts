@@ -1,0 +1,120 @@
+import { readFileSync } from "node:fs";
+import { checkAgent } from "../benchmark/load-check.ts";
+import type { BenchmarkRunner } from "../benchmark/types.ts";
+import type { Clock } from "../clock.ts";
+import type { CodingAgent } from "../coding-agent/index.ts";
+import type { Config } from "../config/schema.ts";
+import { commitSteeringIfChanged, runGate } from "../gate/gate.ts";
+import type { Repo } from "../git/repo.ts";
+import type { Journal } from "../journal/journal.ts";
+import { learnIteration, writeClosingSummary } from "../learnings/learnings.ts";
+import type { Logger } from "../log.ts";
+import { recordIteration } from "../record/record.ts";
+import { createObserve } from "../steps/observe.ts";
+import { writeTrainResults } from "../workspace/files.ts";
+import { AGENT_FILE, paths } from "../workspace/paths.ts";
+import type { Steps } from "./daemon.ts";
+
+export interface StepDeps {
+  root: string;
+  config: Config;
+  journal: Journal;
+  log: Logger;
+  clock: Clock;
+  runner: BenchmarkRunner;
+  codingAgent: CodingAgent;
+  repo: Repo;
+}
+
+/** agent/agent.ts as of the last accepted commit: every edit starts from it. */
+export async function acceptedAgentContent(repo: Repo, root: string): Promise<string> {
+  const commit = await repo.lastAcceptedCommit(AGENT_FILE);
+  await repo.restoreFile(AGENT_FILE, commit);
+  return readFileSync(paths(root).agentFile, "utf8");
+}
+
+export const agentCheck = (root: string) => (agentFile: string) => checkAgent(agentFile, { root });
+
+/** The production steps: the real runner, coding agent, gate, record and learnings. */
+export function createSteps(deps: StepDeps): Steps {
+  const { root, config, journal, log, clock, runner, codingAgent, repo } = deps;
+  const p = paths(root);
+  return {
+    observe: createObserve(journal, clock),
+    benchmark: async ({ runId, iteration }, signal) => {
+      // The operator steers by editing PROGRAM.md; the history shows when it changed.
+      const steer = await commitSteeringIfChanged(repo);
+      if (steer) log.info({ commit: steer }, "PROGRAM.md changed: committed as steering");
+      const summary = await runner.run({ split: "train", runId, iteration, signal, writeTraces: true });
+      writeTrainResults(p.trainResults, summary.results, new Date(clock.now()));
+      log.info(
+        { trainScore: summary.score, passed: summary.passed, total: summary.total },
+        `train: ${summary.passed}/${summary.total} passed`,
+      );
+      return { agentHash: summary.agentHash, trainScore: summary.score, passed: summary.passed, total: summary.total };
+    },
+    analyze: (input, signal) => codingAgent.analyze(input, signal),
+    edit: (input, signal) => codingAgent.edit(input, signal),
+    gate: async ({ runId, iteration }, signal) => {
+      const output = await runGate({
+        root,
+        config,
+        journal,
+        log,
+        runner,
+        repo,
+        checkAgent: agentCheck(root),
+        runId,
+        iteration,
+        signal,
+      });
+      log.info(
+        {
+          passed: output.passed,
+          valScore: output.valScore,
+          previousBest: output.previousBest,
+          reasons: output.reasons,
+        },
+        output.passed ? "gate passed" : `gate failed: ${output.reasons.join("; ")}`,
+      );
+      return output;
+    },
+    record: async ({ runId, iteration, edit, gate }) => {
+      const output = await recordIteration({
+        root,
+        repo,
+        runId,
+        iteration,
+        edit,
+        gate,
+        now: () => new Date(clock.now()),
+      });
+      log.info({ ...output }, output.accepted ? `accepted as ${output.commit}` : "rejected: agent/agent.ts restored");
+      return output;
+    },
+    learn: async (input) => {
+      const output = learnIteration(root, input);
+      journal.putIteration({
+        runId: input.runId,
+        iteration: input.iteration,
+        outcome: !input.record ? "no_change" : input.record.accepted ? "accepted" : "rejected",
+        valScore: input.gate?.valScore ?? null,
+        bestBefore: input.bestBefore,
+        summary: {
+          hypothesis: input.edit?.hypothesis ?? null,
+          changeSummary: input.edit?.changeSummary ?? null,
+          pattern: input.edit?.pattern ?? null,
+          commit: input.record?.commit ?? null,
+          trainScore: input.trainScore,
+          suitePassed: input.gate?.suitePassed ?? null,
+          suiteTotal: input.gate?.suiteTotal ?? null,
+          promoted: input.gate?.promoted ?? [],
+          reasons: input.gate?.reasons ?? [],
+          spentUsd: journal.spend(input.runId, input.iteration).totalUsd,
+        },
+      });
+      return output;
+    },
+    summarize: async (input) => ({ written: writeClosingSummary(root, input) }),
+  };
+}
