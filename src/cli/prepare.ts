@@ -75,12 +75,15 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
     did(".gitignore entry workspace/");
   }
 
+  // Existing files are read first: a damaged one stops prepare before anything else is written.
+  if (existsSync(p.results)) readResults(p.results);
+  if (existsSync(p.suite)) readSuite(p.suite);
   if (initResults(p.results)) did(rel(p.results));
-  else readResults(p.results), kept(rel(p.results));
+  else kept(rel(p.results));
   if (!existsSync(p.suite)) {
     writeSuite(p.suite, { tasks: [], threshold: config.threshold, last_results: {} });
     did(rel(p.suite));
-  } else readSuite(p.suite), kept(rel(p.suite));
+  } else kept(rel(p.suite));
   if (!existsSync(p.learnings)) {
     writeFileSync(p.learnings, LEARNINGS_HEADER);
     did(rel(p.learnings));
