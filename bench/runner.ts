@@ -1,0 +1,117 @@
+/**
+ * Runner efficiency: 200 tasks against the test LLM server with a fixed reply latency L and
+ * concurrency C, against the ideal 200·L/C; plus peak RSS of the harness and of the agent's process.
+ * Run directly: `tsx bench/runner.ts`.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLocalAdapter } from "../src/benchmark/adapters/local.ts";
+import { createRunner } from "../src/benchmark/runner.ts";
+import { configSchema } from "../src/config/schema.ts";
+import { Journal } from "../src/journal/journal.ts";
+import { createLogger } from "../src/log.ts";
+import { startTestLlmServer, textReply } from "../src/testing/llm-server.ts";
+
+const TASKS = 200;
+const LATENCY_MS = 50;
+const CONCURRENCY = 16;
+
+const AGENT = `import type Anthropic from "@anthropic-ai/sdk";
+export default {
+  async run(task: { id: string }, ctx: { client: Anthropic; model: string }) {
+    const r = await ctx.client.messages.create({ model: ctx.model, max_tokens: 20, messages: [{ role: "user", content: task.id }] });
+    return r.content.map((b) => (b.type === "text" ? b.text : "")).join("");
+  },
+};
+`;
+
+function rssKb(pid: number | "self"): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function childPids(): number[] {
+  try {
+    return readFileSync(`/proc/self/task/${process.pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export async function benchRunner(): Promise<Record<string, number>> {
+  const root = mkdtempSync(join(tmpdir(), "bench-runner-"));
+  const server = await startTestLlmServer({ responder: () => textReply("ok"), defaultDelayMs: LATENCY_MS });
+  const journal = Journal.open(join(root, "workspace", "journal.sqlite"));
+  let peakChildKb = 0;
+  const sampler = setInterval(() => {
+    for (const pid of childPids()) peakChildKb = Math.max(peakChildKb, rssKb(pid));
+  }, 50);
+  try {
+    mkdirSync(join(root, "agent"));
+    writeFileSync(join(root, "agent", "agent.ts"), AGENT);
+    const ids = Array.from({ length: TASKS }, (_, i) => `task-${i}`);
+    writeFileSync(join(root, "tasks.jsonl"), `${ids.map((id) => JSON.stringify({ id, input: null })).join("\n")}\n`);
+    writeFileSync(
+      join(root, "scorer.ts"),
+      `export default (_t: unknown, r: { answer: unknown }) => (r.answer === "ok" ? 1 : 0);\n`,
+    );
+    const { log } = createLogger({ stdout: false });
+    const config = configSchema.parse({ benchmark: "local", max_concurrency: CONCURRENCY });
+    const runner = createRunner({
+      root,
+      config,
+      journal,
+      log,
+      adapter: createLocalAdapter({ tasksFile: join(root, "tasks.jsonl"), scorerFile: join(root, "scorer.ts") }),
+      agentBaseURL: server.url,
+      agentApiKey: "test-key-local",
+      typeCheck: false,
+      reuse: false,
+    });
+    const t0 = performance.now();
+    const summary = await runner.run({
+      split: "train",
+      taskIds: ids,
+      runId: null,
+      writeTraces: process.env.BENCH_TRACES !== "0",
+    });
+    const wallMs = performance.now() - t0;
+    if (summary.passed !== TASKS) throw new Error(`only ${summary.passed}/${TASKS} tasks passed`);
+    // Start-up (tsx load of the agent in the child) is paid once per run; the steady state is the pool.
+    const first = Math.min(...server.requests.map((r) => r.at));
+    const last = Math.max(...server.requests.map((r) => r.at)) + LATENCY_MS;
+    const idealMs = (TASKS * LATENCY_MS) / CONCURRENCY;
+    return {
+      tasks: TASKS,
+      latency_ms: LATENCY_MS,
+      concurrency: CONCURRENCY,
+      ideal_ms: idealMs,
+      wall_ms: Math.round(wallMs),
+      efficiency_pct: Math.round((idealMs / wallMs) * 1000) / 10,
+      steady_state_ms: last - first,
+      steady_state_efficiency_pct: Math.round((idealMs / (last - first)) * 1000) / 10,
+      startup_ms: Math.round(first - (Date.now() - (performance.now() - t0))),
+      peak_rss_harness_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+      peak_rss_agent_process_mb: Math.round(peakChildKb / 1024),
+    };
+  } finally {
+    clearInterval(sampler);
+    journal.close();
+    await server.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const figures = await benchRunner();
+  for (const [k, v] of Object.entries(figures)) process.stdout.write(`${k.padEnd(32)} ${v}\n`);
+}

@@ -1,0 +1,162 @@
+/**
+ * The `command` adapter: runs any external benchmark CLI through the shell. Contract (README):
+ *   HARNESS_SPLIT        train | test | all
+ *   HARNESS_TASK_IDS     comma-separated ids; empty = the whole split
+ *   HARNESS_AGENT_FILE   absolute path of agent/agent.ts
+ *   HARNESS_RESULTS_FILE where the command writes {"results": {"<id>": reward | null}}
+ *   HARNESS_TRACES_DIR   train only: the command may write <dir>/<task_id>/… there
+ *   HARNESS_LIST_ONLY    "1" when the harness only needs the task ids (a command may skip the work then)
+ * The task ids are the keys the command returns for HARNESS_SPLIT=all. A non-zero exit or an unreadable
+ * results file is an infrastructure error; the stderr tail is logged for train only (test output stays private).
+ */
+import { spawn } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+import { HarnessError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import type { Reward } from "../types.ts";
+import type { CommandAdapter, CommandRunRequest } from "./types.ts";
+
+const resultsSchema = z.object({ results: z.record(z.string(), z.number().min(0).max(1).nullable()) });
+
+export interface CommandAdapterOptions {
+  command: string;
+  /** Seconds one invocation may take. */
+  timeoutS: number;
+  cwd: string;
+  log: Logger;
+}
+
+interface Invocation {
+  split: "train" | "test" | "all";
+  taskIds: string[];
+  agentFile: string;
+  tracesDir: string | null;
+  listOnly?: boolean;
+  signal?: AbortSignal;
+}
+
+export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapter {
+  let listed: Promise<string[]> | null = null;
+
+  async function invoke(inv: Invocation): Promise<Record<string, Reward>> {
+    const dir = await mkdtemp(join(tmpdir(), "auto-harness-cmd-"));
+    const resultsFile = join(dir, "results.json");
+    try {
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        HARNESS_SPLIT: inv.split,
+        HARNESS_TASK_IDS: inv.taskIds.join(","),
+        HARNESS_AGENT_FILE: inv.agentFile,
+        HARNESS_RESULTS_FILE: resultsFile,
+        HARNESS_LIST_ONLY: inv.listOnly ? "1" : "0",
+      };
+      delete env.HARNESS_TRACES_DIR;
+      if (inv.tracesDir) env.HARNESS_TRACES_DIR = inv.tracesDir;
+      const { code, signal, stderrTail, timedOut } = await runShell(opts.command, {
+        cwd: opts.cwd,
+        env,
+        timeoutMs: opts.timeoutS * 1000,
+        ...(inv.signal ? { signal: inv.signal } : {}),
+      });
+      const fail = (why: string): never => {
+        // A test run's stderr could carry task content: only train gets it in the log.
+        opts.log.warn(
+          inv.split === "test" ? { code, signal } : { code, signal, stderrTail },
+          `benchmark command failed: ${why}`,
+        );
+        throw new HarnessError("INFRA_FAILURE", `benchmark command failed: ${why}`, { retryable: true });
+      };
+      if (timedOut) fail(`it ran longer than ${opts.timeoutS}s`);
+      if (code !== 0) fail(`exit code ${code}${signal ? ` (signal ${signal})` : ""}`);
+      let parsed: z.infer<typeof resultsSchema>;
+      try {
+        const check = resultsSchema.safeParse(JSON.parse(readFileSync(resultsFile, "utf8")));
+        if (!check.success) return fail(`results file: ${check.error.issues[0]?.message ?? "invalid"}`);
+        parsed = check.data;
+      } catch (error) {
+        return fail(`cannot read its results file: ${(error as Error).message}`);
+      }
+      return parsed.results;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  return {
+    kind: "command",
+    name: "command",
+    listTasks: () => {
+      listed ??= invoke({ split: "all", taskIds: [], agentFile: "", tracesDir: null, listOnly: true })
+        .then((r) => Object.keys(r))
+        .catch((error: unknown) => {
+          listed = null;
+          throw error;
+        });
+      return listed;
+    },
+    runTasks: (req: CommandRunRequest) =>
+      invoke({
+        split: req.split,
+        taskIds: req.taskIds,
+        agentFile: req.agentFile,
+        tracesDir: req.tracesDir,
+        ...(req.signal ? { signal: req.signal } : {}),
+      }),
+  };
+}
+
+interface ShellResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderrTail: string;
+  timedOut: boolean;
+}
+
+function runShell(
+  command: string,
+  o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; signal?: AbortSignal },
+): Promise<ShellResult> {
+  return new Promise((resolvePromise, reject) => {
+    // Its own process group, so a timeout kills the whole tree the shell started.
+    const child = spawn(command, {
+      shell: true,
+      cwd: o.cwd,
+      env: o.env,
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: true,
+    });
+    let stderrTail = "";
+    let timedOut = false;
+    const killTree = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killTree();
+    }, o.timeoutMs);
+    const onAbort = () => killTree();
+    o.signal?.addEventListener("abort", onAbort, { once: true });
+    child.stderr?.on("data", (c: Buffer) => {
+      stderrTail = (stderrTail + c.toString("utf8")).slice(-2000);
+    });
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(
+        new HarnessError("INFRA_FAILURE", `cannot start the benchmark command: ${error.message}`, { retryable: true }),
+      );
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
+      resolvePromise({ code, signal, stderrTail, timedOut });
+    });
+  });
+}

@@ -1,0 +1,36 @@
+import { resolve } from "node:path";
+import type { Config } from "../../config/schema.ts";
+import { UserError } from "../../errors.ts";
+import { createLogger, type Logger } from "../../log.ts";
+import { createCommandAdapter } from "./command.ts";
+import { createExampleAdapter } from "./example.ts";
+import { createLocalAdapter } from "./local.ts";
+import type { Adapter } from "./types.ts";
+
+export type { Adapter, AgentAdapter, CommandAdapter, Score, TaskRunResult, TaskSpec } from "./types.ts";
+export { createCommandAdapter, createExampleAdapter, createLocalAdapter };
+
+/** The adapter `config.benchmark` names; relative paths in the config are relative to the experiment root. */
+export function createAdapter(config: Config, root: string, log?: Logger): Adapter {
+  switch (config.benchmark) {
+    case "example":
+      return createExampleAdapter();
+    case "local":
+      if (!config.local)
+        throw new UserError("CONFIG_INVALID", "benchmark is `local` but the `local:` section is missing");
+      return createLocalAdapter({
+        tasksFile: resolve(root, config.local.tasks),
+        scorerFile: resolve(root, config.local.scorer),
+      });
+    case "command":
+      if (!config.command) {
+        throw new UserError("CONFIG_INVALID", "benchmark is `command` but the `command:` section is missing");
+      }
+      return createCommandAdapter({
+        command: config.command.run,
+        timeoutS: config.command.timeout,
+        cwd: root,
+        log: log ?? createLogger({ stdout: false }).log,
+      });
+  }
+}

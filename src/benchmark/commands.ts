@@ -1,0 +1,49 @@
+/** The CLI's `benchmark --split train|test [--task-ids a,b]`. */
+import type { Config } from "../config/schema.ts";
+import type { Journal, Split } from "../journal/journal.ts";
+import type { Logger } from "../log.ts";
+import { passes, writeTrainResults } from "../workspace/files.ts";
+import { paths } from "../workspace/paths.ts";
+import { createAdapter } from "./adapters/index.ts";
+import type { Adapter } from "./adapters/types.ts";
+import { createRunner, type RunnerOptions } from "./runner.ts";
+
+export interface BenchmarkCommandOptions {
+  root: string;
+  config: Config;
+  journal: Journal;
+  log: Logger;
+  split: Split;
+  taskIds?: string[];
+  stdout: NodeJS.WritableStream;
+  signal?: AbortSignal;
+  /** Defaults to the one `config.benchmark` names. */
+  adapter?: Adapter;
+  runner?: Partial<Omit<RunnerOptions, "root" | "config" | "journal" | "log" | "adapter">>;
+}
+
+/** Runs the split; train prints a PASS/FAIL line per task and writes train_results.json, test prints the score only. Returns the exit code. */
+export async function runBenchmarkCommand(o: BenchmarkCommandOptions): Promise<number> {
+  const adapter = o.adapter ?? createAdapter(o.config, o.root, o.log);
+  const runner = createRunner({ ...o.runner, root: o.root, config: o.config, journal: o.journal, log: o.log, adapter });
+  const summary = await runner.run({
+    split: o.split,
+    runId: null,
+    ...(o.taskIds && o.taskIds.length > 0 ? { taskIds: o.taskIds } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  const score = summary.score === null ? "n/a" : summary.score.toFixed(4);
+  if (o.split === "train") {
+    for (const [id, reward] of Object.entries(summary.results).sort(([a], [b]) => a.localeCompare(b))) {
+      const verdict = reward === null ? "ERROR" : passes(reward) ? "PASS" : "FAIL";
+      o.stdout.write(`${verdict}  ${id}  ${reward === null ? "-" : reward.toFixed(2)}\n`);
+    }
+    writeTrainResults(paths(o.root).trainResults, summary.results);
+    o.stdout.write(
+      `train score ${score}: ${summary.passed}/${summary.total} passed${summary.infraErrors ? `, ${summary.infraErrors} infrastructure errors` : ""}\n`,
+    );
+  } else {
+    o.stdout.write(`test score ${score}\n`);
+  }
+  return 0;
+}

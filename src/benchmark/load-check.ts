@@ -1,0 +1,179 @@
+/**
+ * Does an agent file load? A static import rule, a type-check with tsc, and a real load in a child
+ * process that verifies the export shape. The gate and the coding agent's type-check tool call this.
+ */
+import { execFile, fork } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { FromChild, ToChild } from "./protocol.ts";
+
+export type CheckResult = { ok: true } | { ok: false; message: string };
+
+export interface CheckOptions {
+  /** Experiment root; only used to shorten paths in messages. */
+  root?: string;
+  /** Skip tsc (the load is still checked). */
+  typeCheck?: boolean;
+  /** Upper bound for each of tsc and the load, in ms (default 60 s). */
+  timeoutMs?: number;
+}
+
+const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const require = createRequire(import.meta.url);
+const CHILD_ENTRY = fileURLToPath(new URL("./child.ts", import.meta.url));
+const TSX_LOADER = import.meta.resolve("tsx");
+
+/**
+ * The agent lives in the operator's experiment dir, where only type imports (erased at load) and
+ * Node built-ins resolve. Returns one line per offending import.
+ */
+export function forbiddenImports(source: string): string[] {
+  const problems: string[] = [];
+  const lines = source.split("\n");
+  const statement = /^\s*(?:import|export)\s+(type\s+)?(?:[^'"]*?\sfrom\s+)?["']([^"']+)["']/;
+  const dynamic = /\b(?:import|require)\s*\(\s*["']([^"']+)["']/g;
+  lines.forEach((line, i) => {
+    const m = statement.exec(line);
+    if (m && !m[1] && !isAllowed(m[2]!, line)) {
+      problems.push(
+        `line ${i + 1}: value import of "${m[2]}"; agent files may use \`import type\` only (or node: built-ins)`,
+      );
+    }
+    for (const d of line.matchAll(dynamic)) {
+      if (!d[1]!.startsWith("node:")) problems.push(`line ${i + 1}: dynamic import of "${d[1]}" is not allowed`);
+    }
+  });
+  return problems;
+}
+
+function isAllowed(specifier: string, line: string): boolean {
+  if (specifier.startsWith("node:")) return true;
+  // `import { type A, type B } from "x"` is erased too.
+  const named = /import\s*\{([^}]*)\}/.exec(line);
+  return named !== null && named[1]!.split(",").every((part) => part.trim() === "" || /^type\s/.test(part.trim()));
+}
+
+function run(file: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number; output: string }> {
+  return new Promise((resolvePromise) => {
+    execFile(file, args, { cwd, timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+      resolvePromise({ code, output: `${stdout}${stderr}`.trim() || (error?.message ?? "") });
+    });
+  });
+}
+
+/** tsc against a temp tsconfig that resolves the SDK and Node types from the harness's own node_modules. */
+export async function typeCheckAgent(agentFile: string, timeoutMs = 60_000): Promise<CheckResult> {
+  const dir = await mkdtemp(join(tmpdir(), "auto-harness-check-"));
+  try {
+    const sdkTypes = require.resolve("@anthropic-ai/sdk").replace(/\.(c?js|mjs)$/, ".d.ts");
+    const tsconfig = {
+      compilerOptions: {
+        target: "ES2023",
+        lib: ["ES2023", "DOM"],
+        module: "preserve",
+        moduleResolution: "bundler",
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        allowImportingTsExtensions: true,
+        types: ["node"],
+        typeRoots: [join(HARNESS_ROOT, "node_modules", "@types")],
+        paths: {
+          "@anthropic-ai/sdk": [sdkTypes],
+          "@anthropic-ai/sdk/*": [join(dirname(sdkTypes), "*")],
+        },
+      },
+      files: [resolve(agentFile)],
+    };
+    const configFile = join(dir, "tsconfig.json");
+    writeFileSync(configFile, JSON.stringify(tsconfig, null, 2));
+    const tsc = join(HARNESS_ROOT, "node_modules", "typescript", "bin", "tsc");
+    const { code, output } = await run(
+      process.execPath,
+      [tsc, "-p", configFile, "--pretty", "false"],
+      dirname(resolve(agentFile)),
+      timeoutMs,
+    );
+    if (code === 0) return { ok: true };
+    return { ok: false, message: `type errors in the agent:\n${output}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Loads the agent in a child process exactly as the runner does, and checks its default export. */
+export function loadAgentOnce(agentFile: string, timeoutMs = 60_000): Promise<CheckResult> {
+  return new Promise((resolvePromise) => {
+    let stderr = "";
+    const child = fork(CHILD_ENTRY, [], {
+      execArgv: ["--import", TSX_LOADER],
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+      serialization: "json",
+    });
+    let settled = false;
+    const done = (result: CheckResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      resolvePromise(result);
+    };
+    const timer = setTimeout(
+      () => done({ ok: false, message: `loading the agent took longer than ${timeoutMs / 1000}s` }),
+      timeoutMs,
+    );
+    child.stderr?.on("data", (c: Buffer) => {
+      stderr = (stderr + c.toString("utf8")).slice(-4000);
+    });
+    child.on("message", (m: FromChild) => {
+      if (m.type === "ready") done({ ok: true });
+      else if (m.type === "load-failed") done({ ok: false, message: m.message });
+    });
+    child.on("exit", (code, signal) =>
+      done({ ok: false, message: `the agent process exited while loading (code ${code}, signal ${signal}) ${stderr}` }),
+    );
+    const init: ToChild = {
+      type: "init",
+      agentFile: resolve(agentFile),
+      envModule: null,
+      model: "load-check",
+      baseURL: null,
+      apiKey: null,
+      maxRetries: 0,
+      recordTrace: false,
+      heartbeatMs: 60_000,
+    };
+    child.send(init);
+  });
+}
+
+/** The checks that need no load: the import rule, then tsc (unless `typeCheck: false`). */
+export async function checkAgentStatic(agentFile: string, opts: CheckOptions = {}): Promise<CheckResult> {
+  let source: string;
+  try {
+    source = readFileSync(agentFile, "utf8");
+  } catch (error) {
+    return { ok: false, message: `cannot read ${agentFile}: ${(error as Error).message}` };
+  }
+  const imports = forbiddenImports(source);
+  if (imports.length > 0) return shorten({ ok: false, message: `${agentFile}:\n${imports.join("\n")}` }, opts.root);
+  if (opts.typeCheck ?? true) return shorten(await typeCheckAgent(agentFile, opts.timeoutMs ?? 60_000), opts.root);
+  return { ok: true };
+}
+
+/** The whole check: import rule, tsc, then a real load. The first failure's message is returned. */
+export async function checkAgent(agentFile: string, opts: CheckOptions = {}): Promise<CheckResult> {
+  const first = await checkAgentStatic(agentFile, opts);
+  if (!first.ok) return first;
+  return shorten(await loadAgentOnce(agentFile, opts.timeoutMs ?? 60_000), opts.root);
+}
+
+function shorten(result: CheckResult, root: string | undefined): CheckResult {
+  if (result.ok || !root) return result;
+  return { ok: false, message: result.message.split(`${resolve(root)}/`).join("") };
+}
