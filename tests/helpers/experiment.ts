@@ -1,0 +1,67 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { writeSplit } from "../../src/workspace/files.ts";
+
+export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
+export const STAND_IN_CLI = join(REPO_ROOT, "tests", "fixtures", "cli-stand-in.ts");
+
+const git = (dir: string, ...args: string[]) =>
+  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, stdio: "pipe" });
+
+/** A prepared experiment (git repo, agent, split, baseline row) without running a benchmark. */
+export function preparedExperiment(dir: string, config: Record<string, unknown> = {}): string {
+  mkdirSync(join(dir, "agent"), { recursive: true });
+  mkdirSync(join(dir, "workspace"), { recursive: true });
+  writeFileSync(join(dir, "agent", "agent.ts"), "export default { run: async () => 'hello' };\n");
+  writeFileSync(join(dir, ".gitignore"), "workspace/\n");
+  const yaml = Object.entries({ benchmark: "example", ...config })
+    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+    .join("\n");
+  writeFileSync(join(dir, "experiment_config.yaml"), `${yaml}\n`);
+  writeFileSync(join(dir, "PROGRAM.md"), "# program\n");
+  git(dir, "init", "-q");
+  git(dir, "add", "-A");
+  git(dir, "commit", "-qm", "init");
+  writeFileSync(
+    join(dir, "workspace", "results.tsv"),
+    "iteration\tval_score\tcommit\tevals_passed\tevals_total\ttimestamp\n0\t0.5000\tbaseline\t0\t0\t2026-11-24T00:00:00.000Z\n",
+  );
+  writeSplit(join(dir, "workspace", "split.json"), {
+    seed: 1,
+    created_at: "2026-11-24T00:00:00.000Z",
+    train: ["a"],
+    test: ["b"],
+    excluded: [],
+    counts: { train: 1, test: 1, train_passing: 0, test_passing: 0, excluded: 0 },
+  });
+  return dir;
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** The stand-in CLI as a real child process. */
+export function spawnCli(args: string[], env: Record<string, string> = {}): Spawned {
+  const child = spawn(process.execPath, ["--import", "tsx", STAND_IN_CLI, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (d) => {
+    out += d;
+  });
+  child.stderr?.on("data", (d) => {
+    err += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on("exit", (code, signal) => res({ code, signal })),
+  );
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
