@@ -43,6 +43,18 @@ const JOURNAL_STEP: Record<StepKey, string> = {
   summarize: "summarize",
 };
 
+/** The journal's step for the state the machine is in; states without a step run nothing. */
+const STATE_STEP: Record<string, string | undefined> = {
+  check: "check",
+  benchmark: "benchmark",
+  analyze: "analyze",
+  edit: "edit",
+  gate: "gate",
+  record: "record",
+  learn: "learn",
+  closing: "summarize",
+};
+
 export interface DaemonDeps {
   journal: Journal;
   log: Logger;
@@ -85,6 +97,8 @@ export class Daemon {
   } | null = null;
   private closing: Promise<void> | null = null;
   private stopping = false;
+  /** The first step after a restore was interrupted, not started by a transition. */
+  private restoring = false;
   private settle: ((result: DaemonResult) => void) | null = null;
   private readonly runId: string;
 
@@ -100,17 +114,22 @@ export class Daemon {
     const journalStep = JOURNAL_STEP[key];
     const impl = this.deps.steps[key] as (input: unknown, signal: AbortSignal) => Promise<unknown>;
     return fromPromise(async ({ input, signal }: { input: unknown; signal: AbortSignal }) => {
-      // Let the transition that started us commit first: its step must be `done` before this one is `started`.
+      // Let the transition that started us commit first (it marks this step started in the same transaction).
       await Promise.resolve();
       const iteration = (input as { iteration?: number }).iteration ?? this.actor?.getSnapshot().context.iteration ?? 0;
-      const previous = journal.getStep(this.runId, iteration, journalStep);
-      const attempts = journal.stepStarted(this.runId, iteration, journalStep);
+      const row = journal.getStep(this.runId, iteration, journalStep);
       place.iteration = iteration;
       place.step = journalStep;
-      if (previous?.status === "failed") {
+      let attempts = row?.attempts ?? 1;
+      if (this.restoring || row?.status !== "started") {
+        // Restored from the journal after a crash or stop: xstate runs the interrupted step again, and says so here.
+        this.restoring = false;
+        attempts = journal.stepStarted(this.runId, iteration, journalStep);
+        log.info({ attempts }, `${journalStep} runs again after a restart`);
+      } else if (attempts > 1 && row.error) {
         const base = this.deps.retryBaseMs ?? 1000;
-        const wait = Math.min(this.deps.retryMaxMs ?? 60_000, base * 2 ** Math.max(0, attempts - 2));
-        log.warn({ attempts, waitMs: wait, lastError: previous.error }, `retrying ${journalStep}`);
+        const wait = Math.min(this.deps.retryMaxMs ?? 60_000, base * 2 ** (attempts - 2));
+        log.warn({ attempts, waitMs: wait, lastError: row.error }, `retrying ${journalStep}`);
         await clock.sleep(wait, signal);
       }
       log.info({ attempts }, `${journalStep} started`);
@@ -162,6 +181,7 @@ export class Daemon {
       ...(status === "done" ? { stopReason: context.stopReason } : {}),
       ...(context.lastError && this.ended?.status === "failed" ? { lastError: context.lastError.message } : {}),
       ...(this.ended ? { ended: this.ended } : {}),
+      ...(STATE_STEP[state] ? { started: { iteration: context.iteration, step: STATE_STEP[state] } } : {}),
     });
     this.ended = null;
     this.deps.place.iteration = context.iteration;
@@ -184,6 +204,7 @@ export class Daemon {
         ? createActor(machine, { input: from.input })
         : createActor(machine, { snapshot: from.snapshot, input: undefined } as never);
     this.actor = actor;
+    this.restoring = !("input" in from) && (from.snapshot as { value?: unknown } | null)?.value !== "paused";
     actor.start();
     // Subscribed after start: a restored snapshot is already in the journal, and no step can finish synchronously.
     actor.subscribe({

@@ -91,6 +91,8 @@ export interface Transition {
   stopReason?: string | null;
   lastError?: string | null;
   ended?: { iteration: number; step: string; status: "done" | "failed"; outcome?: unknown; error?: string };
+  /** The step the new state runs, marked started in the same transaction (one fsync per transition). */
+  started?: { iteration: number; step: string };
 }
 
 export function stepKey(runId: string, iteration: number, step: string): string {
@@ -298,20 +300,22 @@ export class Journal {
 
   /** Marks a step started (or started again on resume/retry); returns its attempt number. */
   stepStarted(runId: string, iteration: number, step: string): number {
+    return this.write(() => this.markStarted(runId, iteration, step, this.now()));
+  }
+
+  // The last error is kept on a re-start so a retry can say what it is retrying.
+  private markStarted(runId: string, iteration: number, step: string, now: number): number {
     const key = stepKey(runId, iteration, step);
-    const now = this.now();
-    return this.write(() => {
-      this.db
-        .prepare(
-          `INSERT INTO steps (key, run_id, iteration, step, status, attempts, started_at)
-           VALUES (?, ?, ?, ?, 'started', 1, ?)
-           ON CONFLICT(key) DO UPDATE SET status = 'started', attempts = attempts + 1, started_at = excluded.started_at,
-             finished_at = NULL, error = NULL`,
-        )
-        .run(key, runId, iteration, step, now);
-      const row = this.db.prepare("SELECT attempts FROM steps WHERE key = ?").get(key) as { attempts: number };
-      return row.attempts;
-    });
+    this.db
+      .prepare(
+        `INSERT INTO steps (key, run_id, iteration, step, status, attempts, started_at)
+         VALUES (?, ?, ?, ?, 'started', 1, ?)
+         ON CONFLICT(key) DO UPDATE SET status = 'started', attempts = attempts + 1, started_at = excluded.started_at,
+           finished_at = NULL, outcome = NULL`,
+      )
+      .run(key, runId, iteration, step, now);
+    const row = this.db.prepare("SELECT attempts FROM steps WHERE key = ?").get(key) as { attempts: number };
+    return row.attempts;
   }
 
   /** The step's outcome, its status and the machine's new state, in one transaction. */
@@ -339,6 +343,7 @@ export class Journal {
             t.ended.error ?? null,
           );
       }
+      if (t.started) this.markStarted(t.runId, t.started.iteration, t.started.step, now);
       this.db
         .prepare(
           `UPDATE runs SET snapshot = ?, state = ?, iteration = ?, best_val_score = ?, accepted = ?, rejected = ?,
