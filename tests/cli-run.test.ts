@@ -1,0 +1,89 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { main } from "../src/cli/program.ts";
+import type { StepsFactory } from "../src/cli/run.ts";
+import { Journal } from "../src/journal/journal.ts";
+import { createStandInSteps } from "../src/steps/stand-in.ts";
+import { Capture } from "./helpers/capture.ts";
+import { preparedExperiment, spawnCli } from "./helpers/experiment.ts";
+import { tempDir } from "./helpers/temp.ts";
+
+const stepsFactory: StepsFactory = (exp, opened, clock) =>
+  createStandInSteps({ paths: exp.paths, journal: opened.journal, clock, delayMs: 0 });
+const standIn = { stepsFactory };
+
+async function cli(args: string[]) {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await main(["node", "auto-harness", ...args], { stdout, stderr, ...standIn });
+  return { code, out: stdout.text, err: stderr.text };
+}
+
+describe("run, resume, stop and status through the CLI", () => {
+  it("refuses a second run while one is unfinished, and --new abandons it", async () => {
+    const dir = preparedExperiment(tempDir(), { max_iterations: 2 });
+    const journal = Journal.open(join(dir, "workspace", "journal.sqlite"));
+    journal.createRun("run-old", {});
+    journal.close();
+
+    const refused = await cli(["run", "--dir", dir]);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(
+      /run run-old \(running, not started, iteration 0\) is unfinished; `auto-harness resume` continues it/,
+    );
+
+    const fresh = await cli(["run", "--new", "--dir", dir]);
+    expect(fresh.code, fresh.err).toBe(0);
+    expect(fresh.out).toMatch(/run done: max_iterations reached: 2/);
+    const after = Journal.open(join(dir, "workspace", "journal.sqlite"), { readonly: true });
+    expect(after.getRun("run-old")?.status).toBe("abandoned");
+    expect(after.latestRun()?.status).toBe("done");
+    after.close();
+
+    const status = await cli(["status", "--json", "--dir", dir]);
+    const report = JSON.parse(status.out);
+    expect(report).toMatchObject({ status: "done", state: "done", iteration: 2, accepted: 1, rejected: 1 });
+    expect(report.stopReason).toMatch(/max_iterations/);
+
+    // The daemon mode does not start another run over a finished one.
+    const daemon = await cli(["daemon", "--dir", dir]);
+    expect(daemon.code).toBe(0);
+    expect(daemon.out).toMatch(/has finished; start a new one with `auto-harness run`/);
+  });
+
+  it("`stop` is a stop rule: the running daemon finishes its iteration, summarizes and exits 0", async () => {
+    const dir = preparedExperiment(tempDir(), { max_iterations: 50 });
+    const daemon = spawnCli(["run", "--dir", dir], { STAND_IN_DELAY_MS: "100" });
+    const journalFile = join(dir, "workspace", "journal.sqlite");
+    for (let i = 0; i < 3000; i++) {
+      if (existsSync(journalFile) && (await cli(["status", "--json", "--dir", dir])).out.includes('"state": "analyze"'))
+        break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const stop = await cli(["stop", "--dir", dir]);
+    expect(stop.code).toBe(0);
+    expect(stop.out).toMatch(/stop requested for run-\S+: it finishes the current iteration.*\(daemon pid \d+\)/);
+    const { code } = await daemon.exited;
+    expect(code, daemon.stderr()).toBe(0);
+    const report = JSON.parse((await cli(["status", "--json", "--dir", dir])).out);
+    expect(report).toMatchObject({ status: "done", stopReason: "operator requested stop", iteration: 1 });
+    expect(readFileSync(join(dir, "workspace", "learnings.md"), "utf8")).toMatch(/harness:summary/);
+  });
+
+  it("resume without an unfinished run says how to start one", async () => {
+    const dir = preparedExperiment(tempDir());
+    const r = await cli(["resume", "--dir", dir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/no run to resume; start one with `auto-harness run`/);
+  });
+
+  it("a run refuses to start on a dirty tree, with the fix", async () => {
+    const dir = preparedExperiment(tempDir());
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(join(dir, "agent", "agent.ts"), "export default { run: async () => 'changed' };\n");
+    const r = await cli(["run", "--dir", dir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/agent\/agent\.ts/);
+  });
+});
