@@ -11,7 +11,7 @@ import { Journal } from "../journal/journal.ts";
 import { runRecordCommand } from "../record/command.ts";
 import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
 import { prepareCommand } from "./prepare.ts";
-import { runCommand, type StepsFactory } from "./run.ts";
+import { type RunMode, runCommand, type StepsFactory } from "./run.ts";
 import { createRunnerFor } from "./services.ts";
 import { statusCommand } from "./status.ts";
 
@@ -69,49 +69,30 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     )
     .action(act((cmd) => prepareCommand({ ...globals(cmd), stdout: out })));
 
-  program
-    .command("run")
-    .description("start a run of the improvement loop (refuses if an unfinished run exists)")
-    .option("--new", "abandon the unfinished run (kept in the journal) and start a new one")
-    .action(
+  const runModes: { mode: RunMode; description: string; fresh?: boolean }[] = [
+    {
+      mode: "run",
+      description: "start a run of the improvement loop (refuses if an unfinished run exists)",
+      fresh: true,
+    },
+    { mode: "resume", description: "continue the unfinished run from the step it was in" },
+    { mode: "daemon", description: "resume the unfinished run, or start one if there never was one (what pm2 runs)" },
+  ];
+  for (const { mode, description, fresh } of runModes) {
+    const command = program.command(mode).description(description);
+    if (fresh) command.option("--new", "abandon the unfinished run (kept in the journal) and start a new one");
+    command.action(
       act((cmd) =>
         runCommand({
           ...globals(cmd),
-          mode: "run",
+          mode,
           fresh: Boolean(cmd.opts().new),
           stdout: out,
           ...(deps.stepsFactory ? { stepsFactory: deps.stepsFactory } : {}),
         }),
       ),
     );
-
-  program
-    .command("resume")
-    .description("continue the unfinished run from the step it was in")
-    .action(
-      act((cmd) =>
-        runCommand({
-          ...globals(cmd),
-          mode: "resume",
-          stdout: out,
-          ...(deps.stepsFactory ? { stepsFactory: deps.stepsFactory } : {}),
-        }),
-      ),
-    );
-
-  program
-    .command("daemon")
-    .description("resume the unfinished run, or start one if there never was one (what pm2 runs)")
-    .action(
-      act((cmd) =>
-        runCommand({
-          ...globals(cmd),
-          mode: "daemon",
-          stdout: out,
-          ...(deps.stepsFactory ? { stepsFactory: deps.stepsFactory } : {}),
-        }),
-      ),
-    );
+  }
 
   program
     .command("stop")

@@ -43,15 +43,9 @@ const JOURNAL_STEP: Record<StepKey, string> = {
   summarize: "summarize",
 };
 
-/** The journal's step for the state the machine is in; states without a step run nothing. */
+/** The journal's step for the state the machine is in (the state is named after its actor, but for two). */
 const STATE_STEP: Record<string, string | undefined> = {
-  check: "check",
-  benchmark: "benchmark",
-  analyze: "analyze",
-  edit: "edit",
-  gate: "gate",
-  record: "record",
-  learn: "learn",
+  ...Object.fromEntries(Object.values(JOURNAL_STEP).map((step) => [step, step])),
   closing: "summarize",
 };
 
