@@ -105,8 +105,18 @@ describe("example benchmark under the simulated model", () => {
     expect(out.join("")).toMatch(/^PASS {2}ex-001 {2}1\.00\nFAIL {2}ex-008 {2}0\.00\ntrain score 0\.5000/);
     expect(readTrainResults(paths(root).trainResults)?.results).toEqual({ "ex-001": 1, "ex-008": 0 });
     out.length = 0;
-    await runBenchmarkCommand({ ...common, split: "test", taskIds: ["ex-001", "ex-008"] });
+    const bar: string[] = [];
+    await runBenchmarkCommand({
+      ...common,
+      split: "test",
+      taskIds: ["ex-001", "ex-008"],
+      runner: { ...common.runner, reuse: false },
+      progress: { write: (s: string) => bar.push(s) } as unknown as NodeJS.WritableStream,
+    });
     expect(out.join("")).toBe("test score 0.5000\n");
+    // The bar counts tasks and names none of them.
+    expect(bar.join("")).toMatch(/\r\[#{30}\] 2\/2 {2}pass 50%/);
+    expect(bar.join("")).not.toMatch(/ex-00/);
   });
 });
 

@@ -162,6 +162,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
         etaS,
       };
       // Test tasks: counts only, no id, no content.
+      request.onProgress?.(progress);
       if (isTrain) log.info({ ...progress, taskId, reward: f.reward }, "task finished");
       else log.info(progress, "task finished");
     };

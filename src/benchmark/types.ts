@@ -36,6 +36,15 @@ export interface RunRequest {
   reuse?: boolean;
   /** Tag the journal rows / LLM calls with this iteration. */
   iteration?: number | null;
+  /** Called as each task finishes: counts only, so it is safe for the test split too. */
+  onProgress?: (progress: Progress) => void;
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+  passRate: number;
+  etaS: number;
 }
 
 /** The runner the loop, the gate and the coding agent's "run tasks" tool all go through. */
