@@ -1,6 +1,7 @@
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { progressBar } from "../benchmark/commands.ts";
 import { stratifiedSplit } from "../benchmark/split.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { UserError } from "../errors.ts";
@@ -135,7 +136,15 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
     const all = await runner.listTasks();
     out.write(`  running  baseline on ${all.length} tasks (max_concurrency ${config.max_concurrency})\n`);
     // The split does not exist yet: run every task the private way (no traces), as test tasks are.
-    const baseline = await runner.run({ split: "test", taskIds: all, runId: null, writeTraces: false });
+    const bar = progressBar(process.stderr.isTTY ? process.stderr : null);
+    const baseline = await runner.run({
+      split: "test",
+      taskIds: all,
+      runId: null,
+      writeTraces: false,
+      ...(bar ? { onProgress: bar.update } : {}),
+    });
+    bar?.done();
     const split = stratifiedSplit(baseline.results, config.seed);
     writeSplit(p.split, {
       seed: config.seed,

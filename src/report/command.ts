@@ -1,6 +1,24 @@
-import type { GlobalOptions } from "../cli/experiment.ts";
-import { UserError } from "../errors.ts";
+import { relative } from "node:path";
+import { type GlobalOptions, openExperiment } from "../cli/experiment.ts";
+import { openRepo } from "../git/repo.ts";
+import { writeFileAtomic } from "../workspace/files.ts";
+import { gatherReport } from "./gather.ts";
+import { renderReport } from "./render.ts";
 
-export async function reportCommand(_options: GlobalOptions & { stdout?: NodeJS.WritableStream }): Promise<number> {
-  throw new UserError("NOT_AVAILABLE", "report is not available yet");
+/** `report`: gathers (read-only), renders (pure), writes workspace/report.html. Safe while the daemon runs. */
+export async function reportCommand(
+  options: GlobalOptions & { stdout?: NodeJS.WritableStream; now?: Date },
+): Promise<number> {
+  const out = options.stdout ?? process.stdout;
+  const exp = openExperiment(options);
+  const data = await gatherReport({
+    paths: exp.paths,
+    benchmark: exp.config.benchmark,
+    repo: openRepo(exp.root),
+    now: options.now ?? new Date(),
+  });
+  writeFileAtomic(exp.paths.report, renderReport(data));
+  const done = data.iterations.filter((i) => i.outcome !== "baseline").length;
+  out.write(`wrote ${relative(process.cwd(), exp.paths.report) || exp.paths.report} (${done} iterations)\n`);
+  return 0;
 }
