@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../src/cli/program.ts";
-import type { StepsFactory } from "../src/cli/run.ts";
+import { EXIT_NOTHING_TO_DO, type StepsFactory } from "../src/cli/run.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createStandInSteps } from "../src/steps/stand-in.ts";
 import { Capture } from "./helpers/capture.ts";
@@ -35,7 +35,7 @@ describe("run, resume, stop and status through the CLI", () => {
 
     const fresh = await cli(["run", "--new", "--dir", dir]);
     expect(fresh.code, fresh.err).toBe(0);
-    expect(fresh.out).toMatch(/run done: max_iterations reached: 2/);
+    expect(fresh.err).toMatch(/run done: max_iterations reached: 2/);
     const after = Journal.open(join(dir, "workspace", "journal.sqlite"), { readonly: true });
     expect(after.getRun("run-old")?.status).toBe("abandoned");
     expect(after.latestRun()?.status).toBe("done");
@@ -48,8 +48,8 @@ describe("run, resume, stop and status through the CLI", () => {
 
     // The daemon mode does not start another run over a finished one.
     const daemon = await cli(["daemon", "--dir", dir]);
-    expect(daemon.code).toBe(0);
-    expect(daemon.out).toMatch(/has finished; start a new one with `auto-harness run`/);
+    expect(daemon.code).toBe(EXIT_NOTHING_TO_DO);
+    expect(daemon.err).toMatch(/has finished; start a new one with `auto-harness run`/);
   });
 
   it("`stop` is a stop rule: the running daemon finishes its iteration, summarizes and exits 0", async () => {

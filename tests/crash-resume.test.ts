@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { readResults } from "../src/workspace/files.ts";
 import { preparedExperiment, spawnCli } from "./helpers/experiment.ts";
@@ -71,13 +72,13 @@ describe("crash and resume with real processes", () => {
         cli.child.kill("SIGKILL");
       }
       const { code } = await cli.exited;
-      if (code === 0 && readState(journalFile).status === "done") finished = true;
+      if (code === EXIT_NOTHING_TO_DO && readState(journalFile).status === "done") finished = true;
     }
     // Let it finish undisturbed.
     while (!finished) {
       const cli = spawnCli(["daemon", "--dir", dir], env);
       const { code } = await cli.exited;
-      expect(code, cli.stderr()).toBe(0);
+      expect(code, cli.stderr()).toBe(EXIT_NOTHING_TO_DO);
       finished = readState(journalFile).status === "done";
     }
     expect(killedAt.length).toBeGreaterThanOrEqual(20);
@@ -149,7 +150,7 @@ describe("crash and resume with real processes", () => {
     const resumed = spawnCli(["resume", "--dir", dir], { STAND_IN_DELAY_MS: "5" });
     const { code } = await resumed.exited;
     expect(code, resumed.stderr()).toBe(0);
-    expect(resumed.stdout()).toMatch(/resuming run run-\S+ at benchmark, iteration 1/);
+    expect(resumed.stderr()).toMatch(/resuming run run-\S+ at benchmark, iteration 1/);
     expect(readState(journalFile)).toEqual({ state: "done", status: "done" });
   }, 60_000);
 });

@@ -1,5 +1,6 @@
 import { main } from "./program.ts";
 
 const code = await main(process.argv);
-// Let pino's synchronous streams and stdout drain, then leave with the command's code.
-process.exitCode = code;
+// Exit explicitly: under pm2 its IPC channel keeps the event loop alive, and an exit code (75: paused) must
+// reach pm2. Logs and stdout are synchronous here, so nothing is lost.
+process.exit(code);

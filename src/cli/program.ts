@@ -87,7 +87,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
           ...globals(cmd),
           mode,
           fresh: Boolean(cmd.opts().new),
-          stdout: out,
+          stderr: err,
           ...(deps.stepsFactory ? { stepsFactory: deps.stepsFactory } : {}),
         }),
       ),

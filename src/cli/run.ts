@@ -16,6 +16,8 @@ export type RunMode = "run" | "resume" | "daemon";
 
 /** Exit code when a run pauses on an outage: pm2 restarts it later (with backoff) and it resumes. */
 export const EXIT_PAUSED = 75;
+/** `daemon` only: the run is over (or there is none to resume), so pm2 must not start it again. */
+export const EXIT_NOTHING_TO_DO = 64;
 
 export type StepsFactory = (exp: Experiment, opened: Opened, clock: Clock) => Steps;
 
@@ -23,7 +25,7 @@ export interface RunOptions extends GlobalOptions {
   mode: RunMode;
   /** `run --new`: abandon an unfinished run and start another. */
   fresh?: boolean;
-  stdout?: NodeJS.WritableStream;
+  /** Human-readable lines; stdout carries the JSON log (what pm2 writes to its out file). */
   stderr?: NodeJS.WritableStream;
   stepsFactory?: StepsFactory;
   clock?: Clock;
@@ -38,9 +40,10 @@ export function newRunId(now = new Date()): string {
   return `run-${stamp}-${randomBytes(2).toString("hex")}`;
 }
 
-function exitCodeFor(result: DaemonResult): number {
+function exitCodeFor(result: DaemonResult, mode: RunMode): number {
   switch (result.status) {
     case "done":
+      return mode === "daemon" ? EXIT_NOTHING_TO_DO : 0;
     case "stopped":
       return 0;
     case "paused":
@@ -56,7 +59,7 @@ function describeRun(run: RunRow): string {
 
 /** `run`, `resume` and `daemon` (resume-or-start, what pm2 runs). Returns the exit code. */
 export async function runCommand(options: RunOptions): Promise<number> {
-  const out = options.stdout ?? process.stdout;
+  const out = options.stderr ?? process.stderr;
   const clock = options.clock ?? systemClock;
   // Everything is validated before anything is written.
   const exp = openExperiment(options);
@@ -105,7 +108,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       const latest = journal.latestRun();
       if (latest && latest.status !== "abandoned") {
         out.write(`latest run ${describeRun(latest)} has finished; start a new one with \`auto-harness run\`\n`);
-        return 0;
+        return EXIT_NOTHING_TO_DO;
       }
     }
     if (!run) {
@@ -155,7 +158,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       `run ${result.status}: ${context.stopReason ?? context.lastError?.message ?? result.state}; ` +
         `best val_score ${context.bestValScore?.toFixed(4) ?? "n/a"}, ${context.accepted} accepted, ${context.rejected} rejected\n`,
     );
-    return exitCodeFor(result);
+    return exitCodeFor(result, options.mode);
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

@@ -1,0 +1,191 @@
+/**
+ * The offline demo (`npm run demo`): prepare and a short run of the example benchmark in a fresh scratch
+ * directory, against the local test LLM server playing both models, with no API key. The real CLI runs in
+ * child processes; this process serves the simulated models and condenses the daemon's JSON log lines.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { type ScriptStep, startTestLlmServer } from "../testing/llm-server.ts";
+import { SIMULATED_PREFIX, simulatedAgentModel } from "./simulated-agent-model.ts";
+import { isCodingAgentRequest, simulatedCodingModel } from "./simulated-coding-model.ts";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const CLI = join(REPO_ROOT, "bin", "auto-harness.js");
+
+export function demoConfig(maxIterations: number): string {
+  return [
+    "# Offline demo: both models are simulated by the local test LLM server (src/demo/).",
+    "benchmark: example",
+    "agent_model: simulated-agent",
+    "coding_model: simulated-coder",
+    `max_iterations: ${maxIterations}`,
+    "patience: 5",
+    "max_concurrency: 8",
+    "per_task_timeout: 30",
+    "coding_task_run_budget: 0",
+    "# Made-up prices, so the report's spend chart has something to show.",
+    "prices:",
+    "  simulated-agent: { input: 3, output: 15 }",
+    "  simulated-coder: { input: 15, output: 75 }",
+    "",
+  ].join("\n");
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: pino lines are arbitrary JSON
+type LogLine = Record<string, any>;
+
+// Step bookkeeping and per-task progress: in the log file, too much for a demo's terminal.
+const QUIET = /^(\w+ (started|done)|task finished|benchmark run (started|finished)|starting run .*)$/;
+
+/** One short human line per daemon log event worth showing; null to skip it. */
+export function condense(line: LogLine): string | null {
+  const msg = typeof line.msg === "string" ? line.msg : "";
+  if (!msg || QUIET.test(msg) || line.level === "debug" || line.level === "trace") return null;
+  const where = [typeof line.iteration === "number" ? `iteration ${line.iteration}` : null, line.step]
+    .filter(Boolean)
+    .join(" · ");
+  let detail = "";
+  if (line.gateStep === "suite_and_test") {
+    const score = typeof line.valScore === "number" ? line.valScore.toFixed(4) : "n/a";
+    const best = typeof line.previousBest === "number" ? line.previousBest.toFixed(4) : "n/a";
+    detail = `: suite ${line.suitePassed}/${line.suiteTotal}, val_score ${score} (best so far ${best})`;
+  } else if (Array.isArray(line.promoted) && line.gateStep === "promotion") {
+    detail = `: ${line.promoted.length}`;
+  }
+  // Multi-line messages (type errors) stay visibly under their event.
+  return `  ${where ? `[${where}] ` : ""}${msg}${detail}`.replace(/\n/g, "\n      ");
+}
+
+/** Prints what the simulated coding model decided (its `finish` calls), labelled as simulated. */
+export function narrate(step: ScriptStep, out: NodeJS.WritableStream): ScriptStep {
+  if (!("reply" in step)) return step;
+  for (const block of step.reply.content) {
+    if (block.type !== "tool_use" || block.name !== "finish") continue;
+    // biome-ignore lint/suspicious/noExplicitAny: the finish input is the model's JSON
+    const input = block.input as any;
+    if (Array.isArray(input?.patterns)) {
+      out.write(`  ${SIMULATED_PREFIX} analysis: ${input.patterns.join("; ")}\n`);
+    } else if (typeof input?.hypothesis === "string") {
+      out.write(`  ${SIMULATED_PREFIX} edit: ${String(input.change_summary).replace(`${SIMULATED_PREFIX} `, "")}\n`);
+    }
+  }
+  return step;
+}
+
+function run(args: string[], cwd: string, env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    const pipe = (stream: NodeJS.ReadableStream) => {
+      createInterface({ input: stream }).on("line", (text) => {
+        if (text.startsWith("{")) {
+          try {
+            const shown = condense(JSON.parse(text) as LogLine);
+            if (shown) out.write(`${shown}\n`);
+            return;
+          } catch {
+            // Not JSON after all: print it as it is.
+          }
+        }
+        out.write(`  ${text}\n`);
+      });
+    };
+    pipe(child.stdout);
+    pipe(child.stderr);
+    child.on("error", reject);
+    child.on("close", (code) => resolvePromise(code ?? 1));
+  });
+}
+
+function git(cwd: string, args: string[]): string {
+  return execFileSync("git", args, { cwd, encoding: "utf8" });
+}
+
+export interface DemoOptions {
+  dir?: string;
+  iterations?: number;
+  stdout?: NodeJS.WritableStream;
+}
+
+/** Runs the demo; returns the exit code. */
+export async function runDemo(options: DemoOptions = {}): Promise<number> {
+  const out = options.stdout ?? process.stdout;
+  const started = Date.now();
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  const dir = resolve(options.dir ?? join(REPO_ROOT, ".demo", stamp));
+  if (existsSync(join(dir, "experiment_config.yaml"))) {
+    out.write(`${dir} already holds an experiment; pick a fresh --dir\n`);
+    return 2;
+  }
+  mkdirSync(dir, { recursive: true });
+  // Its own repository: inside ours, prepare would otherwise commit into the harness's history.
+  git(dir, ["init", "-q"]);
+  writeFileSync(join(dir, "experiment_config.yaml"), demoConfig(options.iterations ?? 4));
+
+  const server = await startTestLlmServer({
+    responder: (req, index) =>
+      isCodingAgentRequest(req) ? narrate(simulatedCodingModel(req, index), out) : simulatedAgentModel(req, index),
+  });
+  const env: NodeJS.ProcessEnv = { ...process.env, ANTHROPIC_BASE_URL: server.url, LOG_LEVEL: "info" };
+  // No real key may leak into a demo: the local server needs none.
+  delete env.ANTHROPIC_API_KEY;
+  const rel = (p: string) => relative(process.cwd(), p) || ".";
+  out.write(`auto-harness offline demo in ${rel(dir)}\n`);
+  out.write(
+    `Both models are simulated: replies come from a local test server (${server.url}), marked "${SIMULATED_PREFIX}".\n\n`,
+  );
+  try {
+    out.write("$ auto-harness prepare\n");
+    let code = await run(["prepare", "--dir", dir], dir, env, out);
+    if (code !== 0) return code;
+    out.write("\n$ auto-harness run\n");
+    code = await run(["run", "--dir", dir], dir, env, out);
+    if (code !== 0) return code;
+    out.write("\n$ auto-harness report\n");
+    code = await run(["report", "--dir", dir], dir, env, out);
+    if (code !== 0) return code;
+  } finally {
+    await server.close();
+  }
+
+  const ws = join(dir, "workspace");
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  out.write(`\nDone in ${seconds}s. What it left behind:\n\n`);
+  out.write(`git log of agent/agent.ts (only accepted changes):\n`);
+  out.write(indent(git(dir, ["log", "--format=%h %s%n        %(trailers:key=Harness-Run)", "--", "agent/agent.ts"])));
+  out.write(`\n${rel(join(ws, "results.tsv"))}:\n${indent(readFileSync(join(ws, "results.tsv"), "utf8"))}`);
+  const headings = readFileSync(join(ws, "learnings.md"), "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("## "));
+  out.write(`\n${rel(join(ws, "learnings.md"))}:\n${indent(headings.join("\n"))}\n`);
+  out.write(`\njournal:  ${rel(join(ws, "journal.sqlite"))}   (auto-harness status --dir ${rel(dir)})\n`);
+  out.write(`logs:     ${rel(join(ws, "logs"))}/   (npx pino-pretty < the log file)\n`);
+  out.write(`report:   ${rel(join(ws, "report.html"))}\n`);
+  return 0;
+}
+
+function indent(text: string): string {
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => `  ${l}\n`)
+    .join("");
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: { dir: { type: "string" }, iterations: { type: "string" }, help: { type: "boolean" } },
+  });
+  if (values.help) {
+    process.stdout.write("usage: npm run demo -- [--dir <scratch dir>] [--iterations <n>]\n");
+  } else {
+    const code = await runDemo({
+      ...(values.dir ? { dir: values.dir } : {}),
+      ...(values.iterations ? { iterations: Number(values.iterations) } : {}),
+    });
+    process.exitCode = code;
+  }
+}

@@ -1,0 +1,151 @@
+import { existsSync } from "node:fs";
+import type { Repo } from "../git/repo.ts";
+import { type IterationRow, Journal } from "../journal/journal.ts";
+import { readResults } from "../workspace/files.ts";
+import { AGENT_FILE, type Paths } from "../workspace/paths.ts";
+import type { ReportData, ReportIteration, ReportRun } from "./render.ts";
+
+interface Summary {
+  hypothesis?: string | null;
+  changeSummary?: string | null;
+  pattern?: string | null;
+  commit?: string | null;
+  suitePassed?: number | null;
+  suiteTotal?: number | null;
+  promoted?: string[];
+  reasons?: string[];
+}
+
+const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+const int = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+
+function summaryOf(row: IterationRow): Summary {
+  const s = (row.summary ?? {}) as Record<string, unknown>;
+  return {
+    hypothesis: str(s.hypothesis),
+    changeSummary: str(s.changeSummary),
+    pattern: str(s.pattern),
+    commit: str(s.commit),
+    suitePassed: int(s.suitePassed),
+    suiteTotal: int(s.suiteTotal),
+    promoted: Array.isArray(s.promoted) ? s.promoted.filter((p): p is string => typeof p === "string") : [],
+    reasons: Array.isArray(s.reasons) ? s.reasons.map(String) : [],
+  };
+}
+
+const blank = (iteration: number): ReportIteration => ({
+  iteration,
+  outcome: "accepted",
+  valScore: null,
+  hypothesis: null,
+  changeSummary: null,
+  pattern: null,
+  reasons: [],
+  suitePassed: null,
+  suiteTotal: null,
+  suiteAfter: null,
+  commit: null,
+  costUsd: { coding: 0, agent: 0 },
+  durationMs: null,
+  diff: null,
+});
+
+/**
+ * Reads everything the report shows: results.tsv (every accepted row, earlier runs included),
+ * and from the journal the latest run's iterations, step times and LLM spend. Read-only.
+ */
+export async function gatherReport(opts: {
+  paths: Paths;
+  benchmark: string;
+  repo: Repo;
+  now: Date;
+}): Promise<ReportData> {
+  const { paths, repo } = opts;
+  const results = readResults(paths.results);
+  const byIteration = new Map<number, ReportIteration>();
+
+  for (const row of results) {
+    const it = blank(row.iteration);
+    it.outcome = row.iteration === 0 ? "baseline" : "accepted";
+    it.valScore = row.valScore;
+    it.commit = row.iteration === 0 ? null : row.commit;
+    it.suitePassed = row.iteration === 0 ? null : row.evalsPassed;
+    it.suiteTotal = row.iteration === 0 ? null : row.evalsTotal;
+    // evals_total is the suite at gate time, before promotion; the journal's summary refines it below.
+    it.suiteAfter = row.evalsTotal;
+    byIteration.set(row.iteration, it);
+  }
+
+  let run: ReportRun | null = null;
+  if (existsSync(paths.journal)) {
+    const journal = Journal.open(paths.journal, { readonly: true });
+    try {
+      const latest = journal.latestRun();
+      if (latest) {
+        run = {
+          id: latest.id,
+          status: latest.status,
+          state: latest.state,
+          stopReason: latest.stopReason,
+          lastError: latest.lastError,
+          accepted: latest.accepted,
+          rejected: latest.rejected,
+        };
+        for (const row of journal.iterations(latest.id)) {
+          const s = summaryOf(row);
+          const it = byIteration.get(row.iteration) ?? blank(row.iteration);
+          it.outcome = row.outcome;
+          it.valScore = row.valScore ?? it.valScore;
+          it.hypothesis = s.hypothesis ?? null;
+          it.changeSummary = s.changeSummary ?? null;
+          it.pattern = s.pattern ?? null;
+          it.reasons = s.reasons ?? [];
+          it.commit = s.commit ?? it.commit;
+          it.suitePassed = s.suitePassed ?? it.suitePassed;
+          it.suiteTotal = s.suiteTotal ?? it.suiteTotal;
+          if (typeof s.suiteTotal === "number") {
+            it.suiteAfter = s.suiteTotal + (row.outcome === "accepted" ? (s.promoted?.length ?? 0) : 0);
+          }
+          byIteration.set(row.iteration, it);
+        }
+        const spans = new Map<number, { start: number; end: number }>();
+        for (const step of journal.steps(latest.id)) {
+          // Iteration 0 holds only the run's opening check, not the baseline's work.
+          if (step.iteration === 0) continue;
+          const span = spans.get(step.iteration) ?? { start: step.startedAt, end: step.finishedAt ?? step.startedAt };
+          span.start = Math.min(span.start, step.startedAt);
+          span.end = Math.max(span.end, step.finishedAt ?? step.startedAt);
+          spans.set(step.iteration, span);
+        }
+        for (const [iteration, span] of spans) {
+          const it = byIteration.get(iteration);
+          if (it) it.durationMs = span.end - span.start;
+        }
+        for (const call of journal.llmCalls(latest.id)) {
+          const it = call.iteration === null ? undefined : byIteration.get(call.iteration);
+          if (it) it.costUsd[call.role] += call.costUsd;
+        }
+      }
+    } finally {
+      journal.close();
+    }
+  }
+
+  const iterations = [...byIteration.values()].sort((a, b) => a.iteration - b.iteration);
+  // A rejected iteration leaves the suite as it was.
+  let size: number | null = null;
+  for (const it of iterations) {
+    if (it.suiteAfter === null) it.suiteAfter = size;
+    size = it.suiteAfter;
+  }
+  for (const it of iterations) {
+    if (it.outcome !== "accepted" || !it.commit) continue;
+    try {
+      it.diff = (await repo.diffOfCommit(it.commit, AGENT_FILE)).trim() || null;
+    } catch {
+      // A commit that is gone (rewritten history, stand-in ids) just has no diff to show.
+      it.diff = null;
+    }
+  }
+  return { root: paths.root, benchmark: opts.benchmark, generatedAt: opts.now.toISOString(), run, iterations };
+}
