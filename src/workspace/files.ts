@@ -1,0 +1,234 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { basename } from "node:path";
+import { z } from "zod";
+import { FileDamagedError } from "../errors.ts";
+
+/**
+ * The workspace's file formats (DESIGN §7), compatible with the Python original.
+ * Readers never repair: a damaged file gets an error naming the file and line, and nothing is overwritten.
+ */
+
+export const PASS_THRESHOLD = 0.5;
+export const passes = (reward: number | null | undefined): boolean =>
+  typeof reward === "number" && reward >= PASS_THRESHOLD;
+
+/** Mean reward with infrastructure errors (null) excluded; null when nothing is left. */
+export function meanReward(results: Record<string, number | null>): number | null {
+  const values = Object.values(results).filter((r): r is number => typeof r === "number");
+  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** Write-then-rename, so a crash never leaves a half-written file behind. */
+export function writeFileAtomic(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, file);
+}
+
+function readJson(file: string): { value: unknown; text: string } {
+  const text = readFileSync(file, "utf8");
+  try {
+    return { value: JSON.parse(text), text };
+  } catch (e) {
+    const message = (e as Error).message;
+    const pos = /position (\d+)/.exec(message);
+    const line = pos ? text.slice(0, Number(pos[1])).split("\n").length : text.trim() === "" ? 1 : null;
+    throw new FileDamagedError(file, line, `not valid JSON (${message}); restore it or delete it and re-run prepare`);
+  }
+}
+
+function lineOfKey(text: string, key: string): number | null {
+  const idx = text.indexOf(`"${key}"`);
+  return idx < 0 ? null : text.slice(0, idx).split("\n").length;
+}
+
+function parseWith<T>(schema: z.ZodType<T>, file: string): T {
+  const { value, text } = readJson(file);
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const path = issue.path.map(String).join(".");
+  const firstKey = issue.path.find((p) => typeof p === "string") as string | undefined;
+  throw new FileDamagedError(
+    file,
+    firstKey ? lineOfKey(text, firstKey) : null,
+    `${path || "(top level)"}: ${issue.message}`,
+  );
+}
+
+// ---- results.tsv
+
+export const RESULTS_HEADER = ["iteration", "val_score", "commit", "evals_passed", "evals_total", "timestamp"] as const;
+
+export interface ResultRow {
+  iteration: number;
+  valScore: number;
+  commit: string;
+  evalsPassed: number;
+  evalsTotal: number;
+  timestamp: string;
+  /** Columns appended after `timestamp`, by header name. */
+  extra?: Record<string, string>;
+}
+
+export function formatResultRow(row: ResultRow, extraColumns: string[] = []): string {
+  return [
+    String(row.iteration),
+    row.valScore.toFixed(4),
+    row.commit,
+    String(row.evalsPassed),
+    String(row.evalsTotal),
+    row.timestamp,
+    ...extraColumns.map((c) => row.extra?.[c] ?? ""),
+  ].join("\t");
+}
+
+export function parseResults(text: string, file = "results.tsv"): { rows: ResultRow[]; extraColumns: string[] } {
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  if (lines.length === 0)
+    throw new FileDamagedError(file, 1, `empty; the first line must be the header ${RESULTS_HEADER.join("\\t")}`);
+  const header = (lines[0] as string).split("\t");
+  if (RESULTS_HEADER.some((h, i) => header[i] !== h)) {
+    throw new FileDamagedError(
+      file,
+      1,
+      `header must start with ${RESULTS_HEADER.join("\\t")} (got ${header.join("\\t")})`,
+    );
+  }
+  const extraColumns = header.slice(RESULTS_HEADER.length);
+  const rows = lines.slice(1).map((line, i) => {
+    const lineNo = i + 2;
+    const cells = line.split("\t");
+    if (cells.length < RESULTS_HEADER.length) {
+      throw new FileDamagedError(
+        file,
+        lineNo,
+        `expected ${RESULTS_HEADER.length} tab-separated columns, found ${cells.length}`,
+      );
+    }
+    const [iteration, valScore, commit, passed, total, timestamp] = cells as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    const int = (v: string, name: string) => {
+      if (!/^\d+$/.test(v)) throw new FileDamagedError(file, lineNo, `${name} must be a whole number, got "${v}"`);
+      return Number(v);
+    };
+    const score = Number(valScore);
+    if (valScore.trim() === "" || !Number.isFinite(score)) {
+      throw new FileDamagedError(file, lineNo, `val_score must be a number, got "${valScore}"`);
+    }
+    if (commit.trim() === "") throw new FileDamagedError(file, lineNo, "commit is empty");
+    if (Number.isNaN(Date.parse(timestamp))) {
+      throw new FileDamagedError(file, lineNo, `timestamp must be ISO-8601, got "${timestamp}"`);
+    }
+    const extra = Object.fromEntries(extraColumns.map((c, j) => [c, cells[RESULTS_HEADER.length + j] ?? ""]));
+    return {
+      iteration: int(iteration, "iteration"),
+      valScore: score,
+      commit,
+      evalsPassed: int(passed, "evals_passed"),
+      evalsTotal: int(total, "evals_total"),
+      timestamp,
+      ...(extraColumns.length ? { extra } : {}),
+    };
+  });
+  return { rows, extraColumns };
+}
+
+export function readResults(file: string): ResultRow[] {
+  if (!existsSync(file)) return [];
+  return parseResults(readFileSync(file, "utf8"), file).rows;
+}
+
+export function initResults(file: string): boolean {
+  if (existsSync(file)) return false;
+  writeFileAtomic(file, `${RESULTS_HEADER.join("\t")}\n`);
+  return true;
+}
+
+/** Appends a row unless one for the same iteration is there (idempotent across crashes). */
+export function appendResult(file: string, row: ResultRow): boolean {
+  const text = existsSync(file) ? readFileSync(file, "utf8") : `${RESULTS_HEADER.join("\t")}\n`;
+  const { rows, extraColumns } = parseResults(text, file);
+  if (rows.some((r) => r.iteration === row.iteration)) return false;
+  const sep = text.endsWith("\n") ? "" : "\n";
+  writeFileAtomic(file, `${text}${sep}${formatResultRow(row, extraColumns)}\n`);
+  return true;
+}
+
+export function bestValScore(rows: ResultRow[]): number | null {
+  return rows.length === 0 ? null : Math.max(...rows.map((r) => r.valScore));
+}
+
+// ---- suite.json
+
+const suiteSchema = z.object({
+  tasks: z.array(z.string()),
+  threshold: z.number().min(0).max(1),
+  last_results: z.record(z.string(), z.number().nullable()).default({}),
+});
+export type Suite = z.infer<typeof suiteSchema>;
+
+export function readSuite(file: string, defaultThreshold = 0.8): Suite {
+  if (!existsSync(file)) return { tasks: [], threshold: defaultThreshold, last_results: {} };
+  return parseWith(suiteSchema, file);
+}
+
+export function writeSuite(file: string, suite: Suite): void {
+  writeFileAtomic(file, `${JSON.stringify(suite, null, 2)}\n`);
+}
+
+// ---- train_results.json
+
+const trainResultsSchema = z.object({
+  split: z.literal("train"),
+  timestamp: z.string(),
+  results: z.record(z.string(), z.number().min(0).max(1).nullable()),
+});
+export type TrainResults = z.infer<typeof trainResultsSchema>;
+
+export function readTrainResults(file: string): TrainResults | null {
+  if (!existsSync(file)) return null;
+  return parseWith(trainResultsSchema, file);
+}
+
+export function writeTrainResults(file: string, results: Record<string, number | null>, now = new Date()): void {
+  const body: TrainResults = { split: "train", timestamp: now.toISOString(), results };
+  writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`);
+}
+
+// ---- split.json
+
+const splitSchema = z.object({
+  seed: z.number(),
+  created_at: z.string(),
+  train: z.array(z.string()),
+  test: z.array(z.string()),
+  /** Tasks with an infrastructure error at baseline: in neither split. */
+  excluded: z.array(z.string()).default([]),
+  counts: z.object({
+    train: z.number(),
+    test: z.number(),
+    train_passing: z.number(),
+    test_passing: z.number(),
+    excluded: z.number(),
+  }),
+});
+export type SplitFile = z.infer<typeof splitSchema>;
+
+export function readSplit(file: string): SplitFile | null {
+  if (!existsSync(file)) return null;
+  return parseWith(splitSchema, file);
+}
+
+export function writeSplit(file: string, split: SplitFile): void {
+  writeFileAtomic(file, `${JSON.stringify(split, null, 2)}\n`);
+}
+
+export const fileLabel = (file: string): string => basename(file);

@@ -1,0 +1,49 @@
+import { join } from "node:path";
+
+/** Every path the harness uses inside an experiment directory, in one place. */
+export interface Paths {
+  root: string;
+  config: string;
+  agentFile: string;
+  agentTemplates: string;
+  programTemplates: string;
+  program: string;
+  workspace: string;
+  journal: string;
+  lock: string;
+  logs: string;
+  results: string;
+  suite: string;
+  trainResults: string;
+  learnings: string;
+  split: string;
+  tracesLatest: string;
+  tracesBaseline: string;
+  report: string;
+}
+
+export const AGENT_FILE = "agent/agent.ts";
+
+export function paths(root: string, configFile = "experiment_config.yaml"): Paths {
+  const workspace = join(root, "workspace");
+  return {
+    root,
+    config: join(root, configFile),
+    agentFile: join(root, AGENT_FILE),
+    agentTemplates: join(root, "agent", "templates"),
+    programTemplates: join(root, "program_templates"),
+    program: join(root, "PROGRAM.md"),
+    workspace,
+    journal: join(workspace, "journal.sqlite"),
+    lock: join(workspace, "daemon.lock"),
+    logs: join(workspace, "logs"),
+    results: join(workspace, "results.tsv"),
+    suite: join(workspace, "suite.json"),
+    trainResults: join(workspace, "train_results.json"),
+    learnings: join(workspace, "learnings.md"),
+    split: join(workspace, "split.json"),
+    tracesLatest: join(workspace, "traces", "latest"),
+    tracesBaseline: join(workspace, "traces", "baseline"),
+    report: join(workspace, "report.html"),
+  };
+}
