@@ -14,7 +14,6 @@ import { createLogger } from "../src/log.ts";
 import { startTestLlmServer, textReply } from "../src/testing/llm-server.ts";
 
 const TASKS = 200;
-const LATENCY_MS = 50;
 const CONCURRENCY = 16;
 
 const AGENT = `import type Anthropic from "@anthropic-ai/sdk";
@@ -47,7 +46,7 @@ function childPids(): number[] {
   }
 }
 
-export async function benchRunner(): Promise<Record<string, number>> {
+export async function benchRunner(LATENCY_MS = 50): Promise<Record<string, number>> {
   const root = mkdtempSync(join(tmpdir(), "bench-runner-"));
   const server = await startTestLlmServer({ responder: () => textReply("ok"), defaultDelayMs: LATENCY_MS });
   const journal = Journal.open(join(root, "workspace", "journal.sqlite"));
@@ -112,6 +111,6 @@ export async function benchRunner(): Promise<Record<string, number>> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const figures = await benchRunner();
+  const figures = await benchRunner(Number(process.argv[2] ?? 50));
   for (const [k, v] of Object.entries(figures)) process.stdout.write(`${k.padEnd(32)} ${v}\n`);
 }

@@ -44,10 +44,16 @@ describe("task runner", () => {
       config: { max_concurrency: 3 },
       baseURL: server.url,
     });
-    const summary = await exp.runner().run({ split: "train", taskIds: ids, runId: null });
+    exp.journal.createRun("run-c", {});
+    const summary = await exp.runner().run({ split: "train", taskIds: ids, runId: "run-c" });
     expect(summary.passed).toBe(10);
     expect(peak).toBe(3);
     expect(server.requests).toHaveLength(10);
+    // Every call the agent made is in the ledger as agent spend, without a stored response.
+    const calls = exp.journal.llmCalls("run-c");
+    expect(calls).toHaveLength(10);
+    expect(calls.every((c) => c.role === "agent" && c.response === null && c.inputTokens > 0)).toBe(true);
+    expect(exp.journal.spend("run-c").byRole.agent).toBeGreaterThan(0);
   });
 
   it("kills a busy-looping agent at the timeout, scores it 0 and finishes the others", async () => {

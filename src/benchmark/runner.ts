@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { AbortedError, errorMessage, HarnessError, UserError } from "../errors.ts";
-import type { Journal, Split } from "../journal/journal.ts";
+import type { Journal, LlmCallRow, Split } from "../journal/journal.ts";
 import { costUsd } from "../llm/client.ts";
 import type { Logger } from "../log.ts";
 import { meanReward, passes, readSplit } from "../workspace/files.ts";
@@ -122,18 +122,22 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     const traceWrites: Promise<unknown>[] = [];
     let done = 0;
     let passed = Object.values(results).filter(passes).length;
+    const pendingCalls: LlmCallRow[] = [];
     const finish = (taskId: string, f: Finished, task: TaskSpec | null): void => {
       results[taskId] = f.reward;
-      journal.putTaskResult({
-        agentHash,
-        split,
-        taskId,
-        trial: 0,
-        reward: f.reward,
-        durationMs: f.durationMs,
-        error: isTrain ? f.error : null,
-        runId: request.runId,
-      });
+      journal.putTaskResult(
+        {
+          agentHash,
+          split,
+          taskId,
+          trial: 0,
+          reward: f.reward,
+          durationMs: f.durationMs,
+          error: isTrain ? f.error : null,
+          runId: request.runId,
+        },
+        pendingCalls.splice(0),
+      );
       if (writeTraces) {
         traceWrites.push(
           writeTrainTraceAsync(p.tracesLatest, p.tracesBaseline, taskId, {
@@ -170,12 +174,14 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     try {
       if (missing.length > 0) {
         if (adapter.kind === "agent") {
-          await runAgentTasks({ adapter, missing, split, request, finish });
+          await runAgentTasks({ adapter, missing, split, request, finish, pendingCalls });
         } else {
-          await runCommandTasks({ adapter, missing, split, request, finish, writeTraces });
+          await runCommandTasks({ adapter, missing, split, request, finish, writeTraces, pendingCalls });
         }
       }
     } finally {
+      // Calls of tasks that never finished (aborted, crashed) are still spend.
+      journal.recordLlmCalls(pendingCalls.splice(0));
       await Promise.all(traceWrites);
     }
 
@@ -211,6 +217,8 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     split: Split;
     request: RunRequest;
     finish: (taskId: string, f: Finished, task: TaskSpec | null) => void;
+    /** The agent's LLM calls not yet journaled. */
+    pendingCalls: LlmCallRow[];
   }
 
   async function runCommandTasks(ctx: RunContext<CommandAdapter> & { writeTraces: boolean }): Promise<void> {
@@ -269,7 +277,8 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
       timeoutMs: config.per_task_timeout * 1000,
       clock,
       onUsage: (u) => {
-        journal.recordLlmCall({
+        // Journaled with the next finished task: one fsync per task, not one per call.
+        ctx.pendingCalls.push({
           runId: ctx.request.runId,
           iteration: ctx.request.iteration ?? null,
           stepKey: null,

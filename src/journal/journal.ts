@@ -407,9 +407,11 @@ export class Journal {
     ).map(toTaskResult);
   }
 
-  putTaskResult(row: TaskResultRow): void {
+  /** One task's result, with the agent's LLM calls made since the last one, in one transaction. */
+  putTaskResult(row: TaskResultRow, calls: LlmCallRow[] = []): void {
     const now = this.now();
     this.write(() => {
+      for (const call of calls) this.insertLlmCall(call, now);
       this.db
         .prepare(
           `INSERT INTO task_results (agent_hash, split, task_id, trial, reward, duration_ms, error, run_id, created_at)
@@ -441,33 +443,42 @@ export class Journal {
   // ---- LLM calls
 
   recordLlmCall(row: LlmCallRow): number {
+    return this.write(() => this.insertLlmCall(row, this.now()));
+  }
+
+  recordLlmCalls(rows: LlmCallRow[]): void {
+    if (rows.length === 0) return;
     const now = this.now();
-    return this.write(() => {
-      const info = this.db
-        .prepare(
-          `INSERT INTO llm_calls (run_id, iteration, step_key, role, model, prompt_hash, input_tokens, output_tokens,
-             cache_creation_tokens, cache_read_tokens, cost_usd, latency_ms, stop_reason, response, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          row.runId,
-          row.iteration,
-          row.stepKey,
-          row.role,
-          row.model,
-          row.promptHash,
-          row.inputTokens,
-          row.outputTokens,
-          row.cacheCreationTokens,
-          row.cacheReadTokens,
-          row.costUsd,
-          row.latencyMs,
-          row.stopReason,
-          json(row.response),
-          now,
-        );
-      return Number(info.lastInsertRowid);
+    this.write(() => {
+      for (const row of rows) this.insertLlmCall(row, now);
     });
+  }
+
+  private insertLlmCall(row: LlmCallRow, now: number): number {
+    const info = this.db
+      .prepare(
+        `INSERT INTO llm_calls (run_id, iteration, step_key, role, model, prompt_hash, input_tokens, output_tokens,
+           cache_creation_tokens, cache_read_tokens, cost_usd, latency_ms, stop_reason, response, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        row.runId,
+        row.iteration,
+        row.stepKey,
+        row.role,
+        row.model,
+        row.promptHash,
+        row.inputTokens,
+        row.outputTokens,
+        row.cacheCreationTokens,
+        row.cacheReadTokens,
+        row.costUsd,
+        row.latencyMs,
+        row.stopReason,
+        json(row.response),
+        now,
+      );
+    return Number(info.lastInsertRowid);
   }
 
   /** A reply already paid for by this step with the same prompt, so a resumed step need not pay twice. */
