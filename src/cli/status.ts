@@ -66,7 +66,11 @@ export function readStatus(dir: string, now = Date.now()): StatusReport {
       iteration: run.iteration,
       step: step?.step ?? null,
       stepStatus: step?.status ?? null,
-      secondsInStep: step && step.status === "started" ? Math.max(0, Math.round((now - step.startedAt) / 1000)) : null,
+      // Only a live daemon is "in" a step; a stopped run's step is merely where it will resume.
+      secondsInStep:
+        step && step.status === "started" && empty.daemonPid !== null
+          ? Math.max(0, Math.round((now - step.startedAt) / 1000))
+          : null,
       bestValScore: run.bestValScore ?? empty.bestValScore,
       accepted: run.accepted,
       rejected: run.rejected,
