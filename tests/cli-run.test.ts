@@ -41,6 +41,11 @@ describe("run, resume, stop and status through the CLI", () => {
     expect(after.latestRun()?.status).toBe("done");
     after.close();
 
+    const human = await cli(["status", "--dir", dir]);
+    expect(human.out).toMatch(/^run {8}run-\S+ {2}done {2}\(no daemon running\)\nstate {6}done, iteration 2\n/);
+    expect(human.out).toMatch(/\nbest {7}val_score 0\.5100 \(baseline 0\.5000\)\n/);
+    expect(human.out).toMatch(/\nchanges {4}1 accepted, 1 rejected, 0 unchanged\n/);
+    expect(human.out).toMatch(/\nstopped {4}max_iterations reached: 2\nlast error none\n$/);
     const status = await cli(["status", "--json", "--dir", dir]);
     const report = JSON.parse(status.out);
     expect(report).toMatchObject({ status: "done", state: "done", iteration: 2, accepted: 1, rejected: 1 });
