@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Clock } from "../src/clock.ts";
+import { ManualClock } from "../src/clock.ts";
 import { type CodingAgentLog, type CodingAgentOptions, createCodingAgent } from "../src/coding-agent/agent.ts";
 import { AbortedError, HarnessError } from "../src/errors.ts";
 import { Journal } from "../src/journal/journal.ts";
@@ -19,19 +19,6 @@ import {
   toolResultIn,
   turnOf,
 } from "./fixtures/coding-agent-workspace.ts";
-
-/** Injected time: every sleep is recorded and passes at once. */
-class SkippingClock implements Clock {
-  t = 0;
-  readonly sleeps: number[] = [];
-  now(): number {
-    return this.t;
-  }
-  async sleep(ms: number): Promise<void> {
-    this.sleeps.push(ms);
-    this.t += ms;
-  }
-}
 
 const FINISH = {
   hypothesis: "the agent ignores the refund window",
@@ -57,7 +44,7 @@ function setup(overrides: Partial<CodingAgentOptions> = {}, limits: Partial<Codi
   fx = makeFixture();
   journal = Journal.open(fx.journalPath);
   journal.createRun("r1", {});
-  const clock = new SkippingClock();
+  const clock = new ManualClock(0, true);
   const log = memoryLog();
   const runner = fixedRunner({ t1: 1, t2: 1, t3: 0 });
   const checked: string[] = [];

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Clock } from "../src/clock.ts";
+import { type Clock, ManualClock } from "../src/clock.ts";
 import { AbortedError, HarnessError } from "../src/errors.ts";
 import {
   type AttemptInfo,
@@ -19,19 +19,6 @@ const params: MessageParams = {
   max_tokens: 256,
   messages: [{ role: "user", content: "improve the agent" }],
 };
-
-/** Injected time: every sleep is recorded and passes instantly. */
-class SkippingClock implements Clock {
-  t = 0;
-  readonly sleeps: number[] = [];
-  now(): number {
-    return this.t;
-  }
-  async sleep(ms: number): Promise<void> {
-    this.sleeps.push(ms);
-    this.t += ms;
-  }
-}
 
 /** Injected time whose sleeps never end on their own: only an abort gets out. */
 class StuckClock implements Clock {
@@ -66,7 +53,7 @@ describe("createAnthropic", () => {
     vi.stubEnv("ANTHROPIC_API_KEY", "");
     server = await startTestLlmServer({ script: [textReply("hi")] });
     const client = createAnthropic({ baseURL: server.url });
-    const { message } = await callMessages(client, params, { clock: new SkippingClock() });
+    const { message } = await callMessages(client, params, { clock: new ManualClock(0, true) });
     expect(message.content).toEqual([{ type: "text", text: "hi" }]);
     expect(server.requests[0]?.headers.authorization).toBe(`Bearer ${LOCAL_TEST_KEY}`);
   });
@@ -75,7 +62,7 @@ describe("createAnthropic", () => {
     server = await startTestLlmServer({ script: [textReply("env")] });
     vi.stubEnv("ANTHROPIC_BASE_URL", server.url);
     vi.stubEnv("ANTHROPIC_API_KEY", "sk-from-env");
-    const { message } = await callMessages(createAnthropic(), params, { clock: new SkippingClock() });
+    const { message } = await callMessages(createAnthropic(), params, { clock: new ManualClock(0, true) });
     expect(message.content).toEqual([{ type: "text", text: "env" }]);
     expect(server.requests[0]?.headers.authorization).toBe("Bearer sk-from-env");
   });
@@ -84,7 +71,7 @@ describe("createAnthropic", () => {
 describe("callMessages", () => {
   it("streams to the final message on the first attempt", async () => {
     server = await startTestLlmServer({ script: [toolUseReply("finish", { summary: "s" })] });
-    const clock = new SkippingClock();
+    const clock = new ManualClock(0, true);
     const result = await callMessages(createAnthropic({ baseURL: server.url }), params, { clock });
     expect(result.attempts).toBe(1);
     expect(result.message.content[0]).toMatchObject({ type: "tool_use", name: "finish", input: { summary: "s" } });
@@ -96,7 +83,7 @@ describe("callMessages", () => {
     server = await startTestLlmServer({
       script: [{ fault: "429", retryAfterMs: 2 }, { fault: "529", retryAfterMs: 2 }, textReply("ok")],
     });
-    const clock = new SkippingClock();
+    const clock = new ManualClock(0, true);
     const result = await callMessages(createAnthropic({ baseURL: server.url }), params, { clock });
     expect(result.attempts).toBe(1);
     expect(server.requests).toHaveLength(3);
@@ -105,7 +92,7 @@ describe("callMessages", () => {
 
   it("retries a stream dropped mid-way after a backoff slept on the injected clock", async () => {
     server = await startTestLlmServer({ script: [{ fault: "drop-mid-stream" }, textReply("second try")] });
-    const clock = new SkippingClock();
+    const clock = new ManualClock(0, true);
     const seen: AttemptInfo[] = [];
     const result = await callMessages(createAnthropic({ baseURL: server.url }), params, {
       clock,
@@ -125,7 +112,7 @@ describe("callMessages", () => {
     server = await startTestLlmServer({
       script: [{ fault: "stream-error" }, { fault: "stream-error" }, { fault: "stream-error" }, textReply("ok")],
     });
-    const clock = new SkippingClock();
+    const clock = new ManualClock(0, true);
     const result = await callMessages(createAnthropic({ baseURL: server.url }), params, { clock, maxBackoffMs: 3_000 });
     expect(result.attempts).toBe(4);
     expect(server.requests).toHaveLength(4);
@@ -134,7 +121,7 @@ describe("callMessages", () => {
 
   it("gives up with LLM_UNAVAILABLE after outageMs of 529s, without multiplying SDK retries", async () => {
     server = await startTestLlmServer({ responder: () => ({ fault: "529", retryAfterMs: 1 }) });
-    const clock = new SkippingClock();
+    const clock = new ManualClock(0, true);
     const attempts: AttemptInfo[] = [];
     const outageMs = 10 * 60_000;
     const error = await rejection(
@@ -158,7 +145,7 @@ describe("callMessages", () => {
 
   it("401 is LLM_REJECTED after exactly one request, naming the key", async () => {
     server = await startTestLlmServer({ script: [{ fault: "401" }] });
-    const clock = new SkippingClock();
+    const clock = new ManualClock(0, true);
     const error = await rejection(callMessages(createAnthropic({ baseURL: server.url }), params, { clock }));
     expect((error as HarnessError).code).toBe("LLM_REJECTED");
     expect((error as HarnessError).retryable).toBe(false);
@@ -170,7 +157,7 @@ describe("callMessages", () => {
   it("400 is LLM_REJECTED after exactly one request, with the API's message", async () => {
     server = await startTestLlmServer({ script: [{ fault: "400", message: "messages: roles must alternate" }] });
     const error = await rejection(
-      callMessages(createAnthropic({ baseURL: server.url }), params, { clock: new SkippingClock() }),
+      callMessages(createAnthropic({ baseURL: server.url }), params, { clock: new ManualClock(0, true) }),
     );
     expect((error as HarnessError).code).toBe("LLM_REJECTED");
     expect((error as Error).message).toContain("roles must alternate");
@@ -184,7 +171,7 @@ describe("callMessages", () => {
       message: "You have reached your specified API usage limits",
     } as const;
     server = await startTestLlmServer({ script: [limit, limit, limit, textReply("unused")] });
-    const clock = new SkippingClock();
+    const clock = new ManualClock(0, true);
     const error = await rejection(callMessages(createAnthropic({ baseURL: server.url }), params, { clock }));
     expect((error as HarnessError).code).toBe("LLM_REJECTED");
     // The SDK cannot tell a spend limit from a rate limit, so its own retries still run once.
@@ -199,7 +186,7 @@ describe("callMessages", () => {
     const controller = new AbortController();
     const pending = rejection(
       callMessages(createAnthropic({ baseURL: server.url }), params, {
-        clock: new SkippingClock(),
+        clock: new ManualClock(0, true),
         signal: controller.signal,
       }),
     );
@@ -233,7 +220,7 @@ describe("callMessages", () => {
     server = await startTestLlmServer({ script: [textReply("unused")] });
     const error = await rejection(
       callMessages(createAnthropic({ baseURL: server.url }), params, {
-        clock: new SkippingClock(),
+        clock: new ManualClock(0, true),
         signal: AbortSignal.abort(),
       }),
     );
