@@ -6,7 +6,7 @@ import type { CheckAgent } from "../src/gate/gate.ts";
 import { openRepo } from "../src/git/repo.ts";
 import { createLogger } from "../src/log.ts";
 import { writeSuite, writeTrainResults } from "../src/workspace/files.ts";
-import { fakeRunner, makeRepo, type Table, type TempRepo } from "./fixtures/temp-repo.ts";
+import { BASELINE_RESULTS, fakeRunner, makeRepo, type Table, type TempRepo } from "./fixtures/temp-repo.ts";
 
 let repo: TempRepo | undefined;
 afterEach(() => {
@@ -14,8 +14,7 @@ afterEach(() => {
   repo = undefined;
 });
 
-const RESULTS =
-  "iteration\tval_score\tcommit\tevals_passed\tevals_total\ttimestamp\n0\t0.6000\tbaseline\t0\t0\t2026-01-01T00:00:00.000Z\n";
+const RESULTS = BASELINE_RESULTS;
 
 async function gateCommand(r: TempRepo, tables: { train: Table; test: Table }, checkAgent?: CheckAgent) {
   const out: string[] = [];

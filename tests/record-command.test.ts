@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../src/errors.ts";
 import { openRepo } from "../src/git/repo.ts";
 import { parseRecordArgs, runRecordCommand } from "../src/record/command.ts";
-import { makeRepo, type TempRepo } from "./fixtures/temp-repo.ts";
+import { BASELINE_RESULTS, makeRepo, type TempRepo } from "./fixtures/temp-repo.ts";
 
 let repo: TempRepo | undefined;
 afterEach(() => {
@@ -12,8 +12,7 @@ afterEach(() => {
   repo = undefined;
 });
 
-const RESULTS =
-  "iteration\tval_score\tcommit\tevals_passed\tevals_total\ttimestamp\n0\t0.6000\tbaseline\t0\t0\t2026-01-01T00:00:00.000Z\n";
+const RESULTS = BASELINE_RESULTS;
 const now = () => new Date("2026-03-01T02:00:00.000Z");
 
 async function record(r: TempRepo, argv: string[]) {

@@ -9,7 +9,7 @@ import { openRepo } from "../src/git/repo.ts";
 import { improveMessage, recordIteration } from "../src/record/record.ts";
 import type { EditOutput, GateOutput } from "../src/steps/contracts.ts";
 import { readResults } from "../src/workspace/files.ts";
-import { AGENT_V1, makeRepo, type TempRepo } from "./fixtures/temp-repo.ts";
+import { AGENT_V1, BASELINE_RESULTS, makeRepo, type TempRepo } from "./fixtures/temp-repo.ts";
 
 let repo: TempRepo | undefined;
 afterEach(() => {
@@ -17,8 +17,7 @@ afterEach(() => {
   repo = undefined;
 });
 
-const RESULTS =
-  "iteration\tval_score\tcommit\tevals_passed\tevals_total\ttimestamp\n0\t0.6000\tbaseline\t0\t0\t2026-01-01T00:00:00.000Z\n";
+const RESULTS = BASELINE_RESULTS;
 const CHILD = fileURLToPath(new URL("./fixtures/record-crash-child.ts", import.meta.url));
 const EDITED = "export const prompt = 'ask for the order id';\n";
 
