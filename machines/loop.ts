@@ -29,7 +29,14 @@ export interface StepError {
   message: string;
   code: string | null;
   resumable: boolean;
+  /** How the loop treats it: pause, stop cleanly (budget), fail at once, or try the step again. */
+  kind: "resumable" | "budget" | "fatal" | "retryable";
 }
+
+// Mirrors the codes of src/errors.ts without importing I/O-side code.
+const RESUMABLE = new Set(["ABORTED", "LLM_UNAVAILABLE", "INFRA_FAILURE"]);
+// Trying again cannot help: the operator must fix something (a key, a damaged file, the config).
+const FATAL = new Set(["LLM_REJECTED", "FILE_DAMAGED", "JOURNAL_CORRUPT", "CONFIG_INVALID", "USAGE", "RUN_STATE"]);
 
 export interface LoopContext {
   runId: string;
@@ -75,12 +82,22 @@ function errorOf(event: unknown): unknown {
 function toStepError(step: string, error: unknown): StepError {
   const e = error as { message?: unknown; code?: unknown; retryable?: unknown; name?: unknown } | null;
   const code = e && typeof e.code === "string" ? e.code : null;
+  const kind =
+    code === null
+      ? "retryable"
+      : RESUMABLE.has(code)
+        ? "resumable"
+        : code === "BUDGET_EXHAUSTED"
+          ? "budget"
+          : FATAL.has(code)
+            ? "fatal"
+            : "retryable";
   return {
     step,
     message: e && typeof e.message === "string" ? e.message : String(error),
     code,
-    // Mirrors isResumable in src/errors.ts without importing I/O-side code.
-    resumable: code === "ABORTED" || code === "LLM_UNAVAILABLE" || code === "INFRA_FAILURE",
+    resumable: kind === "resumable",
+    kind,
   };
 }
 
@@ -101,8 +118,10 @@ export const loopMachine = setup({
     summarize: notProvided<SummarizeInput, LearnOutput>("summarize"),
   },
   guards: {
-    resumable: ({ event }) => toStepError("", errorOf(event)).resumable,
-    canRetry: ({ context }) => context.attempt + 1 < context.stepAttempts,
+    resumable: ({ event }) => toStepError("", errorOf(event)).kind === "resumable",
+    budgetExhausted: ({ event }) => toStepError("", errorOf(event)).kind === "budget",
+    canRetry: ({ context, event }) =>
+      toStepError("", errorOf(event)).kind === "retryable" && context.attempt + 1 < context.stepAttempts,
     pausedIn: ({ context }, step: string) => context.pausedIn === step,
   },
   actions: {
@@ -112,6 +131,10 @@ export const loopMachine = setup({
       lastError: toStepError(step, errorOf(event)),
     })),
     fail: assign(({ event }, step: string) => ({ lastError: toStepError(step, errorOf(event)) })),
+    stopForBudget: assign(({ event }, step: string) => {
+      const error = toStepError(step, errorOf(event));
+      return { lastError: error, stopReason: error.message, attempt: 0 };
+    }),
     unpause: assign({ pausedIn: null, attempt: 0 }),
   },
 }).createMachine({
@@ -320,6 +343,10 @@ export const loopMachine = setup({
 function stepErrorTransitions(step: string) {
   const state = step === "summarize" ? "closing" : step;
   return [
+    // The budget is a stop rule like the others: the run ends cleanly, with its closing summary.
+    ...(step === "summarize"
+      ? []
+      : [{ guard: "budgetExhausted", target: "closing", actions: { type: "stopForBudget", params: step } } as const]),
     { guard: "resumable", target: "paused", actions: { type: "pause", params: step } },
     { guard: "canRetry", target: state, reenter: true, actions: { type: "retry", params: step } },
     { target: "failed", actions: { type: "fail", params: step } },

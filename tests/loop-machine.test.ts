@@ -251,6 +251,37 @@ describe("loop machine driven with fake steps", () => {
     expect(journal.getStep("run-1", 1, "gate")?.status).toBe("failed");
   });
 
+  it("a step that runs out of budget ends the run cleanly, with the closing summary", async () => {
+    const { start, calls, journal } = setup(
+      { maxIterations: 5 },
+      {
+        failing: {
+          edit: (i) => (i === 2 ? new HarnessError("BUDGET_EXHAUSTED", "budget_usd 5 reached: $5.00 spent") : null),
+        },
+      },
+    );
+    const { status, context } = await start();
+    expect(status).toBe("done");
+    expect(context.stopReason).toBe("budget_usd 5 reached: $5.00 spent");
+    // Not retried, nothing gated, and the summary still written.
+    expect(calls.filter((c) => c === "edit:2")).toHaveLength(1);
+    expect(calls).not.toContain("gate:2");
+    expect(calls.at(-1)).toBe("summarize");
+    expect(journal.getRun("run-1")).toMatchObject({ status: "done", stopReason: "budget_usd 5 reached: $5.00 spent" });
+  });
+
+  it("an error retrying cannot fix (a rejected API key) fails at once, without retries", async () => {
+    const { start, calls } = setup(
+      { maxIterations: 3 },
+      { failing: { analyze: () => new HarnessError("LLM_REJECTED", "401: check ANTHROPIC_API_KEY") } },
+      3,
+    );
+    const { status, context } = await start();
+    expect(status).toBe("failed");
+    expect(calls.filter((c) => c === "analyze:1")).toHaveLength(1);
+    expect(context.lastError).toMatchObject({ step: "analyze", code: "LLM_REJECTED", kind: "fatal" });
+  });
+
   it("pauses on an outage and continues from the same step on resume", async () => {
     let outage = true;
     const { start, calls, journal } = setup(
