@@ -128,6 +128,10 @@ export function formatStatus(s: StatusReport): string {
   ];
   if (s.stopReason) lines.push(["stopped", s.stopReason]);
   lines.push(["last error", s.lastError ?? "none"]);
+  if (!s.daemonPid && (s.status === "paused" || s.status === "stopped" || s.status === "running")) {
+    // "running" with no daemon: it was killed; the journal holds where it stood.
+    lines.push(["next", "`auto-harness resume` continues from this step (pm2 does it by itself)"]);
+  }
   return `${lines.map(([k, v]) => `${(k as string).padEnd(11)}${v}`).join("\n")}\n`;
 }
 
