@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../src/cli/program.ts";
@@ -74,6 +74,26 @@ describe("run, resume, stop and status through the CLI", () => {
     const report = JSON.parse((await cli(["status", "--json", "--dir", dir])).out);
     expect(report).toMatchObject({ status: "done", stopReason: "operator requested stop", iteration: 1 });
     expect(readFileSync(join(dir, "workspace", "learnings.md"), "utf8")).toMatch(/harness:summary/);
+  });
+
+  it("a resumed run takes its limits from the config as it is now", async () => {
+    const dir = preparedExperiment(tempDir(), { max_iterations: 2 });
+    const daemon = spawnCli(["run", "--dir", dir], { STAND_IN_DELAY_MS: "60000" });
+    for (let i = 0; i < 3000; i++) {
+      if (existsSync(join(dir, "workspace", "journal.sqlite"))) {
+        const s = JSON.parse((await cli(["status", "--json", "--dir", dir])).out);
+        if (s.state === "benchmark") break;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    daemon.child.kill("SIGTERM");
+    expect((await daemon.exited).code).toBe(0);
+    writeFileSync(join(dir, "experiment_config.yaml"), 'benchmark: "example"\nmax_iterations: 3\n');
+    // The config change is the operator's and stays uncommitted; a resumed run does not require a clean tree.
+    const resumed = await cli(["resume", "--dir", dir]);
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.err).toMatch(/limits from the config now: maxIterations 2 -> 3/);
+    expect(resumed.err).toMatch(/run done: max_iterations reached: 3/);
   });
 
   it("resume without an unfinished run says how to start one", async () => {

@@ -166,6 +166,7 @@ describe("fileGuard", () => {
     { changes: [], passed: true, offending: [] },
     { changes: [{ path: "agent/agent.ts", kind: "modified" as const }], passed: true, offending: [] },
     { changes: [{ path: "PROGRAM.md", kind: "modified" as const }], passed: true, offending: [] },
+    { changes: [{ path: "experiment_config.yaml", kind: "modified" as const }], passed: true, offending: [] },
     { changes: [{ path: "workspace/learnings.md", kind: "added" as const }], passed: true, offending: [] },
     {
       changes: [

@@ -244,4 +244,19 @@ describe("commitSteeringIfChanged", () => {
     expect(await commitSteeringIfChanged(r)).toBeNull();
     expect(repo.git("status", "--porcelain").trim()).toBe("M README.md");
   });
+
+  it("commits an operator's config edit the same way, one commit per steering file", async () => {
+    repo = makeRepo("steer-config");
+    const r = openRepo(repo.root);
+    repo.write("experiment_config.yaml", "benchmark: example\nmax_iterations: 40\n");
+    repo.write("PROGRAM.md", "# Program\nFocus on refunds.\n");
+    const before = Number(repo.git("rev-list", "--count", "HEAD").trim());
+    await commitSteeringIfChanged(r);
+    expect(Number(repo.git("rev-list", "--count", "HEAD").trim())).toBe(before + 2);
+    expect(repo.git("log", "-2", "--format=%s").trim().split("\n").sort()).toEqual([
+      "steer: PROGRAM.md updated",
+      "steer: experiment_config.yaml updated",
+    ]);
+    expect(repo.git("status", "--porcelain").trim()).toBe("");
+  });
 });

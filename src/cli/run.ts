@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { LoopInput } from "../../machines/loop.ts";
+import type { Limits } from "../../machines/stop-rules.ts";
 import { type Clock, systemClock } from "../clock.ts";
+import type { Config } from "../config/schema.ts";
 import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { UserError } from "../errors.ts";
@@ -51,6 +53,33 @@ function exitCodeFor(result: DaemonResult, mode: RunMode): number {
     default:
       return 1;
   }
+}
+
+export function limitsOf(c: Config): Limits {
+  return {
+    patience: c.patience,
+    maxIterations: c.max_iterations,
+    budgetUsd: c.budget_usd,
+    deadline: c.deadline ? Date.parse(c.deadline) : null,
+  };
+}
+
+/**
+ * A resumed run takes its limits from the config as it is now: an operator who raises max_iterations or
+ * budget_usd and restarts expects the new values to hold. Returns the patched snapshot and what changed.
+ */
+export function withCurrentLimits(snapshot: unknown, config: Config): { snapshot: unknown; changed: string[] } {
+  const s = snapshot as { context?: { limits?: Limits; stepAttempts?: number } };
+  if (!s?.context?.limits) return { snapshot, changed: [] };
+  const next = limitsOf(config);
+  const before = s.context.limits;
+  const changed = (Object.keys(next) as (keyof Limits)[])
+    .filter((k) => before[k] !== next[k])
+    .map((k) => `${k} ${before[k]} -> ${next[k]}`);
+  return {
+    snapshot: { ...s, context: { ...s.context, limits: next, stepAttempts: config.step_attempts } },
+    changed,
+  };
 }
 
 function describeRun(run: RunRow): string {
@@ -126,26 +155,22 @@ export async function runCommand(options: RunOptions): Promise<number> {
     if (run?.snapshot) {
       journal.setRunStatus(run.id, "running", { pid: process.pid });
       place.runId = run.id;
-      log.info({ state: run.state, iteration: run.iteration }, `resuming run ${run.id}`);
+      const { snapshot, changed } = withCurrentLimits(run.snapshot, exp.config);
+      log.info({ state: run.state, iteration: run.iteration, limitsChanged: changed }, `resuming run ${run.id}`);
       out.write(`resuming run ${run.id} at ${run.state}, iteration ${run.iteration}\n`);
+      if (changed.length) out.write(`limits from the config now: ${changed.join(", ")}\n`);
       daemon = new Daemon(run.id, { journal, log, place, steps, clock });
-      result = await daemon.start({ snapshot: run.snapshot });
+      result = await daemon.start({ snapshot });
     } else {
       const runId = run?.id ?? newRunId(new Date(clock.now()));
       if (!run) journal.createRun(runId, exp.config);
       const rows = readResults(exp.paths.results);
-      const c = exp.config;
       const input: LoopInput = {
         runId,
         lastIteration: Math.max(0, ...rows.map((r) => r.iteration), ...journal.iterationNumbers()),
         bestValScore: bestValScore(rows),
-        limits: {
-          patience: c.patience,
-          maxIterations: c.max_iterations,
-          budgetUsd: c.budget_usd,
-          deadline: c.deadline ? Date.parse(c.deadline) : null,
-        },
-        stepAttempts: c.step_attempts,
+        limits: limitsOf(exp.config),
+        stepAttempts: exp.config.step_attempts,
       };
       place.runId = runId;
       log.info({ input }, `starting run ${runId}`);

@@ -8,11 +8,13 @@ import { AGENT_FILE } from "../workspace/paths.ts";
 
 export type Rewards = Record<string, number | null>;
 
-export const STEERING_FILE = "PROGRAM.md";
+/** The operator's steering: edited at any time during a run; the harness commits them itself. */
+export const STEERING_FILES = ["PROGRAM.md", "experiment_config.yaml"] as const;
+export const isSteering = (path: string): boolean => (STEERING_FILES as readonly string[]).includes(path);
 
-/** Paths the file guard lets through: the agent, the operator's steering file, runtime data. */
+/** Paths the file guard lets through: the agent, the operator's steering files, runtime data. */
 export const guardAllows = (path: string): boolean =>
-  path === AGENT_FILE || path === STEERING_FILE || path === "workspace" || path.startsWith("workspace/");
+  path === AGENT_FILE || isSteering(path) || path === "workspace" || path.startsWith("workspace/");
 
 export interface FileGuardVerdict {
   passed: boolean;

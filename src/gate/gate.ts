@@ -15,7 +15,7 @@ import {
   promote,
   promotionCandidates,
   rejectedEarly,
-  STEERING_FILE,
+  STEERING_FILES,
   type SuiteVerdict,
   type TestVerdict,
 } from "./decide.ts";
@@ -141,11 +141,16 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
 }
 
 /**
- * Commits an operator's edit of PROGRAM.md (no run trailer), so the history shows when the steering
- * changed. The daemon calls it at the start of each iteration. Returns the commit, or null.
+ * Commits an operator's edits of the steering files (PROGRAM.md, the config), without a run trailer, so the
+ * history shows when the steering changed. The daemon calls it at the start of each iteration.
+ * Returns the last commit made, or null.
  */
 export async function commitSteeringIfChanged(repo: Repo): Promise<string | null> {
-  if (!existsSync(`${repo.root}/${STEERING_FILE}`)) return null;
-  if (!(await repo.fileDiffersFromHead(STEERING_FILE))) return null;
-  return repo.commitFile(STEERING_FILE, "steer: PROGRAM.md updated");
+  let last: string | null = null;
+  for (const file of STEERING_FILES) {
+    if (!existsSync(`${repo.root}/${file}`)) continue;
+    if (!(await repo.fileDiffersFromHead(file))) continue;
+    last = await repo.commitFile(file, `steer: ${file} updated`);
+  }
+  return last;
 }

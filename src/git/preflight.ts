@@ -1,4 +1,5 @@
 import { UserError } from "../errors.ts";
+import { isSteering } from "../gate/decide.ts";
 import { AGENT_FILE } from "../workspace/paths.ts";
 import { openRepo, type Repo } from "./repo.ts";
 
@@ -6,8 +7,8 @@ export interface PreflightOptions {
   repo?: Repo;
 }
 
-// workspace/ is runtime data; PROGRAM.md the operator may edit at any time (the harness commits it itself).
-const exempt = (path: string): boolean => path === "PROGRAM.md" || path.startsWith("workspace/");
+// workspace/ is runtime data; the steering files the operator may edit at any time (the harness commits them).
+const exempt = (path: string): boolean => isSteering(path) || path.startsWith("workspace/");
 
 /**
  * Start-up checks of a run: the file guard and the record step need a clean, committed starting point.
