@@ -1,12 +1,13 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { main } from "../src/cli/program.ts";
 import { EXIT_NOTHING_TO_DO, type StepsFactory } from "../src/cli/run.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createStandInSteps } from "../src/steps/stand-in.ts";
 import { Capture } from "./helpers/capture.ts";
-import { preparedExperiment, spawnCli } from "./helpers/experiment.ts";
+import { preparedExperiment, spawnCli, waitForState } from "./helpers/experiment.ts";
 import { tempDir } from "./helpers/temp.ts";
 
 const stepsFactory: StepsFactory = (exp, opened, clock) =>
@@ -60,12 +61,7 @@ describe("run, resume, stop and status through the CLI", () => {
   it("`stop` is a stop rule: the running daemon finishes its iteration, summarizes and exits 0", async () => {
     const dir = preparedExperiment(tempDir(), { max_iterations: 50 });
     const daemon = spawnCli(["run", "--dir", dir], { STAND_IN_DELAY_MS: "100" });
-    const journalFile = join(dir, "workspace", "journal.sqlite");
-    for (let i = 0; i < 3000; i++) {
-      if (existsSync(journalFile) && (await cli(["status", "--json", "--dir", dir])).out.includes('"state": "analyze"'))
-        break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitForState(join(dir, "workspace", "journal.sqlite"), "analyze");
     const stop = await cli(["stop", "--dir", dir]);
     expect(stop.code).toBe(0);
     expect(stop.out).toMatch(/stop requested for run-\S+: it finishes the current iteration.*\(daemon pid \d+\)/);
@@ -79,13 +75,7 @@ describe("run, resume, stop and status through the CLI", () => {
   it("a resumed run takes its limits from the config as it is now", async () => {
     const dir = preparedExperiment(tempDir(), { max_iterations: 2 });
     const daemon = spawnCli(["run", "--dir", dir], { STAND_IN_DELAY_MS: "60000" });
-    for (let i = 0; i < 3000; i++) {
-      if (existsSync(join(dir, "workspace", "journal.sqlite"))) {
-        const s = JSON.parse((await cli(["status", "--json", "--dir", dir])).out);
-        if (s.state === "benchmark") break;
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitForState(join(dir, "workspace", "journal.sqlite"), "benchmark");
     daemon.child.kill("SIGTERM");
     expect((await daemon.exited).code).toBe(0);
     writeFileSync(join(dir, "experiment_config.yaml"), 'benchmark: "example"\nmax_iterations: 3\n');
@@ -94,6 +84,15 @@ describe("run, resume, stop and status through the CLI", () => {
     expect(resumed.code, resumed.err).toBe(0);
     expect(resumed.err).toMatch(/limits from the config now: maxIterations 2 -> 3/);
     expect(resumed.err).toMatch(/run done: max_iterations reached: 3/);
+  });
+
+  it("status answers while a daemon is still creating the journal", async () => {
+    const dir = preparedExperiment(tempDir());
+    // An empty database file: what a reader may see before the first migration commits.
+    new Database(join(dir, "workspace", "journal.sqlite")).close();
+    const status = await cli(["status", "--dir", dir]);
+    expect(status.code, status.err).toBe(0);
+    expect(status.out).toBe("no run yet (baseline val_score 0.5000); start one with `auto-harness run`\n");
   });
 
   it("resume without an unfinished run says how to start one", async () => {

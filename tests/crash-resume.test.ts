@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { readResults } from "../src/workspace/files.ts";
-import { preparedExperiment, spawnCli } from "./helpers/experiment.ts";
+import { preparedExperiment, readState, spawnCli, waitForState } from "./helpers/experiment.ts";
 import { tempDir } from "./helpers/temp.ts";
 
 const ITERATIONS = 6;
@@ -17,21 +17,6 @@ function prng(seed: number) {
     s = (s * 1664525 + 1013904223) >>> 0;
     return s / 2 ** 32;
   };
-}
-
-function readState(journalFile: string): { state: string | null; status: string | null } {
-  if (!existsSync(journalFile)) return { state: null, status: null };
-  try {
-    const journal = Journal.open(journalFile, { readonly: true });
-    try {
-      const run = journal.latestRun();
-      return { state: run?.state ?? null, status: run?.status ?? null };
-    } finally {
-      journal.close();
-    }
-  } catch {
-    return { state: null, status: null };
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -127,7 +112,7 @@ describe("crash and resume with real processes", () => {
     const dir = preparedExperiment(tempDir(), { max_iterations: 1 });
     const first = spawnCli(["run", "--dir", dir], { STAND_IN_DELAY_MS: "60000" });
     const journalFile = join(dir, "workspace", "journal.sqlite");
-    for (let i = 0; i < 5000 && readState(journalFile).state !== "benchmark"; i++) await sleep(5);
+    await waitForState(journalFile, "benchmark");
     const second = spawnCli(["resume", "--dir", dir]);
     const { code } = await second.exited;
     expect(code).toBe(2);
@@ -140,7 +125,7 @@ describe("crash and resume with real processes", () => {
     const dir = preparedExperiment(tempDir(), { max_iterations: 1 });
     const journalFile = join(dir, "workspace", "journal.sqlite");
     const cli = spawnCli(["run", "--dir", dir], { STAND_IN_DELAY_MS: "60000" });
-    for (let i = 0; i < 5000 && readState(journalFile).state !== "benchmark"; i++) await sleep(5);
+    await waitForState(journalFile, "benchmark");
     cli.child.kill("SIGTERM");
     // pm2's kill_timeout is the bound that matters: past it the daemon would be SIGKILLed.
     const outcome = await Promise.race([cli.exited, sleep(5000).then(() => "still running" as const)]);

@@ -52,6 +52,8 @@ export function readStatus(dir: string, now = Date.now()): StatusReport {
   if (!existsSync(p.journal)) return empty;
   const journal = Journal.open(p.journal, { readonly: true });
   try {
+    // A daemon may be creating the journal right now: no schema yet means no run yet.
+    if (journal.schemaVersion() === 0) return empty;
     const run: RunRow | undefined = journal.unfinishedRun() ?? journal.latestRun();
     if (!run) return empty;
     const step = journal.currentStep(run.id);

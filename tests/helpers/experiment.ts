@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { Journal } from "../../src/journal/journal.ts";
 import { writeSplit } from "../../src/workspace/files.ts";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
@@ -64,4 +65,25 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): Spaw
     child.on("exit", (code, signal) => res({ code, signal })),
   );
   return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** The latest run's state and status, read the way `status` does; nulls while the journal is being created. */
+export function readState(journalFile: string): { state: string | null; status: string | null } {
+  if (!existsSync(journalFile)) return { state: null, status: null };
+  try {
+    const journal = Journal.open(journalFile, { readonly: true });
+    try {
+      const run = journal.latestRun();
+      return { state: run?.state ?? null, status: run?.status ?? null };
+    } finally {
+      journal.close();
+    }
+  } catch {
+    return { state: null, status: null };
+  }
+}
+
+/** Polls until the journal shows the machine in `state` (bounded). */
+export async function waitForState(journalFile: string, state: string): Promise<void> {
+  for (let i = 0; i < 5000 && readState(journalFile).state !== state; i++) await new Promise((r) => setTimeout(r, 5));
 }
