@@ -56,6 +56,27 @@ describe("task runner", () => {
     expect(exp.journal.spend("run-c").byRole.agent).toBeGreaterThan(0);
   });
 
+  it("starts no task once the run's budget is spent, the agent under test's calls included", async () => {
+    server = await startTestLlmServer({ responder: echo });
+    const ids = ["b1", "b2", "b3", "b4", "b5"];
+    exp = makeExperiment({
+      tasks: ids.map((id) => task(id)),
+      agent: ECHO_AGENT,
+      config: { max_concurrency: 1, budget_usd: 1e-9 },
+      baseURL: server.url,
+    });
+    exp.journal.createRun("run-b", {});
+    // The first task starts (nothing spent yet); its one call spends past the budget, so no other starts.
+    const error = await exp
+      .runner()
+      .run({ split: "train", taskIds: ids, runId: "run-b" })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "BUDGET_EXHAUSTED" });
+    expect(server.requests).toHaveLength(1);
+    // The call that crossed the line is in the ledger all the same.
+    expect(exp.journal.llmCalls("run-b")).toHaveLength(1);
+  });
+
   it("kills a busy-looping agent at the timeout, scores it 0 and finishes the others", async () => {
     server = await startTestLlmServer({ responder: echo });
     const tasks = [task("a"), task("loop", { mode: "loop" }), task("b"), task("hang", { mode: "hang" }), task("c")];

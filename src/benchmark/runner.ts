@@ -262,6 +262,21 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     }
   }
 
+  /**
+   * budget_usd covers the agent under test too: no task starts once the run's spend (journaled, plus calls
+   * not yet journaled) reaches it, so a benchmark overshoots by at most the tasks already in flight.
+   */
+  function budgetRefusal(runId: string | null, pending: LlmCallRow[]): Error | null {
+    const budget = config.budget_usd;
+    if (budget === null || runId === null) return null;
+    const spent = journal.spend(runId).totalUsd + pending.reduce((sum, c) => sum + c.costUsd, 0);
+    if (spent < budget) return null;
+    return new HarnessError(
+      "BUDGET_EXHAUSTED",
+      `budget_usd ${budget} reached: $${spent.toFixed(4)} spent, the agent under test included; raise budget_usd to continue`,
+    );
+  }
+
   async function runAgentTasks(ctx: RunContext<AgentAdapter>): Promise<void> {
     let specs = new Map<string, TaskSpec>();
     const pool = new AgentPool({
@@ -276,6 +291,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
       concurrency: Math.max(1, config.max_concurrency),
       timeoutMs: config.per_task_timeout * 1000,
       clock,
+      mayStart: () => budgetRefusal(ctx.request.runId, ctx.pendingCalls),
       onUsage: (u) => {
         // Journaled with the next finished task: one fsync per task, not one per call.
         ctx.pendingCalls.push({
@@ -356,6 +372,8 @@ interface PoolOptions {
   timeoutMs: number;
   clock: Clock;
   onUsage(u: UsageMessage): void;
+  /** Asked before each task starts; an error stops the run (the budget). */
+  mayStart?: () => Error | null;
   score(
     taskId: string,
     outcome: Extract<ChildOutcome, { ok: true }>,
@@ -532,6 +550,11 @@ class AgentPool {
       if (w.room <= 0) {
         i++;
         continue;
+      }
+      const refusal = this.opts.mayStart?.() ?? null;
+      if (refusal) {
+        this.fail(refusal);
+        return;
       }
       this.queue.splice(i, 1);
       this.start(w, item);

@@ -43,7 +43,9 @@ export const configSchema = z.strictObject({
     .positive()
     .nullable()
     .default(null)
-    .describe("Stop before the money spent on LLM calls passes this (null: no limit)."),
+    .describe(
+      "Money limit of a run, coding agent and agent under test together: no coding call or task starts past it, and the run stops cleanly (null: no limit).",
+    ),
   deadline: z.iso
     .datetime({ offset: true })
     .nullable()

@@ -115,6 +115,13 @@ export function createSteps(deps: StepDeps): Steps {
       });
       return output;
     },
-    summarize: async (input) => ({ written: writeClosingSummary(root, input) }),
+    summarize: async (input) => {
+      // The run is over: an edit that never went through the gate (budget hit mid-iteration) is not left behind.
+      if (await repo.fileDiffersFromHead(AGENT_FILE)) {
+        await repo.restoreFile(AGENT_FILE, await repo.lastAcceptedCommit(AGENT_FILE));
+        log.warn("the run stopped mid-iteration: agent/agent.ts restored to the last accepted version");
+      }
+      return { written: writeClosingSummary(root, input) };
+    },
   };
 }
