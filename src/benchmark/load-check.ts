@@ -24,8 +24,8 @@ export interface CheckOptions {
 
 const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const require = createRequire(import.meta.url);
-const CHILD_ENTRY = fileURLToPath(new URL("./child.ts", import.meta.url));
-const TSX_LOADER = import.meta.resolve("tsx");
+// Resolved from the harness (SDK, tsx), so the child works even when the experiment dir has no node_modules.
+const CHILD_ENTRY = fileURLToPath(new URL("./child-entry.mjs", import.meta.url));
 
 /**
  * The agent lives in the operator's experiment dir, where only type imports (erased at load) and
@@ -111,7 +111,7 @@ export function loadAgentOnce(agentFile: string, timeoutMs = 60_000): Promise<Ch
   return new Promise((resolvePromise) => {
     let stderr = "";
     const child = fork(CHILD_ENTRY, [], {
-      execArgv: ["--import", TSX_LOADER],
+      execArgv: [],
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       serialization: "json",
     });

@@ -22,9 +22,8 @@ import { copyToBaselineOnce, writeTrainTraceAsync } from "./traces.ts";
 import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
 
 export const DEFAULT_INFRA_ERROR_SHARE = 0.5;
-const CHILD_ENTRY = fileURLToPath(new URL("./child.ts", import.meta.url));
-// Resolved from the harness, so the child loads tsx even when the experiment dir has no node_modules.
-const TSX_LOADER = import.meta.resolve("tsx");
+// Resolved from the harness (SDK, tsx), so the child works even when the experiment dir has no node_modules.
+const CHILD_ENTRY = fileURLToPath(new URL("./child-entry.mjs", import.meta.url));
 
 export interface RunnerOptions {
   root: string;
@@ -413,7 +412,7 @@ class Worker {
   ) {
     // stdout is never read (the protocol is IPC); stderr only for train, where it may explain a crash.
     this.child = fork(CHILD_ENTRY, [], {
-      execArgv: ["--import", TSX_LOADER],
+      execArgv: [],
       stdio: ["ignore", "ignore", opts.recordTrace ? "pipe" : "ignore", "ipc"],
       serialization: "json",
     });
