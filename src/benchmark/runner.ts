@@ -17,7 +17,7 @@ import { paths } from "../workspace/paths.ts";
 import type { Adapter, AgentAdapter, CommandAdapter, TaskSpec } from "./adapters/types.ts";
 import { rewardOf } from "./adapters/types.ts";
 import { checkAgentStatic } from "./load-check.ts";
-import type { ChildOutcome, FromChild, ToChild, TraceEvent } from "./protocol.ts";
+import type { ChildInit, ChildOutcome, FromChild, LlmUsageReport, ToChild, TraceEvent } from "./protocol.ts";
 import { copyToBaselineOnce, writeTrainTraceAsync } from "./traces.ts";
 import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
 
@@ -348,25 +348,10 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
 
 // ---------------------------------------------------------------- the child-process pool
 
-interface UsageMessage {
-  model: string;
-  inputTokens: number;
-  outputTokens: number;
-  cacheCreationTokens: number;
-  cacheReadTokens: number;
-  latencyMs: number;
-  stopReason: string | null;
-}
+type UsageMessage = Omit<LlmUsageReport, "type" | "taskId">;
 
-interface PoolOptions {
-  agentFile: string;
-  envModule: string | null;
-  model: string;
-  baseURL: string | null;
-  apiKey: string | null;
-  maxRetries: number;
-  recordTrace: boolean;
-  heartbeatMs: number;
+/** What the child is told at start (ChildInit), plus what the pool itself needs. */
+interface PoolOptions extends Omit<ChildInit, "type"> {
   concurrency: number;
   timeoutMs: number;
   clock: Clock;
@@ -439,7 +424,7 @@ class Worker {
       });
     });
     this.ready.catch(() => {});
-    const init: ToChild = {
+    const init: ChildInit = {
       type: "init",
       agentFile: opts.agentFile,
       envModule: opts.envModule,
