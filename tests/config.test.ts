@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { checkEnvironment } from "../src/cli/prepare.ts";
 import { main } from "../src/cli/program.ts";
 import { validateConfig } from "../src/config/load.ts";
 import { Capture } from "./helpers/capture.ts";
@@ -118,5 +119,18 @@ describe("a bad config through the CLI", () => {
     expect(
       await main(["node", "auto-harness", "status", "--nope"], { stdout: new Capture(), stderr: new Capture() }),
     ).toBe(2);
+  });
+});
+
+describe("prepare's environment check", () => {
+  it.each([
+    [{ ANTHROPIC_API_KEY: "sk-ant-x" }, true],
+    [{ ANTHROPIC_BASE_URL: "http://127.0.0.1:4000" }, true],
+    [{ ANTHROPIC_BASE_URL: "http://localhost:4000/v1" }, true],
+    [{ ANTHROPIC_BASE_URL: "https://api.example.com" }, false],
+    [{}, false],
+  ])("%j passes: %s", (env, ok) => {
+    if (ok) expect(() => checkEnvironment(env)).not.toThrow();
+    else expect(() => checkEnvironment(env)).toThrow(/ANTHROPIC_API_KEY is not set; export it/);
   });
 });

@@ -7,6 +7,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { UserError } from "../errors.ts";
 import { openRepo } from "../git/repo.ts";
 import { LEARNINGS_HEADER } from "../learnings/learnings.ts";
+import { isLocalUrl } from "../llm/client.ts";
 import {
   appendResult,
   initResults,
@@ -25,15 +26,6 @@ import { createRunnerFor } from "./services.ts";
 
 /** The harness's own templates, used when the experiment directory has none of its own. */
 const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-
-function isLocalUrl(url: string | undefined): boolean {
-  if (!url) return false;
-  try {
-    return ["localhost", "127.0.0.1", "[::1]", "::1"].includes(new URL(url).hostname);
-  } catch {
-    return false;
-  }
-}
 
 /** The coding agent (and the agent under test) need a key unless they talk to a local test server. */
 export function checkEnvironment(env: NodeJS.ProcessEnv = process.env): void {

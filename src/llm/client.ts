@@ -24,7 +24,8 @@ export interface CreateAnthropicOptions {
 /** Used only against a local endpoint (tests, demos) so the SDK has a key to send. */
 export const LOCAL_TEST_KEY = "test-key-local";
 
-function isLocalUrl(url: string | undefined): boolean {
+/** A local endpoint (the test server, a demo) needs no real key. */
+export function isLocalUrl(url: string | undefined): boolean {
   if (!url) return false;
   try {
     const host = new URL(url).hostname;
