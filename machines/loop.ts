@@ -1,17 +1,5 @@
 import { assign, fromPromise, setup } from "xstate";
-import type {
-  AnalyzeOutput,
-  BenchmarkOutput,
-  EditOutput,
-  GateOutput,
-  LearnInput,
-  LearnOutput,
-  Observation,
-  RecordInput,
-  RecordOutput,
-  StepInput,
-  SummarizeInput,
-} from "../src/steps/contracts.ts";
+import type { EditOutput, GateOutput, RecordOutput, Steps } from "../src/steps/contracts.ts";
 import { type Limits, stopReason } from "./stop-rules.ts";
 
 export interface LoopInput {
@@ -67,8 +55,8 @@ export interface LoopContext {
 export type LoopEvent = { type: "RESUME" };
 
 /** Placeholders: the daemon and the tests supply the real steps with `machine.provide({ actors })`. */
-function notProvided<I, O>(name: string) {
-  return fromPromise<O, I>(async () => {
+function notProvided<K extends keyof Steps>(name: K) {
+  return fromPromise<Awaited<ReturnType<Steps[K]>>, Parameters<Steps[K]>[0]>(async () => {
     throw new Error(`step "${name}" was not provided`);
   });
 }
@@ -108,14 +96,14 @@ export const loopMachine = setup({
     events: {} as LoopEvent,
   },
   actors: {
-    observe: notProvided<StepInput, Observation>("observe"),
-    benchmark: notProvided<StepInput, BenchmarkOutput>("benchmark"),
-    analyze: notProvided<StepInput & { trainScore: number | null }, AnalyzeOutput>("analyze"),
-    edit: notProvided<StepInput, EditOutput>("edit"),
-    gate: notProvided<StepInput & { bestValScore: number | null }, GateOutput>("gate"),
-    record: notProvided<RecordInput, RecordOutput>("record"),
-    learn: notProvided<LearnInput, LearnOutput>("learn"),
-    summarize: notProvided<SummarizeInput, LearnOutput>("summarize"),
+    observe: notProvided("observe"),
+    benchmark: notProvided("benchmark"),
+    analyze: notProvided("analyze"),
+    edit: notProvided("edit"),
+    gate: notProvided("gate"),
+    record: notProvided("record"),
+    learn: notProvided("learn"),
+    summarize: notProvided("summarize"),
   },
   guards: {
     resumable: ({ event }) => toStepError("", errorOf(event)).kind === "resumable",

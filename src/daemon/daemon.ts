@@ -4,31 +4,9 @@ import type { Clock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import type { Journal, RunStatus } from "../journal/journal.ts";
 import type { Logger, LogPlace } from "../log.ts";
-import type {
-  AnalyzeOutput,
-  BenchmarkOutput,
-  EditOutput,
-  GateOutput,
-  LearnInput,
-  LearnOutput,
-  Observation,
-  RecordInput,
-  RecordOutput,
-  StepInput,
-  SummarizeInput,
-} from "../steps/contracts.ts";
+import type { Steps } from "../steps/contracts.ts";
 
-/** The step implementations the daemon runs; each must be idempotent in (run, iteration, inputs). */
-export interface Steps {
-  observe(input: StepInput, signal: AbortSignal): Promise<Observation>;
-  benchmark(input: StepInput, signal: AbortSignal): Promise<BenchmarkOutput>;
-  analyze(input: StepInput & { trainScore: number | null }, signal: AbortSignal): Promise<AnalyzeOutput>;
-  edit(input: StepInput, signal: AbortSignal): Promise<EditOutput>;
-  gate(input: StepInput & { bestValScore: number | null }, signal: AbortSignal): Promise<GateOutput>;
-  record(input: RecordInput, signal: AbortSignal): Promise<RecordOutput>;
-  learn(input: LearnInput, signal: AbortSignal): Promise<LearnOutput>;
-  summarize(input: SummarizeInput, signal: AbortSignal): Promise<LearnOutput>;
-}
+export type { Steps } from "../steps/contracts.ts";
 
 type StepKey = keyof Steps;
 /** The journal's step name for each actor: `check` is where `observe` runs. */

@@ -80,5 +80,20 @@ export interface SummarizeInput {
   iterations: number;
 }
 
+/**
+ * The step implementations, one per actor of the loop machine; each must be idempotent in
+ * (run, iteration, inputs). The machine derives its actors' input and output types from this.
+ */
+export interface Steps {
+  observe(input: StepInput, signal: AbortSignal): Promise<Observation>;
+  benchmark(input: StepInput, signal: AbortSignal): Promise<BenchmarkOutput>;
+  analyze(input: StepInput & { trainScore: number | null }, signal: AbortSignal): Promise<AnalyzeOutput>;
+  edit(input: StepInput, signal: AbortSignal): Promise<EditOutput>;
+  gate(input: StepInput & { bestValScore: number | null }, signal: AbortSignal): Promise<GateOutput>;
+  record(input: RecordInput, signal: AbortSignal): Promise<RecordOutput>;
+  learn(input: LearnInput, signal: AbortSignal): Promise<LearnOutput>;
+  summarize(input: SummarizeInput, signal: AbortSignal): Promise<LearnOutput>;
+}
+
 export const STEP_NAMES = ["check", "benchmark", "analyze", "edit", "gate", "record", "learn", "summarize"] as const;
 export type StepName = (typeof STEP_NAMES)[number];
