@@ -76,21 +76,7 @@ export class AbortedError extends HarnessError {
   }
 }
 
-/** The run cannot go on now but can be resumed later unchanged (API outage, infra failure). */
-export function isResumable(error: unknown): boolean {
-  return (
-    error instanceof HarnessError &&
-    (error.code === "ABORTED" || error.code === "LLM_UNAVAILABLE" || error.code === "INFRA_FAILURE")
-  );
-}
-
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
-}
-
-export function errorCode(error: unknown): string | undefined {
-  if (error instanceof HarnessError) return error.code;
-  if (error && typeof error === "object" && "code" in error && typeof error.code === "string") return error.code;
-  return undefined;
 }

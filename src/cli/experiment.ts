@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
@@ -37,8 +36,4 @@ export function openJournalAndLog(exp: Experiment, options: { stdout?: boolean }
   const journal = Journal.open(exp.paths.journal);
   const { log, place } = createLogger({ file: logFileFor(exp.paths.workspace), stdout: options.stdout ?? true });
   return { journal, log, place };
-}
-
-export function journalExists(exp: { paths: Paths }): boolean {
-  return existsSync(exp.paths.journal);
 }

@@ -434,12 +434,6 @@ export class Journal {
     });
   }
 
-  deleteTaskResults(agentHash: string, split: Split): void {
-    this.write(() => {
-      this.db.prepare("DELETE FROM task_results WHERE agent_hash = ? AND split = ?").run(agentHash, split);
-    });
-  }
-
   // ---- LLM calls
 
   recordLlmCall(row: LlmCallRow): number {

@@ -94,6 +94,3 @@ export interface Steps {
   learn(input: LearnInput, signal: AbortSignal): Promise<LearnOutput>;
   summarize(input: SummarizeInput, signal: AbortSignal): Promise<LearnOutput>;
 }
-
-export const STEP_NAMES = ["check", "benchmark", "analyze", "edit", "gate", "record", "learn", "summarize"] as const;
-export type StepName = (typeof STEP_NAMES)[number];

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { basename } from "node:path";
 import { z } from "zod";
 import { FileDamagedError } from "../errors.ts";
 
@@ -230,5 +229,3 @@ export function readSplit(file: string): SplitFile | null {
 export function writeSplit(file: string, split: SplitFile): void {
   writeFileAtomic(file, `${JSON.stringify(split, null, 2)}\n`);
 }
-
-export const fileLabel = (file: string): string => basename(file);
