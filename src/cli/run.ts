@@ -96,7 +96,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
   if (!existsSync(exp.paths.split) || !existsSync(exp.paths.results)) {
     throw new UserError("RUN_STATE", `${exp.root} is not prepared; run \`auto-harness prepare\` first`);
   }
-  readResults(exp.paths.results);
+  // Read before the lock and the journal: a damaged file stops here with nothing written.
+  const rows = readResults(exp.paths.results);
   const release = acquireLock(exp.paths.lock, options.mode);
   const opened = openJournalAndLog(exp);
   const { journal, log, place } = opened;
@@ -164,7 +165,6 @@ export async function runCommand(options: RunOptions): Promise<number> {
     } else {
       const runId = run?.id ?? newRunId(new Date(clock.now()));
       if (!run) journal.createRun(runId, exp.config);
-      const rows = readResults(exp.paths.results);
       const input: LoopInput = {
         runId,
         lastIteration: Math.max(0, ...rows.map((r) => r.iteration), ...journal.iterationNumbers()),
