@@ -16,6 +16,7 @@ import { Journal } from "../src/journal/journal.ts";
 import { escapeHtml, fmtDuration, type ReportIteration, renderReport } from "../src/report/render.ts";
 import { appendResult, initResults } from "../src/workspace/files.ts";
 import { paths } from "../src/workspace/paths.ts";
+import { haveTool } from "./helpers/tools.ts";
 
 const run = promisify(execFile);
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -174,7 +175,7 @@ async function buildWorkspace(): Promise<{ root: string; sha: string }> {
   return { root, sha };
 }
 
-describe("report command", () => {
+describe.skipIf(!haveTool(CHROMIUM, "chromium"))("report command", () => {
   it("writes a page Chromium draws: one point per scored iteration, one row per iteration, escaped diff", async () => {
     const { root, sha } = await buildWorkspace();
     const out = captured();
