@@ -51,6 +51,17 @@ export interface Repo {
 // Unattended overnight commits must not fail on a machine without a git identity.
 const FALLBACK_IDENTITY = ["user.name=auto-harness", "user.email=auto-harness@localhost"];
 
+/**
+ * Every git the harness runs ignores the repository's hooks and fsmonitor: a hook written into
+ * .git/hooks (by an agent, or anything else) would otherwise run at the harness's commit, with its environment.
+ */
+export const NO_HOOKS = ["core.hooksPath=/dev/null", "core.fsmonitor=false"];
+const gitOptions = (baseDir: string, config: string[] = []) => ({
+  baseDir,
+  config: [...NO_HOOKS, ...config],
+  unsafe: { allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true },
+});
+
 function gitError(what: string, cause: unknown): HarnessError {
   const detail = cause instanceof Error ? cause.message.trim() : String(cause);
   return new HarnessError("GIT_STATE", `git ${what} failed: ${detail}`, { cause });
@@ -60,7 +71,7 @@ const splitZ = (out: string): string[] => out.split("\0").filter((s) => s !== ""
 
 export function openRepo(root: string): Repo {
   const absRoot = resolve(root);
-  const git: SimpleGit = simpleGit({ baseDir: absRoot });
+  const git: SimpleGit = simpleGit(gitOptions(absRoot));
   let prefix: string | null = null;
   let committer: SimpleGit | null = null;
 
@@ -87,7 +98,7 @@ export function openRepo(root: string): Repo {
       }
     };
     const missing = !(await has("user.name")) || !(await has("user.email"));
-    committer = missing ? simpleGit({ baseDir: absRoot, config: FALLBACK_IDENTITY }) : git;
+    committer = missing ? simpleGit(gitOptions(absRoot, FALLBACK_IDENTITY)) : git;
     return committer;
   }
 
