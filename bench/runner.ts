@@ -6,12 +6,12 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startTestLlmServer, textReply } from "../dev/llm-server/llm-server.ts";
 import { createLocalAdapter } from "../src/benchmark/adapters/local.ts";
 import { createRunner } from "../src/benchmark/runner.ts";
 import { configSchema } from "../src/config/schema.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createLogger } from "../src/log.ts";
-import { startTestLlmServer, textReply } from "../src/testing/llm-server.ts";
 
 const TASKS = 200;
 const CONCURRENCY = 16;

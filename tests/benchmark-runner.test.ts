@@ -1,9 +1,14 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import {
+  type RecordedRequest,
+  startTestLlmServer,
+  type TestLlmServer,
+  textReply,
+} from "../dev/llm-server/llm-server.ts";
 import { agentHashOf } from "../src/benchmark/runner.ts";
 import { HarnessError } from "../src/errors.ts";
-import { type RecordedRequest, startTestLlmServer, type TestLlmServer, textReply } from "../src/testing/llm-server.ts";
 import { paths } from "../src/workspace/paths.ts";
 import { ECHO_AGENT, type Experiment, makeExperiment } from "./benchmark-fixtures.ts";
 

@@ -1,13 +1,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { startTestLlmServer, type TestLlmServer, toolUseReply } from "../dev/llm-server/llm-server.ts";
 import { ManualClock } from "../src/clock.ts";
 import { type CodingAgentLog, type CodingAgentOptions, createCodingAgent } from "../src/coding-agent/agent.ts";
 import { AbortedError, HarnessError } from "../src/errors.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createAnthropic, worstCaseCostUsd } from "../src/llm/client.ts";
 import { createLogger } from "../src/log.ts";
-import { startTestLlmServer, type TestLlmServer, toolUseReply } from "../src/testing/llm-server.ts";
 import {
   BASE_AGENT,
   editorCall,

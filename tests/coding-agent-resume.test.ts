@@ -2,11 +2,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { startTestLlmServer, type TestLlmServer } from "../dev/llm-server/llm-server.ts";
 import type { Clock } from "../src/clock.ts";
 import { createCodingAgent } from "../src/coding-agent/agent.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createAnthropic } from "../src/llm/client.ts";
-import { startTestLlmServer, type TestLlmServer } from "../src/testing/llm-server.ts";
 import {
   BASE_AGENT,
   editorCall,

@@ -1,12 +1,12 @@
 import { readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { type ScriptStep, startTestLlmServer, type TestLlmServer } from "../dev/llm-server/llm-server.ts";
 import type { Clock } from "../src/clock.ts";
 import { createCodingAgent } from "../src/coding-agent/agent.ts";
 import { checkRead, checkWrite, normalizeRelPath } from "../src/coding-agent/sandbox.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createAnthropic } from "../src/llm/client.ts";
-import { type ScriptStep, startTestLlmServer, type TestLlmServer } from "../src/testing/llm-server.ts";
 import {
   BASE_AGENT,
   editorCall,

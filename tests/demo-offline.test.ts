@@ -23,7 +23,7 @@ describe("npm run demo", () => {
     const env = { ...process.env };
     delete env.ANTHROPIC_API_KEY;
     delete env.ANTHROPIC_BASE_URL;
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "src/demo/main.ts", "--dir", dir], {
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "dev/demo/main.ts", "--dir", dir], {
       cwd: ROOT,
       env,
       maxBuffer: 16 * 1024 * 1024,

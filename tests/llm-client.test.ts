@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { startTestLlmServer, type TestLlmServer, textReply, toolUseReply } from "../dev/llm-server/llm-server.ts";
 import { type Clock, ManualClock } from "../src/clock.ts";
 import { AbortedError, HarnessError } from "../src/errors.ts";
 import {
@@ -12,7 +13,6 @@ import {
   priceFor,
   worstCaseCostUsd,
 } from "../src/llm/client.ts";
-import { startTestLlmServer, type TestLlmServer, textReply, toolUseReply } from "../src/testing/llm-server.ts";
 
 const params: MessageParams = {
   model: "claude-sonnet-4-6",

@@ -13,7 +13,7 @@ import Anthropic, {
   OverloadedError,
 } from "@anthropic-ai/sdk";
 import { afterEach, describe, expect, it } from "vitest";
-import { startTestLlmServer, type TestLlmServer, textReply, toolUseReply } from "../src/testing/llm-server.ts";
+import { startTestLlmServer, type TestLlmServer, textReply, toolUseReply } from "../dev/llm-server/llm-server.ts";
 
 const MODEL = "claude-sonnet-4-6";
 const params = {
@@ -300,7 +300,7 @@ describe("standalone test LLM server process", () => {
     );
     child = spawn(
       process.execPath,
-      ["--import", "tsx", "src/testing/llm-server-main.ts", "--port", "0", "--responder", responderFile],
+      ["--import", "tsx", "dev/llm-server/llm-server-main.ts", "--port", "0", "--responder", responderFile],
       { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] },
     );
     const stdout = child.stdout;

@@ -5,7 +5,7 @@
  * prompt. One scheduled iteration makes a deliberately bad change so the gate has something to reject.
  * Everything it writes starts with "[simulated model]".
  */
-import type { ContentBlock, RecordedRequest, ScriptStep } from "../testing/llm-server.ts";
+import type { ContentBlock, RecordedRequest, ScriptStep } from "../llm-server/llm-server.ts";
 import { SIMULATED_PREFIX, SIMULATED_RULES, type SimulatedRule } from "./simulated-agent-model.ts";
 
 /** The iteration whose edit is deliberately bad: a careless refactor that no longer type-checks. */

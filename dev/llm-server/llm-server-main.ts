@@ -1,6 +1,6 @@
 /**
  * Runs the test LLM server as its own process (for demos and child-process tests):
- *   tsx src/testing/llm-server-main.ts [--port N] [--host H] [--responder module.ts]
+ *   tsx dev/llm-server/llm-server-main.ts [--port N] [--host H] [--responder module.ts]
  * Prints one JSON line `{"url": ...}` on stdout once listening; stops on SIGINT/SIGTERM.
  */
 import { resolve } from "node:path";

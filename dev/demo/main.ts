@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type ScriptStep, startTestLlmServer } from "../testing/llm-server.ts";
+import { type ScriptStep, startTestLlmServer } from "../llm-server/llm-server.ts";
 import { SIMULATED_PREFIX, simulatedAgentModel } from "./simulated-agent-model.ts";
 import { isCodingAgentRequest, simulatedCodingModel } from "./simulated-coding-model.ts";
 
@@ -18,7 +18,7 @@ const CLI = join(REPO_ROOT, "bin", "auto-harness.js");
 
 export function demoConfig(maxIterations: number): string {
   return [
-    "# Offline demo: both models are simulated by the local test LLM server (src/demo/).",
+    "# Offline demo: both models are simulated by the local test LLM server (dev/demo/).",
     "benchmark: example",
     "agent_model: simulated-agent",
     "coding_model: simulated-coder",

@@ -1,10 +1,10 @@
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
-import type { Clock } from "../clock.ts";
-import type { Steps } from "../daemon/daemon.ts";
-import type { Journal } from "../journal/journal.ts";
-import { appendResult } from "../workspace/files.ts";
-import type { Paths } from "../workspace/paths.ts";
-import { createObserve } from "./observe.ts";
+import type { Clock } from "../../src/clock.ts";
+import type { Journal } from "../../src/journal/journal.ts";
+import type { Steps } from "../../src/steps/contracts.ts";
+import { createObserve } from "../../src/steps/observe.ts";
+import { appendResult } from "../../src/workspace/files.ts";
+import type { Paths } from "../../src/workspace/paths.ts";
 
 /**
  * Deterministic stand-in steps with real, idempotent side effects (results.tsv rows, learnings entries).

@@ -5,7 +5,7 @@
  * So the plain template scores well below 100%, and each rule added to the prompt raises the score.
  * Everything it writes starts with "[simulated model]".
  */
-import type { RecordedRequest, ScriptStep } from "../testing/llm-server.ts";
+import type { RecordedRequest, ScriptStep } from "../llm-server/llm-server.ts";
 
 export const SIMULATED_PREFIX = "[simulated model]";
 
