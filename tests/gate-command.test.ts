@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { runGateCommand } from "../src/gate/command.ts";
+import { runGateCommand } from "../src/cli/gate.ts";
 import type { CheckAgent } from "../src/gate/gate.ts";
 import { openRepo } from "../src/git/repo.ts";
 import { createLogger } from "../src/log.ts";

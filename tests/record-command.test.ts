@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { parseRecordArgs, runRecordCommand } from "../src/cli/record.ts";
 import { UserError } from "../src/errors.ts";
 import { openRepo } from "../src/git/repo.ts";
-import { parseRecordArgs, runRecordCommand } from "../src/record/command.ts";
 import { BASELINE_RESULTS, makeRepo, type TempRepo } from "./fixtures/temp-repo.ts";
 
 let repo: TempRepo | undefined;

@@ -1,7 +1,6 @@
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { progressBar } from "../benchmark/commands.ts";
 import { stratifiedSplit } from "../benchmark/split.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { UserError } from "../errors.ts";
@@ -21,6 +20,7 @@ import {
   writeTrainResults,
 } from "../workspace/files.ts";
 import { AGENT_FILE } from "../workspace/paths.ts";
+import { progressBar } from "./benchmark.ts";
 import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
 import { createRunnerFor } from "./services.ts";
 

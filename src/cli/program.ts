@@ -1,16 +1,17 @@
 import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { runBenchmarkCommand } from "../benchmark/commands.ts";
 import { systemClock } from "../clock.ts";
 import { lockHolder } from "../daemon/lock.ts";
 import { agentCheck } from "../daemon/steps.ts";
-import { HarnessError, UserError } from "../errors.ts";
-import { runGateCommand } from "../gate/command.ts";
+import { UserError } from "../errors.ts";
 import { openRepo } from "../git/repo.ts";
 import { Journal } from "../journal/journal.ts";
-import { runRecordCommand } from "../record/command.ts";
+import { runBenchmarkCommand } from "./benchmark.ts";
 import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
+import { runGateCommand } from "./gate.ts";
 import { prepareCommand } from "./prepare.ts";
+import { presentError } from "./present.ts";
+import { runRecordCommand } from "./record.ts";
 import { type RunMode, runCommand, type StepsFactory } from "./run.ts";
 import { createRunnerFor } from "./services.ts";
 import { statusCommand } from "./status.ts";
@@ -177,7 +178,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .description("write workspace/report.html: score curve, suite size, spend and the iteration table")
     .action(
       act(async (cmd) => {
-        const { reportCommand } = await import("../report/command.ts");
+        const { reportCommand } = await import("./report.ts");
         return reportCommand({ ...globals(cmd), stdout: out });
       }),
     );
@@ -200,11 +201,6 @@ export async function main(argv: string[], deps: MainDeps = {}): Promise<number>
       // --help and --version end here too.
       return error.exitCode === 0 ? 0 : 2;
     }
-    if (error instanceof HarnessError) {
-      err.write(`auto-harness: ${error.message}\n`);
-      return error.exitCode;
-    }
-    err.write(`auto-harness: internal error, this is a bug: ${(error as Error)?.stack ?? String(error)}\n`);
-    return 1;
+    return presentError(error, err);
   }
 }

@@ -2,15 +2,11 @@ import { HarnessError } from "../errors.ts";
 import type { ChangedPath } from "../git/repo.ts";
 import type { GateOutput } from "../steps/contracts.ts";
 import { meanReward, passes, type Suite } from "../workspace/files.ts";
-import { AGENT_FILE } from "../workspace/paths.ts";
+import { AGENT_FILE, isSteering } from "../workspace/paths.ts";
 
 /** The gate's decisions, pure: the I/O shell in gate.ts gathers the facts and writes the outcome. */
 
 export type Rewards = Record<string, number | null>;
-
-/** The operator's steering: edited at any time during a run; the harness commits them itself. */
-export const STEERING_FILES = ["PROGRAM.md", "experiment_config.yaml"] as const;
-export const isSteering = (path: string): boolean => (STEERING_FILES as readonly string[]).includes(path);
 
 /** Paths the file guard lets through: the agent, the operator's steering files, runtime data. */
 export const guardAllows = (path: string): boolean =>

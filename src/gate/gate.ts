@@ -7,7 +7,7 @@ import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
 import type { GateOutput } from "../steps/contracts.ts";
 import { bestValScore, readResults, readSuite, readTrainResults, writeSuite } from "../workspace/files.ts";
-import { AGENT_FILE, paths } from "../workspace/paths.ts";
+import { AGENT_FILE, paths, STEERING_FILES } from "../workspace/paths.ts";
 import {
   decideGate,
   fileGuard,
@@ -15,7 +15,6 @@ import {
   promote,
   promotionCandidates,
   rejectedEarly,
-  STEERING_FILES,
   type SuiteVerdict,
   type TestVerdict,
 } from "./decide.ts";

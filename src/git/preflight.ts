@@ -1,6 +1,5 @@
 import { UserError } from "../errors.ts";
-import { isSteering } from "../gate/decide.ts";
-import { AGENT_FILE } from "../workspace/paths.ts";
+import { AGENT_FILE, isSteering } from "../workspace/paths.ts";
 import { openRepo, type Repo } from "./repo.ts";
 
 export interface PreflightOptions {

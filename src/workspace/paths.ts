@@ -24,6 +24,10 @@ export interface Paths {
 
 export const AGENT_FILE = "agent/agent.ts";
 
+/** The operator's steering: edited at any time during a run; the harness commits them itself. */
+export const STEERING_FILES = ["PROGRAM.md", "experiment_config.yaml"] as const;
+export const isSteering = (path: string): boolean => (STEERING_FILES as readonly string[]).includes(path);
+
 export function paths(root: string, configFile = "experiment_config.yaml"): Paths {
   const workspace = join(root, "workspace");
   return {

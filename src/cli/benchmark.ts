@@ -1,13 +1,14 @@
 /** The CLI's `benchmark --split train|test [--task-ids a,b]`. */
+
+import { createAdapter } from "../benchmark/adapters/index.ts";
+import type { Adapter } from "../benchmark/adapters/types.ts";
+import { createRunner, type RunnerOptions } from "../benchmark/runner.ts";
+import type { Progress } from "../benchmark/types.ts";
 import type { Config } from "../config/schema.ts";
 import type { Journal, Split } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
 import { passes, writeTrainResults } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
-import { createAdapter } from "./adapters/index.ts";
-import type { Adapter } from "./adapters/types.ts";
-import { createRunner, type RunnerOptions } from "./runner.ts";
-import type { Progress } from "./types.ts";
 
 export interface BenchmarkCommandOptions {
   root: string;

@@ -3,6 +3,7 @@ import { errorMessage, HarnessError, UserError } from "../errors.ts";
 import { type Repo, shortSha } from "../git/repo.ts";
 import { appendResult, readResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
+import { type ErrorStyle, presented, type Writable } from "./present.ts";
 
 export interface RecordCommandOptions {
   valScore: number;
@@ -12,10 +13,6 @@ export interface RecordCommandOptions {
   iteration?: number;
   /** Commit message summary; default names the iteration and score. */
   message?: string;
-}
-
-interface Writable {
-  write(chunk: string): unknown;
 }
 
 export interface RecordCommandDeps {
@@ -75,6 +72,13 @@ export function parseRecordArgs(argv: string[]): RecordCommandOptions {
   return options;
 }
 
+/** As the original record.py: usage and damaged files exit 2, anything else 1. */
+const RECORD_ERRORS: ErrorStyle = {
+  label: "record failed",
+  showCode: true,
+  exitCode: (e) => (e instanceof HarnessError && e.exitCode === 2 ? 2 : 1),
+};
+
 /**
  * The `record` command for operators who drive the loop by hand: commits agent/agent.ts if it
  * changed and appends the results.tsv row. Exit 0 recorded (or already there), 2 usage or damaged
@@ -83,7 +87,7 @@ export function parseRecordArgs(argv: string[]): RecordCommandOptions {
 export async function runRecordCommand(deps: RecordCommandDeps): Promise<number> {
   const { repo, stdout, stderr = stdout, now = () => new Date() } = deps;
   const file = paths(deps.root).results;
-  try {
+  return presented(stderr, RECORD_ERRORS, async () => {
     const options = Array.isArray(deps.options) ? parseRecordArgs(deps.options) : deps.options;
     const rows = readResults(file);
     const iteration = options.iteration ?? (rows.length === 0 ? 0 : Math.max(...rows.map((r) => r.iteration)) + 1);
@@ -114,13 +118,5 @@ export async function runRecordCommand(deps: RecordCommandDeps): Promise<number>
       `recorded iteration ${iteration}: val_score ${options.valScore.toFixed(4)}, evals ${options.evalsPassed}/${options.evalsTotal}\n`,
     );
     return 0;
-  } catch (e) {
-    if (e instanceof HarnessError) {
-      stderr.write(`record failed (${e.code}): ${e.message}\n`);
-      return e.exitCode === 2 ? 2 : 1;
-    }
-    stderr.write(`record failed: internal error (this is a bug): ${errorMessage(e)}\n`);
-    if (e instanceof Error && e.stack) stderr.write(`${e.stack}\n`);
-    return 1;
-  }
+  });
 }

@@ -1,9 +1,5 @@
-import { errorMessage, HarnessError } from "../errors.ts";
-import { type GateDeps, type GateStepReport, runGate } from "./gate.ts";
-
-export interface Writable {
-  write(chunk: string): unknown;
-}
+import { type GateDeps, type GateStepReport, runGate } from "../gate/gate.ts";
+import { type ErrorStyle, presented, type Writable } from "./present.ts";
 
 export interface GateCommandDeps extends Omit<GateDeps, "onStep"> {
   stdout: Writable;
@@ -41,10 +37,13 @@ export function formatStep(r: GateStepReport): string {
   }
 }
 
+/** Any error ends the gate with exit 2: neither a pass nor a verdict of "no". */
+const GATE_ERRORS: ErrorStyle = { label: "GATE ERROR", showCode: true, exitCode: () => 2 };
+
 /** The `gate` command: runs the gate, prints each step; exit 0 pass, 1 fail, 2 error. */
 export async function runGateCommand(deps: GateCommandDeps): Promise<number> {
   const { stdout, stderr = stdout, ...gateDeps } = deps;
-  try {
+  return presented(stderr, GATE_ERRORS, async () => {
     const out = await runGate({ ...gateDeps, onStep: (r) => stdout.write(`${formatStep(r)}\n`) });
     if (out.passed) {
       stdout.write(`GATE PASSED: val_score ${out.valScore?.toFixed(4)}\n`);
@@ -52,10 +51,5 @@ export async function runGateCommand(deps: GateCommandDeps): Promise<number> {
     }
     stdout.write(`GATE FAILED:\n${out.reasons.map((r) => `  - ${r}\n`).join("")}`);
     return 1;
-  } catch (e) {
-    const kind = e instanceof HarnessError ? e.code : "internal error (this is a bug)";
-    stderr.write(`GATE ERROR (${kind}): ${errorMessage(e)}\n`);
-    if (!(e instanceof HarnessError) && e instanceof Error && e.stack) stderr.write(`${e.stack}\n`);
-    return 2;
-  }
+  });
 }

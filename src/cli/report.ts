@@ -1,9 +1,9 @@
 import { relative } from "node:path";
-import { type GlobalOptions, openExperiment } from "../cli/experiment.ts";
 import { openRepo } from "../git/repo.ts";
+import { gatherReport } from "../report/gather.ts";
+import { renderReport } from "../report/render.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
-import { gatherReport } from "./gather.ts";
-import { renderReport } from "./render.ts";
+import { type GlobalOptions, openExperiment } from "./experiment.ts";
 
 /** `report`: gathers (read-only), renders (pure), writes workspace/report.html. Safe while the daemon runs. */
 export async function reportCommand(
