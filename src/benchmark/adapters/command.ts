@@ -6,6 +6,8 @@
  *   HARNESS_RESULTS_FILE where the command writes {"results": {"<id>": reward | null}}
  *   HARNESS_TRACES_DIR   train only: the command may write <dir>/<task_id>/… there
  *   HARNESS_LIST_ONLY    "1" when the harness only needs the task ids (a command may skip the work then)
+ *   HARNESS_AGENT_MODEL, HARNESS_MAX_CONCURRENCY, HARNESS_TASK_TIMEOUT  the config's agent_model,
+ *                        max_concurrency and per_task_timeout, for wrappers that hand them on
  * The task ids are the keys the command returns for HARNESS_SPLIT=all. A non-zero exit or an unreadable
  * results file is an infrastructure error; the stderr tail is logged for train only (test output stays private).
  */
@@ -28,6 +30,8 @@ export interface CommandAdapterOptions {
   timeoutS: number;
   cwd: string;
   log: Logger;
+  /** Config values handed on as HARNESS_AGENT_MODEL, HARNESS_MAX_CONCURRENCY, HARNESS_TASK_TIMEOUT. */
+  settings?: { agentModel: string; maxConcurrency: number; taskTimeoutS: number };
 }
 
 interface Invocation {
@@ -53,6 +57,13 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         HARNESS_AGENT_FILE: inv.agentFile,
         HARNESS_RESULTS_FILE: resultsFile,
         HARNESS_LIST_ONLY: inv.listOnly ? "1" : "0",
+        ...(opts.settings
+          ? {
+              HARNESS_AGENT_MODEL: opts.settings.agentModel,
+              HARNESS_MAX_CONCURRENCY: String(opts.settings.maxConcurrency),
+              HARNESS_TASK_TIMEOUT: String(opts.settings.taskTimeoutS),
+            }
+          : {}),
       };
       delete env.HARNESS_TRACES_DIR;
       if (inv.tracesDir) env.HARNESS_TRACES_DIR = inv.tracesDir;

@@ -30,6 +30,11 @@ export function createAdapter(config: Config, root: string, log?: Logger): Adapt
         command: config.command.run,
         timeoutS: config.command.timeout,
         cwd: root,
+        settings: {
+          agentModel: config.agent_model,
+          maxConcurrency: config.max_concurrency,
+          taskTimeoutS: config.per_task_timeout,
+        },
         log: log ?? createLogger({ stdout: false }).log,
       });
   }
