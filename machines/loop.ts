@@ -1,4 +1,5 @@
 import { assign, fromPromise, setup } from "xstate";
+import { nextBest } from "../src/scoring.ts";
 import type { EditOutput, GateOutput, RecordOutput, Steps } from "../src/steps/contracts.ts";
 import { type Limits, stopReason } from "./stop-rules.ts";
 
@@ -255,10 +256,7 @@ export const loopMachine = setup({
           actions: assign(({ context, event }) => {
             const valScore = context.gate?.valScore ?? null;
             const accepted = event.output.accepted;
-            const best =
-              accepted && valScore !== null && (context.bestValScore === null || valScore > context.bestValScore)
-                ? valScore
-                : context.bestValScore;
+            const best = nextBest(context.bestValScore, valScore, accepted);
             return {
               record: event.output,
               attempt: 0,

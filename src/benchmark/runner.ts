@@ -12,7 +12,8 @@ import { AbortedError, errorMessage, HarnessError, UserError } from "../errors.t
 import type { Journal, LlmCallRow, Split } from "../journal/journal.ts";
 import { costUsd } from "../llm/client.ts";
 import type { Logger } from "../log.ts";
-import { meanReward, passes, readSplit } from "../workspace/files.ts";
+import { meanReward, passes } from "../scoring.ts";
+import { readSplit } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
 import type { Adapter, AgentAdapter, CommandAdapter, TaskSpec } from "./adapters/types.ts";
 import { rewardOf } from "./adapters/types.ts";

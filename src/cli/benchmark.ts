@@ -7,7 +7,8 @@ import type { Progress } from "../benchmark/types.ts";
 import type { Config } from "../config/schema.ts";
 import type { Journal, Split } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
-import { passes, writeTrainResults } from "../workspace/files.ts";
+import { passes } from "../scoring.ts";
+import { writeTrainResults } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
 
 export interface BenchmarkCommandOptions {

@@ -7,10 +7,10 @@ import { UserError } from "../errors.ts";
 import { openRepo } from "../git/repo.ts";
 import { LEARNINGS_HEADER } from "../learnings/learnings.ts";
 import { isLocalUrl } from "../llm/client.ts";
+import { meanReward } from "../scoring.ts";
 import {
   appendResult,
   initResults,
-  meanReward,
   readResults,
   readSplit,
   readSuite,

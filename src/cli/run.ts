@@ -10,7 +10,8 @@ import { UserError } from "../errors.ts";
 import { preflight } from "../git/preflight.ts";
 import { openRepo } from "../git/repo.ts";
 import type { RunRow } from "../journal/journal.ts";
-import { bestValScore, readResults } from "../workspace/files.ts";
+import { bestValScore } from "../scoring.ts";
+import { readResults } from "../workspace/files.ts";
 import { type Experiment, type GlobalOptions, type Opened, openExperiment, openJournalAndLog } from "./experiment.ts";
 import { createServices } from "./services.ts";
 

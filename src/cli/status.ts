@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { lockHolder } from "../daemon/lock.ts";
 import { Journal, type RunRow } from "../journal/journal.ts";
-import { bestValScore, readResults } from "../workspace/files.ts";
+import { bestValScore } from "../scoring.ts";
+import { readResults } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
 import type { GlobalOptions } from "./experiment.ts";
 

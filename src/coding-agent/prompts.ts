@@ -3,7 +3,8 @@
  * the phase's instructions, and a short digest of where the iteration stands.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { meanReward, passes, readSplit, readTrainResults } from "../workspace/files.ts";
+import { meanReward, passes } from "../scoring.ts";
+import { readSplit, readTrainResults } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
 import type { Phase } from "./tools.ts";
 

@@ -9,7 +9,8 @@ import { z } from "zod";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import { AbortedError, errorMessage } from "../errors.ts";
 import type { Tool } from "../llm/client.ts";
-import { passes, readSplit, readTrainResults, writeFileAtomic } from "../workspace/files.ts";
+import { passes } from "../scoring.ts";
+import { readSplit, readTrainResults, writeFileAtomic } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 import { ALLOWED_READS_TEXT, checkRead, checkWrite, normalizeRelPath, type TrainIds } from "./sandbox.ts";
 

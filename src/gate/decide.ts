@@ -1,7 +1,8 @@
 import { HarnessError } from "../errors.ts";
 import type { ChangedPath } from "../git/repo.ts";
+import { meanReward, passes, round4 } from "../scoring.ts";
 import type { GateOutput } from "../steps/contracts.ts";
-import { meanReward, passes, type Suite } from "../workspace/files.ts";
+import type { Suite } from "../workspace/files.ts";
 import { AGENT_FILE, isSteering } from "../workspace/paths.ts";
 
 /** The gate's decisions, pure: the I/O shell in gate.ts gathers the facts and writes the outcome. */
@@ -64,9 +65,6 @@ export function suiteVerdict(tasks: string[], threshold: number, results: Reward
     rate,
   };
 }
-
-/** results.tsv keeps 4 decimals, so scores are compared at that precision (ties pass). */
-export const round4 = (x: number): number => Math.round(x * 10_000) / 10_000;
 
 export interface TestVerdict {
   passed: boolean;

@@ -5,8 +5,9 @@ import { AbortedError } from "../errors.ts";
 import type { Repo } from "../git/repo.ts";
 import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
+import { bestValScore } from "../scoring.ts";
 import type { GateOutput } from "../steps/contracts.ts";
-import { bestValScore, readResults, readSuite, readTrainResults, writeSuite } from "../workspace/files.ts";
+import { readResults, readSuite, readTrainResults, writeSuite } from "../workspace/files.ts";
 import { AGENT_FILE, paths, STEERING_FILES } from "../workspace/paths.ts";
 import {
   decideGate,

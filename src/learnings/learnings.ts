@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { bestValScore, round4 } from "../scoring.ts";
 import type { LearnInput, LearnOutput, SummarizeInput } from "../steps/contracts.ts";
 import { readResults, writeFileAtomic } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
@@ -279,10 +280,9 @@ export function appendSummary(file: string, facts: SummaryFacts): boolean {
 export function writeClosingSummary(root: string, input: SummarizeInput): boolean {
   const p = paths(root);
   const rows = readResults(p.results);
-  const bestScore = input.bestValScore ?? (rows.length ? Math.max(...rows.map((r) => r.valScore)) : null);
+  const bestScore = input.bestValScore ?? bestValScore(rows);
   // The newest row at the best score is the agent as it stands.
-  const bestRow =
-    bestScore === null ? undefined : rows.filter((r) => r.valScore.toFixed(4) === bestScore.toFixed(4)).at(-1);
+  const bestRow = bestScore === null ? undefined : rows.filter((r) => round4(r.valScore) === round4(bestScore)).at(-1);
   const all = readEntries(p.learnings);
   const mine = all.filter((e) => e.runId === input.runId);
   return appendSummary(p.learnings, {

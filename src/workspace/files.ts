@@ -1,21 +1,12 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { z } from "zod";
 import { FileDamagedError } from "../errors.ts";
+import { formatScore } from "../scoring.ts";
 
 /**
  * The workspace's file formats (DESIGN §7), compatible with the Python original.
  * Readers never repair: a damaged file gets an error naming the file and line, and nothing is overwritten.
  */
-
-export const PASS_THRESHOLD = 0.5;
-export const passes = (reward: number | null | undefined): boolean =>
-  typeof reward === "number" && reward >= PASS_THRESHOLD;
-
-/** Mean reward with infrastructure errors (null) excluded; null when nothing is left. */
-export function meanReward(results: Record<string, number | null>): number | null {
-  const values = Object.values(results).filter((r): r is number => typeof r === "number");
-  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
-}
 
 /** Write-then-rename, so a crash never leaves a half-written file behind. */
 export function writeFileAtomic(file: string, content: string): void {
@@ -73,7 +64,7 @@ export interface ResultRow {
 export function formatResultRow(row: ResultRow, extraColumns: string[] = []): string {
   return [
     String(row.iteration),
-    row.valScore.toFixed(4),
+    formatScore(row.valScore),
     row.commit,
     String(row.evalsPassed),
     String(row.evalsTotal),
@@ -159,10 +150,6 @@ export function appendResult(file: string, row: ResultRow): boolean {
   const sep = text.endsWith("\n") ? "" : "\n";
   writeFileAtomic(file, `${text}${sep}${formatResultRow(row, extraColumns)}\n`);
   return true;
-}
-
-export function bestValScore(rows: ResultRow[]): number | null {
-  return rows.length === 0 ? null : Math.max(...rows.map((r) => r.valScore));
 }
 
 // ---- suite.json
