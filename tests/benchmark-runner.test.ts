@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -291,5 +291,34 @@ export default {
     // Logs carry counts only for test: not even the task ids.
     for (const id of ["test-0", "test-1", "test-2"]) expect(exp.logs.join("\n").includes(id)).toBe(false);
     expect(everything.includes("reply-SECRET")).toBe(false);
+  });
+});
+
+describe("run requests", () => {
+  it("runs another agent file under its own cache key, and each trial as its own journal row", async () => {
+    server = await startTestLlmServer({ responder: echo });
+    const ids = ["x1", "x2"];
+    exp = makeExperiment({ tasks: ids.map((id) => task(id)), agent: ECHO_AGENT, baseURL: server.url });
+    const other = join(exp.root, "incumbent.ts");
+    writeFileSync(other, `export default { run: () => "wrong" };\n`);
+    const incumbent = await exp.runner().run({ split: "train", taskIds: ids, runId: null, agentFile: other });
+    expect(incumbent.agentHash).toBe(agentHashOf(readFileSync(other)));
+    expect(incumbent.results).toEqual({ x1: 0, x2: 0 });
+    // The workspace's traces belong to the workspace's agent.
+    expect(existsSync(paths(exp.root).tracesLatest)).toBe(false);
+
+    const twice = await exp.runner().run({ split: "train", taskIds: ids, runId: null, trials: 2 });
+    expect(twice.results).toEqual({ x1: 1, x2: 1 });
+    expect(exp.journal.taskResults(twice.agentHash, "train").map((r) => `${r.taskId}#${r.trial}`)).toEqual([
+      "x1#0",
+      "x1#1",
+      "x2#0",
+      "x2#1",
+    ]);
+    expect(server.requests).toHaveLength(4);
+    // Trial 1 alone is cached now; a third trial runs.
+    const third = await exp.runner().run({ split: "train", taskIds: ids, runId: null, trial: 2 });
+    expect(third.reused).toBe(0);
+    expect(server.requests).toHaveLength(6);
   });
 });

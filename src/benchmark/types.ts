@@ -30,6 +30,15 @@ export interface RunRequest {
   taskIds?: string[];
   runId: string | null;
   signal?: AbortSignal;
+  /**
+   * Absolute path of an agent file to run instead of the workspace's agent/agent.ts (e.g. the
+   * incumbent); its content hash keys the journal cache. Such a run writes no train traces unless asked.
+   */
+  agentFile?: string;
+  /** Run only this trial number (journal key `trial`). */
+  trial?: number;
+  /** Run trials 0..trials-1 of each task (default 1); a task's result is the mean of its trials. */
+  trials?: number;
   /** Write train traces to workspace/traces/latest (and baseline once). Ignored for test. */
   writeTraces?: boolean;
   /** Reuse journaled results of the same agent hash (default from config). */

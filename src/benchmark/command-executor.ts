@@ -1,0 +1,80 @@
+/**
+ * The executor for `command` benchmarks: the external program runs the whole batch; tasks it gave
+ * no result for run once more, and stay `null` (an infrastructure error) after that.
+ */
+import type { Clock } from "../clock.ts";
+import { AbortedError, errorMessage } from "../errors.ts";
+import type { CommandAdapter } from "./adapters/types.ts";
+import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor } from "./executor.ts";
+import { copyToBaselineOnce } from "./traces.ts";
+import type { Reward } from "./types.ts";
+
+export interface CommandExecutorOptions {
+  adapter: CommandAdapter;
+  clock: Clock;
+  /** Train only: where the command writes `<dir>/<task_id>/…`, and where the baseline copy goes. */
+  traces: { latest: string; baseline: string } | null;
+}
+
+export function createCommandExecutor(o: CommandExecutorOptions): TaskExecutor {
+  return {
+    run(batch, signal) {
+      const q = new ItemQueue<ExecutorItem>();
+      runBatch(o, batch, q, signal).then(
+        () => q.end(),
+        (error: unknown) => q.fail(error),
+      );
+      return q;
+    },
+  };
+}
+
+async function runBatch(
+  o: CommandExecutorOptions,
+  batch: TaskBatch,
+  q: ItemQueue<ExecutorItem>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const traces = batch.split === "train" ? o.traces : null;
+  // An external benchmark has no notion of trials: each trial is one more invocation.
+  for (const trial of batch.trials) {
+    let pending = batch.taskIds;
+    let lastError: string | null = null;
+    const got: Record<string, Reward> = {};
+    for (let attempt = 1; attempt <= 2 && pending.length > 0; attempt++) {
+      const t0 = o.clock.now();
+      try {
+        const out = await o.adapter.runTasks({
+          split: batch.split,
+          taskIds: pending,
+          agentFile: batch.agentFile,
+          tracesDir: traces ? traces.latest : null,
+          ...(signal ? { signal } : {}),
+        });
+        for (const id of pending) got[id] = typeof out[id] === "number" ? Math.min(1, Math.max(0, out[id])) : null;
+      } catch (error) {
+        if (signal?.aborted) throw new AbortedError("benchmark run aborted", error);
+        lastError = errorMessage(error);
+        for (const id of pending) got[id] = null;
+      }
+      const durationMs = Math.round((o.clock.now() - t0) / Math.max(1, pending.length));
+      const retry = pending.filter((id) => got[id] === null);
+      for (const id of pending) {
+        if (got[id] === null && attempt < 2) continue;
+        if (traces) copyToBaselineOnce(traces.latest, traces.baseline, id);
+        q.push({
+          kind: "task",
+          taskId: id,
+          trial,
+          reward: got[id] ?? null,
+          durationMs,
+          error: got[id] === null ? (lastError ?? "no result for this task") : null,
+          events: null,
+          answer: null,
+          llmCalls: [],
+        });
+      }
+      pending = retry;
+    }
+  }
+}
