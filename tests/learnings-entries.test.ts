@@ -11,6 +11,7 @@ import {
   formatSummary,
   type LearningEntry,
   learnIteration,
+  learningsDigest,
   parseEntries,
   recentEntries,
   recentRejected,
@@ -143,6 +144,22 @@ describe("appendEntry", () => {
     expect(recentEntries(file, 2).map((e) => e.iteration)).toEqual([3, 4]);
     expect(recentRejected(file, 5).map((e) => e.whatChanged)).toEqual(["Longer system prompt.", "Retry tool calls."]);
     expect(recentEntries(join(dir, "missing.md"), 3)).toEqual([]);
+  });
+
+  it("the digest lists rejected edits (not no-change iterations) and the last entries, without markers", () => {
+    const file = join(dir, "learnings.md");
+    appendEntry(file, entry({ iteration: 1, passed: false, whatChanged: "Longer system prompt." }));
+    appendEntry(file, entry({ iteration: 2, passed: false, after: null, whatChanged: "No change to agent/agent.ts." }));
+    appendEntry(file, entry({ iteration: 3, passed: true, whatChanged: "Check the refund window." }));
+    const digest = learningsDigest(file, 2);
+    expect(digest).toMatch(
+      /^Recently rejected changes:\n- Longer system prompt\.\n\nLast learnings entries:\n## Iteration 2 /,
+    );
+    expect(digest).toContain("## Iteration 3 — val_score: 0.60 → 0.67 ✓\n\n**What changed:** Check the refund window.");
+    expect(digest).not.toContain("## Iteration 1 ");
+    expect(digest).not.toContain("harness:entry");
+    expect(learningsDigest(file, 3, 40)).toMatch(/\n\[learnings cut; view workspace\/learnings\.md\]$/);
+    expect(learningsDigest(join(dir, "missing.md"))).toBe("");
   });
 });
 

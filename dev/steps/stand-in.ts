@@ -1,19 +1,19 @@
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import type { Clock } from "../../src/clock.ts";
 import type { Journal } from "../../src/journal/journal.ts";
+import { learnIteration, writeClosingSummary } from "../../src/learnings/learnings.ts";
 import type { Steps } from "../../src/steps/contracts.ts";
 import { createObserve } from "../../src/steps/observe.ts";
 import { appendResult } from "../../src/workspace/files.ts";
 import type { Paths } from "../../src/workspace/paths.ts";
 
 /**
- * Deterministic stand-in steps with real, idempotent side effects (results.tsv rows, learnings entries).
+ * Deterministic stand-in steps with real, idempotent side effects (results.tsv rows, and learnings entries
+ * through the real learnings module).
  * They drive the real machine, journal and CLI in crash tests and the orchestrator benchmark.
  */
 export function createStandInSteps(opts: { paths: Paths; journal: Journal; clock: Clock; delayMs: number }): Steps {
   const { paths, journal, clock, delayMs } = opts;
   const pause = (signal: AbortSignal) => (delayMs > 0 ? clock.sleep(delayMs, signal) : Promise.resolve());
-  const marker = (runId: string, iteration: number) => `<!-- harness:entry run=${runId} iteration=${iteration} -->`;
   return {
     observe: createObserve(journal, clock),
     benchmark: async (_input, signal) => {
@@ -62,29 +62,22 @@ export function createStandInSteps(opts: { paths: Paths; journal: Journal; clock
       });
       return { accepted: true, commit: `standin${iteration}` };
     },
-    learn: async ({ runId, iteration, record, gate }, signal) => {
+    learn: async (input, signal) => {
       await pause(signal);
-      const mark = marker(runId, iteration);
-      const text = existsSync(paths.learnings) ? readFileSync(paths.learnings, "utf8") : "";
-      if (text.includes(mark)) return { written: false };
-      appendFileSync(paths.learnings, `${mark}\n## Iteration ${iteration} ${record?.accepted ? "✓" : "✗"}\n\n`);
+      const output = learnIteration(paths.root, input);
       journal.putIteration({
-        runId,
-        iteration,
-        outcome: record ? (record.accepted ? "accepted" : "rejected") : "no_change",
-        valScore: gate?.valScore ?? null,
-        bestBefore: gate?.previousBest ?? null,
+        runId: input.runId,
+        iteration: input.iteration,
+        outcome: input.record ? (input.record.accepted ? "accepted" : "rejected") : "no_change",
+        valScore: input.gate?.valScore ?? null,
+        bestBefore: input.gate?.previousBest ?? null,
         summary: null,
       });
-      return { written: true };
+      return output;
     },
-    summarize: async ({ runId, stopReason }, signal) => {
+    summarize: async (input, signal) => {
       await pause(signal);
-      const mark = `<!-- harness:summary run=${runId} -->`;
-      const text = existsSync(paths.learnings) ? readFileSync(paths.learnings, "utf8") : "";
-      if (text.includes(mark)) return { written: false };
-      appendFileSync(paths.learnings, `${mark}\n## Run summary: ${stopReason}\n`);
-      return { written: true };
+      return { written: writeClosingSummary(paths.root, input) };
     },
   };
 }

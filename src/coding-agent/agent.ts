@@ -9,6 +9,7 @@ import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import { AbortedError, HarnessError } from "../errors.ts";
 import { type Journal, stepKey } from "../journal/journal.ts";
+import { learningsDigest } from "../learnings/learnings.ts";
 import {
   type AnthropicClient,
   callMessages,
@@ -22,7 +23,7 @@ import {
 import type { AnalyzeOutput, EditOutput } from "../steps/contracts.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
-import { buildDigest, learningsDigest, PHASE_INSTRUCTIONS, readProgram, trainScoreFromFile } from "./prompts.ts";
+import { buildDigest, PHASE_INSTRUCTIONS, readProgram, trainScoreFromFile } from "./prompts.ts";
 import {
   analyzeFinishInput,
   type CheckAgent,
@@ -154,7 +155,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
   const warned = new Map<string, Set<number>>();
   const agentFile = paths(root).agentFile;
   const readAgent = (): string => (existsSync(agentFile) ? readFileSync(agentFile, "utf8") : "");
-  const history = (ref: IterationRef) => (opts.digest ? opts.digest(ref) : learningsDigest(root));
+  const history = (ref: IterationRef) => (opts.digest ? opts.digest(ref) : learningsDigest(paths(root).learnings));
 
   function reserve(runId: string, params: MessageParams): void {
     if (limits.budgetUsd === null) return;

@@ -8,6 +8,5 @@ export {
   type IterationRef,
   promptHash,
 } from "./agent.ts";
-export { learningsDigest } from "./prompts.ts";
 export { checkRead, checkWrite, normalizeRelPath } from "./sandbox.ts";
 export { type CheckAgent, EDITOR_TOOL, toolDeclarations } from "./tools.ts";

@@ -73,29 +73,3 @@ export function buildDigest(root: string, facts: DigestFacts): string {
   lines.push(facts.history.trim() === "" ? "History: (no earlier iterations)" : `History:\n${facts.history.trim()}`);
   return lines.join("\n");
 }
-
-/**
- * Default history reader over workspace/learnings.md (DESIGN §7 entries): the last few entries,
- * and the "What changed" line of every rejected (✗) entry so hypotheses are not retried blindly.
- */
-export function learningsDigest(root: string, lastEntries = 3, maxChars = 4000): string {
-  const file = paths(root).learnings;
-  if (!existsSync(file)) return "";
-  const entries = readFileSync(file, "utf8")
-    .split(/^(?=## Iteration )/m)
-    .filter((e) => e.startsWith("## Iteration "));
-  const rejected = entries
-    .filter((e) => (e.split("\n")[0] ?? "").includes("✗"))
-    .map((e) => /\*\*What changed:\*\*\s*(.+)/.exec(e)?.[1]?.trim())
-    .filter((s): s is string => Boolean(s))
-    .slice(-10);
-  const recent = entries
-    .slice(-lastEntries)
-    .map((e) => e.trim())
-    .join("\n\n");
-  const parts = [];
-  if (rejected.length > 0) parts.push(`Recently rejected changes:\n${rejected.map((r) => `- ${r}`).join("\n")}`);
-  if (recent) parts.push(`Last learnings entries:\n${recent}`);
-  const text = parts.join("\n\n");
-  return text.length > maxChars ? `${text.slice(0, maxChars)}\n[learnings cut; view workspace/learnings.md]` : text;
-}

@@ -40,8 +40,12 @@ const oneLine = (text: string | null | undefined, fallback: string): string => {
 };
 
 export function formatEntry(entry: LearningEntry & { runId: string }): string {
+  return `${entryMarker(entry.runId, entry.iteration)}\n${entryText(entry)}`;
+}
+
+/** An entry as DESIGN §7 shows it, without its marker. */
+function entryText(entry: LearningEntry): string {
   return [
-    entryMarker(entry.runId, entry.iteration),
     `## Iteration ${entry.iteration} — val_score: ${score2(entry.before)} → ${score2(entry.after)} ${entry.passed ? "✓" : "✗"}`,
     "",
     `**What changed:** ${oneLine(entry.whatChanged, "nothing")}`,
@@ -196,10 +200,30 @@ export function recentEntries(file: string, n: number): LearningEntry[] {
 
 /** The latest rejected edits (no-change iterations left out): hypotheses the coding agent should not retry blindly. */
 export function recentRejected(file: string, n: number): LearningEntry[] {
-  if (n <= 0) return [];
-  return readEntries(file)
-    .filter((e) => !e.passed && !e.whatChanged.startsWith("No change"))
-    .slice(-n);
+  return n <= 0 ? [] : rejectedOf(readEntries(file)).slice(-n);
+}
+
+const rejectedOf = (entries: LearningEntry[]): LearningEntry[] =>
+  entries.filter((e) => !e.passed && !e.whatChanged.startsWith("No change"));
+
+/**
+ * The coding agent's history: the "What changed" of recently rejected edits, so hypotheses are not retried
+ * blindly, and the last few entries.
+ */
+export function learningsDigest(file: string, lastEntries = 3, maxChars = 4000): string {
+  const entries = readEntries(file);
+  const rejected = rejectedOf(entries)
+    .slice(-10)
+    .map((e) => e.whatChanged);
+  const recent = entries
+    .slice(-lastEntries)
+    .map((e) => entryText(e).trim())
+    .join("\n\n");
+  const parts = [];
+  if (rejected.length > 0) parts.push(`Recently rejected changes:\n${rejected.map((r) => `- ${r}`).join("\n")}`);
+  if (recent) parts.push(`Last learnings entries:\n${recent}`);
+  const text = parts.join("\n\n");
+  return text.length > maxChars ? `${text.slice(0, maxChars)}\n[learnings cut; view workspace/learnings.md]` : text;
 }
 
 // ---- closing summary
