@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import pino, { type Logger } from "pino";
+import { redact } from "./secrets.ts";
 
 export type { Logger } from "pino";
 
@@ -31,12 +32,8 @@ export const REDACT_PATHS = SECRET_KEYS.flatMap((k) => {
   return [key.startsWith("[") ? `${key}` : key, `*${dot}`, `*.*${dot}`, `headers${dot}`, `*.headers${dot}`];
 });
 
-// Keys that leak into free text (error messages, echoed requests) are caught on the way out.
-const SECRET_TEXT = /\b(sk-ant-[A-Za-z0-9_-]{6,}|sk-[A-Za-z0-9]{20,})/g;
-
-export function scrubSecrets(line: string): string {
-  return line.replace(SECRET_TEXT, "[REDACTED]");
-}
+// Keys that leak into free text (error messages, echoed requests) are caught on the way out, by value.
+export const scrubSecrets = redact;
 
 export interface LoggerOptions {
   /** Also append to this file (created with its directory). */

@@ -1,6 +1,7 @@
 import { cpSync, existsSync, mkdirSync } from "node:fs";
 import { cp, mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { redact } from "../secrets.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 
 /** A task id as one safe path segment (ids come from benchmark files, not from us). */
@@ -18,8 +19,8 @@ export interface TraceFiles {
 export function writeTrainTrace(latestDir: string, baselineDir: string, taskId: string, files: TraceFiles): void {
   const dir = join(latestDir, traceDirName(taskId));
   mkdirSync(dir, { recursive: true });
-  writeFileAtomic(join(dir, "trace.json"), `${JSON.stringify(files.trace, null, 2)}\n`);
-  writeFileAtomic(join(dir, "result.json"), `${JSON.stringify(files.result, null, 2)}\n`);
+  writeFileAtomic(join(dir, "trace.json"), redact(`${JSON.stringify(files.trace, null, 2)}\n`));
+  writeFileAtomic(join(dir, "result.json"), redact(`${JSON.stringify(files.result, null, 2)}\n`));
   copyToBaselineOnce(latestDir, baselineDir, taskId);
 }
 
@@ -51,8 +52,8 @@ export async function writeTrainTraceAsync(
   const name = traceDirName(taskId);
   const dir = join(latestDir, name);
   await mkdir(dir, { recursive: true });
-  await writeAtomicAsync(join(dir, "trace.json"), `${JSON.stringify(files.trace, null, 2)}\n`);
-  await writeAtomicAsync(join(dir, "result.json"), `${JSON.stringify(files.result, null, 2)}\n`);
+  await writeAtomicAsync(join(dir, "trace.json"), redact(`${JSON.stringify(files.trace, null, 2)}\n`));
+  await writeAtomicAsync(join(dir, "result.json"), redact(`${JSON.stringify(files.result, null, 2)}\n`));
   const to = join(baselineDir, name);
   if (
     await stat(to).then(

@@ -7,6 +7,7 @@ import { UserError } from "../errors.ts";
 import { openRepo } from "../git/repo.ts";
 import { Journal } from "../journal/journal.ts";
 import { runBenchmarkCommand } from "./benchmark.ts";
+import { redactingStream, registerSecretsFromEnv } from "../secrets.ts";
 import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
 import { runGateCommand } from "./gate.ts";
 import { prepareCommand } from "./prepare.ts";
@@ -188,9 +189,12 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
 
 /** Runs the CLI; returns the exit code (0 ok, 1 the answer is no / the run failed, 2 bad usage or config). */
 export async function main(argv: string[], deps: MainDeps = {}): Promise<number> {
-  const err = deps.stderr ?? process.stderr;
+  // Everything the CLI prints passes the secrets filter, whatever printed it.
+  registerSecretsFromEnv();
+  const err = redactingStream(deps.stderr ?? process.stderr);
+  const printing = { ...deps, stdout: redactingStream(deps.stdout ?? process.stdout), stderr: err };
   let code = 0;
-  const program = buildProgram(deps, (c) => {
+  const program = buildProgram(printing, (c) => {
     code = c;
   });
   try {

@@ -2,6 +2,7 @@ import { relative } from "node:path";
 import { openRepo } from "../git/repo.ts";
 import { gatherReport } from "../report/gather.ts";
 import { renderReport } from "../report/render.ts";
+import { redact } from "../secrets.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 import { type GlobalOptions, openExperiment } from "./experiment.ts";
 
@@ -17,7 +18,7 @@ export async function reportCommand(
     repo: openRepo(exp.root),
     now: options.now ?? new Date(),
   });
-  writeFileAtomic(exp.paths.report, renderReport(data));
+  writeFileAtomic(exp.paths.report, redact(renderReport(data)));
   const done = data.iterations.filter((i) => i.outcome !== "baseline").length;
   out.write(`wrote ${relative(process.cwd(), exp.paths.report) || exp.paths.report} (${done} iterations)\n`);
   return 0;

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { HarnessError } from "../errors.ts";
+import { redact } from "../secrets.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
 export type RunStatus = "running" | "paused" | "stopped" | "done" | "failed" | "abandoned";
@@ -206,6 +207,7 @@ export class Journal {
       migrate(db);
     }
     db.pragma("foreign_keys = ON");
+    redactWrites(db);
     return new Journal(path, db, options.now ?? Date.now);
   }
 
@@ -612,4 +614,26 @@ function migrate(db: Database.Database): void {
       db.pragma(`user_version = ${version + 1}`);
     }).immediate();
   }
+}
+
+const redactParam = (p: unknown): unknown =>
+  typeof p === "string"
+    ? redact(p)
+    : p !== null && typeof p === "object" && !Buffer.isBuffer(p)
+      ? Object.fromEntries(Object.entries(p).map(([k, v]) => [k, typeof v === "string" ? redact(v) : v]))
+      : p;
+
+/**
+ * Every string bound into a statement passes through the secrets filter: error texts, LLM replies and
+ * snapshots come from outside (an endpoint echoing the Authorization header), so the journal file never holds the key.
+ */
+function redactWrites(db: Database.Database): void {
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((sql: string) => {
+    const statement = prepare(sql);
+    if (statement.reader) return statement;
+    const run = statement.run.bind(statement);
+    statement.run = ((...params: unknown[]) => run(...params.map(redactParam))) as typeof statement.run;
+    return statement;
+  }) as typeof db.prepare;
 }

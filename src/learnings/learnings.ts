@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { bestValScore, round4 } from "../scoring.ts";
+import { redact } from "../secrets.ts";
 import type { LearnInput, LearnOutput, SummarizeInput } from "../steps/contracts.ts";
 import { readResults, writeFileAtomic } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
@@ -119,7 +120,7 @@ function appendBlock(file: string, marker: string, block: string): boolean {
         : text.endsWith("\n")
           ? `${text}\n`
           : `${text}\n\n`;
-  writeFileAtomic(file, `${head}${block}`);
+  writeFileAtomic(file, `${head}${redact(block)}`);
   return true;
 }
 

@@ -6,6 +6,7 @@ import Anthropic, { AnthropicError, APIError, APIUserAbortError } from "@anthrop
 import pRetry, { AbortError as StopRetrying } from "p-retry";
 import type { Clock } from "../clock.ts";
 import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
+import { registerSecret } from "../secrets.ts";
 
 export type AnthropicClient = Anthropic;
 export type Message = Anthropic.Messages.Message;
@@ -39,6 +40,8 @@ export function createAnthropic(opts: CreateAnthropicOptions = {}): Anthropic {
   const baseURL = opts.baseURL ?? process.env.ANTHROPIC_BASE_URL ?? undefined;
   let apiKey = opts.apiKey ?? process.env.ANTHROPIC_API_KEY ?? undefined;
   if (!apiKey && isLocalUrl(baseURL)) apiKey = LOCAL_TEST_KEY;
+  // Whatever its format, the key never leaves in anything the harness writes.
+  if (apiKey !== LOCAL_TEST_KEY) registerSecret(apiKey);
   return new Anthropic({
     ...(baseURL ? { baseURL } : {}),
     ...(apiKey ? { apiKey } : {}),
