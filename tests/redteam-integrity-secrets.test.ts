@@ -8,9 +8,9 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestLlmServer, type TestLlmServer } from "../dev/llm-server/llm-server.ts";
 import { main } from "../src/cli/program.ts";
 import { clearSecrets, redact, redactDeep, registerSecret } from "../src/secrets.ts";
-import { startTestLlmServer, type TestLlmServer } from "../src/testing/llm-server.ts";
 import { Capture } from "./helpers/capture.ts";
 import { tempDir } from "./helpers/temp.ts";
 
