@@ -409,10 +409,19 @@ export class Journal {
     ).map(toTaskResult);
   }
 
-  /** One task's result, with the agent's LLM calls made since the last one, in one transaction. */
-  putTaskResult(row: TaskResultRow, calls: LlmCallRow[] = []): void {
+  /**
+   * One task's result, with the agent's LLM calls made since the last one, in one transaction. A result that
+   * came through a queue carries its delivery id: a second delivery of it writes nothing and returns false.
+   */
+  putTaskResult(row: TaskResultRow, calls: LlmCallRow[] = [], deliveryId?: string): boolean {
     const now = this.now();
-    this.write(() => {
+    return this.write(() => {
+      if (deliveryId !== undefined) {
+        const fresh = this.db
+          .prepare("INSERT OR IGNORE INTO task_deliveries (id, created_at) VALUES (?, ?)")
+          .run(deliveryId, now);
+        if (fresh.changes === 0) return false;
+      }
       for (const call of calls) this.insertLlmCall(call, now);
       this.db
         .prepare(
@@ -433,6 +442,7 @@ export class Journal {
           row.runId,
           now,
         );
+      return true;
     });
   }
 

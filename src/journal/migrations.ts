@@ -74,4 +74,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX llm_calls_run ON llm_calls(run_id, iteration);
   CREATE INDEX llm_calls_reuse ON llm_calls(step_key, prompt_hash);
   `,
+  // Results that came through a queue, by delivery: a second delivery of the same one is dropped.
+  `
+  CREATE TABLE task_deliveries (
+    id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];
