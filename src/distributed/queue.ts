@@ -1,0 +1,134 @@
+/**
+ * The one module that talks to BullMQ and ioredis: connections, the task queue, its events, a worker, and the
+ * two small things the harness keeps beside the queue (agent files by content hash, worker health).
+ */
+import { createHash } from "node:crypto";
+import { type Processor, Queue, QueueEvents, Worker, type WorkerOptions } from "bullmq";
+import { Redis } from "ioredis";
+import { HarnessError, UserError } from "../errors.ts";
+import { KEY_PREFIX, QUEUE_NAME, type TaskJobData, type TaskJobResult } from "./jobs.ts";
+
+export type { Job } from "bullmq";
+export { DelayedError, UnrecoverableError } from "bullmq";
+export type TaskQueue = Queue<TaskJobData, TaskJobResult>;
+
+/** Checks a redis:// or rediss:// URL; an operator's typo gets a clear error instead of a hang. */
+export function checkRedisUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UserError("USAGE", `redis URL ${JSON.stringify(url)} is not a URL; expected redis://host:port`);
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
+    throw new UserError("USAGE", `redis URL ${JSON.stringify(url)} must start with redis:// or rediss://`);
+  return url;
+}
+
+/**
+ * A connection BullMQ can block on: no per-command retry limit (BullMQ's workers require it), and reconnects
+ * forever with a capped backoff, so a Redis restart is waited out instead of failing the run.
+ */
+export function connect(url: string, name: string): Redis {
+  return new Redis(checkRedisUrl(url), {
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    connectionName: `auto-harness:${name}`,
+    retryStrategy: (times) => Math.min(100 * times, 2000),
+  });
+}
+
+export function openQueue(connection: Redis): TaskQueue {
+  return new Queue<TaskJobData, TaskJobResult>(QUEUE_NAME, { connection, prefix: KEY_PREFIX });
+}
+
+export function openQueueEvents(connection: Redis): QueueEvents {
+  return new QueueEvents(QUEUE_NAME, { connection, prefix: KEY_PREFIX });
+}
+
+export function openWorker(
+  connection: Redis,
+  processor: Processor<TaskJobData, TaskJobResult>,
+  options: Pick<WorkerOptions, "concurrency" | "lockDuration" | "stalledInterval" | "maxStalledCount" | "name">,
+): Worker<TaskJobData, TaskJobResult> {
+  return new Worker<TaskJobData, TaskJobResult>(QUEUE_NAME, processor, {
+    connection,
+    prefix: KEY_PREFIX,
+    autorun: false,
+    ...options,
+  });
+}
+
+// ---------------------------------------------------------------- agent files by content hash
+
+const agentKey = (hash: string) => `${KEY_PREFIX}:agent:${hash}`;
+/** Agent versions are small; a week covers any run, and a re-run puts the file back. */
+const AGENT_TTL_S = 7 * 24 * 3600;
+
+export function sha256(content: string | Buffer): string {
+  return createHash("sha256").update(content).digest("hex");
+}
+
+/** Stores the agent file under its hash (once; a second put only refreshes its lifetime). */
+export async function putAgentFile(redis: Redis, content: Buffer): Promise<string> {
+  const hash = sha256(content);
+  await redis.set(agentKey(hash), content, "EX", AGENT_TTL_S);
+  return hash;
+}
+
+/** The agent file of `hash`, checked against its hash. */
+export async function getAgentFile(redis: Redis, hash: string): Promise<Buffer> {
+  const content = await redis.getBuffer(agentKey(hash));
+  if (!content) throw new HarnessError("INFRA_FAILURE", `agent file ${hash.slice(0, 12)} is not in Redis`);
+  if (sha256(content) !== hash)
+    throw new HarnessError("INFRA_FAILURE", `agent file ${hash.slice(0, 12)} in Redis does not match its hash`);
+  return content;
+}
+
+// ---------------------------------------------------------------- worker health
+
+const workersKey = `${KEY_PREFIX}:workers`;
+
+/** What each worker reports about itself every second: counts only, never a task's id or content. */
+export interface WorkerHealth {
+  id: string;
+  host: string;
+  pid: number;
+  concurrency: number;
+  running: number;
+  done: number;
+  failed: number;
+  /** Mean wall time of its finished tasks. */
+  meanTaskMs: number | null;
+  startedAt: number;
+  lastSeen: number;
+  versions: { harness: string; benchmark: string };
+  /** Set when it refused a job (version mismatch); it stops taking jobs then. */
+  refused: string | null;
+}
+
+export async function reportHealth(redis: Redis, health: WorkerHealth): Promise<void> {
+  await redis.hset(workersKey, health.id, JSON.stringify(health));
+}
+
+export async function removeHealth(redis: Redis, id: string): Promise<void> {
+  await redis.hdel(workersKey, id);
+}
+
+/** Every worker that reported within `maxAgeMs`; older entries (a SIGKILLed worker) are pruned. */
+export async function readHealth(redis: Redis, now: number, maxAgeMs = 60_000): Promise<WorkerHealth[]> {
+  const all = await redis.hgetall(workersKey);
+  const live: WorkerHealth[] = [];
+  const dead: string[] = [];
+  for (const [id, text] of Object.entries(all)) {
+    try {
+      const h = JSON.parse(text) as WorkerHealth;
+      if (now - h.lastSeen <= maxAgeMs) live.push(h);
+      else dead.push(id);
+    } catch {
+      dead.push(id);
+    }
+  }
+  if (dead.length > 0) await redis.hdel(workersKey, ...dead);
+  return live.sort((a, b) => a.id.localeCompare(b.id));
+}
