@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { lockHolder } from "../daemon/lock.ts";
+import { type QueueHealth, queueLines, readQueueHealth } from "../distributed/health.ts";
 import { Journal, type RunRow } from "../journal/journal.ts";
 import { bestValScore } from "../scoring.ts";
 import { readResults } from "../workspace/files.ts";
@@ -25,6 +26,8 @@ export interface StatusReport {
   lastError: string | null;
   stopReason: string | null;
   daemonPid: number | null;
+  /** Workers and the task queue (executor: bullmq), as the daemon last wrote them. */
+  queue: QueueHealth | null;
 }
 
 /** Reads only: answers at once from the journal, also while a daemon is writing to it. */
@@ -49,6 +52,7 @@ export function readStatus(dir: string, now = Date.now()): StatusReport {
     lastError: null,
     stopReason: null,
     daemonPid: lockHolder(p.lock)?.pid ?? null,
+    queue: readQueueHealth(p.queueHealth),
   };
   if (!existsSync(p.journal)) return empty;
   const journal = Journal.open(p.journal, { readonly: true });
@@ -105,7 +109,7 @@ function duration(seconds: number): string {
   return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s}s` : `${s}s`;
 }
 
-export function formatStatus(s: StatusReport): string {
+export function formatStatus(s: StatusReport, now = Date.now()): string {
   if (!s.run) {
     const best = s.bestValScore === null ? "" : ` (baseline val_score ${s.bestValScore.toFixed(4)})`;
     return `no run yet${best}; start one with \`auto-harness run\`\n`;
@@ -129,6 +133,7 @@ export function formatStatus(s: StatusReport): string {
       `${money(s.spendUsd.total)}${budget}  (coding agent ${money(s.spendUsd.coding)}, agent under test ${money(s.spendUsd.agent)})`,
     ],
   ];
+  if (s.queue) lines.push(...queueLines(s.queue, now));
   if (s.stopReason) lines.push(["stopped", s.stopReason]);
   lines.push(["last error", s.lastError ?? "none"]);
   if (!s.daemonPid && (s.status === "paused" || s.status === "stopped" || s.status === "running")) {

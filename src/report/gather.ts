@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { readQueueHealth } from "../distributed/health.ts";
 import type { Repo } from "../git/repo.ts";
 import { type IterationRow, Journal } from "../journal/journal.ts";
 import { readResults } from "../workspace/files.ts";
@@ -147,5 +148,12 @@ export async function gatherReport(opts: {
       it.diff = null;
     }
   }
-  return { root: paths.root, benchmark: opts.benchmark, generatedAt: opts.now.toISOString(), run, iterations };
+  return {
+    root: paths.root,
+    benchmark: opts.benchmark,
+    generatedAt: opts.now.toISOString(),
+    run,
+    iterations,
+    queue: readQueueHealth(paths.queueHealth),
+  };
 }

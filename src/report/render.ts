@@ -3,6 +3,8 @@
  * Everything (CSS, SVG) is inline so the file can be mailed or opened from disk.
  */
 
+import { type QueueHealth, queueSectionHtml } from "../distributed/health.ts";
+
 export type ReportOutcome = "baseline" | "accepted" | "rejected" | "no_change";
 
 export interface ReportIteration {
@@ -42,6 +44,8 @@ export interface ReportData {
   run: ReportRun | null;
   /** Iteration 0 (baseline) first, then every iteration in order. */
   iterations: ReportIteration[];
+  /** Workers and the task queue (executor: bullmq), as the daemon last wrote them. */
+  queue?: QueueHealth | null;
 }
 
 export function escapeHtml(s: string): string {
@@ -349,6 +353,7 @@ ${its.map(tableRow).join("\n")}
 </tbody>
 </table>
 </section>
+${data.queue ? queueSectionHtml(data.queue, escapeHtml) : ""}
 </main>
 </body>
 </html>

@@ -20,6 +20,8 @@ export interface Paths {
   tracesLatest: string;
   tracesBaseline: string;
   report: string;
+  /** The task queue's health while a batch runs on workers (executor: bullmq). */
+  queueHealth: string;
 }
 
 export const AGENT_FILE = "agent/agent.ts";
@@ -49,5 +51,6 @@ export function paths(root: string, configFile = "experiment_config.yaml"): Path
     tracesLatest: join(workspace, "traces", "latest"),
     tracesBaseline: join(workspace, "traces", "baseline"),
     report: join(workspace, "report.html"),
+    queueHealth: join(workspace, "queue.json"),
   };
 }
