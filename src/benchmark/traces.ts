@@ -1,6 +1,7 @@
-import { cpSync, existsSync, mkdirSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cp, mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { z } from "zod";
 import { redact } from "../secrets.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 
@@ -10,9 +11,44 @@ export function traceDirName(taskId: string): string {
   return safe === "." || safe === ".." || safe === "" ? `_${safe}` : safe;
 }
 
+/** A train task's result.json, as the runner writes it. */
+export interface TraceResult {
+  reward: number | null;
+  duration_ms: number;
+  error: string | null;
+}
+
+// Lenient on what only describes the run, so files from before a field existed still read.
+const traceResultSchema = z.object({
+  reward: z.number().nullable(),
+  duration_ms: z.number().optional(),
+  error: z.string().nullable().default(null),
+});
+
 export interface TraceFiles {
   trace: unknown;
-  result: { reward: number | null; duration_ms: number; error: string | null };
+  result: TraceResult;
+}
+
+export type TraceResultRead =
+  | { found: true; result: z.infer<typeof traceResultSchema> }
+  | { found: false; why: "missing" | "foreign" };
+
+/**
+ * Reads latest/<id>/result.json back. "foreign" is a file not in the runner's format: a command benchmark
+ * writes its own traces into that folder, in whatever shape its tool has.
+ */
+export function readTraceResult(latestDir: string, taskId: string): TraceResultRead {
+  const file = join(latestDir, traceDirName(taskId), "result.json");
+  if (!existsSync(file)) return { found: false, why: "missing" };
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, "utf8"));
+  } catch {
+    return { found: false, why: "foreign" };
+  }
+  const parsed = traceResultSchema.safeParse(value);
+  return parsed.success ? { found: true, result: parsed.data } : { found: false, why: "foreign" };
 }
 
 /** Train only: writes latest/<id>/ and, the first time only, baseline/<id>/. */

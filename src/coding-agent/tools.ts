@@ -6,6 +6,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { readTraceResult } from "../benchmark/traces.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import { AbortedError, errorMessage } from "../errors.ts";
 import type { Tool } from "../llm/client.ts";
@@ -279,16 +280,12 @@ function editor(ctx: ToolContext, raw: unknown): ToolOutcome {
 // ---- the harness's own tools
 
 function errorSummary(root: string, taskId: string): string {
-  const file = join(paths(root).tracesLatest, taskId, "result.json");
   const check = checkRead(root, `workspace/traces/latest/${taskId}/result.json`, trainIds(root));
-  if (!check.ok || !existsSync(file)) return "(no result.json)";
-  try {
-    const result = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-    const error = result.error ?? result.error_summary ?? result.message ?? result.reason;
-    return error === undefined || error === null ? "(no error recorded)" : String(error).slice(0, 300);
-  } catch {
-    return "(result.json is not valid JSON)";
-  }
+  if (!check.ok) return "(no result.json)";
+  const read = readTraceResult(paths(root).tracesLatest, taskId);
+  if (!read.found)
+    return read.why === "missing" ? "(no result.json)" : "(result.json written by the benchmark: view it)";
+  return read.result.error === null ? "(no error recorded)" : read.result.error.slice(0, 300);
 }
 
 function listFailing(ctx: ToolContext): ToolOutcome {

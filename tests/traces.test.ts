@@ -1,0 +1,39 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { readTraceResult, traceDirName, writeTrainTrace } from "../src/benchmark/traces.ts";
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "ah-traces-"));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("train trace result.json", () => {
+  it("reads back what the writer wrote, for ids that are not safe path segments too", () => {
+    const latest = join(dir, "latest");
+    const baseline = join(dir, "baseline");
+    for (const id of ["t1", "suite/../odd id"]) {
+      writeTrainTrace(latest, baseline, id, {
+        trace: [],
+        result: { reward: 0.25, duration_ms: 12, error: `refused ${id}` },
+      });
+      expect(readTraceResult(latest, id)).toEqual({
+        found: true,
+        result: { reward: 0.25, duration_ms: 12, error: `refused ${id}` },
+      });
+    }
+  });
+
+  it("tells a missing file from one a command benchmark wrote in its own shape", () => {
+    const latest = join(dir, "latest");
+    expect(readTraceResult(latest, "t1")).toEqual({ found: false, why: "missing" });
+    mkdirSync(join(latest, traceDirName("t2")), { recursive: true });
+    writeFileSync(join(latest, "t2", "result.json"), JSON.stringify({ score: 1, message: "ok" }));
+    expect(readTraceResult(latest, "t2")).toEqual({ found: false, why: "foreign" });
+    mkdirSync(join(latest, "t3"), { recursive: true });
+    writeFileSync(join(latest, "t3", "result.json"), "{not json");
+    expect(readTraceResult(latest, "t3")).toEqual({ found: false, why: "foreign" });
+  });
+});
