@@ -1,4 +1,5 @@
 import { assign, fromPromise, setup } from "xstate";
+import { type ErrorHandling, errorHandling } from "../src/errors.ts";
 import { nextBest } from "../src/scoring.ts";
 import type { EditOutput, GateOutput, RecordOutput, Steps } from "../src/steps/contracts.ts";
 import { type Limits, stopReason } from "./stop-rules.ts";
@@ -19,13 +20,8 @@ export interface StepError {
   code: string | null;
   resumable: boolean;
   /** How the loop treats it: pause, stop cleanly (budget), fail at once, or try the step again. */
-  kind: "resumable" | "budget" | "fatal" | "retryable";
+  kind: ErrorHandling;
 }
-
-// Mirrors the codes of src/errors.ts without importing I/O-side code.
-const RESUMABLE = new Set(["ABORTED", "LLM_UNAVAILABLE", "INFRA_FAILURE"]);
-// Trying again cannot help: the operator must fix something (a key, a damaged file, the config).
-const FATAL = new Set(["LLM_REJECTED", "FILE_DAMAGED", "JOURNAL_CORRUPT", "CONFIG_INVALID", "USAGE", "RUN_STATE"]);
 
 export interface LoopContext {
   runId: string;
@@ -69,18 +65,9 @@ function errorOf(event: unknown): unknown {
 }
 
 function toStepError(step: string, error: unknown): StepError {
-  const e = error as { message?: unknown; code?: unknown; retryable?: unknown; name?: unknown } | null;
+  const e = error as { message?: unknown; code?: unknown } | null;
   const code = e && typeof e.code === "string" ? e.code : null;
-  const kind =
-    code === null
-      ? "retryable"
-      : RESUMABLE.has(code)
-        ? "resumable"
-        : code === "BUDGET_EXHAUSTED"
-          ? "budget"
-          : FATAL.has(code)
-            ? "fatal"
-            : "retryable";
+  const kind = errorHandling(error);
   return {
     step,
     message: e && typeof e.message === "string" ? e.message : String(error),
@@ -107,10 +94,10 @@ export const loopMachine = setup({
     summarize: notProvided("summarize"),
   },
   guards: {
-    resumable: ({ event }) => toStepError("", errorOf(event)).kind === "resumable",
-    budgetExhausted: ({ event }) => toStepError("", errorOf(event)).kind === "budget",
+    resumable: ({ event }) => errorHandling(errorOf(event)) === "resumable",
+    budgetExhausted: ({ event }) => errorHandling(errorOf(event)) === "budget",
     canRetry: ({ context, event }) =>
-      toStepError("", errorOf(event)).kind === "retryable" && context.attempt + 1 < context.stepAttempts,
+      errorHandling(errorOf(event)) === "retryable" && context.attempt + 1 < context.stepAttempts,
     pausedIn: ({ context }, step: string) => context.pausedIn === step,
   },
   actions: {

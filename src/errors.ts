@@ -17,10 +17,41 @@ export type ErrorCode =
   | "BUDGET_EXHAUSTED"
   | "ABORTED";
 
+/**
+ * What the loop does when an error ends a step, decided by its code alone:
+ * - "resumable": the world is not ready (outage, infrastructure, shutdown); pause, and `resume` continues there;
+ * - "budget": a stop rule; the run ends cleanly with its closing summary;
+ * - "fatal": the operator must fix something (a key, a damaged file, the config); trying again cannot help;
+ * - "retryable": try the step again now, up to the configured attempts.
+ */
+export type ErrorHandling = "resumable" | "budget" | "fatal" | "retryable";
+
+const HANDLING: Record<ErrorCode, ErrorHandling> = {
+  ABORTED: "resumable",
+  LLM_UNAVAILABLE: "resumable",
+  INFRA_FAILURE: "resumable",
+  BUDGET_EXHAUSTED: "budget",
+  LLM_REJECTED: "fatal",
+  FILE_DAMAGED: "fatal",
+  JOURNAL_CORRUPT: "fatal",
+  CONFIG_INVALID: "fatal",
+  USAGE: "fatal",
+  RUN_STATE: "fatal",
+  WORKSPACE_LOCKED: "retryable",
+  NOT_AVAILABLE: "retryable",
+  GIT_STATE: "retryable",
+  STEP_FAILED: "retryable",
+  AGENT_LOAD_FAILED: "retryable",
+};
+
+/** The loop's handling of an error; an error without one of our codes is unexpected, so the step is tried again. */
+export function errorHandling(error: unknown): ErrorHandling {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && Object.hasOwn(HANDLING, code) ? HANDLING[code as ErrorCode] : "retryable";
+}
+
 export interface HarnessErrorOptions {
   cause?: unknown;
-  /** The same call may succeed later (transient outage, rate limit). */
-  retryable?: boolean;
   /** Exit code the CLI uses when this error ends a command. */
   exitCode?: number;
 }
@@ -28,13 +59,11 @@ export interface HarnessErrorOptions {
 export class HarnessError extends Error {
   override name = "HarnessError";
   readonly code: ErrorCode;
-  readonly retryable: boolean;
   readonly exitCode: number;
 
   constructor(code: ErrorCode, message: string, options: HarnessErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.retryable = options.retryable ?? false;
     this.exitCode = options.exitCode ?? 1;
   }
 }
@@ -72,7 +101,7 @@ export class FileDamagedError extends HarnessError {
 export class AbortedError extends HarnessError {
   override name = "AbortedError";
   constructor(message = "aborted", cause?: unknown) {
-    super("ABORTED", message, { cause, retryable: true });
+    super("ABORTED", message, { cause });
   }
 }
 

@@ -8,7 +8,7 @@ import {
   textReply,
 } from "../dev/llm-server/llm-server.ts";
 import { agentHashOf } from "../src/benchmark/runner.ts";
-import { HarnessError } from "../src/errors.ts";
+import { errorHandling, HarnessError } from "../src/errors.ts";
 import { paths } from "../src/workspace/paths.ts";
 import { ECHO_AGENT, type Experiment, makeExperiment } from "./benchmark-fixtures.ts";
 
@@ -177,7 +177,7 @@ describe("task runner", () => {
       .catch((e) => e);
     expect(failure).toBeInstanceOf(HarnessError);
     expect(failure.code).toBe("INFRA_FAILURE");
-    expect(failure.retryable).toBe(true);
+    expect(errorHandling(failure)).toBe("resumable");
   });
 
   it("re-runs only the tasks an interrupted run did not finish", async () => {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer, toolUseReply } from "../dev/llm-server/llm-server.ts";
 import { ManualClock } from "../src/clock.ts";
 import { type CodingAgentLog, type CodingAgentOptions, createCodingAgent } from "../src/coding-agent/agent.ts";
-import { AbortedError, HarnessError } from "../src/errors.ts";
+import { AbortedError, errorHandling, HarnessError } from "../src/errors.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createAnthropic, worstCaseCostUsd } from "../src/llm/client.ts";
 import { createLogger } from "../src/log.ts";
@@ -233,7 +233,7 @@ describe("coding agent: retries and errors", () => {
     const error = await agent.analyze({ runId: "r1", iteration: 1, trainScore: null }, signal()).catch((e) => e);
     expect(error).toBeInstanceOf(HarnessError);
     expect(error.code).toBe("LLM_UNAVAILABLE");
-    expect(error.retryable).toBe(true);
+    expect(errorHandling(error)).toBe("resumable");
     expect(clock.sleeps).toEqual([1_000, 2_000, 2_000]);
     expect(server.requests).toHaveLength(4 * 3);
     expect(journal.llmCalls("r1")).toHaveLength(0);

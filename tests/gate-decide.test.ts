@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HarnessError } from "../src/errors.ts";
+import { errorHandling, HarnessError } from "../src/errors.ts";
 import { decideGate, fileGuard, type GateFacts, promote, promotionCandidates } from "../src/gate/decide.ts";
 
 const suite = (tasks: string[], threshold = 0.8) => ({ tasks, threshold });
@@ -157,7 +157,7 @@ describe("decideGate (steps 3 and 4)", () => {
     }
     expect(caught).toBeInstanceOf(HarnessError);
     expect((caught as HarnessError).code).toBe("INFRA_FAILURE");
-    expect((caught as HarnessError).retryable).toBe(true);
+    expect(errorHandling(caught)).toBe("resumable");
   });
 });
 

@@ -2,7 +2,7 @@ import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { FileDamagedError, HarnessError } from "../src/errors.ts";
+import { errorHandling, FileDamagedError, HarnessError } from "../src/errors.ts";
 import { type CheckAgent, commitSteeringIfChanged, type GateDeps, runGate } from "../src/gate/gate.ts";
 import { openRepo } from "../src/git/repo.ts";
 import { createLogger } from "../src/log.ts";
@@ -178,13 +178,13 @@ describe("gate steps 3-5 through the runner", () => {
     expect(readSuite(suiteFile)).toEqual({ tasks: ["s1", "s2"], threshold: 0.8, last_results: { s1: 1, s2: 0 } });
   });
 
-  it("an all-null test split is a retryable infrastructure failure", async () => {
+  it("an all-null test split is a resumable infrastructure failure", async () => {
     repo = experiment("infra");
     const { d } = deps(repo, { test: { t1: null, t2: null } });
     const err = await runGate(d).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HarnessError);
     expect((err as HarnessError).code).toBe("INFRA_FAILURE");
-    expect((err as HarnessError).retryable).toBe(true);
+    expect(errorHandling(err)).toBe("resumable");
   });
 
   it("a truncated results.tsv stops the gate with file and line; no file is rewritten", async () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply, toolUseReply } from "../dev/llm-server/llm-server.ts";
 import { type Clock, ManualClock } from "../src/clock.ts";
-import { AbortedError, HarnessError } from "../src/errors.ts";
+import { AbortedError, errorHandling, HarnessError } from "../src/errors.ts";
 import {
   type AttemptInfo,
   callMessages,
@@ -134,7 +134,7 @@ describe("callMessages", () => {
     );
     expect(error).toBeInstanceOf(HarnessError);
     expect((error as HarnessError).code).toBe("LLM_UNAVAILABLE");
-    expect((error as HarnessError).retryable).toBe(true);
+    expect(errorHandling(error)).toBe("resumable");
     // 1+2+4+...+32 s, then 60 s waits, capped at the deadline: 16 outer attempts for 10 minutes.
     expect(clock.now()).toBe(outageMs);
     expect(attempts).toHaveLength(16);
@@ -148,7 +148,7 @@ describe("callMessages", () => {
     const clock = new ManualClock(0, true);
     const error = await rejection(callMessages(createAnthropic({ baseURL: server.url }), params, { clock }));
     expect((error as HarnessError).code).toBe("LLM_REJECTED");
-    expect((error as HarnessError).retryable).toBe(false);
+    expect(errorHandling(error)).toBe("fatal");
     expect((error as Error).message).toContain("ANTHROPIC_API_KEY");
     expect(server.requests).toHaveLength(1);
     expect(clock.sleeps).toEqual([]);

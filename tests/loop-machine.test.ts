@@ -288,7 +288,7 @@ describe("loop machine driven with fake steps", () => {
       { maxIterations: 1 },
       {
         failing: {
-          edit: () => (outage ? new HarnessError("LLM_UNAVAILABLE", "API down for 30 min", { retryable: true }) : null),
+          edit: () => (outage ? new HarnessError("LLM_UNAVAILABLE", "API down for 30 min") : null),
         },
       },
     );

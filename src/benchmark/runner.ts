@@ -273,7 +273,6 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
       throw new HarnessError(
         "INFRA_FAILURE",
         `${nulls} of ${ids.length} ${split} tasks could not run (infrastructure errors, limit ${Math.round(infraShare * 100)}%); not charged to the agent`,
-        { retryable: true },
       );
     }
     return summary;

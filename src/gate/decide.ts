@@ -51,7 +51,6 @@ export function suiteVerdict(tasks: string[], threshold: number, results: Reward
     throw new HarnessError(
       "INFRA_FAILURE",
       `regression suite: all ${tasks.length} task(s) ended in an infrastructure error; nothing was measured`,
-      { retryable: true },
     );
   }
   const passedCount = scored.filter((r) => passes(r)).length;
@@ -81,7 +80,6 @@ export function testVerdict(results: Rewards, previousBest: number | null): Test
     throw new HarnessError(
       "INFRA_FAILURE",
       `full test split: all ${total} task(s) ended in an infrastructure error; nothing was measured`,
-      { retryable: true },
     );
   }
   const infraErrors = Object.values(results).filter((r) => r === null).length;

@@ -53,7 +53,7 @@ function checkAborted(signal: AbortSignal | undefined): void {
 
 /**
  * The four-step gate (plus promotion). Returns the verdict; throws HarnessError INFRA_FAILURE
- * (retryable) when a split measured nothing, FileDamagedError when a workspace file is damaged.
+ * (resumable) when a split measured nothing, FileDamagedError when a workspace file is damaged.
  */
 export async function runGate(deps: GateDeps): Promise<GateOutput> {
   const { repo, runner, log, signal } = deps;

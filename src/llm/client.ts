@@ -195,7 +195,7 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
           throw new HarnessError(
             "LLM_UNAVAILABLE",
             `the LLM API kept failing for ${Math.round(elapsed / 1000)}s over ${attemptNumber} attempts: ${error.message}`,
-            { cause: error, retryable: true },
+            { cause: error },
           );
         }
         const waitMs = Math.min(maxBackoffMs, minBackoffMs * 2 ** (attemptNumber - 1), left);

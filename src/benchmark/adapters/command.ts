@@ -79,7 +79,7 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
           inv.split === "test" ? { code, signal } : { code, signal, stderrTail },
           `benchmark command failed: ${why}`,
         );
-        throw new HarnessError("INFRA_FAILURE", `benchmark command failed: ${why}`, { retryable: true });
+        throw new HarnessError("INFRA_FAILURE", `benchmark command failed: ${why}`);
       };
       if (timedOut) fail(`it ran longer than ${opts.timeoutS}s`);
       if (code !== 0) fail(`exit code ${code}${signal ? ` (signal ${signal})` : ""}`);
@@ -160,9 +160,7 @@ function runShell(
     });
     child.on("error", (error) => {
       clearTimeout(timer);
-      reject(
-        new HarnessError("INFRA_FAILURE", `cannot start the benchmark command: ${error.message}`, { retryable: true }),
-      );
+      reject(new HarnessError("INFRA_FAILURE", `cannot start the benchmark command: ${error.message}`));
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
