@@ -15,7 +15,8 @@ export type ErrorCode =
   | "LLM_UNAVAILABLE"
   | "LLM_REJECTED"
   | "BUDGET_EXHAUSTED"
-  | "ABORTED";
+  | "ABORTED"
+  | "PREFLIGHT_FAILED";
 
 /**
  * What the loop does when an error ends a step, decided by its code alone:
@@ -37,6 +38,7 @@ const HANDLING: Record<ErrorCode, ErrorHandling> = {
   CONFIG_INVALID: "fatal",
   USAGE: "fatal",
   RUN_STATE: "fatal",
+  PREFLIGHT_FAILED: "fatal",
   WORKSPACE_LOCKED: "retryable",
   NOT_AVAILABLE: "retryable",
   GIT_STATE: "retryable",

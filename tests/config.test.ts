@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkEnvironment } from "../src/cli/prepare.ts";
+import { apiKeyCheck } from "../src/cli/preflight.ts";
 import { main } from "../src/cli/program.ts";
 import { validateConfig } from "../src/config/load.ts";
 import { Capture } from "./helpers/capture.ts";
@@ -122,7 +122,7 @@ describe("a bad config through the CLI", () => {
   });
 });
 
-describe("prepare's environment check", () => {
+describe("the API key check", () => {
   it.each([
     [{ ANTHROPIC_API_KEY: "sk-ant-x" }, true],
     [{ ANTHROPIC_BASE_URL: "http://127.0.0.1:4000" }, true],
@@ -130,7 +130,8 @@ describe("prepare's environment check", () => {
     [{ ANTHROPIC_BASE_URL: "https://api.example.com" }, false],
     [{}, false],
   ])("%j passes: %s", (env, ok) => {
-    if (ok) expect(() => checkEnvironment(env)).not.toThrow();
-    else expect(() => checkEnvironment(env)).toThrow(/ANTHROPIC_API_KEY is not set; export it/);
+    const problem = apiKeyCheck.check({ env } as never);
+    if (ok) expect(problem).toBeNull();
+    else expect(problem).toMatch(/ANTHROPIC_API_KEY is not set; export it/);
   });
 });

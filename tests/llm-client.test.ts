@@ -154,6 +154,17 @@ describe("callMessages", () => {
     expect(clock.sleeps).toEqual([]);
   });
 
+  it("a missing key is LLM_REJECTED at once, not an outage to wait out", async () => {
+    vi.stubEnv("ANTHROPIC_API_KEY", "");
+    const clock = new ManualClock(0, true);
+    const error = await rejection(
+      callMessages(createAnthropic({ baseURL: "https://api.example.invalid" }), params, { clock }),
+    );
+    expect((error as HarnessError).code).toBe("LLM_REJECTED");
+    expect((error as Error).message).toMatch(/ANTHROPIC_API_KEY is not set/);
+    expect(clock.sleeps).toEqual([]);
+  });
+
   it("400 is LLM_REJECTED after exactly one request, with the API's message", async () => {
     server = await startTestLlmServer({ script: [{ fault: "400", message: "messages: roles must alternate" }] });
     const error = await rejection(

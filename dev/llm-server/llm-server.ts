@@ -67,6 +67,10 @@ export interface TestLlmServerOptions {
   port?: number;
   host?: string;
   defaultDelayMs?: number;
+  /** When set, a request with another x-api-key is refused (401), as a real endpoint does. */
+  apiKey?: string;
+  /** When set, a request for another model is refused (404 model not found), count_tokens included. */
+  models?: string[];
 }
 
 export function textReply(text: string, usage?: Partial<Usage>): ScriptStep {
@@ -232,6 +236,13 @@ export async function startTestLlmServer(opts: TestLlmServerOptions = {}): Promi
 
   const answer = async (req: IncomingMessage, res: ServerResponse, rec: RecordedRequest, index: number) => {
     const path = rec.path.split("?")[0];
+    if (opts.apiKey !== undefined && rec.headers["x-api-key"] !== opts.apiKey) {
+      return sendJson(res, 401, errorBody("authentication_error", "invalid x-api-key"));
+    }
+    const model = rec.body?.model;
+    if (opts.models && typeof model === "string" && !opts.models.includes(model)) {
+      return sendJson(res, 404, errorBody("not_found_error", `model: ${model}`));
+    }
     if (rec.method === "POST" && path === "/v1/messages/count_tokens") {
       return sendJson(res, 200, JSON.stringify({ input_tokens: roughTokens(rec.raw.length) }));
     }

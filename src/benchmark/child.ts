@@ -151,7 +151,9 @@ function instrumentedFetch(record: TaskRecord, cfg: ChildInit): typeof fetch {
     try {
       res = await fetch(input, initReq);
     } catch (error) {
-      if (!record.abort.signal.aborted) record.lastAttemptInfra = `LLM request failed: ${(error as Error).message}`;
+      if (!record.abort.signal.aborted) {
+        record.lastAttemptInfra = `LLM request failed: ${(error as Error).message}${causeCode(error)}`;
+      }
       if (cfg.recordTrace) {
         record.events.push({
           kind: "llm",
@@ -226,9 +228,19 @@ function recordedEnv(env: Record<string, unknown>, record: TaskRecord, recordTra
   return out;
 }
 
+/** " (ECONNREFUSED)": the network error's code, which fetch hides under its causes. */
+function causeCode(error: unknown): string {
+  let e = error as { code?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; e && depth < 5; depth++) {
+    if (typeof e.code === "string") return ` (${e.code})`;
+    e = e.cause as typeof e;
+  }
+  return "";
+}
+
 function isInfraError(error: unknown): string | null {
   if (error instanceof APIError && (error.status === undefined || infraStatus(error.status))) {
-    return `LLM API error: ${error.message}`;
+    return `LLM API error: ${error.message}${causeCode(error)}`;
   }
   return null;
 }

@@ -17,6 +17,7 @@ import { paths } from "../workspace/paths.ts";
 import type { Adapter } from "./adapters/types.ts";
 import { createCommandExecutor } from "./command-executor.ts";
 import type { TaskExecutor, TaskOutcome } from "./executor.ts";
+import { allNonTransient, describeClasses, infraClass } from "./infra-class.ts";
 import { createLocalExecutor } from "./local-executor.ts";
 import { writeTrainTraceAsync } from "./traces.ts";
 import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
@@ -162,9 +163,14 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     const traceWrites: Promise<unknown>[] = [];
     let done = 0;
     let passed = [...rewards.values()].reduce((n, m) => n + [...m.values()].filter(passes).length, 0);
+    const infraClasses = new Map<string, number>();
 
     const finish = (o: TaskOutcome): void => {
       rewards.get(o.taskId)?.set(o.trial, o.reward);
+      if (o.reward === null) {
+        const cls = infraClass(o.error);
+        infraClasses.set(cls, (infraClasses.get(cls) ?? 0) + 1);
+      }
       journal.putTaskResult(
         {
           agentHash,
@@ -265,15 +271,29 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
       infraErrors: nulls,
       reused,
     };
+    const classes = describeClasses(infraClasses);
     log.info(
-      { split, score, passed: summary.passed, total: summary.total, infraErrors: nulls, reused },
+      {
+        split,
+        score,
+        passed: summary.passed,
+        total: summary.total,
+        infraErrors: nulls,
+        ...(nulls ? { infraClasses: Object.fromEntries(infraClasses) } : {}),
+        reused,
+      },
       "benchmark run finished",
     );
     if (ids.length > 0 && nulls / ids.length > infraShare) {
-      throw new HarnessError(
-        "INFRA_FAILURE",
-        `${nulls} of ${ids.length} ${split} tasks could not run (infrastructure errors, limit ${Math.round(infraShare * 100)}%); not charged to the agent`,
-      );
+      const what = `${nulls} of ${ids.length} ${split} tasks could not run (infrastructure errors: ${classes}; limit ${Math.round(infraShare * 100)}%)`;
+      if (allNonTransient(infraClasses)) {
+        // A refused key or an unknown model does not heal with time: fail now instead of pausing for ever.
+        throw new HarnessError(
+          "LLM_REJECTED",
+          `${what}; the API refuses the agent's calls: check ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL and agent_model`,
+        );
+      }
+      throw new HarnessError("INFRA_FAILURE", `${what}; not charged to the agent`);
     }
     return summary;
   }

@@ -6,7 +6,6 @@ import { type Clock, systemClock } from "../clock.ts";
 import { UserError } from "../errors.ts";
 import { openRepo } from "../git/repo.ts";
 import { LEARNINGS_HEADER } from "../learnings/learnings.ts";
-import { isLocalUrl } from "../llm/client.ts";
 import { meanReward } from "../scoring.ts";
 import {
   appendResult,
@@ -22,35 +21,47 @@ import {
 import { AGENT_FILE } from "../workspace/paths.ts";
 import { progressBar } from "./benchmark.ts";
 import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
+import { PREPARE_CHECKS, type PreflightCheck, runPreflight } from "./preflight.ts";
 import { createRunnerFor } from "./services.ts";
 
 /** The harness's own templates, used when the experiment directory has none of its own. */
 const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-/** The coding agent (and the agent under test) need a key unless they talk to a local test server. */
-export function checkEnvironment(env: NodeJS.ProcessEnv = process.env): void {
-  if (!env.ANTHROPIC_API_KEY && !isLocalUrl(env.ANTHROPIC_BASE_URL)) {
-    throw new UserError(
-      "CONFIG_INVALID",
-      "ANTHROPIC_API_KEY is not set; export it (or point ANTHROPIC_BASE_URL at a compatible endpoint with its key)",
-    );
-  }
-}
-
 export interface PrepareOptions extends GlobalOptions {
-  stdout?: NodeJS.WritableStream;
+  /** Human-readable progress lines. */
+  stderr?: NodeJS.WritableStream;
   clock?: Clock;
   env?: NodeJS.ProcessEnv;
+  preflight?: readonly PreflightCheck[];
 }
 
 /** Idempotent: every part that already exists is kept, and says so. */
 export async function prepareCommand(options: PrepareOptions): Promise<number> {
-  const out = options.stdout ?? process.stdout;
+  const out = options.stderr ?? process.stderr;
   const clock = options.clock ?? systemClock;
   const exp = openExperiment(options);
-  checkEnvironment(options.env);
   const { root, config, paths: p } = exp;
   const rel = (file: string) => relative(root, file);
+  const benchmark = config.benchmark;
+  const template = join(p.agentTemplates, `${benchmark}.ts`);
+  const builtInTemplate = join(HARNESS_ROOT, "agent", "templates", `${benchmark}.ts`);
+  // Everything that can refuse does so before the first write.
+  if (!existsSync(p.agentFile) && !existsSync(template) && !existsSync(builtInTemplate)) {
+    throw new UserError(
+      "RUN_STATE",
+      `no agent: benchmark \`${benchmark}\` has no template (${rel(template)}); write ${AGENT_FILE} yourself`,
+    );
+  }
+  if (!readSplit(p.split)) {
+    await runPreflight(options.preflight ?? PREPARE_CHECKS, {
+      root,
+      config,
+      env: options.env ?? process.env,
+      clock,
+      resuming: null,
+      journal: null,
+    });
+  }
   const did = (what: string) => out.write(`  created  ${what}\n`);
   const kept = (what: string) => out.write(`  kept     ${what} (exists)\n`);
 
@@ -82,9 +93,6 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
     did(rel(p.learnings));
   } else kept(rel(p.learnings));
 
-  const benchmark = config.benchmark;
-  const template = join(p.agentTemplates, `${benchmark}.ts`);
-  const builtInTemplate = join(HARNESS_ROOT, "agent", "templates", `${benchmark}.ts`);
   if (!existsSync(template) && existsSync(builtInTemplate) && resolve(template) !== builtInTemplate) {
     mkdirSync(p.agentTemplates, { recursive: true });
     copyFileSync(builtInTemplate, template);

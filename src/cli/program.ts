@@ -10,6 +10,7 @@ import { redactingStream, registerSecretsFromEnv } from "../secrets.ts";
 import { runBenchmarkCommand } from "./benchmark.ts";
 import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
 import { runGateCommand } from "./gate.ts";
+import type { PreflightCheck } from "./preflight.ts";
 import { prepareCommand } from "./prepare.ts";
 import { presentError } from "./present.ts";
 import { runRecordCommand } from "./record.ts";
@@ -22,6 +23,8 @@ export interface MainDeps {
   stderr?: NodeJS.WritableStream;
   /** Replaces the production steps (tests and demos run the real CLI with stand-ins). */
   stepsFactory?: StepsFactory;
+  /** Replaces what `run`/`daemon` check before they start. */
+  preflight?: readonly PreflightCheck[];
 }
 
 function globals(cmd: Command): GlobalOptions {
@@ -69,20 +72,24 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .description(
       "create the workspace, copy the agent template, run the baseline, split train/test, record iteration 0",
     )
-    .action(act((cmd) => prepareCommand({ ...globals(cmd), stdout: out })));
+    .action(act((cmd) => prepareCommand({ ...globals(cmd), stderr: err })));
 
-  const runModes: { mode: RunMode; description: string; fresh?: boolean }[] = [
+  const runModes: { mode: RunMode; description: string; fresh?: string }[] = [
     {
       mode: "run",
       description: "start a run of the improvement loop (refuses if an unfinished run exists)",
-      fresh: true,
+      fresh: "abandon the unfinished run (kept in the journal) and start a new one",
     },
     { mode: "resume", description: "continue the unfinished run from the step it was in" },
-    { mode: "daemon", description: "resume the unfinished run, or start one if there never was one (what pm2 runs)" },
+    {
+      mode: "daemon",
+      description: "resume the unfinished run, or start one if there never was one (what pm2 runs)",
+      fresh: "also start a new run when the last one has finished (a nightly pm2 cron_restart)",
+    },
   ];
   for (const { mode, description, fresh } of runModes) {
     const command = program.command(mode).description(description);
-    if (fresh) command.option("--new", "abandon the unfinished run (kept in the journal) and start a new one");
+    if (fresh) command.option("--new", fresh);
     command.action(
       act((cmd) =>
         runCommand({
@@ -91,6 +98,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
           fresh: Boolean(cmd.opts().new),
           stderr: err,
           ...(deps.stepsFactory ? { stepsFactory: deps.stepsFactory } : {}),
+          ...(deps.preflight ? { preflight: deps.preflight } : {}),
         }),
       ),
     );

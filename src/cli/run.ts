@@ -13,6 +13,7 @@ import type { RunRow } from "../journal/journal.ts";
 import { bestValScore } from "../scoring.ts";
 import { readResults } from "../workspace/files.ts";
 import { type Experiment, type GlobalOptions, type Opened, openExperiment, openJournalAndLog } from "./experiment.ts";
+import { LIMIT_CHECKS, type PreflightCheck, RUN_CHECKS, runPreflight } from "./preflight.ts";
 import { createServices } from "./services.ts";
 
 export type RunMode = "run" | "resume" | "daemon";
@@ -26,11 +27,17 @@ export type StepsFactory = (exp: Experiment, opened: Opened, clock: Clock) => St
 
 export interface RunOptions extends GlobalOptions {
   mode: RunMode;
-  /** `run --new`: abandon an unfinished run and start another. */
+  /**
+   * `run --new`: abandon an unfinished run and start another. `daemon --new`: resume an unfinished run,
+   * or start a new one when the last has finished (a nightly pm2 cron).
+   */
   fresh?: boolean;
   /** Human-readable lines; stdout carries the JSON log (what pm2 writes to its out file). */
   stderr?: NodeJS.WritableStream;
   stepsFactory?: StepsFactory;
+  /** What is checked before the run starts; by default everything the production steps need. */
+  preflight?: readonly PreflightCheck[];
+  env?: NodeJS.ProcessEnv;
   clock?: Clock;
   /** Grace period for shutdown before exiting anyway (the state is already persisted). */
   shutdownMs?: number;
@@ -115,16 +122,11 @@ export async function runCommand(options: RunOptions): Promise<number> {
   };
   try {
     let run = journal.unfinishedRun();
-    if (options.mode === "run" && run) {
-      if (!options.fresh) {
-        throw new UserError(
-          "RUN_STATE",
-          `run ${describeRun(run)} is unfinished; \`auto-harness resume\` continues it, \`auto-harness run --new\` abandons it`,
-        );
-      }
-      journal.setRunStatus(run.id, "abandoned", { stopReason: "abandoned by run --new" });
-      log.warn({ abandoned: run.id }, `abandoned run ${run.id}`);
-      run = undefined;
+    if (options.mode === "run" && run && !options.fresh) {
+      throw new UserError(
+        "RUN_STATE",
+        `run ${describeRun(run)} is unfinished; \`auto-harness resume\` continues it, \`auto-harness run --new\` abandons it`,
+      );
     }
     if (options.mode === "resume" && !run) {
       const latest = journal.latestRun();
@@ -137,10 +139,27 @@ export async function runCommand(options: RunOptions): Promise<number> {
     }
     if (options.mode === "daemon" && !run) {
       const latest = journal.latestRun();
-      if (latest && latest.status !== "abandoned") {
-        out.write(`latest run ${describeRun(latest)} has finished; start a new one with \`auto-harness run\`\n`);
+      if (latest && latest.status !== "abandoned" && !options.fresh) {
+        out.write(
+          `latest run ${describeRun(latest)} has finished; start a new one with \`auto-harness run\` (or \`daemon --new\`)\n`,
+        );
         return EXIT_NOTHING_TO_DO;
       }
+    }
+    const abandoning = options.mode === "run" && run ? run : undefined;
+    // Checked before anything changes or is paid: a failing check leaves the journal as it was.
+    await runPreflight(options.preflight ?? (options.stepsFactory ? LIMIT_CHECKS : RUN_CHECKS), {
+      root: exp.root,
+      config: exp.config,
+      env: options.env ?? process.env,
+      clock,
+      resuming: abandoning ? null : (run ?? null),
+      journal,
+    });
+    if (abandoning) {
+      journal.setRunStatus(abandoning.id, "abandoned", { stopReason: "abandoned by run --new" });
+      log.warn({ abandoned: abandoning.id }, `abandoned run ${abandoning.id}`);
+      run = undefined;
     }
     if (!run) {
       // Only a new run requires a clean tree; a resumed one may hold its in-progress edit.

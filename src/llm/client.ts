@@ -2,11 +2,11 @@
  * The one module that talks to `@anthropic-ai/sdk`: client construction, a retrying call that
  * survives outages without multiplying retries, and per-model prices for budgets.
  */
-import Anthropic, { AnthropicError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
+import Anthropic, { AnthropicError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
 import pRetry, { AbortError as StopRetrying } from "p-retry";
 import type { Clock } from "../clock.ts";
 import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
-import { registerSecret } from "../secrets.ts";
+import { redact, registerSecret } from "../secrets.ts";
 
 export type AnthropicClient = Anthropic;
 export type Message = Anthropic.Messages.Message;
@@ -92,6 +92,87 @@ const REJECTED_STREAM_ERRORS = new Set([
   "billing_error",
 ]);
 
+/** The SDK refuses to send a request without a key; no retry can fix that. */
+const NO_CREDENTIALS = /Could not resolve authentication method/;
+
+/** The first `code` (ECONNREFUSED, ENOTFOUND…) along an error's cause chain. */
+function causeCode(error: unknown): string | null {
+  let e = error as { code?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; e && depth < 5; depth++) {
+    if (typeof e.code === "string") return e.code;
+    e = e.cause as typeof e;
+  }
+  return null;
+}
+
+/**
+ * The class of a failed call, with no request or task content: "HTTP 401", "connection refused",
+ * "DNS lookup failed", "timeout"… What an operator needs to see to fix the cause.
+ */
+export function failureClass(error: unknown): string {
+  if (error instanceof APIError && typeof error.status === "number") return `HTTP ${error.status}`;
+  if (error instanceof APIConnectionTimeoutError) return "timeout";
+  const code = causeCode(error);
+  if (code === "ECONNREFUSED") return "connection refused";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "DNS lookup failed";
+  if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return "timeout";
+  if (code === "ECONNRESET") return "connection reset";
+  if (code === "ENETUNREACH" || code === "EHOSTUNREACH") return "network unreachable";
+  if (code) return code;
+  if (error instanceof AnthropicError && NO_CREDENTIALS.test(error.message)) return "no API key";
+  if (error instanceof AnthropicError) return "connection error";
+  return (error as Error)?.name ?? "error";
+}
+
+/** The provider's own message from an API error body, with secrets removed. */
+export function providerMessage(error: unknown): string {
+  const body = (error as { error?: { error?: { message?: unknown }; message?: unknown } }).error;
+  const inner = body?.error?.message ?? body?.message;
+  return redact(typeof inner === "string" ? inner : errorMessage(error));
+}
+
+/**
+ * One line about a failed check call: `fatal` when waiting cannot help (bad key, unknown model,
+ * unreachable endpoint); a rate limit or an overloaded server means the endpoint is there.
+ */
+export function describeLlmFailure(
+  error: unknown,
+  at: { model: string; where: string },
+): { fatal: boolean; message: string } {
+  const cls = failureClass(error);
+  const status = error instanceof APIError ? error.status : undefined;
+  if (typeof status === "number") {
+    const said = providerMessage(error);
+    if (status === 401 || status === 403) {
+      return { fatal: true, message: `${at.where} refused the API key (${cls}: ${said}); check ANTHROPIC_API_KEY` };
+    }
+    if (status === 404) {
+      return {
+        fatal: true,
+        message: `${at.where} does not know model \`${at.model}\` (${cls}: ${said}); check coding_model/agent_model in experiment_config.yaml and ANTHROPIC_BASE_URL`,
+      };
+    }
+    if (status === 429 && SPEND_LIMIT.test(said)) {
+      return {
+        fatal: true,
+        message: `${at.where} refused for a spend limit (${cls}: ${said}); raise the limit or wait`,
+      };
+    }
+    if (status === 408 || status === 409 || status === 429 || status >= 500) return { fatal: false, message: said };
+    return { fatal: true, message: `${at.where} refused a minimal request to \`${at.model}\` (${cls}: ${said})` };
+  }
+  if (cls === "no API key") {
+    return {
+      fatal: true,
+      message: "ANTHROPIC_API_KEY is not set; export it (or set ANTHROPIC_BASE_URL to a local endpoint)",
+    };
+  }
+  return {
+    fatal: true,
+    message: `cannot reach ${at.where} (${cls}); check ANTHROPIC_BASE_URL and the network`,
+  };
+}
+
 function rejected(message: string, cause: unknown): Verdict {
   return { kind: "reject", error: new HarnessError("LLM_REJECTED", message, { cause }) };
 }
@@ -101,7 +182,7 @@ export function classifyLlmError(error: unknown, signal?: AbortSignal): Verdict 
   if (signal?.aborted || error instanceof APIUserAbortError) return { kind: "abort" };
   if (error instanceof APIError && typeof error.status === "number") {
     const status = error.status;
-    const detail = error.message;
+    const detail = providerMessage(error);
     if (status === 429) {
       return SPEND_LIMIT.test(detail)
         ? rejected(`the API refused for a spend/billing limit; raise the limit or wait: ${detail}`, error)
@@ -109,14 +190,17 @@ export function classifyLlmError(error: unknown, signal?: AbortSignal): Verdict 
     }
     if (status === 408 || status === 409 || status >= 500) return { kind: "retry" };
     if (status === 401 || status === 403)
-      return rejected(`authentication failed (${status}); check ANTHROPIC_API_KEY`, error);
+      return rejected(`authentication failed (${status}: ${providerMessage(error)}); check ANTHROPIC_API_KEY`, error);
     if (status === 404)
-      return rejected(`not found (404); check the model name and ANTHROPIC_BASE_URL: ${detail}`, error);
+      return rejected(`not found (404); check the model name and ANTHROPIC_BASE_URL: ${providerMessage(error)}`, error);
     if (status === 402) return rejected(`payment required (402); check the account's billing: ${detail}`, error);
     return rejected(`the request was refused (${status}): ${detail}`, error);
   }
   if (error instanceof APIError && error.type && REJECTED_STREAM_ERRORS.has(error.type)) {
-    return rejected(`the request was refused mid-stream (${error.type}): ${error.message}`, error);
+    return rejected(`the request was refused mid-stream (${error.type}): ${providerMessage(error)}`, error);
+  }
+  if (error instanceof AnthropicError && NO_CREDENTIALS.test(error.message)) {
+    return rejected("ANTHROPIC_API_KEY is not set; export it (or point ANTHROPIC_BASE_URL at a local endpoint)", error);
   }
   // Mid-stream failures (dropped connection, SSE error event) and exhausted connection retries.
   if (error instanceof AnthropicError) return { kind: "retry" };

@@ -1,0 +1,129 @@
+/**
+ * What `prepare`, `run` and `daemon` check before they start: each failing check is one line naming the
+ * fix, and the command exits 2 before anything is paid. A check is a small object in a list, so a new
+ * requirement (a tool, a file) is one more entry.
+ */
+import type { Clock } from "../clock.ts";
+import type { Config } from "../config/schema.ts";
+import { errorMessage, UserError } from "../errors.ts";
+import type { Journal, RunRow } from "../journal/journal.ts";
+import { type AnthropicClient, createAnthropic, describeLlmFailure, isLocalUrl } from "../llm/client.ts";
+
+export interface PreflightContext {
+  root: string;
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  clock: Clock;
+  /** The run about to be resumed; null when a new run starts (or for `prepare`). */
+  resuming: RunRow | null;
+  journal: Journal | null;
+  /** The client the endpoint check calls; by default one built from the environment. */
+  client?: AnthropicClient;
+}
+
+export interface PreflightCheck {
+  name: string;
+  /** null when the check passes; otherwise one line saying what is wrong and how to fix it. */
+  check(ctx: PreflightContext): Promise<string | null> | string | null;
+}
+
+/** The coding agent (and the agent under test) need a key unless they talk to a local test server. */
+export const apiKeyCheck: PreflightCheck = {
+  name: "api key",
+  check: ({ env }) =>
+    env.ANTHROPIC_API_KEY || isLocalUrl(env.ANTHROPIC_BASE_URL)
+      ? null
+      : "ANTHROPIC_API_KEY is not set; export it (or point ANTHROPIC_BASE_URL at a compatible endpoint with its key)",
+};
+
+/** A new run past its deadline would stop at once, for good; a resumed one ends itself cleanly. */
+export const deadlineCheck: PreflightCheck = {
+  name: "deadline",
+  check: ({ config, clock, resuming }) => {
+    if (!config.deadline || resuming) return null;
+    const at = Date.parse(config.deadline);
+    if (at > clock.now()) return null;
+    return (
+      `deadline ${config.deadline} is already past (now ${new Date(clock.now()).toISOString()}); ` +
+      "move `deadline` in experiment_config.yaml to a future time (or set it to null)"
+    );
+  },
+};
+
+/** A resumed run whose spend already reached budget_usd could do nothing but stop. */
+export const budgetCheck: PreflightCheck = {
+  name: "budget",
+  check: ({ config, resuming, journal }) => {
+    if (config.budget_usd === null || !resuming || !journal) return null;
+    const spent = journal.spend(resuming.id).totalUsd;
+    if (spent < config.budget_usd) return null;
+    return (
+      `run ${resuming.id} has spent $${spent.toFixed(2)} of budget_usd ${config.budget_usd}; ` +
+      "raise `budget_usd` in experiment_config.yaml to continue it (or `auto-harness run --new` for a new run)"
+    );
+  },
+};
+
+/**
+ * One cheap call per model (count_tokens, free on Anthropic's API): a wrong key, base URL or model name
+ * fails here instead of hours later. An endpoint without count_tokens gets a 1-token message instead.
+ * A transient answer (429, 5xx) means the endpoint is there; the loop's own retries handle the rest.
+ */
+export const endpointCheck: PreflightCheck = {
+  name: "endpoint",
+  check: async ({ config, env, client }) => {
+    const api =
+      client ??
+      createAnthropic({
+        ...(env.ANTHROPIC_BASE_URL ? { baseURL: env.ANTHROPIC_BASE_URL } : {}),
+        ...(env.ANTHROPIC_API_KEY ? { apiKey: env.ANTHROPIC_API_KEY } : {}),
+        maxRetries: 1,
+        timeoutMs: 20_000,
+      });
+    const where = env.ANTHROPIC_BASE_URL ?? "api.anthropic.com";
+    const models = [...new Set([config.coding_model, config.agent_model])];
+    for (const model of models) {
+      const messages = [{ role: "user" as const, content: "ping" }];
+      let failure: unknown = null;
+      try {
+        await api.messages.countTokens({ model, messages });
+        continue;
+      } catch (error) {
+        failure = error;
+      }
+      const status = (failure as { status?: unknown }).status;
+      if (status === 404 || status === 405) {
+        // Either the model is unknown or the endpoint has no count_tokens: a real call tells them apart.
+        try {
+          await api.messages.create({ model, max_tokens: 1, messages });
+          continue;
+        } catch (error) {
+          failure = error;
+        }
+      }
+      const line = describeLlmFailure(failure, { model, where });
+      if (line.fatal) return line.message;
+    }
+    return null;
+  },
+};
+
+/** What `run`, `resume` and `daemon` check, cheapest first. */
+export const RUN_CHECKS: PreflightCheck[] = [deadlineCheck, budgetCheck, apiKeyCheck, endpointCheck];
+/** What `prepare` checks before it pays for the baseline. */
+export const PREPARE_CHECKS: PreflightCheck[] = [apiKeyCheck, endpointCheck];
+/** Checks that need no API (stand-in steps in tests and benchmarks). */
+export const LIMIT_CHECKS: PreflightCheck[] = [deadlineCheck, budgetCheck];
+
+/** Runs the checks in order; the first failure ends the command with exit 2 and its line. */
+export async function runPreflight(checks: readonly PreflightCheck[], ctx: PreflightContext): Promise<void> {
+  for (const c of checks) {
+    let problem: string | null;
+    try {
+      problem = await c.check(ctx);
+    } catch (error) {
+      problem = `${c.name} check failed: ${errorMessage(error)}`;
+    }
+    if (problem) throw new UserError("PREFLIGHT_FAILED", problem);
+  }
+}
