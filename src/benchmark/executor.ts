@@ -49,6 +49,8 @@ export interface TaskOutcome {
   durationMs: number;
   /** Why it failed or could not run; train only. */
   error: string | null;
+  /** For an infrastructure error (reward null): its class, "HTTP 401", "connection refused"… No content, so test too. */
+  infraClass?: string | null;
   /** The task's trace as the harness recorded it: train only; null when the executor writes no trace. */
   events: TraceEvent[] | null;
   /** What the agent was given, for the train trace (null for test). */

@@ -11,6 +11,7 @@ import { costUsd } from "../llm/client.ts";
 import type { AgentAdapter, TaskSpec } from "./adapters/types.ts";
 import { rewardOf } from "./adapters/types.ts";
 import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor } from "./executor.ts";
+import { infraClass } from "./infra-class.ts";
 import { checkAgentStatic } from "./load-check.ts";
 import type { ChildInit, ChildOutcome, FromChild, LlmUsageReport, ToChild, TraceEvent } from "./protocol.ts";
 import type { Reward } from "./types.ts";
@@ -140,6 +141,7 @@ async function runTrial(
         reward: f.reward,
         durationMs: f.durationMs,
         error: isTrain ? f.error : null,
+        infraClass: f.reward === null ? infraClass(f.error) : null,
         events: isTrain ? f.events : null,
         task: isTrain ? (specs.get(taskId)?.agentTask ?? null) : null,
         answer: isTrain ? f.answer : null,

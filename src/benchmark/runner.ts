@@ -168,7 +168,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     const finish = (o: TaskOutcome): void => {
       rewards.get(o.taskId)?.set(o.trial, o.reward);
       if (o.reward === null) {
-        const cls = infraClass(o.error);
+        const cls = o.infraClass ?? infraClass(o.error);
         infraClasses.set(cls, (infraClasses.get(cls) ?? 0) + 1);
       }
       journal.putTaskResult(
