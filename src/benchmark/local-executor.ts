@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
 import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
 import type { LlmCallRow } from "../journal/journal.ts";
@@ -95,10 +96,10 @@ async function runTrial(
     timeoutMs: o.timeoutMs,
     clock: o.clock,
     mayStart: () => {
-      if (batch.budgetUsd === null || meter.spent < batch.budgetUsd) return null;
+      if (withinBudget(batch.budgetUsd, meter.spent)) return null;
       return new HarnessError(
         "BUDGET_EXHAUSTED",
-        `budget_usd reached: $${meter.spent.toFixed(4)} spent by the agent under test in this run, over the $${batch.budgetUsd.toFixed(4)} left; raise budget_usd to continue`,
+        `budget_usd reached: $${meter.spent.toFixed(4)} spent by the agent under test in this run, over the $${batch.budgetUsd?.toFixed(4)} left; raise budget_usd to continue`,
       );
     },
     onUsage: (u) => {

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { budgetExhausted, budgetLeft, withinBudget } from "../budget.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { errorMessage, HarnessError, UserError } from "../errors.ts";
@@ -107,19 +108,9 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
   };
 
   /** Dollars the run may still spend (budget_usd covers the agent under test too); null: no limit. */
-  function budgetLeft(runId: string | null): number | null {
-    const budget = config.budget_usd;
-    if (budget === null || runId === null) return null;
-    return budget - journal.spend(runId).totalUsd;
-  }
-
-  function budgetError(runId: string | null): HarnessError {
-    const spent = runId === null ? 0 : journal.spend(runId).totalUsd;
-    return new HarnessError(
-      "BUDGET_EXHAUSTED",
-      `budget_usd ${config.budget_usd} reached: $${spent.toFixed(4)} spent, the agent under test included; raise budget_usd to continue`,
-    );
-  }
+  const spentBy = (runId: string | null): number => (runId === null ? 0 : journal.spend(runId).totalUsd);
+  const budgetError = (runId: string | null) =>
+    budgetExhausted(config.budget_usd, spentBy(runId), ", the agent under test included");
 
   async function run(request: RunRequest): Promise<RunSummary> {
     const { split } = request;
@@ -223,8 +214,11 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
         groups.set(key, g);
       });
       for (const g of groups.values()) {
-        const budgetUsd = budgetLeft(request.runId);
-        if (budgetUsd !== null && budgetUsd <= 0) throw budgetError(request.runId);
+        // A run outside the loop (runId null: the CLI's benchmark and gate commands) has no budget.
+        const limit = request.runId === null ? null : config.budget_usd;
+        const spent = spentBy(request.runId);
+        if (!withinBudget(limit, spent)) throw budgetError(request.runId);
+        const budgetUsd = budgetLeft(limit, spent);
         const items = executor.run(
           {
             agentFile,

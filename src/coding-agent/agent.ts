@@ -6,8 +6,9 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
+import { budgetExhausted, withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
-import { AbortedError, HarnessError } from "../errors.ts";
+import { AbortedError } from "../errors.ts";
 import { type Journal, stepKey } from "../journal/journal.ts";
 import { learningsDigest } from "../learnings/learnings.ts";
 import {
@@ -163,11 +164,8 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
     // ~3 characters per token over-estimates the input, so the reservation is an upper bound.
     const estimate = Math.ceil(JSON.stringify(params).length / 3);
     const worst = worstCaseCostUsd(model, estimate, params.max_tokens, prices);
-    if (spent + worst > limits.budgetUsd) {
-      throw new HarnessError(
-        "BUDGET_EXHAUSTED",
-        `budget_usd ${limits.budgetUsd} reached: $${spent.toFixed(4)} spent and the next coding call may cost up to $${worst.toFixed(4)}; raise budget_usd to continue`,
-      );
+    if (!withinBudget(limits.budgetUsd, spent, worst)) {
+      throw budgetExhausted(limits.budgetUsd, spent, ` and the next coding call may cost up to $${worst.toFixed(4)}`);
     }
   }
 
