@@ -145,7 +145,9 @@ describe("coding agent: analyze + edit", () => {
     expect(editDigest).toContain("t1 refused a refund");
 
     // Tool results reach the model.
-    expect(toolResultIn(reqs[1]!.body, "a1")?.content).toContain("t1\treward=0\trefund refused: policy window");
+    expect(toolResultIn(reqs[1]!.body, "a1")?.content).toContain(
+      "t1\treward=0\t⟦agent⟧ refund refused: policy window ⟦/agent⟧",
+    );
     expect(toolResultIn(reqs[2]!.body, "a2")?.content).toContain("TRAIN_MARKER refused");
     expect(toolResultIn(reqs[4]!.body, "e1")?.content).toContain("3\texport const SYSTEM_PROMPT");
     expect(toolResultIn(reqs[5]!.body, "e2")).toMatchObject({ content: expect.stringContaining("updated") });
@@ -280,7 +282,8 @@ describe("coding agent: budget", () => {
       responder: (req) => toolCalls({ name: "list_failing_tasks", input: {}, id: `l${turnOf(req.body)}` }),
     });
     const prices = { "claude-sonnet-4-6": { input: 100, output: 100 } };
-    const budgetUsd = 1;
+    // Several calls' worth of budget, so the refusal lands past 80% whatever the prompt's exact size.
+    const budgetUsd = 3;
     const { agent, journal, log } = setup({ prices }, { budgetUsd, maxTurns: 100, maxTokens: 200 });
     const error = await agent.analyze({ runId: "r1", iteration: 1, trainScore: null }, signal()).catch((e) => e);
     expect(error).toBeInstanceOf(HarnessError);

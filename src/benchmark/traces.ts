@@ -51,12 +51,52 @@ export function readTraceResult(latestDir: string, taskId: string): TraceResultR
   return parsed.success ? { found: true, result: parsed.data } : { found: false, why: "foreign" };
 }
 
+/**
+ * Text the agent under test chose (its notes, answer, error and stderr) reaches the coding model through the
+ * traces: it is capped and fenced as the agent's, so it reads as evidence, never as the harness speaking.
+ */
+export const AGENT_TEXT_OPEN = "⟦agent⟧ ";
+export const AGENT_TEXT_CLOSE = " ⟦/agent⟧";
+export const AGENT_TEXT_MAX = 2000;
+
+/** The value as one capped string fenced as the agent's; a fence inside it is removed so it cannot close early. */
+export function agentText(value: unknown, max = AGENT_TEXT_MAX): string {
+  const raw = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
+  const text = raw.split(AGENT_TEXT_OPEN.trim()).join("").split(AGENT_TEXT_CLOSE.trim()).join("").trim();
+  const capped = text.length > max ? `${text.slice(0, max)}… [${text.length - max} more characters cut]` : text;
+  return `${AGENT_TEXT_OPEN}${capped}${AGENT_TEXT_CLOSE}`;
+}
+
+/** The trace files with every agent-chosen text capped and fenced (notes, answer, error). */
+export function sealAgentText(files: TraceFiles): TraceFiles {
+  const result = { ...files.result, error: files.result.error === null ? null : agentText(files.result.error) };
+  const t = files.trace;
+  if (t === null || typeof t !== "object" || Array.isArray(t)) return { trace: t, result };
+  const trace: Record<string, unknown> = { ...(t as Record<string, unknown>) };
+  if (trace.answer !== undefined && trace.answer !== null) trace.answer = agentText(trace.answer);
+  if (typeof trace.error === "string") trace.error = agentText(trace.error);
+  if (Array.isArray(trace.events)) {
+    trace.events = trace.events.map((e: unknown) => {
+      if (e === null || typeof e !== "object" || (e as { kind?: unknown }).kind !== "note") return e;
+      const note = { ...(e as Record<string, unknown>) };
+      note.message = agentText(note.message);
+      if (note.data !== undefined) note.data = agentText(note.data);
+      return note;
+    });
+  }
+  return { trace, result };
+}
+
+const traceJson = (files: TraceFiles) => redact(`${JSON.stringify(files.trace, null, 2)}\n`);
+const resultJson = (files: TraceFiles) => redact(`${JSON.stringify(files.result, null, 2)}\n`);
+
 /** Train only: writes latest/<id>/ and, the first time only, baseline/<id>/. */
 export function writeTrainTrace(latestDir: string, baselineDir: string, taskId: string, files: TraceFiles): void {
   const dir = join(latestDir, traceDirName(taskId));
   mkdirSync(dir, { recursive: true });
-  writeFileAtomic(join(dir, "trace.json"), redact(`${JSON.stringify(files.trace, null, 2)}\n`));
-  writeFileAtomic(join(dir, "result.json"), redact(`${JSON.stringify(files.result, null, 2)}\n`));
+  const sealed = sealAgentText(files);
+  writeFileAtomic(join(dir, "trace.json"), traceJson(sealed));
+  writeFileAtomic(join(dir, "result.json"), resultJson(sealed));
   copyToBaselineOnce(latestDir, baselineDir, taskId);
 }
 
@@ -88,8 +128,9 @@ export async function writeTrainTraceAsync(
   const name = traceDirName(taskId);
   const dir = join(latestDir, name);
   await mkdir(dir, { recursive: true });
-  await writeAtomicAsync(join(dir, "trace.json"), redact(`${JSON.stringify(files.trace, null, 2)}\n`));
-  await writeAtomicAsync(join(dir, "result.json"), redact(`${JSON.stringify(files.result, null, 2)}\n`));
+  const sealed = sealAgentText(files);
+  await writeAtomicAsync(join(dir, "trace.json"), traceJson(sealed));
+  await writeAtomicAsync(join(dir, "result.json"), resultJson(sealed));
   const to = join(baselineDir, name);
   if (
     await stat(to).then(

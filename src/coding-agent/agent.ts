@@ -76,6 +76,8 @@ export interface CodingAgentOptions {
   prices?: PriceOverrides;
   /** Longest tool result handed to the model. */
   maxResultChars?: number;
+  /** Hard limit of one regex trace search (default REGEX_TIMEOUT_MS). */
+  regexTimeoutMs?: number;
   /** Outer retry backoff (callMessages). */
   backoff?: { minMs?: number; maxMs?: number };
 }
@@ -210,6 +212,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
       checkAgent: opts.checkAgent,
       taskRunBudget: limits.taskRunBudget,
       maxResultChars,
+      ...(opts.regexTimeoutMs === undefined ? {} : { regexTimeoutMs: opts.regexTimeoutMs }),
       state: { taskRunsUsed: 0 },
     };
     const result: PhaseResult = { finish: null, turns: 0, stoppedBy: null, paidCalls: 0, replayedCalls: 0 };

@@ -3,7 +3,7 @@
  * tools may read or write, checked on the text of the path and again on its realpath, so neither
  * `..`, an absolute path nor a symlink can reach anything else.
  */
-import { existsSync, realpathSync } from "node:fs";
+import { existsSync, lstatSync, realpathSync } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { AGENT_FILE } from "../workspace/paths.ts";
 
@@ -99,6 +99,8 @@ export function checkRead(root: string, input: string, trainIds: TrainIds): Path
   if (!allowed) return { ok: false, message: refused };
   const abs = rel === "" ? root : join(root, rel);
   if (existsSync(abs)) {
+    // A hard link is the same file under an allowed name: realpath cannot tell where else it lives.
+    if (hasOtherHardLinks(abs)) return { ok: false, message: `${input} has more than one hard link; refused` };
     const real = realRel(root, abs);
     if (real === null) return { ok: false, message: `${input} resolves outside the experiment (symlink); refused` };
     if (!(readableRel(real, trainIds) || listableAncestor(real))) {
@@ -106,6 +108,16 @@ export function checkRead(root: string, input: string, trainIds: TrainIds): Path
     }
   }
   return { ok: true, rel, abs };
+}
+
+/** A regular file with more than one name (a hard link could be to a file outside what may be read). */
+export function hasOtherHardLinks(abs: string): boolean {
+  try {
+    const st = lstatSync(abs);
+    return st.isFile() && st.nlink > 1;
+  } catch {
+    return false;
+  }
 }
 
 /** Checks a path for writing: only agent/agent.ts, and only if it (and its folder) really is that file. */
@@ -121,5 +133,6 @@ export function checkWrite(root: string, input: string): PathCheck {
   if (existsSync(abs) && realRel(root, abs) !== AGENT_FILE) {
     return { ok: false, message: `${AGENT_FILE} is a symlink to another file; refused` };
   }
+  if (hasOtherHardLinks(abs)) return { ok: false, message: `${AGENT_FILE} has more than one hard link; refused` };
   return { ok: true, rel: AGENT_FILE, abs };
 }

@@ -6,16 +6,20 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { readTraceResult } from "../benchmark/traces.ts";
+import { firstCheckError } from "../benchmark/check-message.ts";
+import { agentText, readTraceResult } from "../benchmark/traces.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import { AbortedError, errorMessage } from "../errors.ts";
 import type { Tool } from "../llm/client.ts";
 import { passes } from "../scoring.ts";
 import { readSplit, readTrainResults, writeFileAtomic } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
+import { regexProblem, type SearchFile, searchWithDeadline } from "./regex-search.ts";
 import { ALLOWED_READS_TEXT, checkRead, checkWrite, normalizeRelPath, type TrainIds } from "./sandbox.ts";
 
 export const EDITOR_TOOL = "str_replace_based_edit_tool";
+/** A regex search that has not finished by then is stopped: far above what a sane pattern needs over a run's traces. */
+export const REGEX_TIMEOUT_MS = 5_000;
 export type Phase = "analyze" | "edit";
 
 export type CheckAgent = (agentFile: string) => Promise<{ ok: true } | { ok: false; message: string }>;
@@ -30,6 +34,8 @@ export interface ToolContext {
   checkAgent: CheckAgent;
   taskRunBudget: number;
   maxResultChars: number;
+  /** Hard limit of one regex search_traces call (default REGEX_TIMEOUT_MS). */
+  regexTimeoutMs?: number;
   /** Mutable per phase run: task runs spent so far. */
   state: { taskRunsUsed: number };
 }
@@ -285,7 +291,7 @@ function errorSummary(root: string, taskId: string): string {
   const read = readTraceResult(paths(root).tracesLatest, taskId);
   if (!read.found)
     return read.why === "missing" ? "(no result.json)" : "(result.json written by the benchmark: view it)";
-  return read.result.error === null ? "(no error recorded)" : read.result.error.slice(0, 300);
+  return read.result.error === null ? "(no error recorded)" : agentText(read.result.error, 300);
 }
 
 function listFailing(ctx: ToolContext): ToolOutcome {
@@ -321,18 +327,10 @@ function* walkFiles(root: string, dirRel: string): Generator<string> {
   }
 }
 
-function searchTraces(ctx: ToolContext, input: z.infer<typeof searchInput>): ToolOutcome {
-  let matcher: (line: string) => boolean;
+async function searchTraces(ctx: ToolContext, input: z.infer<typeof searchInput>): Promise<ToolOutcome> {
   if (input.regex) {
-    let re: RegExp;
-    try {
-      re = new RegExp(input.pattern);
-    } catch (e) {
-      return fail(`invalid regular expression: ${errorMessage(e)}`);
-    }
-    matcher = (line) => re.test(line.slice(0, 10_000));
-  } else {
-    matcher = (line) => line.includes(input.pattern);
+    const problem = regexProblem(input.pattern);
+    if (problem !== null) return fail(`invalid regular expression: ${problem}`);
   }
   const ids = trainIds(ctx.root);
   const base = "workspace/traces/latest";
@@ -352,28 +350,46 @@ function searchTraces(ctx: ToolContext, input: z.infer<typeof searchInput>): Too
           .map((name) => `${base}/${name}`)
       : [];
   }
-  const matches: string[] = [];
-  let more = false;
-  outer: for (const dir of taskDirs) {
+  const files: SearchFile[] = [];
+  for (const dir of taskDirs) {
     if (!checkRead(ctx.root, dir, ids).ok) continue;
     for (const file of walkFiles(ctx.root, dir)) {
       if (!checkRead(ctx.root, file, ids).ok) continue;
-      const lines = readFileSync(join(ctx.root, file), "utf8").split("\n");
-      for (let i = 0; i < lines.length; i++) {
-        const line = lines[i] ?? "";
-        if (!matcher(line)) continue;
-        if (matches.length >= input.max_matches) {
-          more = true;
-          break outer;
-        }
-        const shown = line.length > 300 ? `${line.slice(0, 300)}…` : line;
-        matches.push(`${file}:${i + 1}: ${shown}`);
-      }
+      files.push({ file, text: readFileSync(join(ctx.root, file), "utf8") });
     }
   }
+  let found: { matches: string[]; more: boolean };
+  if (input.regex) {
+    const result = await searchWithDeadline(input.pattern, files, {
+      maxMatches: input.max_matches,
+      timeoutMs: ctx.regexTimeoutMs ?? REGEX_TIMEOUT_MS,
+    });
+    if (!result.ok)
+      return fail(result.reason === "invalid" ? `invalid regular expression: ${result.message}` : result.message);
+    found = result;
+  } else {
+    found = substringMatches(input.pattern, files, input.max_matches);
+  }
+  const { matches, more } = found;
   if (matches.length === 0) return ok(`no matches for ${JSON.stringify(input.pattern)} in train traces`);
   const note = more ? `\n[stopped at ${input.max_matches} matches; narrow the pattern or pass task_id]` : "";
   return ok(cut(`${matches.join("\n")}${note}`, ctx.maxResultChars, "narrow the pattern or lower max_matches"));
+}
+
+/** A substring search is linear: it runs here, without a worker. */
+function substringMatches(pattern: string, files: SearchFile[], max: number): { matches: string[]; more: boolean } {
+  const matches: string[] = [];
+  for (const { file, text } of files) {
+    const lines = text.split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] ?? "";
+      if (!line.includes(pattern)) continue;
+      if (matches.length >= max) return { matches, more: true };
+      const shown = line.length > 300 ? `${line.slice(0, 300)}…` : line;
+      matches.push(`${file}:${i + 1}: ${shown}`);
+    }
+  }
+  return { matches, more: false };
 }
 
 async function runTrainTasks(ctx: ToolContext, input: z.infer<typeof runTasksInput>): Promise<ToolOutcome> {
@@ -415,9 +431,7 @@ async function runTrainTasks(ctx: ToolContext, input: z.infer<typeof runTasksInp
 async function checkAgentTool(ctx: ToolContext): Promise<ToolOutcome> {
   const result = await ctx.checkAgent(join(ctx.root, AGENT_FILE));
   if (result.ok) return ok(`${AGENT_FILE} type-checks and loads`);
-  return fail(
-    cut(`${AGENT_FILE} does not pass the check:\n${result.message}`, ctx.maxResultChars, "fix the first errors"),
-  );
+  return fail(`${AGENT_FILE} does not pass the check:\n${firstCheckError(result.message)}`);
 }
 
 /** Carries out one tool call. Never throws for bad input; only an abort escapes. */
@@ -441,7 +455,7 @@ export async function runTool(ctx: ToolContext, name: string, input: unknown): P
       }
       case "search_traces": {
         const p = parse(searchInput);
-        return p.ok ? searchTraces(ctx, p.data) : p.outcome;
+        return p.ok ? await searchTraces(ctx, p.data) : p.outcome;
       }
       case "run_train_tasks": {
         const p = parse(runTasksInput);
