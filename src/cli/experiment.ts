@@ -1,6 +1,8 @@
+import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
+import { UserError } from "../errors.ts";
 import { Journal } from "../journal/journal.ts";
 import { createLogger, type Logger, type LogPlace, logFileFor } from "../log.ts";
 import { type Paths, paths } from "../workspace/paths.ts";
@@ -23,6 +25,13 @@ export function openExperiment(options: GlobalOptions): Experiment {
   const configPath = isAbsolute(configFile) ? configFile : resolve(root, configFile);
   const config = loadConfig(configPath);
   return { root, paths: { ...paths(root), config: configPath }, config };
+}
+
+/** Commands that read the split and the baseline refuse (exit 2, nothing written) before `prepare`. */
+export function requirePrepared(exp: Experiment): void {
+  if (!existsSync(exp.paths.split) || !existsSync(exp.paths.results)) {
+    throw new UserError("RUN_STATE", `${exp.root} is not prepared; run \`auto-harness prepare\` first`);
+  }
 }
 
 export interface Opened {

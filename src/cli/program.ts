@@ -8,7 +8,7 @@ import { openRepo } from "../git/repo.ts";
 import { Journal } from "../journal/journal.ts";
 import { redactingStream, registerSecretsFromEnv } from "../secrets.ts";
 import { runBenchmarkCommand } from "./benchmark.ts";
-import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
+import { type GlobalOptions, openExperiment, openJournalAndLog, requirePrepared } from "./experiment.ts";
 import { runGateCommand } from "./gate.ts";
 import type { PreflightCheck } from "./preflight.ts";
 import { prepareCommand } from "./prepare.ts";
@@ -124,6 +124,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .action(
       act(async (cmd) => {
         const exp = openExperiment(globals(cmd));
+        requirePrepared(exp);
         const opened = openJournalAndLog(exp, { stdout: false });
         try {
           const o = cmd.opts() as { split: "train" | "test"; taskIds?: string };
@@ -148,6 +149,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .action(
       act(async (cmd) => {
         const exp = openExperiment(globals(cmd));
+        requirePrepared(exp);
         const opened = openJournalAndLog(exp, { stdout: false });
         try {
           return await runGateCommand({

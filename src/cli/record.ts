@@ -79,6 +79,21 @@ const RECORD_ERRORS: ErrorStyle = {
   exitCode: (e) => (e instanceof HarnessError && e.exitCode === 2 ? 2 : 1),
 };
 
+export const RECORD_HELP = `Usage: auto-harness record --val-score X --evals-passed N --evals-total M [--iteration K] [--message TEXT]
+
+Commits agent/agent.ts (if it changed) and appends a row to workspace/results.tsv, as the original record.py.
+
+Options:
+  --val-score X      mean reward on the test split, 0..1
+  --evals-passed N   regression-suite tasks that passed
+  --evals-total M    regression-suite size
+  --iteration K      iteration number (default: one after the last recorded)
+  --message TEXT     commit message summary (default: names the iteration and score)
+  -h, --help         this help
+
+Exit codes: 0 recorded (or already there), 1 failed, 2 bad usage or a damaged file.
+`;
+
 /**
  * The `record` command for operators who drive the loop by hand: commits agent/agent.ts if it
  * changed and appends the results.tsv row. Exit 0 recorded (or already there), 2 usage or damaged
@@ -87,6 +102,10 @@ const RECORD_ERRORS: ErrorStyle = {
 export async function runRecordCommand(deps: RecordCommandDeps): Promise<number> {
   const { repo, stdout, stderr = stdout, now = () => new Date() } = deps;
   const file = paths(deps.root).results;
+  if (Array.isArray(deps.options) && deps.options.some((a) => a === "--help" || a === "-h")) {
+    stdout.write(RECORD_HELP);
+    return 0;
+  }
   return presented(stderr, RECORD_ERRORS, async () => {
     const options = Array.isArray(deps.options) ? parseRecordArgs(deps.options) : deps.options;
     const rows = readResults(file);

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import type { LoopInput } from "../../machines/loop.ts";
 import type { Limits } from "../../machines/stop-rules.ts";
 import { type Clock, systemClock } from "../clock.ts";
@@ -12,7 +11,14 @@ import { openRepo } from "../git/repo.ts";
 import type { RunRow } from "../journal/journal.ts";
 import { bestValScore } from "../scoring.ts";
 import { readResults } from "../workspace/files.ts";
-import { type Experiment, type GlobalOptions, type Opened, openExperiment, openJournalAndLog } from "./experiment.ts";
+import {
+  type Experiment,
+  type GlobalOptions,
+  type Opened,
+  openExperiment,
+  openJournalAndLog,
+  requirePrepared,
+} from "./experiment.ts";
 import { LIMIT_CHECKS, type PreflightCheck, RUN_CHECKS, runPreflight } from "./preflight.ts";
 import { createServices } from "./services.ts";
 
@@ -101,9 +107,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
   // Everything is validated before anything is written.
   const exp = openExperiment(options);
   const repo = openRepo(exp.root);
-  if (!existsSync(exp.paths.split) || !existsSync(exp.paths.results)) {
-    throw new UserError("RUN_STATE", `${exp.root} is not prepared; run \`auto-harness prepare\` first`);
-  }
+  requirePrepared(exp);
   // Read before the lock and the journal: a damaged file stops here with nothing written.
   const rows = readResults(exp.paths.results);
   const release = acquireLock(exp.paths.lock, options.mode);

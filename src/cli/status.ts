@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { lockHolder } from "../daemon/lock.ts";
 import { type QueueHealth, queueLines, readQueueHealth } from "../distributed/health.ts";
+import { UserError } from "../errors.ts";
 import { Journal, type RunRow } from "../journal/journal.ts";
 import { bestValScore } from "../scoring.ts";
 import { readResults } from "../workspace/files.ts";
@@ -109,6 +110,20 @@ function duration(seconds: number): string {
   return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s}s` : `${s}s`;
 }
 
+/**
+ * What continues a run with no daemon, and what pm2 does by itself: it restarts a daemon that crashed or
+ * was killed, and one that paused on an outage (exit 75), but never one stopped with `pm2 stop`.
+ */
+const NEXT: Record<string, string> = {
+  stopped:
+    "`auto-harness resume` continues from this step; under pm2, `npx pm2 start auto-harness` (pm2 does not restart a stopped daemon)",
+  running:
+    "the daemon died mid-step; pm2, if it runs it, restarts it by itself; otherwise `auto-harness resume` continues from this step",
+  paused:
+    "paused on an outage; pm2, if it runs it, retries with backoff; otherwise `auto-harness resume` continues from this step",
+  failed: "fix the last error, then `auto-harness run --new` (or `daemon --new` under pm2) starts a new run",
+};
+
 export function formatStatus(s: StatusReport, now = Date.now()): string {
   if (!s.run) {
     const best = s.bestValScore === null ? "" : ` (baseline val_score ${s.bestValScore.toFixed(4)})`;
@@ -136,9 +151,9 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
   if (s.queue) lines.push(...queueLines(s.queue, now));
   if (s.stopReason) lines.push(["stopped", s.stopReason]);
   lines.push(["last error", s.lastError ?? "none"]);
-  if (!s.daemonPid && (s.status === "paused" || s.status === "stopped" || s.status === "running")) {
-    // "running" with no daemon: it was killed; the journal holds where it stood.
-    lines.push(["next", "`auto-harness resume` continues from this step (pm2 does it by itself)"]);
+  if (!s.daemonPid) {
+    const next = NEXT[s.status ?? ""];
+    if (next) lines.push(["next", next]);
   }
   return `${lines.map(([k, v]) => `${(k as string).padEnd(11)}${v}`).join("\n")}\n`;
 }
@@ -148,6 +163,16 @@ export async function statusCommand(
 ): Promise<number> {
   const out = options.stdout ?? process.stdout;
   const dir = options.dir ?? process.cwd();
+  if (!existsSync(dir)) throw new UserError("USAGE", `${resolve(dir)} does not exist; pass --dir <experiment>`);
+  if (
+    !existsSync(paths(resolve(dir)).workspace) &&
+    !existsSync(resolve(dir, options.config ?? "experiment_config.yaml"))
+  ) {
+    throw new UserError(
+      "RUN_STATE",
+      `${resolve(dir)} holds no experiment (no experiment_config.yaml, no workspace/); pass --dir <experiment>`,
+    );
+  }
   const render = () => {
     const report = readStatus(dir);
     return options.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report);

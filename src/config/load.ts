@@ -31,13 +31,28 @@ function closest(word: string, candidates: string[]): string | undefined {
   return best && best.d <= Math.max(2, Math.floor(word.length / 3)) ? best.c : undefined;
 }
 
+/** The keys of the mapping at `path` in the schema (`local` → tasks, scorer), through optional/default wrappers. */
+function keysAt(path: readonly PropertyKey[]): string[] {
+  type Node = { shape?: Record<string, unknown>; unwrap?: () => unknown } | undefined;
+  const unwrap = (n: Node): Node => {
+    let node = n;
+    for (let i = 0; i < 5 && node && !node.shape && typeof node.unwrap === "function"; i++)
+      node = node.unwrap() as Node;
+    return node;
+  };
+  let node: Node = configSchema as unknown as Node;
+  for (const part of path) node = unwrap(unwrap(node)?.shape?.[String(part)] as Node);
+  const shape = unwrap(node)?.shape;
+  return shape ? Object.keys(shape) : [];
+}
+
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
   const path = issue.path.map(String).join(".");
   const where = path === "" ? "(top level)" : path;
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map((key) => {
-      const known = Object.keys(configSchema.shape);
-      const hint = path === "" ? closest(key, known) : undefined;
+      const known = keysAt(issue.path);
+      const hint = closest(key, known);
       const full = path === "" ? key : `${path}.${key}`;
       return `${full}: unknown key${hint ? ` (did you mean "${hint}"?)` : `; remove it (known keys: ${known.join(", ")})`}`;
     });
