@@ -1,7 +1,7 @@
 import { assign, fromPromise, setup } from "xstate";
 import { type ErrorHandling, errorHandling } from "../src/errors.ts";
 import { nextBest } from "../src/scoring.ts";
-import type { EditOutput, GateOutput, RecordOutput, Steps } from "../src/steps/contracts.ts";
+import type { AnalyzeOutput, EditOutput, GateOutput, RecordOutput, Steps } from "../src/steps/contracts.ts";
 import { type Limits, stopReason } from "./stop-rules.ts";
 
 export interface LoopInput {
@@ -43,6 +43,8 @@ export interface LoopContext {
   pausedIn: string | null;
   // Facts of the iteration in progress; reset when it starts.
   trainScore: number | null;
+  /** Analyze's findings, for the edit. Absent in snapshots persisted before it was kept here. */
+  analysis?: AnalyzeOutput | null;
   bestBefore: number | null;
   edit: EditOutput | null;
   gate: GateOutput | null;
@@ -132,6 +134,7 @@ export const loopMachine = setup({
     lastError: null,
     pausedIn: null,
     trainScore: null,
+    analysis: null,
     bestBefore: null,
     edit: null,
     gate: null,
@@ -162,6 +165,7 @@ export const loopMachine = setup({
               iteration: context.iteration + 1,
               bestBefore: context.bestValScore,
               trainScore: null,
+              analysis: null,
               edit: null,
               gate: null,
               record: null,
@@ -190,14 +194,19 @@ export const loopMachine = setup({
           iteration: context.iteration,
           trainScore: context.trainScore,
         }),
-        onDone: { target: "edit", actions: assign({ attempt: 0 }) },
+        onDone: { target: "edit", actions: assign(({ event }) => ({ analysis: event.output, attempt: 0 })) },
         onError: stepErrorTransitions("analyze"),
       },
     },
     edit: {
       invoke: {
         src: "edit",
-        input: ({ context }) => ({ runId: context.runId, iteration: context.iteration }),
+        input: ({ context }) => ({
+          runId: context.runId,
+          iteration: context.iteration,
+          trainScore: context.trainScore,
+          analysis: context.analysis ?? null,
+        }),
         onDone: [
           {
             guard: ({ event }) => event.output.changed,

@@ -108,8 +108,9 @@ describe("coding agent: analyze + edit", () => {
     const { agent, journal, runner, checked, fx } = setup();
 
     const analysis = await agent.analyze({ runId: "r1", iteration: 2, trainScore: 0.4167 }, signal());
-    expect(analysis).toEqual({ patterns: ["refund window ignored"] });
-    const edit = await agent.edit({ runId: "r1", iteration: 2 }, signal());
+    expect(analysis).toEqual({ patterns: ["refund window ignored"], notes: "t1 refused a refund" });
+    // The machine hands analyze's output and the train score to the edit.
+    const edit = await agent.edit({ runId: "r1", iteration: 2, trainScore: 0.4167, analysis }, signal());
     expect(edit).toEqual({
       changed: true,
       hypothesis: FINISH.hypothesis,
@@ -143,6 +144,7 @@ describe("coding agent: analyze + edit", () => {
     const editDigest = reqs[3]!.body.system[1].text as string;
     expect(editDigest).toContain("Patterns found by the analysis: refund window ignored");
     expect(editDigest).toContain("t1 refused a refund");
+    expect(editDigest).toContain("Train score: 0.4167");
 
     // Tool results reach the model.
     expect(toolResultIn(reqs[1]!.body, "a1")?.content).toContain(
@@ -186,7 +188,7 @@ describe("coding agent: analyze + edit", () => {
           : toolCalls(editorCall({ command: "view", path: "agent/agent.ts" })),
     });
     const { agent, fx } = setup({}, { maxTurns: 3 });
-    const edit = await agent.edit({ runId: "r1", iteration: 1 }, signal());
+    const edit = await agent.edit({ runId: "r1", iteration: 1, trainScore: null, analysis: null }, signal());
     expect(server.requests).toHaveLength(3);
     expect(edit.changed).toBe(true);
     expect(edit.changeSummary).toContain("turn limit of 3 turns");
@@ -244,7 +246,9 @@ describe("coding agent: retries and errors", () => {
   it("a 400 stops at once with LLM_REJECTED and its message", async () => {
     server = await startTestLlmServer({ script: [{ fault: "400", message: "max_tokens: too large for model" }] });
     const { agent } = setup();
-    const error = await agent.edit({ runId: "r1", iteration: 1 }, signal()).catch((e) => e);
+    const error = await agent
+      .edit({ runId: "r1", iteration: 1, trainScore: null, analysis: null }, signal())
+      .catch((e) => e);
     expect(error).toBeInstanceOf(HarnessError);
     expect(error.code).toBe("LLM_REJECTED");
     expect(error.message).toContain("max_tokens: too large for model");

@@ -115,7 +115,10 @@ describe("resume after SIGKILL mid-edit", () => {
         baseContent: () => BASE_AGENT,
         limits: { maxTurns: 10, maxTokens: 512, taskRunBudget: 2, budgetUsd: null, outageMs: 1_000 },
       });
-      const edit = await agent.edit({ runId: "r1", iteration: 3 }, new AbortController().signal);
+      const edit = await agent.edit(
+        { runId: "r1", iteration: 3, trainScore: 0.4167, analysis: null },
+        new AbortController().signal,
+      );
 
       // One HTTP request per distinct turn: the three journaled turns were replayed, not re-sent.
       expect(server.requests).toHaveLength(TURNS.length);
@@ -137,7 +140,10 @@ describe("resume after SIGKILL mid-edit", () => {
       });
 
       // A second re-run of the finished step pays nothing at all.
-      const again = await agent.edit({ runId: "r1", iteration: 3 }, new AbortController().signal);
+      const again = await agent.edit(
+        { runId: "r1", iteration: 3, trainScore: 0.4167, analysis: null },
+        new AbortController().signal,
+      );
       expect(again).toEqual(edit);
       expect(server.requests).toHaveLength(TURNS.length);
       expect(readFileSync(agentFile, "utf8")).toBe(bothEdits);

@@ -71,7 +71,7 @@ async function drive(phase: "analyze" | "edit", calls: ScriptStep[], limits: { t
   });
   const output =
     phase === "edit"
-      ? await agent.edit({ runId: "r1", iteration: 1 }, signal())
+      ? await agent.edit({ runId: "r1", iteration: 1, trainScore: 0.4, analysis: null }, signal())
       : await agent.analyze({ runId: "r1", iteration: 1, trainScore: 0.4 }, signal());
   return { output, runner, requests: server.requests };
 }

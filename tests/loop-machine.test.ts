@@ -20,6 +20,7 @@ interface Fakes {
   onStep?: (step: keyof Steps, iteration: number) => void;
   /** This step never finishes on its own: it waits to be aborted. */
   hangAt?: keyof Steps;
+  editSaw?: (input: Parameters<Steps["edit"]>[0] extends infer I ? Omit<I, "runId"> : never) => void;
 }
 
 function fakeSteps(clock: ManualClock, calls: string[], fakes: Fakes = {}): Steps {
@@ -53,10 +54,11 @@ function fakeSteps(clock: ManualClock, calls: string[], fakes: Fakes = {}): Step
     },
     analyze: async ({ iteration }) => {
       maybeFail("analyze", iteration);
-      return { patterns: [] };
+      return { patterns: [`pattern ${iteration}`], notes: `notes ${iteration}` };
     },
-    edit: async ({ iteration }) => {
+    edit: async ({ iteration, trainScore, analysis }) => {
       maybeFail("edit", iteration);
+      fakes.editSaw?.({ iteration, trainScore, analysis });
       return {
         changed: fakes.changed?.(iteration) ?? true,
         hypothesis: `h${iteration}`,
@@ -127,6 +129,16 @@ describe("loop machine driven with fake steps", () => {
     const steps = journal.steps("run-1");
     expect(steps.filter((s) => s.status !== "done")).toEqual([]);
     expect(steps.filter((s) => s.step === "gate").map((s) => s.iteration)).toEqual([1, 2, 3]);
+  });
+
+  it("hands each iteration's train score and analysis to its edit through the context", async () => {
+    const seen: unknown[] = [];
+    const { start } = setup({ maxIterations: 2 }, { editSaw: (input) => seen.push(input) });
+    await start();
+    expect(seen).toEqual([
+      { iteration: 1, trainScore: 0.5, analysis: { patterns: ["pattern 1"], notes: "notes 1" } },
+      { iteration: 2, trainScore: 0.5, analysis: { patterns: ["pattern 2"], notes: "notes 2" } },
+    ]);
   });
 
   it("counts alternating gate passes and failures", async () => {

@@ -21,10 +21,10 @@ import {
   type PriceOverrides,
   worstCaseCostUsd,
 } from "../llm/client.ts";
-import type { AnalyzeOutput, EditOutput } from "../steps/contracts.ts";
+import type { AnalyzeOutput, EditInput, EditOutput } from "../steps/contracts.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
-import { buildDigest, PHASE_INSTRUCTIONS, readProgram, trainScoreFromFile } from "./prompts.ts";
+import { buildDigest, PHASE_INSTRUCTIONS, readProgram } from "./prompts.ts";
 import {
   analyzeFinishInput,
   type CheckAgent,
@@ -84,7 +84,7 @@ export interface CodingAgentOptions {
 
 export interface CodingAgent {
   analyze(input: IterationRef & { trainScore: number | null }, signal: AbortSignal): Promise<AnalyzeOutput>;
-  edit(input: IterationRef, signal: AbortSignal): Promise<EditOutput>;
+  edit(input: EditInput, signal: AbortSignal): Promise<EditOutput>;
 }
 
 type ContentParam = Exclude<MessageParam["content"], string>[number];
@@ -296,21 +296,6 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
     }
   }
 
-  /** Analyze's findings for this iteration, read back from its journaled `finish` call. */
-  function analysisOf(ref: IterationRef): { patterns: string[]; notes?: string } | null {
-    const key = stepKey(ref.runId, ref.iteration, "analyze");
-    const calls = journal.llmCalls(ref.runId).filter((c) => c.stepKey === key);
-    for (const call of calls.reverse()) {
-      const content = (call.response as Message | null)?.content ?? [];
-      for (const block of content) {
-        if (block.type !== "tool_use" || block.name !== "finish") continue;
-        const parsed = analyzeFinishInput.safeParse(block.input);
-        if (parsed.success) return parsed.data;
-      }
-    }
-    return null;
-  }
-
   return {
     async analyze(input, signal) {
       const ref = { runId: input.runId, iteration: input.iteration };
@@ -329,7 +314,8 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
         return { patterns: [] };
       }
       log.info({ turns: result.turns, paid: result.paidCalls, replayed: result.replayedCalls }, "analysis finished");
-      return { patterns: parsed.data.patterns };
+      const { patterns, notes } = parsed.data;
+      return notes === undefined ? { patterns } : { patterns, notes };
     },
 
     async edit(input, signal) {
@@ -337,12 +323,12 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
       // Start from the iteration's base: a re-run after a crash must not build on a half-made edit.
       const base = await opts.baseContent(ref);
       if (readAgent() !== base) writeFileAtomic(agentFile, base);
-      const analysis = analysisOf(ref);
       const digest = buildDigest(root, {
         iteration: input.iteration,
-        trainScore: trainScoreFromFile(root),
+        // A snapshot persisted before these reached the edit restores its input without them.
+        trainScore: input.trainScore ?? null,
         history: await history(ref),
-        analysis,
+        analysis: input.analysis ?? null,
       });
       const result = await runPhase("edit", ref, digest, signal);
       const changed = readAgent() !== base;
@@ -382,7 +368,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
         hypothesis: `(none stated: the edit phase hit ${limit} before calling finish)`,
         changeSummary: `The edit phase hit ${limit} before calling finish; agent/agent.ts is ${changed ? "changed" : "unchanged"}.`,
         commitMessage: `Edit agent/agent.ts (the coding agent hit ${limit} before finishing)`,
-        pattern: analysis?.patterns[0] ?? "unknown",
+        pattern: input.analysis?.patterns[0] ?? "unknown",
         needsFromHuman: "none",
       };
     },

@@ -3,7 +3,7 @@
  * the phase's instructions, and a short digest of where the iteration stands.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { meanReward, passes } from "../scoring.ts";
+import { passes } from "../scoring.ts";
 import { readSplit, readTrainResults } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
 import type { Phase } from "./tools.ts";
@@ -57,11 +57,6 @@ export function failingTrainTasks(root: string, limit = 30): { line: string; cou
   const shown = failing.slice(0, limit).map(([id, r]) => `${id} (${r === null ? "infra error" : r})`);
   const more = failing.length > limit ? `, and ${failing.length - limit} more (list_failing_tasks)` : "";
   return { line: failing.length === 0 ? "none" : `${shown.join(", ")}${more}`, count: failing.length };
-}
-
-export function trainScoreFromFile(root: string): number | null {
-  const results = readTrainResults(paths(root).trainResults);
-  return results ? meanReward(results.results) : null;
 }
 
 export function buildDigest(root: string, facts: DigestFacts): string {

@@ -20,6 +20,14 @@ export interface BenchmarkOutput {
 export interface AnalyzeOutput {
   /** Short names of the failure patterns the coding agent saw. */
   patterns: string[];
+  /** Evidence and ideas for the edit phase (task ids, trace lines); bounded, no traces. */
+  notes?: string;
+}
+
+/** The edit works from what this iteration's benchmark and analysis found, passed by the machine. */
+export interface EditInput extends StepInput {
+  trainScore: number | null;
+  analysis: AnalyzeOutput | null;
 }
 
 export interface EditOutput {
@@ -88,7 +96,7 @@ export interface Steps {
   observe(input: StepInput, signal: AbortSignal): Promise<Observation>;
   benchmark(input: StepInput, signal: AbortSignal): Promise<BenchmarkOutput>;
   analyze(input: StepInput & { trainScore: number | null }, signal: AbortSignal): Promise<AnalyzeOutput>;
-  edit(input: StepInput, signal: AbortSignal): Promise<EditOutput>;
+  edit(input: EditInput, signal: AbortSignal): Promise<EditOutput>;
   gate(input: StepInput & { bestValScore: number | null }, signal: AbortSignal): Promise<GateOutput>;
   record(input: RecordInput, signal: AbortSignal): Promise<RecordOutput>;
   learn(input: LearnInput, signal: AbortSignal): Promise<LearnOutput>;
