@@ -1,6 +1,6 @@
 /** `npm run bench`: figures, not pass/fail. Speed and memory live here, never in the tests. */
 import { benchOrchestrator } from "./orchestrator.ts";
-import { benchRunner } from "./runner.ts";
+import { benchRunner, benchStartup } from "./runner.ts";
 
 const print = (title: string, figures: Record<string, number>) => {
   process.stdout.write(`\n${title}\n`);
@@ -8,6 +8,19 @@ const print = (title: string, figures: Record<string, number>) => {
 };
 
 print("orchestrator (zero-cost steps, synchronous = FULL)", await benchOrchestrator());
-// 50 ms is the goal's figure; real replies take seconds, where the child's fixed start-up matters less.
-print("runner (200 tasks, 50 ms replies, concurrency 16)", await benchRunner(50));
-print("runner (200 tasks, 500 ms replies, concurrency 16)", await benchRunner(500));
+print("agent process start-up to a loaded agent (median of 5)", {
+  sandbox_bwrap_ms: await benchStartup("bwrap"),
+  sandbox_none_ms: await benchStartup("none"),
+});
+// Sealed, with the fresh agent process the runner keeps started between runs (the daemon's case).
+print("runner, sealed (200 tasks, 500 ms replies, concurrency 16, warm process)", await benchRunner(500));
+print(
+  "runner, sealed (200 tasks, 500 ms replies, concurrency 16, cold start)",
+  await benchRunner(500, { start: "cold" }),
+);
+// Real replies take seconds; at 50 ms the fixed costs per task show.
+print("runner, sealed (200 tasks, 50 ms replies, concurrency 16, warm process)", await benchRunner(50));
+print(
+  "runner, unsealed (200 tasks, 50 ms replies, concurrency 16, warm process)",
+  await benchRunner(50, { sandbox: "none" }),
+);

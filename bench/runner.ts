@@ -1,14 +1,17 @@
 /**
  * Runner efficiency: 200 tasks against the test LLM server with a fixed reply latency L and
- * concurrency C, against the ideal 200·L/C; plus peak RSS of the harness and of the agent's process.
- * Run directly: `tsx bench/runner.ts`.
+ * concurrency C, against the ideal 200·L/C; plus peak RSS of the harness and of the agent's process,
+ * and the agent process's start-up with and without the sandbox.
+ * Run directly: `tsx bench/runner.ts [latency_ms] [bwrap|none] [cold|warm]`.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestLlmServer, textReply } from "../dev/llm-server/llm-server.ts";
 import { createLocalAdapter } from "../src/benchmark/adapters/local.ts";
+import { loadAgentOnce } from "../src/benchmark/load-check.ts";
 import { createRunner } from "../src/benchmark/runner.ts";
+import type { SandboxMode } from "../src/benchmark/sandbox.ts";
 import { configSchema } from "../src/config/schema.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createLogger } from "../src/log.ts";
@@ -46,7 +49,36 @@ function childPids(): number[] {
   }
 }
 
-export async function benchRunner(LATENCY_MS = 50): Promise<Record<string, number>> {
+export interface RunnerBenchOptions {
+  sandbox?: SandboxMode;
+  /**
+   * warm: a first run leaves a fresh agent process started (as between the daemon's benchmark runs,
+   * which are minutes apart); the measured run takes it. cold: the measured run starts its own.
+   */
+  start?: "cold" | "warm";
+}
+
+/** Milliseconds from starting an agent process to its agent being loaded, median of `runs`. */
+export async function benchStartup(sandbox: SandboxMode, runs = 5): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-startup-"));
+  const agentFile = join(dir, "agent.ts");
+  writeFileSync(agentFile, AGENT);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      const result = await loadAgentOnce(agentFile, 60_000, sandbox);
+      if (!result.ok) throw new Error(result.message);
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  times.sort((a, b) => a - b);
+  return Math.round(times[Math.floor(times.length / 2)]!);
+}
+
+export async function benchRunner(LATENCY_MS = 50, o: RunnerBenchOptions = {}): Promise<Record<string, number>> {
   const root = mkdtempSync(join(tmpdir(), "bench-runner-"));
   const server = await startTestLlmServer({ responder: () => textReply("ok"), defaultDelayMs: LATENCY_MS });
   const journal = Journal.open(join(root, "workspace", "journal.sqlite"));
@@ -75,7 +107,15 @@ export async function benchRunner(LATENCY_MS = 50): Promise<Record<string, numbe
       agentApiKey: "test-key-local",
       typeCheck: false,
       reuse: false,
+      sandbox: o.sandbox ?? "bwrap",
+      warmSpare: (o.start ?? "warm") === "warm",
     });
+    if ((o.start ?? "warm") === "warm") {
+      await runner.run({ split: "train", taskIds: [ids[0]!], runId: null, writeTraces: false });
+      // The spare loads node, the SDK and tsx in the background.
+      await new Promise((r) => setTimeout(r, 3000));
+      server.requests.length = 0;
+    }
     const t0 = performance.now();
     const summary = await runner.run({
       split: "train",
@@ -111,6 +151,9 @@ export async function benchRunner(LATENCY_MS = 50): Promise<Record<string, numbe
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const figures = await benchRunner(Number(process.argv[2] ?? 50));
+  const figures = await benchRunner(Number(process.argv[2] ?? 50), {
+    sandbox: (process.argv[3] ?? "bwrap") as SandboxMode,
+    start: (process.argv[4] ?? "warm") as "cold" | "warm",
+  });
   for (const [k, v] of Object.entries(figures)) process.stdout.write(`${k.padEnd(32)} ${v}\n`);
 }

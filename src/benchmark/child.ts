@@ -1,27 +1,13 @@
 /**
- * The agent's child process: loads the agent file fresh (through tsx), then runs the tasks the
- * runner sends over IPC, several at a time. Forked by runner.ts; never imported by the harness.
+ * The agent's process (inside the sandbox): loads the agent file fresh (through tsx), then runs the
+ * tasks the harness sends, several at a time. It holds no key and has no network: the agent's
+ * Anthropic client speaks to the harness over IPC (protocol.ts), and so do the benchmark's tools.
+ * Train and test runs look the same from here. Started by child-entry.mjs; never imported by the harness.
  */
 import { pathToFileURL } from "node:url";
-import Anthropic, { APIError } from "@anthropic-ai/sdk";
+import Anthropic from "@anthropic-ai/sdk";
 import type { Agent, AgentContext } from "./agent-contract.ts";
-import type { ChildInit, ChildOutcome, ChildRun, FromChild, ToChild, TraceEvent } from "./protocol.ts";
-
-interface EnvHandle {
-  env: Record<string, unknown>;
-  state(): unknown;
-}
-type EnvFactory = (envData: unknown) => EnvHandle | Promise<EnvHandle>;
-
-interface TaskRecord {
-  taskId: string;
-  events: TraceEvent[];
-  pending: Promise<void>[];
-  /** The latest LLM attempt failed for a reason that is not the agent's (5xx, 429, auth, network). */
-  lastAttemptInfra: string | null;
-  cancelled: boolean;
-  abort: AbortController;
-}
+import type { ChildInit, ChildRun, EnvResult, FromChild, LlmChunk, LlmFail, LlmHead, ToChild } from "./protocol.ts";
 
 const send = (message: FromChild): void => {
   try {
@@ -31,10 +17,20 @@ const send = (message: FromChild): void => {
   }
 };
 
+interface Job {
+  abort: AbortController;
+  cancelled: boolean;
+}
+
 let init: ChildInit | null = null;
 let agent: Agent | null = null;
-let createEnv: EnvFactory | null = null;
-const running = new Map<string, TaskRecord>();
+let nextCall = 0;
+const jobs = new Map<string, Job>();
+const llmCalls = new Map<
+  string,
+  { head: (m: LlmHead) => void; chunk: (m: LlmChunk) => void; end: () => void; fail: (m: LlmFail) => void }
+>();
+const envCalls = new Map<string, (m: EnvResult) => void>();
 
 function describe(error: unknown): string {
   if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
@@ -69,240 +65,131 @@ async function load(message: ChildInit): Promise<void> {
     send({ type: "load-failed", message: `${message.agentFile}: constructing the agent failed: ${describe(error)}` });
     return;
   }
-  if (message.envModule) {
-    try {
-      const envMod = (await import(pathToFileURL(message.envModule).href)) as { default?: unknown };
-      if (typeof envMod.default !== "function") throw new Error("default export must be createEnv(envData)");
-      createEnv = envMod.default as EnvFactory;
-    } catch (error) {
-      // The benchmark's own module, not the agent: the runner treats this as an infrastructure failure.
-      send({ type: "load-failed", message: `benchmark env ${message.envModule}: ${describe(error)}` });
-      return;
-    }
-  }
   setInterval(() => send({ type: "hb" }), message.heartbeatMs).unref();
   send({ type: "ready" });
 }
 
-function infraStatus(status: number): boolean {
-  return status === 401 || status === 403 || status === 408 || status === 429 || status >= 500;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-interface Reassembled {
-  model: string;
-  usage: Record<string, number>;
-  stopReason: string | null;
-  message: unknown;
-}
-
-/** Rebuilds the final message from a streamed response, so traces look the same either way. */
-function reassembleStream(text: string): Reassembled | null {
-  let message: Record<string, unknown> | null = null;
-  const blocks: Record<string, unknown>[] = [];
-  const partialJson: string[] = [];
-  for (const chunk of text.split("\n\n")) {
-    const dataLine = chunk.split("\n").find((l) => l.startsWith("data: "));
-    if (!dataLine) continue;
-    // biome-ignore lint/suspicious/noExplicitAny: SSE events are untyped JSON
-    const event = parseJson(dataLine.slice(6)) as Record<string, any>;
-    if (!event || typeof event !== "object") continue;
-    if (event.type === "message_start") message = { ...event.message };
-    else if (event.type === "content_block_start") {
-      blocks[event.index] = { ...event.content_block };
-      partialJson[event.index] = "";
-    } else if (event.type === "content_block_delta") {
-      const block = blocks[event.index];
-      if (!block) continue;
-      if (event.delta?.type === "text_delta") block.text = `${block.text ?? ""}${event.delta.text}`;
-      if (event.delta?.type === "input_json_delta") partialJson[event.index] += event.delta.partial_json;
-    } else if (event.type === "content_block_stop") {
-      const block = blocks[event.index];
-      if (block && block.type === "tool_use" && partialJson[event.index])
-        block.input = parseJson(partialJson[event.index]!);
-    } else if (event.type === "message_delta" && message) {
-      message.stop_reason = event.delta?.stop_reason ?? null;
-      message.usage = { ...(message.usage as object), ...event.usage };
-    }
-  }
-  if (!message) return null;
-  message.content = blocks;
-  return {
-    model: String(message.model ?? ""),
-    usage: (message.usage ?? {}) as Record<string, number>,
-    stopReason: (message.stop_reason as string | null) ?? null,
-    message,
-  };
-}
-
-function instrumentedFetch(record: TaskRecord, cfg: ChildInit): typeof fetch {
+/** A `fetch` for the SDK that hands the request to the harness and streams its reply back. */
+function harnessFetch(jobId: string): typeof fetch {
   return async (input, initReq) => {
-    const started = Date.now();
-    const body = typeof initReq?.body === "string" ? initReq.body : null;
-    const request = cfg.recordTrace && body !== null ? parseJson(body) : undefined;
-    let res: Response;
-    try {
-      res = await fetch(input, initReq);
-    } catch (error) {
-      if (!record.abort.signal.aborted) {
-        record.lastAttemptInfra = `LLM request failed: ${(error as Error).message}${causeCode(error)}`;
-      }
-      if (cfg.recordTrace) {
-        record.events.push({
-          kind: "llm",
-          at: started,
-          latency_ms: Date.now() - started,
-          status: null,
-          request,
-          error: (error as Error).message,
-        });
-      }
-      throw error;
-    }
-    record.lastAttemptInfra = infraStatus(res.status) ? `LLM API answered ${res.status}` : null;
-    const clone = res.clone();
-    record.pending.push(
-      (async () => {
-        let text: string;
+    const request = new Request(input, initReq);
+    const callId = `c${++nextCall}`;
+    const body = request.body ? await request.text() : null;
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, key) => {
+      headers[key] = value;
+    });
+    const signal = initReq?.signal ?? null;
+    return new Promise<Response>((resolve, reject) => {
+      let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+      const encoder = new TextEncoder();
+      const stream = new ReadableStream<Uint8Array>({
+        start: (c) => {
+          controller = c;
+        },
+        cancel: () => {
+          llmCalls.delete(callId);
+          send({ type: "llm-cancel", callId });
+        },
+      });
+      const onAbort = () => {
+        if (!llmCalls.has(callId)) return;
+        llmCalls.delete(callId);
+        send({ type: "llm-cancel", callId });
+        const reason = signal?.reason ?? new DOMException("aborted", "AbortError");
+        reject(reason);
         try {
-          text = await clone.text();
-        } catch (error) {
-          record.lastAttemptInfra = `LLM response broke off: ${(error as Error).message}`;
-          return;
-        }
-        const latency = Date.now() - started;
-        const streamed = (res.headers.get("content-type") ?? "").includes("text/event-stream");
-        const parsed = streamed ? reassembleStream(text) : null;
-        const response = streamed ? (parsed?.message ?? text) : parseJson(text);
-        if (cfg.recordTrace) {
-          record.events.push({ kind: "llm", at: started, latency_ms: latency, status: res.status, request, response });
-        }
-        if (!res.ok) return;
-        // biome-ignore lint/suspicious/noExplicitAny: the response body is untyped JSON
-        const msg = (streamed ? parsed?.message : response) as Record<string, any> | undefined;
-        const usage = (msg?.usage ?? {}) as Record<string, number>;
-        send({
-          type: "llm",
-          taskId: record.taskId,
-          model: String(msg?.model ?? cfg.model),
-          inputTokens: usage.input_tokens ?? 0,
-          outputTokens: usage.output_tokens ?? 0,
-          cacheCreationTokens: usage.cache_creation_input_tokens ?? 0,
-          cacheReadTokens: usage.cache_read_input_tokens ?? 0,
-          latencyMs: latency,
-          stopReason: (msg?.stop_reason as string | undefined) ?? null,
-        });
-      })(),
-    );
-    return res;
+          controller?.error(reason);
+        } catch {}
+      };
+      const settle = () => {
+        llmCalls.delete(callId);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      llmCalls.set(callId, {
+        head: (m) =>
+          resolve(
+            new Response(m.status === 204 || m.status === 304 ? null : stream, {
+              status: m.status,
+              headers: m.headers,
+            }),
+          ),
+        chunk: (m) => controller?.enqueue(encoder.encode(m.data)),
+        end: () => {
+          settle();
+          controller?.close();
+        },
+        fail: (m) => {
+          settle();
+          const error = new TypeError(`fetch failed: ${m.message}`);
+          reject(error);
+          try {
+            controller?.error(error);
+          } catch {}
+        },
+      });
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const url = new URL(request.url);
+      send({ type: "llm", jobId, callId, method: request.method, path: url.pathname + url.search, headers, body });
+    });
   };
 }
 
-/** Wraps the env's functions so every tool call lands in the trace. */
-function recordedEnv(env: Record<string, unknown>, record: TaskRecord, recordTrace: boolean): Record<string, unknown> {
-  if (!recordTrace) return env;
-  const out: Record<string, unknown> = { ...env };
-  for (const [name, value] of Object.entries(env)) {
-    if (typeof value !== "function") continue;
-    out[name] = async (...args: unknown[]) => {
-      const [tool, toolInput] = name === "execute" ? args : [name, args];
-      const event: TraceEvent = { kind: "tool", at: Date.now(), name: String(tool), input: toolInput };
-      record.events.push(event);
-      try {
-        const output = await (value as (...a: unknown[]) => unknown).apply(env, args);
-        event.output = output;
-        return output;
-      } catch (error) {
-        event.error = (error as Error).message;
-        throw error;
-      }
-    };
+function harnessEnv(jobId: string, shape: ChildRun["env"]): Record<string, unknown> {
+  const env: Record<string, unknown> = { ...shape.values };
+  for (const name of shape.functions) {
+    env[name] = (...args: unknown[]) =>
+      new Promise((resolve, reject) => {
+        const callId = `e${++nextCall}`;
+        envCalls.set(callId, (m) => {
+          envCalls.delete(callId);
+          if (m.ok) resolve(m.value);
+          else reject(new Error(m.error));
+        });
+        send({ type: "env", jobId, callId, name, args: args.map((a) => (a === undefined ? null : a)) });
+      });
   }
-  return out;
-}
-
-/** " (ECONNREFUSED)": the network error's code, which fetch hides under its causes. */
-function causeCode(error: unknown): string {
-  let e = error as { code?: unknown; cause?: unknown } | null | undefined;
-  for (let depth = 0; e && depth < 5; depth++) {
-    if (typeof e.code === "string") return ` (${e.code})`;
-    e = e.cause as typeof e;
-  }
-  return "";
-}
-
-function isInfraError(error: unknown): string | null {
-  if (error instanceof APIError && (error.status === undefined || infraStatus(error.status))) {
-    return `LLM API error: ${error.message}${causeCode(error)}`;
-  }
-  return null;
+  return env;
 }
 
 async function runTask(message: ChildRun): Promise<void> {
   const cfg = init!;
-  const record: TaskRecord = {
-    taskId: message.taskId,
-    events: [],
-    pending: [],
-    lastAttemptInfra: null,
-    cancelled: false,
-    abort: new AbortController(),
-  };
-  running.set(message.taskId, record);
-  const finish = async (outcome: ChildOutcome): Promise<void> => {
-    await Promise.allSettled(record.pending);
-    running.delete(message.taskId);
-    if (record.cancelled) return;
-    send({ type: "done", taskId: message.taskId, outcome });
-  };
-  let handle: EnvHandle;
-  try {
-    handle = createEnv ? await createEnv(message.envData) : { env: {}, state: () => null };
-  } catch (error) {
-    await finish({ ok: false, infra: true, error: `benchmark env failed: ${describe(error)}`, events: record.events });
-    return;
-  }
+  const job: Job = { abort: new AbortController(), cancelled: false };
+  jobs.set(message.jobId, job);
   const client = new Anthropic({
-    ...(cfg.baseURL ? { baseURL: cfg.baseURL } : {}),
-    apiKey: cfg.apiKey ?? "missing-api-key",
+    // Never contacted: the harness forwards the request to the real endpoint with the real key.
+    baseURL: "http://harness.invalid",
+    apiKey: "held-by-the-harness",
     maxRetries: cfg.maxRetries,
-    fetch: instrumentedFetch(record, cfg),
+    fetch: harnessFetch(message.jobId),
   });
   const ctx: AgentContext = {
     model: cfg.model,
     client,
-    signal: record.abort.signal,
-    env: recordedEnv(handle.env, record, cfg.recordTrace),
+    signal: job.abort.signal,
+    env: harnessEnv(message.jobId, message.env),
     trace: {
-      note: (note, data) => {
-        if (cfg.recordTrace) record.events.push({ kind: "note", at: Date.now(), message: String(note), data });
-      },
+      note: (note, data) => send({ type: "note", jobId: message.jobId, message: String(note), data }),
     },
   };
+  let outcome: Extract<FromChild, { type: "done" }>["outcome"];
   try {
     const answer = await agent!.run(message.task, ctx);
-    await Promise.allSettled(record.pending);
-    // An agent that swallowed an API failure and answered anyway must not be charged for it.
-    if (record.lastAttemptInfra) {
-      await finish({ ok: false, infra: true, error: record.lastAttemptInfra, events: record.events });
-      return;
-    }
-    await finish({ ok: true, answer: answer ?? null, state: handle.state(), events: record.events });
+    outcome = { ok: true, answer: answer ?? null };
   } catch (error) {
-    await Promise.allSettled(record.pending);
-    const infra = isInfraError(error) ?? (record.abort.signal.aborted ? null : record.lastAttemptInfra);
-    await finish({
-      ok: false,
-      infra: infra !== null,
-      error: infra ?? `agent threw: ${describe(error)}`,
-      events: record.events,
+    outcome = { ok: false, error: `agent threw: ${describe(error)}` };
+  }
+  jobs.delete(message.jobId);
+  if (job.cancelled) return;
+  try {
+    process.send?.({ type: "done", jobId: message.jobId, outcome });
+  } catch (error) {
+    // An answer that is not JSON (a cycle, a BigInt) is the agent's malformed output.
+    send({
+      type: "done",
+      jobId: message.jobId,
+      outcome: { ok: false, error: `the agent's answer cannot be sent: ${(error as Error).message}` },
     });
   }
 }
@@ -314,15 +201,37 @@ process.on("unhandledRejection", (reason) =>
 process.on("uncaughtException", (error) => process.stderr.write(`uncaught exception in agent: ${describe(error)}\n`));
 
 process.on("message", (message: ToChild) => {
-  if (message.type === "init") void load(message);
-  else if (message.type === "run") void runTask(message);
-  else if (message.type === "abort") {
-    const record = running.get(message.taskId);
-    if (record) {
-      record.cancelled = true;
-      record.abort.abort(new Error("task timed out"));
+  switch (message.type) {
+    case "init":
+      void load(message);
+      return;
+    case "run":
+      void runTask(message);
+      return;
+    case "abort": {
+      const job = jobs.get(message.jobId);
+      if (job) {
+        job.cancelled = true;
+        job.abort.abort(new Error("task timed out"));
+      }
+      return;
     }
+    case "llm-head":
+      llmCalls.get(message.callId)?.head(message);
+      return;
+    case "llm-chunk":
+      llmCalls.get(message.callId)?.chunk(message);
+      return;
+    case "llm-end":
+      llmCalls.get(message.callId)?.end();
+      return;
+    case "llm-fail":
+      llmCalls.get(message.callId)?.fail(message);
+      return;
+    case "env-result":
+      envCalls.get(message.callId)?.(message);
+      return;
   }
 });
-// The parent went away: nothing left to do.
+// The harness went away: nothing left to do.
 process.on("disconnect", () => process.exit(0));

@@ -2,14 +2,15 @@
  * Does an agent file load? A static import rule, a type-check with tsc, and a real load in a child
  * process that verifies the export shape. The gate and the coding agent's type-check tool call this.
  */
-import { execFile, fork } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { FromChild, ToChild } from "./protocol.ts";
+import { fromChildSchema, type ToChild } from "./protocol.ts";
+import { type AgentProcess, type SandboxMode, startAgentProcess } from "./sandbox.ts";
 
 export type CheckResult = { ok: true } | { ok: false; message: string };
 
@@ -18,14 +19,14 @@ export interface CheckOptions {
   root?: string;
   /** Skip tsc (the load is still checked). */
   typeCheck?: boolean;
+  /** How the load is sealed (default bwrap; the config's `sandbox`). */
+  sandbox?: SandboxMode;
   /** Upper bound for each of tsc and the load, in ms (default 60 s). */
   timeoutMs?: number;
 }
 
 const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const require = createRequire(import.meta.url);
-// Resolved from the harness (SDK, tsx), so the child works even when the experiment dir has no node_modules.
-const CHILD_ENTRY = fileURLToPath(new URL("./child-entry.mjs", import.meta.url));
 
 /**
  * The agent lives in the operator's experiment dir, where only type imports (erased at load) and
@@ -106,21 +107,30 @@ export async function typeCheckAgent(agentFile: string, timeoutMs = 60_000): Pro
   }
 }
 
-/** Loads the agent in a child process exactly as the runner does, and checks its default export. */
-export function loadAgentOnce(agentFile: string, timeoutMs = 60_000): Promise<CheckResult> {
+/** Loads the agent in a sealed child process exactly as the runner does, and checks its default export. */
+export function loadAgentOnce(
+  agentFile: string,
+  timeoutMs = 60_000,
+  sandbox: SandboxMode = "bwrap",
+): Promise<CheckResult> {
   return new Promise((resolvePromise) => {
+    let proc: AgentProcess;
+    try {
+      proc = startAgentProcess(sandbox);
+    } catch (error) {
+      resolvePromise({ ok: false, message: (error as Error).message });
+      return;
+    }
+    const child = proc.child;
+    const name = `agent${extname(agentFile) || ".ts"}`;
+    const outside = (text: string) => text.split(proc.insidePath(name)).join(resolve(agentFile));
     let stderr = "";
-    const child = fork(CHILD_ENTRY, [], {
-      execArgv: [],
-      stdio: ["ignore", "ignore", "pipe", "ipc"],
-      serialization: "json",
-    });
     let settled = false;
     const done = (result: CheckResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      child.kill("SIGKILL");
+      proc.dispose();
       resolvePromise(result);
     };
     const timer = setTimeout(
@@ -130,22 +140,29 @@ export function loadAgentOnce(agentFile: string, timeoutMs = 60_000): Promise<Ch
     child.stderr?.on("data", (c: Buffer) => {
       stderr = (stderr + c.toString("utf8")).slice(-4000);
     });
-    child.on("message", (m: FromChild) => {
-      if (m.type === "ready") done({ ok: true });
-      else if (m.type === "load-failed") done({ ok: false, message: m.message });
+    child.on("message", (raw: unknown) => {
+      const m = fromChildSchema.safeParse(raw);
+      if (!m.success) return;
+      if (m.data.type === "ready") done({ ok: true });
+      else if (m.data.type === "load-failed") done({ ok: false, message: outside(m.data.message) });
     });
     child.on("exit", (code, signal) =>
-      done({ ok: false, message: `the agent process exited while loading (code ${code}, signal ${signal}) ${stderr}` }),
+      done({
+        ok: false,
+        message: outside(`the agent process exited while loading (code ${code}, signal ${signal}) ${stderr}`),
+      }),
     );
+    try {
+      writeFileSync(join(proc.agentDir, name), readFileSync(agentFile));
+    } catch (error) {
+      done({ ok: false, message: `cannot read ${agentFile}: ${(error as Error).message}` });
+      return;
+    }
     const init: ToChild = {
       type: "init",
-      agentFile: resolve(agentFile),
-      envModule: null,
+      agentFile: proc.insidePath(name),
       model: "load-check",
-      baseURL: null,
-      apiKey: null,
       maxRetries: 0,
-      recordTrace: false,
       heartbeatMs: 60_000,
     };
     child.send(init);
@@ -170,7 +187,7 @@ export async function checkAgentStatic(agentFile: string, opts: CheckOptions = {
 export async function checkAgent(agentFile: string, opts: CheckOptions = {}): Promise<CheckResult> {
   const first = await checkAgentStatic(agentFile, opts);
   if (!first.ok) return first;
-  return shorten(await loadAgentOnce(agentFile, opts.timeoutMs ?? 60_000), opts.root);
+  return shorten(await loadAgentOnce(agentFile, opts.timeoutMs ?? 60_000, opts.sandbox ?? "bwrap"), opts.root);
 }
 
 function shorten(result: CheckResult, root: string | undefined): CheckResult {

@@ -1,24 +1,33 @@
 /**
- * The local executor: runs a batch's tasks in agent child processes on this machine, up to
- * `concurrency` at once, scores each answer in this process, and yields the outcomes.
+ * The local executor: runs a batch's tasks in sealed agent processes on this machine (sandbox.ts),
+ * up to `concurrency` at once, and yields the outcomes. Everything that decides a reward happens
+ * here, in the harness: the benchmark's env and its tools, the model calls (llm-proxy.ts), the
+ * scorer on the harness's own copy of the env's state, and the call on whose failure it was.
  */
-import { type ChildProcess, fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { extname } from "node:path";
+import { pathToFileURL } from "node:url";
+import { tsImport } from "tsx/esm/api";
 import { withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
 import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
 import type { LlmCallRow } from "../journal/journal.ts";
-import { costUsd } from "../llm/client.ts";
 import type { AgentAdapter, TaskSpec } from "./adapters/types.ts";
 import { rewardOf } from "./adapters/types.ts";
 import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor } from "./executor.ts";
 import { infraClass } from "./infra-class.ts";
+import { forwardLlmCall, type Upstream } from "./llm-proxy.ts";
 import { checkAgentStatic } from "./load-check.ts";
-import type { ChildInit, ChildOutcome, FromChild, LlmUsageReport, ToChild, TraceEvent } from "./protocol.ts";
+import { type EnvShape, type FromChild, fromChildSchema, type ToChild, type TraceEvent } from "./protocol.ts";
+import {
+  type AgentProcess,
+  keepSpareAgentProcess,
+  type SandboxMode,
+  startAgentProcess,
+  takeAgentProcess,
+} from "./sandbox.ts";
 import type { Reward } from "./types.ts";
-
-// Resolved from the harness (SDK, tsx), so the child works even when the experiment dir has no node_modules.
-const CHILD_ENTRY = fileURLToPath(new URL("./child-entry.mjs", import.meta.url));
 
 export interface LocalExecutorOptions {
   adapter: AgentAdapter;
@@ -27,39 +36,101 @@ export interface LocalExecutorOptions {
   concurrency: number;
   /** Per task, from reaching a loaded agent. */
   timeoutMs: number;
-  /** Endpoint of the agent's model calls. */
-  baseURL: string | null;
-  apiKey: string | null;
+  /** Where the agent's model calls go; the key never enters the agent's process. */
+  upstream: Upstream;
   /** The SDK's own retries inside the agent's client. */
   maxRetries: number;
   /** How often the child proves its event loop is alive. */
   heartbeatMs: number;
   /** Type-check the agent before running it; a load is always checked. */
   typeCheck: boolean;
+  sandbox: SandboxMode;
+  /** Keep one fresh agent process started between batches, so a batch does not wait for node, the SDK and tsx. */
+  warmSpare?: boolean;
   /** Experiment root, to shorten paths in messages. */
   root: string;
   warn(obj: Record<string, unknown>, msg: string): void;
 }
 
-interface Finished {
-  reward: Reward;
-  durationMs: number;
-  error: string | null;
-  events: TraceEvent[];
-  answer: unknown;
+interface EnvHandle {
+  env: Record<string, unknown>;
+  state(): unknown;
 }
+type EnvFactory = (envData: unknown) => EnvHandle | Promise<EnvHandle>;
+
+const NOTE_CHARS = 2000;
+const NOTE_DATA_CHARS = 8000;
+const STDERR_CHARS = 4000;
 
 export function createLocalExecutor(o: LocalExecutorOptions): TaskExecutor {
+  let envFactory: Promise<EnvFactory | null> | null = null;
+  const takeProcess = (): AgentProcess => takeAgentProcess(o.sandbox);
+  const restock = (): void => {
+    if (o.warmSpare ?? true) keepSpareAgentProcess(o.sandbox);
+  };
+  const loadEnv = (): Promise<EnvFactory | null> => {
+    const module = o.adapter.envModule;
+    envFactory ??= module
+      ? tsImport(pathToFileURL(module).href, import.meta.url).then((mod: { default?: unknown }) => {
+          let fn = mod.default;
+          if (fn && typeof fn === "object" && "default" in fn) fn = (fn as { default: unknown }).default;
+          if (typeof fn !== "function") throw new Error(`${module}: the default export must be createEnv(envData)`);
+          return fn as EnvFactory;
+        })
+      : Promise.resolve(null);
+    envFactory.catch(() => {
+      envFactory = null;
+    });
+    return envFactory;
+  };
+
   return {
     run(batch, signal) {
       const q = new ItemQueue<ExecutorItem>();
-      runBatch(o, batch, q, signal).then(
+      runBatch(o, batch, q, signal, takeProcess, loadEnv).then(
         () => q.end(),
         (error: unknown) => q.fail(error),
       );
-      return q;
+      return {
+        async *[Symbol.asyncIterator]() {
+          try {
+            yield* q;
+          } finally {
+            restock();
+          }
+        },
+      };
     },
   };
+}
+
+interface Job {
+  id: string;
+  spec: TaskSpec;
+  trial: number;
+  /** Infrastructure attempts so far. */
+  attempt: number;
+  /** Run alone: it was in flight when its process froze or crashed, and only one of those was the culprit. */
+  isolate: boolean;
+}
+
+interface Running {
+  job: Job;
+  startedAt: number;
+  timer: AbortController;
+  env: EnvHandle | null;
+  events: TraceEvent[];
+  calls: LlmCallRow[];
+  /** The endpoint's last failure on this task, cleared by its next whole answer. */
+  upstreamInfra: string | null;
+  open: Map<string, AbortController>;
+  forwards: Set<Promise<void>>;
+}
+
+interface Settled {
+  reward: Reward;
+  error: string | null;
+  answer: unknown;
 }
 
 async function runBatch(
@@ -67,153 +138,44 @@ async function runBatch(
   batch: TaskBatch,
   q: ItemQueue<ExecutorItem>,
   signal: AbortSignal | undefined,
+  takeProcess: () => AgentProcess,
+  loadEnv: () => Promise<EnvFactory | null>,
 ): Promise<void> {
-  const meter = { spent: 0 };
-  for (const trial of batch.trials) await runTrial(o, batch, trial, meter, q, signal);
-}
-
-async function runTrial(
-  o: LocalExecutorOptions,
-  batch: TaskBatch,
-  trial: number,
-  meter: { spent: number },
-  q: ItemQueue<ExecutorItem>,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const isTrain = batch.split === "train";
-  const callsByTask = new Map<string, LlmCallRow[]>();
-  let specs = new Map<string, TaskSpec>();
-  const pool = new AgentPool({
-    agentFile: batch.agentFile,
-    envModule: o.adapter.envModule,
-    model: o.model,
-    baseURL: o.baseURL,
-    apiKey: o.apiKey,
-    maxRetries: o.maxRetries,
-    recordTrace: isTrain,
-    heartbeatMs: o.heartbeatMs,
-    concurrency: Math.max(1, o.concurrency),
-    timeoutMs: o.timeoutMs,
-    clock: o.clock,
-    mayStart: () => {
-      if (withinBudget(batch.budgetUsd, meter.spent)) return null;
-      return new HarnessError(
-        "BUDGET_EXHAUSTED",
-        `budget_usd reached: $${meter.spent.toFixed(4)} spent by the agent under test in this run, over the $${batch.budgetUsd?.toFixed(4)} left; raise budget_usd to continue`,
-      );
-    },
-    onUsage: (u) => {
-      const row: LlmCallRow = {
-        runId: batch.runId,
-        iteration: batch.iteration,
-        stepKey: null,
-        role: "agent",
-        model: u.model,
-        promptHash: null,
-        inputTokens: u.inputTokens,
-        outputTokens: u.outputTokens,
-        cacheCreationTokens: u.cacheCreationTokens,
-        cacheReadTokens: u.cacheReadTokens,
-        costUsd: costUsd(u.model, {
-          input_tokens: u.inputTokens,
-          output_tokens: u.outputTokens,
-          cache_creation_input_tokens: u.cacheCreationTokens,
-          cache_read_input_tokens: u.cacheReadTokens,
-        }),
-        latencyMs: u.latencyMs,
-        // Never a test response; train responses live in the trace files.
-        response: null,
-        stopReason: u.stopReason,
-      };
-      meter.spent += row.costUsd;
-      const list = callsByTask.get(u.taskId) ?? [];
-      list.push(row);
-      callsByTask.set(u.taskId, list);
-    },
-    score: async (taskId, outcome) =>
-      rewardOf(await o.adapter.score(specs.get(taskId)!, { answer: outcome.answer, state: outcome.state })),
-    finish: (taskId, f) => {
-      const llmCalls = callsByTask.get(taskId) ?? [];
-      callsByTask.delete(taskId);
-      q.push({
-        kind: "task",
-        taskId,
-        trial,
-        reward: f.reward,
-        durationMs: f.durationMs,
-        error: isTrain ? f.error : null,
-        infraClass: f.reward === null ? infraClass(f.error) : null,
-        events: isTrain ? f.events : null,
-        task: isTrain ? (specs.get(taskId)?.agentTask ?? null) : null,
-        answer: isTrain ? f.answer : null,
-        llmCalls,
-      });
-    },
-    warn: (obj, msg) => o.warn(isTrain ? obj : { reason: obj.kind }, msg),
-  });
-  // The child's start-up (tsx, the SDK) overlaps the type-check and the task loading.
+  const content = readFileSync(batch.agentFile);
+  const pool = new AgentPool(o, batch, content, q, takeProcess);
+  // The child's start-up (node, the SDK, tsx) overlaps the type-check and the task loading.
   pool.warm();
+  let specs: Map<string, TaskSpec>;
+  let createEnv: EnvFactory | null;
   try {
-    const [check, loaded] = await Promise.all([
+    const [check, loaded, env] = await Promise.all([
       checkAgentStatic(batch.agentFile, { root: o.root, typeCheck: o.typeCheck }),
       o.adapter.loadTasks(batch.taskIds),
+      loadEnv().catch((error: unknown) => {
+        throw new HarnessError("INFRA_FAILURE", `benchmark env ${o.adapter.envModule}: ${errorMessage(error)}`);
+      }),
     ]);
     // Syntax and type errors: one clear error for the whole run, not one failure per task.
     if (!check.ok) throw new HarnessError("AGENT_LOAD_FAILED", check.message);
     specs = loaded;
+    createEnv = env;
   } catch (error) {
     pool.close();
     throw error;
   }
-  try {
-    await pool.run(
-      batch.taskIds.map((id) => specs.get(id)!),
-      signal,
-    );
-  } finally {
-    // Calls of tasks that never finished (aborted, crashed) are still spend.
-    const rest = [...callsByTask.values()].flat();
-    if (rest.length > 0) q.push({ kind: "spend", llmCalls: rest });
+  const jobs: Job[] = [];
+  let n = 0;
+  for (const trial of batch.trials) {
+    for (const id of batch.taskIds)
+      jobs.push({ id: `j${++n}`, spec: specs.get(id)!, trial, attempt: 0, isolate: false });
   }
-}
-
-// ---------------------------------------------------------------- the child-process pool
-
-type UsageMessage = Omit<LlmUsageReport, "type">;
-
-/** What the child is told at start (ChildInit), plus what the pool itself needs. */
-interface PoolOptions extends Omit<ChildInit, "type"> {
-  concurrency: number;
-  timeoutMs: number;
-  clock: Clock;
-  onUsage(u: UsageMessage): void;
-  /** Asked before each task starts; an error stops the run (the budget). */
-  mayStart?: () => Error | null;
-  score(
-    taskId: string,
-    outcome: Extract<ChildOutcome, { ok: true }>,
-  ): Promise<{ reward: number; detail: string | null }>;
-  finish(taskId: string, f: Finished): void;
-  warn(obj: { kind: string; [k: string]: unknown }, msg: string): void;
-}
-
-interface Queued {
-  spec: TaskSpec;
-  /** Infrastructure attempts so far. */
-  attempt: number;
-  /** Run alone: it was in flight when a child's event loop froze, and only one of those was the culprit. */
-  isolate: boolean;
-}
-
-interface InFlight {
-  item: Queued;
-  startedAt: number;
-  timer: NodeJS.Timeout | null;
+  await pool.run(jobs, createEnv, signal);
 }
 
 class Worker {
-  readonly child: ChildProcess;
-  readonly inflight = new Map<string, InFlight>();
+  readonly running = new Map<string, Running>();
+  /** Model calls in flight: callId → jobId. */
+  readonly calls = new Map<string, string>();
   readonly ready: Promise<void>;
   lastHeartbeat: number;
   killed = false;
@@ -221,104 +183,125 @@ class Worker {
   stderrTail = "";
 
   constructor(
+    readonly proc: AgentProcess,
     readonly capacity: number,
-    opts: PoolOptions,
+    private readonly agentFile: string,
+    content: Buffer,
+    o: LocalExecutorOptions,
     onMessage: (w: Worker, m: FromChild) => void,
     onExit: (w: Worker, code: number | null, signal: NodeJS.Signals | null) => void,
   ) {
-    this.lastHeartbeat = opts.clock.now();
-    // stdout is never read (the protocol is IPC); stderr only for train, where it may explain a crash.
-    this.child = fork(CHILD_ENTRY, [], {
-      execArgv: [],
-      stdio: ["ignore", "ignore", opts.recordTrace ? "pipe" : "ignore", "ipc"],
-      serialization: "json",
-    });
-    this.child.stderr?.on("data", (chunk: Buffer) => {
-      this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-4000);
+    this.lastHeartbeat = o.clock.now();
+    const child = proc.child;
+    child.stderr?.on("data", (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_CHARS);
     });
     this.ready = new Promise<void>((resolve, reject) => {
-      this.child.on("message", (m: FromChild) => {
+      child.on("message", (raw: unknown) => {
+        const parsed = fromChildSchema.safeParse(raw);
+        // The agent shares the child's process and can send anything: what does not parse is dropped.
+        if (!parsed.success) return;
+        const m = parsed.data;
         if (m.type === "ready") resolve();
-        else if (m.type === "load-failed") reject(new HarnessError("AGENT_LOAD_FAILED", m.message));
+        else if (m.type === "load-failed") reject(new HarnessError("AGENT_LOAD_FAILED", this.outside(m.message)));
         else onMessage(this, m);
       });
-      this.child.on("exit", (code, signal) => {
+      child.on("exit", (code, signal) => {
         this.exited = true;
+        // Before any task: nothing in stderr can be a task's content.
+        const tail = this.stderrTail ? `: ${this.outside(this.stderrTail.slice(-1500))}` : "";
         reject(
           new HarnessError(
             "AGENT_LOAD_FAILED",
-            `the agent process exited before the agent loaded (code ${code}, signal ${signal})${
-              opts.recordTrace && this.stderrTail ? `: ${this.stderrTail.slice(-1500)}` : ""
-            }`,
+            `the agent process exited before the agent loaded (code ${code}, signal ${signal})${tail}`,
           ),
         );
         onExit(this, code, signal);
       });
     });
     this.ready.catch(() => {});
-    const init: ChildInit = {
-      type: "init",
-      agentFile: opts.agentFile,
-      envModule: opts.envModule,
-      model: opts.model,
-      baseURL: opts.baseURL,
-      apiKey: opts.apiKey,
-      maxRetries: opts.maxRetries,
-      recordTrace: opts.recordTrace,
-      heartbeatMs: opts.heartbeatMs,
-    };
-    this.child.send(init);
+    const name = `agent${extname(agentFile) || ".ts"}`;
+    writeFile(`${proc.agentDir}/${name}`, content).then(
+      () =>
+        this.send({
+          type: "init",
+          agentFile: proc.insidePath(name),
+          model: o.model,
+          maxRetries: o.maxRetries,
+          heartbeatMs: o.heartbeatMs,
+        }),
+      () => this.kill(),
+    );
+  }
+
+  /** Messages name the agent by its path inside the sandbox; the operator knows it by its own. */
+  outside(text: string): string {
+    return text.split(this.proc.insidePath(`agent${extname(this.agentFile) || ".ts"}`)).join(this.agentFile);
   }
 
   send(message: ToChild): void {
-    if (!this.exited && this.child.connected) this.child.send(message);
+    if (!this.exited && this.proc.child.connected) this.proc.child.send(message);
   }
 
   kill(): void {
-    if (this.exited) return;
     this.killed = true;
-    this.child.kill("SIGKILL");
+    this.proc.dispose();
   }
 
   get room(): number {
-    return this.exited || this.killed ? 0 : this.capacity - this.inflight.size;
+    return this.exited || this.killed ? 0 : this.capacity - this.running.size;
   }
 }
 
 /**
- * Runs tasks in one child process, up to `concurrency` at once (agents are I/O bound, and one
- * process keeps start-up and memory low). A task that hangs while the child stays responsive is
- * aborted in place; a child whose event loop froze (a busy loop) is killed, and the tasks it held
- * run again one at a time so that only the culprit is charged.
+ * The batch's agent processes: one holding up to `concurrency` tasks (agents are I/O bound, and one
+ * process keeps start-up and memory low), and one for running suspects alone. A task that hangs
+ * while its process stays responsive is aborted in place; a process whose event loop froze, or that
+ * crashed, is killed, and the tasks it held run again one at a time so that only the culprit is charged.
  */
 class AgentPool {
   private main: Worker | null = null;
   private isolated: Worker | null = null;
-  private readonly queue: Queued[] = [];
+  private readonly queue: Job[] = [];
   private inflightTotal = 0;
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
+  private createEnv: EnvFactory | null = null;
+  private spent = 0;
+  private settling = 0;
+  private readonly isTrain: boolean;
 
-  constructor(private readonly opts: PoolOptions) {}
+  constructor(
+    private readonly o: LocalExecutorOptions,
+    private readonly batch: TaskBatch,
+    private readonly content: Buffer,
+    private readonly out: ItemQueue<ExecutorItem>,
+    private readonly takeProcess: () => AgentProcess,
+  ) {
+    this.isTrain = batch.split === "train";
+  }
 
-  /** Starts the main child before there is work for it. */
   warm(): void {
     this.worker(false);
   }
 
   close(): void {
-    this.main?.kill();
-    this.isolated?.kill();
+    for (const w of [this.main, this.isolated]) {
+      if (!w) continue;
+      for (const r of w.running.values()) this.abandon(r);
+      w.kill();
+    }
   }
 
-  async run(specs: TaskSpec[], signal?: AbortSignal): Promise<void> {
-    for (const spec of specs) this.queue.push({ spec, attempt: 0, isolate: false });
+  async run(jobs: Job[], createEnv: EnvFactory | null, signal?: AbortSignal): Promise<void> {
+    this.createEnv = createEnv;
+    this.queue.push(...jobs);
     const onAbort = () => this.fail(new AbortedError("benchmark run aborted"));
     signal?.addEventListener("abort", onAbort, { once: true });
     if (signal?.aborted) onAbort();
     try {
-      while (!this.failure && (this.queue.length > 0 || this.inflightTotal > 0)) {
-        await this.dispatch();
+      while (!this.failure && (this.queue.length > 0 || this.inflightTotal > 0 || this.settling > 0)) {
+        this.dispatch();
         if (this.failure) break;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
@@ -326,12 +309,38 @@ class AgentPool {
       }
     } finally {
       signal?.removeEventListener("abort", onAbort);
-      this.main?.kill();
-      this.isolated?.kill();
-      for (const w of [this.main, this.isolated])
-        for (const f of w?.inflight.values() ?? []) if (f.timer) clearTimeout(f.timer);
+      const unfinished = [this.main, this.isolated].flatMap((w) => [...(w?.running.values() ?? [])]);
+      this.close();
+      await Promise.allSettled(unfinished.flatMap((r) => [...r.forwards]));
+      while (this.settling > 0)
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+      // Calls of tasks that never finished (aborted, budget) are still spend.
+      const calls = unfinished.flatMap((r) => r.calls);
+      if (calls.length > 0) this.out.push({ kind: "spend", llmCalls: calls });
     }
     if (this.failure) throw this.failure;
+  }
+
+  /** Work for a task that left its process but has no outcome yet (scoring, waiting for its calls' records). */
+  private track(p: Promise<unknown>): void {
+    this.settling += 1;
+    void p
+      .catch((error: unknown) => this.fail(error as Error))
+      .finally(() => {
+        this.settling -= 1;
+        this.poke();
+      });
+  }
+
+  /** A task that runs again keeps the spend of its first go. */
+  private keepSpend(r: Running): void {
+    this.track(
+      Promise.allSettled([...r.forwards]).then(() => {
+        if (r.calls.length > 0) this.out.push({ kind: "spend", llmCalls: r.calls });
+      }),
+    );
   }
 
   private poke(): void {
@@ -349,154 +358,341 @@ class AgentPool {
     const current = isolate ? this.isolated : this.main;
     if (current && !current.exited && !current.killed) return current;
     const w = new Worker(
-      isolate ? 1 : this.opts.concurrency,
-      this.opts,
+      // The main process comes from the spare; a suspect gets a fresh one.
+      isolate ? startAgentProcessFor(this.o) : this.takeProcess(),
+      isolate ? 1 : Math.max(1, this.o.concurrency),
+      this.batch.agentFile,
+      this.content,
+      this.o,
       (worker, m) => this.onMessage(worker, m),
       (worker, code, sig) => this.onExit(worker, code, sig),
     );
+    // A load failure surfaces once, for the whole run.
+    w.ready.catch((error: unknown) => {
+      if (error instanceof HarnessError && !w.killed) this.fail(error);
+    });
     if (isolate) this.isolated = w;
     else this.main = w;
     return w;
   }
 
-  private async dispatch(): Promise<void> {
-    for (let i = 0; i < this.queue.length && this.inflightTotal < this.opts.concurrency; ) {
-      const item = this.queue[i]!;
-      const w = this.worker(item.isolate);
+  private budgetRefusal(): Error | null {
+    const left = this.batch.budgetUsd;
+    if (withinBudget(left, this.spent)) return null;
+    return new HarnessError(
+      "BUDGET_EXHAUSTED",
+      `budget reached: $${this.spent.toFixed(4)} spent by the agent under test, $${left?.toFixed(4)} was left`,
+    );
+  }
+
+  private dispatch(): void {
+    const concurrency = Math.max(1, this.o.concurrency);
+    for (let i = 0; i < this.queue.length && this.inflightTotal < concurrency; ) {
+      const job = this.queue[i]!;
+      const w = this.worker(job.isolate);
       if (w.room <= 0) {
         i++;
         continue;
       }
-      const refusal = this.opts.mayStart?.() ?? null;
+      const refusal = this.budgetRefusal();
       if (refusal) {
         this.fail(refusal);
         return;
       }
       this.queue.splice(i, 1);
-      this.start(w, item);
-    }
-    // A load failure surfaces here once, for the whole run.
-    const waiting = [this.main, this.isolated].filter((w): w is Worker => w !== null && !w.exited && !w.killed);
-    for (const w of waiting) {
-      w.ready.catch((error: unknown) => {
-        if (error instanceof HarnessError && !w.killed) this.fail(error);
-      });
+      this.start(w, job);
     }
   }
 
-  private start(w: Worker, item: Queued): void {
-    const id = item.spec.id;
-    const f: InFlight = { item, startedAt: this.opts.clock.now(), timer: null };
-    w.inflight.set(id, f);
+  private start(w: Worker, job: Job): void {
+    const r: Running = {
+      job,
+      startedAt: this.o.clock.now(),
+      timer: new AbortController(),
+      env: null,
+      events: [],
+      calls: [],
+      upstreamInfra: null,
+      open: new Map(),
+      forwards: new Set(),
+    };
+    w.running.set(job.id, r);
     this.inflightTotal += 1;
-    void w.ready.then(
-      () => {
-        if (w.inflight.get(id) !== f) return;
+    void Promise.all([w.ready, this.buildEnv(job)]).then(
+      ([, env]) => {
+        if (w.running.get(job.id) !== r) return;
+        if (env instanceof Error) {
+          this.take(w, job.id);
+          return this.infra(r, `benchmark env failed: ${env.message}`);
+        }
+        r.env = env;
         // The clock starts when the task reaches a loaded agent: start-up is not the task's time.
-        f.startedAt = this.opts.clock.now();
-        w.lastHeartbeat = this.opts.clock.now();
-        f.timer = setTimeout(() => this.onTimeout(w, id), this.opts.timeoutMs);
-        w.send({ type: "run", taskId: id, task: item.spec.agentTask, envData: item.spec.envData });
+        r.startedAt = this.o.clock.now();
+        w.lastHeartbeat = this.o.clock.now();
+        this.o.clock.sleep(this.o.timeoutMs, r.timer.signal).then(
+          () => this.onTimeout(w, job.id),
+          () => {},
+        );
+        w.send({ type: "run", jobId: job.id, task: job.spec.agentTask, env: shapeOf(env.env) });
       },
       () => {},
     );
   }
 
-  private take(w: Worker, taskId: string): InFlight | null {
-    const f = w.inflight.get(taskId);
-    if (!f) return null;
-    if (f.timer) clearTimeout(f.timer);
-    w.inflight.delete(taskId);
-    this.inflightTotal -= 1;
-    return f;
-  }
-
-  private settle(taskId: string, f: InFlight, result: Omit<Finished, "durationMs">): void {
+  private async buildEnv(job: Job): Promise<EnvHandle | Error> {
     try {
-      this.opts.finish(taskId, { ...result, durationMs: this.opts.clock.now() - f.startedAt });
+      return this.createEnv ? await this.createEnv(job.spec.envData) : { env: {}, state: () => null };
     } catch (error) {
-      this.fail(error as Error);
+      return error instanceof Error ? error : new Error(String(error));
     }
-    this.poke();
   }
 
-  private infra(taskId: string, f: InFlight, error: string, events: TraceEvent[]): void {
-    if (f.item.attempt < 1) {
-      this.opts.warn({ kind: "infra", taskId, error }, "task hit an infrastructure error; retrying once");
-      this.queue.push({ ...f.item, attempt: f.item.attempt + 1 });
+  private take(w: Worker, jobId: string): Running | null {
+    const r = w.running.get(jobId);
+    if (!r) return null;
+    r.timer.abort();
+    w.running.delete(jobId);
+    this.inflightTotal -= 1;
+    return r;
+  }
+
+  /** Stops what the harness still does for a task the agent no longer runs. */
+  private abandon(r: Running): void {
+    r.timer.abort();
+    for (const c of r.open.values()) c.abort();
+  }
+
+  private settle(r: Running, s: Settled): void {
+    this.abandon(r);
+    const durationMs = this.o.clock.now() - r.startedAt;
+    this.track(
+      Promise.allSettled([...r.forwards]).then(() => {
+        try {
+          this.out.push({
+            kind: "task",
+            taskId: r.job.spec.id,
+            trial: r.job.trial,
+            reward: s.reward,
+            durationMs,
+            error: this.isTrain ? s.error : null,
+            infraClass: s.reward === null ? infraClass(s.error) : null,
+            events: this.isTrain ? r.events : null,
+            task: this.isTrain ? r.job.spec.agentTask : null,
+            answer: this.isTrain ? s.answer : null,
+            llmCalls: r.calls,
+          });
+        } catch (error) {
+          this.fail(error as Error);
+        }
+      }),
+    );
+  }
+
+  /** The harness's own failure: run again once, then null. */
+  private infra(r: Running, error: string): void {
+    if (r.job.attempt < 1) {
+      this.abandon(r);
+      this.o.warn(
+        this.isTrain ? { kind: "infra", taskId: r.job.spec.id, error } : { reason: "infra" },
+        "task hit an infrastructure error; retrying once",
+      );
+      // Its spend so far stays spend.
+      this.keepSpend(r);
+      this.queue.push({ ...r.job, attempt: r.job.attempt + 1 });
       this.poke();
       return;
     }
-    this.settle(taskId, f, { reward: null, error, events, answer: null });
+    this.settle(r, { reward: null, error, answer: null });
+  }
+
+  /** A failure the agent caused scores 0, unless the endpoint had failed it first. */
+  private agentFailure(r: Running, error: string): void {
+    if (r.upstreamInfra) this.infra(r, r.upstreamInfra);
+    else this.settle(r, { reward: 0, error, answer: null });
   }
 
   private onMessage(w: Worker, m: FromChild): void {
     if (m.type === "hb") {
-      w.lastHeartbeat = this.opts.clock.now();
+      w.lastHeartbeat = this.o.clock.now();
       return;
     }
     if (m.type === "llm") {
-      try {
-        this.opts.onUsage(m);
-      } catch (error) {
-        this.fail(error as Error);
-      }
+      this.onLlm(w, m);
+      return;
+    }
+    if (m.type === "llm-cancel") {
+      const jobId = w.calls.get(m.callId);
+      if (jobId) w.running.get(jobId)?.open.get(m.callId)?.abort();
+      return;
+    }
+    if (m.type === "env") {
+      void this.onEnv(w, m);
+      return;
+    }
+    if (m.type === "note") {
+      const r = w.running.get(m.jobId);
+      // Test runs send notes too (the child cannot tell), and they are dropped here.
+      if (r && this.isTrain) r.events.push(noteEvent(this.o.clock.now(), m.message, m.data));
       return;
     }
     if (m.type !== "done") return;
-    w.lastHeartbeat = this.opts.clock.now();
-    const f = this.take(w, m.taskId);
-    if (!f) return;
+    w.lastHeartbeat = this.o.clock.now();
+    const r = this.take(w, m.jobId);
+    if (!r) return;
     const outcome = m.outcome;
-    if (!outcome.ok) {
-      if (outcome.infra) this.infra(m.taskId, f, outcome.error, outcome.events);
-      else this.settle(m.taskId, f, { reward: 0, error: outcome.error, events: outcome.events, answer: null });
-      return;
-    }
-    this.opts.score(m.taskId, outcome).then(
-      ({ reward, detail }) =>
-        this.settle(m.taskId, f, { reward, error: detail, events: outcome.events, answer: outcome.answer }),
-      (error: unknown) => this.infra(m.taskId, f, `scorer failed: ${errorMessage(error)}`, outcome.events),
+    // Calls still open are abandoned; their records (and whether the endpoint failed) come first.
+    this.abandon(r);
+    this.track(
+      Promise.allSettled([...r.forwards]).then(async () => {
+        if (!outcome.ok) return this.agentFailure(r, outcome.error.slice(0, 20_000));
+        if (r.upstreamInfra) return this.infra(r, r.upstreamInfra);
+        let scored: { reward: number; detail: string | null };
+        try {
+          // The harness's own env state, never anything the agent reports.
+          scored = rewardOf(
+            await this.o.adapter.score(r.job.spec, { answer: outcome.answer, state: r.env?.state() ?? null }),
+          );
+        } catch (error) {
+          return this.infra(r, `scorer failed: ${errorMessage(error)}`);
+        }
+        this.settle(r, { reward: scored.reward, error: scored.detail, answer: outcome.answer });
+      }),
     );
   }
 
-  private onTimeout(w: Worker, taskId: string): void {
-    const f = w.inflight.get(taskId);
-    if (!f) return;
-    const seconds = this.opts.timeoutMs / 1000;
-    const timeout = `timeout: the task ran longer than ${seconds}s and was stopped`;
-    const frozen = this.opts.clock.now() - w.lastHeartbeat > Math.max(1000, this.opts.heartbeatMs * 4);
-    if (!frozen) {
-      // The child still answers: only this task hangs. Abort it in place.
-      this.take(w, taskId);
-      w.send({ type: "abort", taskId });
-      this.settle(taskId, f, { reward: 0, error: timeout, events: [], answer: null });
+  private onLlm(w: Worker, m: Extract<FromChild, { type: "llm" }>): void {
+    const r = w.running.get(m.jobId);
+    const reply = (message: ToChild) => w.send(message);
+    if (!r || w.calls.has(m.callId)) {
+      reply({ type: "llm-fail", callId: m.callId, message: "no such task in flight" });
       return;
     }
-    const suspects = [...w.inflight.keys()].map((id) => [id, this.take(w, id)!] as const);
+    const controller = new AbortController();
+    w.calls.set(m.callId, m.jobId);
+    r.open.set(m.callId, controller);
+    const forward = forwardLlmCall(
+      this.o.upstream,
+      this.o.clock,
+      m,
+      {
+        head: (status, headers) => reply({ type: "llm-head", callId: m.callId, status, headers }),
+        chunk: (data) => reply({ type: "llm-chunk", callId: m.callId, data }),
+        end: () => reply({ type: "llm-end", callId: m.callId }),
+        fail: (message) => reply({ type: "llm-fail", callId: m.callId, message }),
+      },
+      controller.signal,
+    ).then((result) => {
+      w.calls.delete(m.callId);
+      r.open.delete(m.callId);
+      if (result.usage) {
+        r.calls.push({ ...result.usage, runId: this.batch.runId, iteration: this.batch.iteration });
+        this.spent += result.usage.costUsd;
+      }
+      if (this.isTrain) r.events.push(result.event);
+      if (result.infra) r.upstreamInfra = result.infra;
+      else if (!result.cancelled && result.event.status !== null && result.event.status < 300) r.upstreamInfra = null;
+    });
+    r.forwards.add(forward);
+    void forward.finally(() => r.forwards.delete(forward));
+  }
+
+  private async onEnv(w: Worker, m: Extract<FromChild, { type: "env" }>): Promise<void> {
+    const r = w.running.get(m.jobId);
+    const fn = r?.env?.env[m.name];
+    if (!r || typeof fn !== "function") {
+      w.send({ type: "env-result", callId: m.callId, ok: false, error: `no tool ${JSON.stringify(m.name)}` });
+      return;
+    }
+    const [tool, toolInput] = m.name === "execute" ? m.args : [m.name, m.args];
+    const event: TraceEvent = { kind: "tool", at: this.o.clock.now(), name: String(tool), input: toolInput };
+    if (this.isTrain) r.events.push(event);
+    try {
+      const output = await (fn as (...a: unknown[]) => unknown).apply(r.env!.env, m.args);
+      event.output = output;
+      w.send({ type: "env-result", callId: m.callId, ok: true, value: output ?? null });
+    } catch (error) {
+      event.error = errorMessage(error);
+      w.send({ type: "env-result", callId: m.callId, ok: false, error: errorMessage(error) });
+    }
+  }
+
+  private onTimeout(w: Worker, jobId: string): void {
+    const r = w.running.get(jobId);
+    if (!r) return;
+    const seconds = this.o.timeoutMs / 1000;
+    const timeout = `timeout: the task ran longer than ${seconds}s and was stopped`;
+    const frozen = this.o.clock.now() - w.lastHeartbeat > Math.max(1000, this.o.heartbeatMs * 4);
+    if (!frozen) {
+      // The process still answers: only this task hangs. Abort it in place.
+      this.take(w, jobId);
+      w.send({ type: "abort", jobId });
+      this.settle(r, { reward: 0, error: timeout, answer: null });
+      return;
+    }
+    const suspects = [...w.running.keys()].map((id) => this.take(w, id)!);
     w.kill();
-    this.opts.warn({ kind: "frozen", taskId, inFlight: suspects.length }, "agent process froze; killed it");
+    this.o.warn(
+      this.isTrain ? { kind: "frozen", taskId: r.job.spec.id, inFlight: suspects.length } : { reason: "frozen" },
+      "agent process froze; killed it",
+    );
     if (suspects.length === 1 || w.capacity === 1) {
       // Alone in its process: this task is the culprit.
-      this.settle(taskId, f, {
-        reward: 0,
-        error: `${timeout} (its process was busy and had to be killed)`,
-        events: [],
-        answer: null,
-      });
-      for (const [id, other] of suspects) if (id !== taskId) this.queue.push(other.item);
+      this.settle(r, { reward: 0, error: `${timeout} (its process was busy and had to be killed)`, answer: null });
+      for (const other of suspects) if (other !== r) this.requeue(other, true);
     } else {
-      for (const [, other] of suspects) this.queue.push({ ...other.item, isolate: true });
+      for (const other of suspects) this.requeue(other, true);
     }
     this.poke();
+  }
+
+  private requeue(r: Running, isolate: boolean): void {
+    this.abandon(r);
+    this.keepSpend(r);
+    this.queue.push({ ...r.job, isolate });
   }
 
   private onExit(w: Worker, code: number | null, sig: NodeJS.Signals | null): void {
     w.exited = true;
     if (w.killed) return;
-    const lost = [...w.inflight.keys()].map((id) => [id, this.take(w, id)!] as const);
-    const tail = this.opts.recordTrace && w.stderrTail ? `: ${w.stderrTail.slice(-500)}` : "";
-    for (const [id, f] of lost) this.infra(id, f, `the agent process crashed (code ${code}, signal ${sig})${tail}`, []);
+    const lost = [...w.running.keys()].map((id) => this.take(w, id)!);
+    const tail = this.isTrain && w.stderrTail ? `: ${w.stderrTail.slice(-500)}` : "";
+    const why = `the agent process crashed (code ${code}, signal ${sig})${tail}`;
+    if (lost.length === 1 || w.capacity === 1) {
+      // Alone in its process: the crash is this task's doing.
+      for (const r of lost) this.agentFailure(r, why);
+    } else {
+      for (const r of lost) this.requeue(r, true);
+    }
     this.poke();
   }
+}
+
+function startAgentProcessFor(o: LocalExecutorOptions): AgentProcess {
+  return startAgentProcess(o.sandbox);
+}
+
+/** What the agent process gets of an env: its plain values, and the names of its functions (run here). */
+function shapeOf(env: Record<string, unknown>): EnvShape {
+  const values: Record<string, unknown> = {};
+  const functions: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (typeof value === "function") functions.push(name);
+    else values[name] = value;
+  }
+  return { values: JSON.parse(JSON.stringify(values)) as Record<string, unknown>, functions };
+}
+
+function noteEvent(at: number, message: string, data: unknown): TraceEvent {
+  let kept: unknown = data;
+  if (data !== undefined) {
+    const text = JSON.stringify(data) ?? "";
+    if (text.length > NOTE_DATA_CHARS) kept = `${text.slice(0, NOTE_DATA_CHARS)}… (cut)`;
+  }
+  return {
+    kind: "note",
+    at,
+    source: "agent",
+    message: message.length > NOTE_CHARS ? `${message.slice(0, NOTE_CHARS)}… (cut)` : message,
+    ...(data === undefined ? {} : { data: kept }),
+  };
 }

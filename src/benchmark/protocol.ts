@@ -1,49 +1,127 @@
 /**
- * Messages between the runner and the agent's child process, over Node's IPC channel
- * (never stdout: an agent that prints cannot break the protocol).
+ * The protocol between the harness and an agent process. Language-neutral: every message is one
+ * JSON object with a `type`.
+ *
+ * Transport: the harness starts the agent process with an IPC channel on the file descriptor named
+ * by the environment variable `NODE_CHANNEL_FD` (serialization `json`). On that fd each message is one
+ * line of UTF-8 JSON ending in "\n", in both directions. A Node child uses `process.send` /
+ * `process.on("message")`; a child in another language reads and writes newline-delimited JSON on
+ * that fd (in Python: `os.fdopen(int(os.environ["NODE_CHANNEL_FD"]), "r+b", buffering=0)`).
+ * stdout is never read; stderr is kept (bounded) for train runs only.
+ *
+ * The agent process has no network and no secrets. Its model calls go to the harness as `llm`
+ * messages carrying an HTTP request for the Messages API (`POST /v1/messages`, streaming or not);
+ * the harness adds the key, forwards it, meters the usage from the reply itself and streams the reply
+ * back as `llm-head`, `llm-chunk`…, then `llm-end` or `llm-fail`. Benchmark tools run in the harness
+ * (`env` → `env-result`). The scorer and the task's answers never reach the agent process.
+ *
+ * Order of a session: harness → `init`; child → `ready` (or `load-failed`); then any number of
+ * `run` (several may be in flight), each ended by the child's `done`; `abort` cancels one. The child
+ * sends `hb` every `heartbeatMs` so the harness can tell a frozen event loop from a slow task.
+ * Everything the child sends is checked by the harness (fromChildSchema) and may be hostile.
  */
+import { z } from "zod";
 import type { AgentTask } from "./agent-contract.ts";
+
+// ------------------------------------------------------------------ harness → child
 
 export interface ChildInit {
   type: "init";
+  /** Path of the agent file inside the agent's view. */
   agentFile: string;
-  /** Module whose default export `createEnv(envData)` builds a task's env; null: env is `{}`. */
-  envModule: string | null;
+  /** The config's agent_model, handed to the agent as ctx.model. */
   model: string;
-  baseURL: string | null;
-  apiKey: string | null;
-  /** The SDK's own retries for the agent's client. */
+  /** Retries of the agent's SDK client (the same for train and test). */
   maxRetries: number;
-  /** Keep requests, responses, tool calls and notes (train only). */
-  recordTrace: boolean;
   heartbeatMs: number;
+}
+
+/** The env a task's agent sees: plain values, and names of functions that run in the harness. */
+export interface EnvShape {
+  values: Record<string, unknown>;
+  functions: string[];
 }
 
 export interface ChildRun {
   type: "run";
-  taskId: string;
+  /** Opaque id of this run of a task (one task may run more than once). */
+  jobId: string;
   task: AgentTask;
-  envData: unknown;
+  env: EnvShape;
 }
 
 export interface ChildAbort {
   type: "abort";
-  taskId: string;
+  jobId: string;
 }
 
-export type ToChild = ChildInit | ChildRun | ChildAbort;
-
-export interface LlmUsageReport {
-  type: "llm";
-  taskId: string;
-  model: string;
-  inputTokens: number;
-  outputTokens: number;
-  cacheCreationTokens: number;
-  cacheReadTokens: number;
-  latencyMs: number;
-  stopReason: string | null;
+export interface LlmHead {
+  type: "llm-head";
+  callId: string;
+  status: number;
+  headers: Record<string, string>;
 }
+
+export interface LlmChunk {
+  type: "llm-chunk";
+  callId: string;
+  /** UTF-8 text of the response body, in order. */
+  data: string;
+}
+
+export interface LlmEnd {
+  type: "llm-end";
+  callId: string;
+}
+
+/** The request could not be completed (no head yet, or the body broke off). */
+export interface LlmFail {
+  type: "llm-fail";
+  callId: string;
+  message: string;
+}
+
+export type EnvResult =
+  | { type: "env-result"; callId: string; ok: true; value: unknown }
+  | { type: "env-result"; callId: string; ok: false; error: string };
+
+export type ToChild = ChildInit | ChildRun | ChildAbort | LlmHead | LlmChunk | LlmEnd | LlmFail | EnvResult;
+
+// ------------------------------------------------------------------ child → harness
+
+const id = z.string().min(1).max(200);
+
+export const fromChildSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("ready") }),
+  z.object({ type: z.literal("load-failed"), message: z.string() }),
+  z.object({ type: z.literal("hb") }),
+  /** An HTTP request to the model API; only `POST /v1/messages` is forwarded. */
+  z.object({
+    type: z.literal("llm"),
+    jobId: id,
+    callId: id,
+    method: z.string(),
+    path: z.string(),
+    headers: z.record(z.string(), z.string()),
+    body: z.string().nullable(),
+  }),
+  /** The agent gave up on a request (its abort signal): not the harness's failure. */
+  z.object({ type: z.literal("llm-cancel"), callId: id }),
+  z.object({ type: z.literal("env"), jobId: id, callId: id, name: z.string(), args: z.array(z.unknown()) }),
+  z.object({ type: z.literal("note"), jobId: id, message: z.string(), data: z.unknown().optional() }),
+  z.object({
+    type: z.literal("done"),
+    jobId: id,
+    outcome: z.union([
+      z.object({ ok: z.literal(true), answer: z.unknown() }),
+      z.object({ ok: z.literal(false), error: z.string() }),
+    ]),
+  }),
+]);
+
+export type FromChild = z.infer<typeof fromChildSchema>;
+
+// ------------------------------------------------------------------ the harness's record of a task
 
 export type TraceEvent =
   | {
@@ -56,15 +134,5 @@ export type TraceEvent =
       error?: string;
     }
   | { kind: "tool"; at: number; name: string; input: unknown; output?: unknown; error?: string }
-  | { kind: "note"; at: number; message: string; data?: unknown };
-
-export type ChildOutcome =
-  | { ok: true; answer: unknown; state: unknown; events: TraceEvent[] }
-  | { ok: false; error: string; infra: boolean; events: TraceEvent[] };
-
-export type FromChild =
-  | { type: "ready" }
-  | { type: "load-failed"; message: string }
-  | { type: "hb" }
-  | LlmUsageReport
-  | { type: "done"; taskId: string; outcome: ChildOutcome };
+  /** Text the agent supplied itself (size-capped). */
+  | { kind: "note"; at: number; source: "agent"; message: string; data?: unknown };

@@ -20,6 +20,7 @@ import { createCommandExecutor } from "./command-executor.ts";
 import type { TaskExecutor, TaskOutcome } from "./executor.ts";
 import { allNonTransient, describeClasses, infraClass } from "./infra-class.ts";
 import { createLocalExecutor } from "./local-executor.ts";
+import type { SandboxMode } from "./sandbox.ts";
 import { writeTrainTraceAsync } from "./traces.ts";
 import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
 
@@ -47,6 +48,10 @@ export interface RunnerOptions {
   agentMaxRetries?: number;
   /** How often the child proves its event loop is alive (default 250 ms). */
   heartbeatMs?: number;
+  /** Overrides config.sandbox. */
+  sandbox?: SandboxMode;
+  /** Keep a fresh agent process started between runs (default true). */
+  warmSpare?: boolean;
 }
 
 export function agentHashOf(content: string | Buffer): string {
@@ -73,8 +78,12 @@ function defaultExecutor(options: RunnerOptions, clock: Clock): TaskExecutor {
     model: config.agent_model,
     concurrency: config.max_concurrency,
     timeoutMs: config.per_task_timeout * 1000,
-    baseURL: options.agentBaseURL ?? process.env.ANTHROPIC_BASE_URL ?? null,
-    apiKey: options.agentApiKey ?? process.env.ANTHROPIC_API_KEY ?? null,
+    upstream: {
+      baseURL: options.agentBaseURL ?? process.env.ANTHROPIC_BASE_URL ?? null,
+      apiKey: options.agentApiKey ?? process.env.ANTHROPIC_API_KEY ?? null,
+    },
+    sandbox: options.sandbox ?? config.sandbox,
+    ...(options.warmSpare === undefined ? {} : { warmSpare: options.warmSpare }),
     maxRetries: options.agentMaxRetries ?? 2,
     heartbeatMs: options.heartbeatMs ?? 250,
     typeCheck: options.typeCheck ?? true,
@@ -149,6 +158,9 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     const missingCount = toRun.reduce((n, list) => n + list.length, 0);
     const total = ids.length * trials.length;
     log.info({ split, total, reused, toRun: missingCount, agentHash }, "benchmark run started");
+    if (adapter.kind === "agent" && (options.sandbox ?? config.sandbox) === "none" && missingCount > 0) {
+      log.warn({ split, sandbox: "none" }, "the agent under test runs unsealed (sandbox: none)");
+    }
 
     const started = clock.now();
     const traceWrites: Promise<unknown>[] = [];

@@ -1,6 +1,7 @@
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { stratifiedSplit } from "../benchmark/split.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { UserError } from "../errors.ts";
@@ -40,6 +41,7 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
   const out = options.stderr ?? process.stderr;
   const clock = options.clock ?? systemClock;
   const exp = openExperiment(options);
+  assertSandboxReady(exp.config);
   const { root, config, paths: p } = exp;
   const rel = (file: string) => relative(root, file);
   const benchmark = config.benchmark;

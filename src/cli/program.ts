@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
+import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { systemClock } from "../clock.ts";
 import { lockHolder } from "../daemon/lock.ts";
 import { agentCheck } from "../daemon/steps.ts";
@@ -125,6 +126,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
       act(async (cmd) => {
         const exp = openExperiment(globals(cmd));
         requirePrepared(exp);
+        assertSandboxReady(exp.config);
         const opened = openJournalAndLog(exp, { stdout: false });
         try {
           const o = cmd.opts() as { split: "train" | "test"; taskIds?: string };
@@ -159,7 +161,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
             log: opened.log,
             runner: createRunnerFor(exp, opened, systemClock),
             repo: openRepo(exp.root),
-            checkAgent: agentCheck(exp.root),
+            checkAgent: agentCheck(exp.root, exp.config.sandbox),
             runId: null,
             iteration: null,
             stdout: out,

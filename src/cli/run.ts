@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { LoopInput } from "../../machines/loop.ts";
 import type { Limits } from "../../machines/stop-rules.ts";
+import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
@@ -106,6 +107,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
   const clock = options.clock ?? systemClock;
   // Everything is validated before anything is written.
   const exp = openExperiment(options);
+  assertSandboxReady(exp.config);
   const repo = openRepo(exp.root);
   requirePrepared(exp);
   // Read before the lock and the journal: a damaged file stops here with nothing written.

@@ -43,7 +43,7 @@ export function createServices(exp: Experiment, opened: Opened, clock: Clock): S
     clock,
     model: config.coding_model,
     runner,
-    checkAgent: agentCheck(root),
+    checkAgent: agentCheck(root, config.sandbox),
     baseContent: () => acceptedAgentContent(repo, root),
     limits: {
       maxTurns: config.coding_max_turns,

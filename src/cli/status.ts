@@ -24,6 +24,8 @@ export interface StatusReport {
   noChange: number;
   spendUsd: { total: number; coding: number; agent: number };
   budgetUsd: number | null;
+  /** How the agent under test is sealed in this run (null before a run). */
+  sandbox: "bwrap" | "none" | null;
   lastError: string | null;
   stopReason: string | null;
   daemonPid: number | null;
@@ -50,6 +52,7 @@ export function readStatus(dir: string, now = Date.now()): StatusReport {
     noChange: 0,
     spendUsd: { total: 0, coding: 0, agent: 0 },
     budgetUsd: null,
+    sandbox: null,
     lastError: null,
     stopReason: null,
     daemonPid: lockHolder(p.lock)?.pid ?? null,
@@ -65,7 +68,7 @@ export function readStatus(dir: string, now = Date.now()): StatusReport {
     const step = journal.currentStep(run.id);
     const spend = journal.spend(run.id);
     const iterations = journal.iterations(run.id);
-    const config = run.config as { budget_usd?: number | null } | null;
+    const config = run.config as { budget_usd?: number | null; sandbox?: "bwrap" | "none" } | null;
     return {
       ...empty,
       run: run.id,
@@ -85,6 +88,7 @@ export function readStatus(dir: string, now = Date.now()): StatusReport {
       noChange: iterations.filter((i) => i.outcome === "no_change").length,
       spendUsd: { total: spend.totalUsd, coding: spend.byRole.coding, agent: spend.byRole.agent },
       budgetUsd: config?.budget_usd ?? null,
+      sandbox: config?.sandbox ?? null,
       lastError: run.lastError,
       stopReason: run.stopReason,
     };
@@ -149,6 +153,7 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
     ],
   ];
   if (s.queue) lines.push(...queueLines(s.queue, now));
+  if (s.sandbox === "none") lines.push(["sandbox", "none: UNSEALED, the agent under test runs without the sandbox"]);
   if (s.stopReason) lines.push(["stopped", s.stopReason]);
   lines.push(["last error", s.lastError ?? "none"]);
   if (!s.daemonPid) {

@@ -57,6 +57,12 @@ export const configSchema = z.strictObject({
     .max(86_400)
     .default(300)
     .describe("Seconds one task may run before it is killed and scored."),
+  sandbox: z
+    .enum(["bwrap", "none"])
+    .default("bwrap")
+    .describe(
+      "How the agent under test is sealed: `bwrap` (bubblewrap: read-only view of what it needs, no network, no secrets, nothing outlives a batch) or `none` (runs unsealed; marked so in status, logs and the report).",
+    ),
   seed: z.int().default(42).describe("Seed of the train/test split."),
   step_attempts: z.int().min(1).max(10).default(3).describe("Times a failing step is tried before the run fails."),
   infra_error_share: z

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { checkAgent } from "../benchmark/load-check.ts";
+import type { SandboxMode } from "../benchmark/sandbox.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import type { CodingAgent } from "../coding-agent/index.ts";
@@ -33,7 +34,10 @@ export async function acceptedAgentContent(repo: Repo, root: string): Promise<st
   return readFileSync(paths(root).agentFile, "utf8");
 }
 
-export const agentCheck = (root: string) => (agentFile: string) => checkAgent(agentFile, { root });
+export const agentCheck =
+  (root: string, sandbox: SandboxMode = "bwrap") =>
+  (agentFile: string) =>
+    checkAgent(agentFile, { root, sandbox });
 
 /** The production steps: the real runner, coding agent, gate, record and learnings. */
 export function createSteps(deps: StepDeps): Steps {
@@ -63,7 +67,7 @@ export function createSteps(deps: StepDeps): Steps {
         log,
         runner,
         repo,
-        checkAgent: agentCheck(root),
+        checkAgent: agentCheck(root, config.sandbox),
         runId,
         iteration,
         signal,

@@ -91,6 +91,7 @@ export async function gatherReport(opts: {
           lastError: latest.lastError,
           accepted: latest.accepted,
           rejected: latest.rejected,
+          unsealed: (latest.config as { sandbox?: string } | null)?.sandbox === "none",
         };
         for (const row of journal.iterations(latest.id)) {
           const s = summaryOf(row);

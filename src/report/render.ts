@@ -35,6 +35,8 @@ export interface ReportRun {
   lastError: string | null;
   accepted: number;
   rejected: number;
+  /** The agent under test ran without the sandbox (`sandbox: none`): its scores are not sealed. */
+  unsealed?: boolean;
 }
 
 export interface ReportData {
@@ -307,7 +309,7 @@ export function renderReport(data: ReportData): string {
   const card = (k: string, v: string) => `<div class="card"><div class="k">${k}</div><div class="v">${v}</div></div>`;
   const run = data.run;
   const runLine = run
-    ? `run ${escapeHtml(run.id)} · ${escapeHtml(run.status)}${run.state ? ` (${escapeHtml(run.state)})` : ""}${run.stopReason ? ` · ${escapeHtml(run.stopReason)}` : ""}${run.lastError ? ` · last error: ${escapeHtml(run.lastError)}` : ""}`
+    ? `run ${escapeHtml(run.id)} · ${escapeHtml(run.status)}${run.state ? ` (${escapeHtml(run.state)})` : ""}${run.stopReason ? ` · ${escapeHtml(run.stopReason)}` : ""}${run.lastError ? ` · last error: ${escapeHtml(run.lastError)}` : ""}${run.unsealed ? " · UNSEALED: the agent under test ran without the sandbox (sandbox: none)" : ""}`
     : "no run yet: only the baseline";
   return `<!doctype html>
 <html lang="en">

@@ -1,0 +1,186 @@
+/**
+ * Starts the agent's process sealed (DESIGN §1, the trust boundary): under bubblewrap it sees only
+ * node and the system libraries, the harness's child code, node_modules and its own agent file, all
+ * read-only; a private tmpfs at /tmp is its only writable place; it has its own network (none), pid,
+ * ipc, uts and user namespaces, an empty environment and no terminal; it dies with the harness, and
+ * everything it started or wrote goes with its namespaces when it is killed.
+ *
+ * `sandbox: none` runs the same child without the seal (still with an empty environment): the run is
+ * marked unsealed wherever it is reported.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants, mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { UserError } from "../errors.ts";
+
+export type SandboxMode = "bwrap" | "none";
+
+const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const CHILD_ENTRY = join(HARNESS_ROOT, "src", "benchmark", "child-entry.mjs");
+/** The harness code the child runs (child-entry imports child.ts; its type imports are erased). */
+const CHILD_FILES = [
+  "package.json",
+  "src/benchmark/child-entry.mjs",
+  "src/benchmark/child.ts",
+  "src/benchmark/protocol.ts",
+  "src/benchmark/agent-contract.ts",
+];
+/** Where the agent's own directory appears inside the sandbox. */
+const AGENT_DIR_INSIDE = "/agent";
+/** stdin, stdout, stderr, then the IPC channel. */
+const IPC_FD = 3;
+
+/** The bwrap binary on PATH, or null. */
+export function findBwrap(path = process.env.PATH ?? "/usr/bin:/bin"): string | null {
+  for (const dir of path.split(delimiter)) {
+    const candidate = join(dir, "bwrap");
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {}
+  }
+  return null;
+}
+
+/** Why the configured sandbox cannot be built here (one line: the package and the opt-out), or null. */
+export function sandboxProblem(config: { sandbox: SandboxMode; benchmark?: string }, path?: string): string | null {
+  // A `command` benchmark runs the agent itself: this sandbox does not apply to it.
+  if (config.sandbox !== "bwrap" || config.benchmark === "command" || findBwrap(path) !== null) return null;
+  return "sandbox: bubblewrap (bwrap) is not installed, and the agent under test runs inside it: install the Debian package `bubblewrap`, or set `sandbox: none` in experiment_config.yaml to run the agent unsealed";
+}
+
+/** `run`, `prepare` and `benchmark` refuse to start when the sandbox cannot be built. */
+export function assertSandboxReady(config: { sandbox: SandboxMode; benchmark?: string }): void {
+  const problem = sandboxProblem(config);
+  if (problem) throw new UserError("CONFIG_INVALID", problem);
+}
+
+export interface AgentProcess {
+  child: ChildProcess;
+  /** Host directory the agent file is copied into (read-only inside the sandbox). */
+  agentDir: string;
+  /** The path the child must load for a file named `name` in agentDir. */
+  insidePath(name: string): string;
+  /** Kills the process (and with bwrap everything it started) and removes its directory. */
+  dispose(): void;
+}
+
+function bwrapArgs(agentDir: string): string[] {
+  const ro = (path: string, inside = path) => ["--ro-bind", realpathSync(path), inside];
+  const node = realpathSync(process.execPath);
+  const args = [
+    "--unshare-all",
+    "--die-with-parent",
+    "--new-session",
+    "--clearenv",
+    "--setenv",
+    "NODE_CHANNEL_FD",
+    String(IPC_FD),
+    "--setenv",
+    "NODE_CHANNEL_SERIALIZATION_MODE",
+    "json",
+    "--hostname",
+    "sandbox",
+    ...ro("/usr"),
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+  ];
+  if (!node.startsWith("/usr/")) args.push(...ro(node, process.execPath));
+  args.push(...ro(join(HARNESS_ROOT, "node_modules"), join(HARNESS_ROOT, "node_modules")));
+  for (const file of CHILD_FILES) args.push(...ro(join(HARNESS_ROOT, file), join(HARNESS_ROOT, file)));
+  args.push(...ro(agentDir, AGENT_DIR_INSIDE), "--remount-ro", "/", "--chdir", "/tmp");
+  return args;
+}
+
+/**
+ * Starts a fresh agent process. It loads the SDK and tsx, then waits for `init`: a process may be
+ * started before its agent file is known (a warm spare), since agentDir is bound, not copied.
+ */
+export function startAgentProcess(mode: SandboxMode): AgentProcess {
+  const agentDir = mkdtempSync(join(tmpdir(), "auto-harness-agent-"));
+  const stdio: ("ignore" | "pipe" | "ipc")[] = ["ignore", "ignore", "pipe", "ipc"];
+  let child: ChildProcess;
+  if (mode === "bwrap") {
+    const bwrap = findBwrap();
+    if (!bwrap) assertSandboxReady({ sandbox: mode });
+    child = spawn(bwrap!, [...bwrapArgs(agentDir), process.execPath, CHILD_ENTRY], {
+      env: {},
+      stdio,
+      serialization: "json",
+    });
+  } else {
+    // No key and no tokens even unsealed: the child needs none of the harness's environment.
+    child = spawn(process.execPath, [CHILD_ENTRY], { env: {}, stdio, serialization: "json", cwd: agentDir });
+  }
+  // An unexpected end of the channel is reported through "exit"; the write error itself is noise.
+  child.on("error", () => {});
+  let disposed = false;
+  return {
+    child,
+    agentDir,
+    insidePath: (name) => (mode === "bwrap" ? `${AGENT_DIR_INSIDE}/${name}` : join(agentDir, name)),
+    dispose: () => {
+      if (disposed) return;
+      disposed = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      rmSync(agentDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// One fresh process per mode, shared by every runner of this harness process: it has never run an
+// agent, so handing it to a batch gives that batch nothing of another's.
+const spares = new Map<SandboxMode, AgentProcess>();
+
+function alive(p: AgentProcess): boolean {
+  return p.child.exitCode === null && p.child.signalCode === null && p.child.connected;
+}
+
+/** A fresh agent process: the spare when one is ready, else a new one. */
+export function takeAgentProcess(mode: SandboxMode): AgentProcess {
+  const spare = spares.get(mode);
+  spares.delete(mode);
+  if (spare && alive(spare)) {
+    spare.child.ref();
+    (spare.child.channel as { ref?: () => void } | undefined)?.ref?.();
+    return spare;
+  }
+  spare?.dispose();
+  return startAgentProcess(mode);
+}
+
+/** Starts the spare for the next batch, so it does not wait for node, the SDK and tsx. */
+export function keepSpareAgentProcess(mode: SandboxMode): void {
+  const current = spares.get(mode);
+  if (current && alive(current)) return;
+  let spare: AgentProcess;
+  try {
+    spare = startAgentProcess(mode);
+  } catch {
+    return;
+  }
+  // A spare never keeps the harness alive; it dies with it.
+  spare.child.unref();
+  (spare.child.channel as { unref?: () => void } | undefined)?.unref?.();
+  spare.child.stderr?.resume();
+  spares.set(mode, spare);
+  spare.child.once("exit", () => {
+    if (spares.get(mode) === spare) spares.delete(mode);
+    spare.dispose();
+  });
+}
