@@ -46,9 +46,12 @@ function readTrace(e: Experiment, id: string): { events: { kind: string; message
 
 /** The agent's notes in its train trace: how it tells us what it tried. */
 function notes(e: Experiment, id: string): string[] {
-  return readTrace(e, id)
-    .events.filter((ev) => ev.kind === "note")
-    .map((ev) => ev.message ?? "");
+  return (
+    readTrace(e, id)
+      .events.filter((ev) => ev.kind === "note")
+      // The trace fences the agent's own text; the words inside are what it wrote.
+      .map((ev) => (ev.message ?? "").replace(/^⟦agent⟧ /, "").replace(/ ⟦\/agent⟧$/, ""))
+  );
 }
 
 describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team: the sealed agent process", () => {
