@@ -51,7 +51,10 @@ export interface LoopContext {
   record: RecordOutput | null;
 }
 
-export type LoopEvent = { type: "RESUME" };
+export type LoopEvent =
+  | { type: "RESUME" }
+  /** A resumed run takes its limits from the config as it is now: the operator may have raised them. */
+  | { type: "SET_LIMITS"; limits: Limits; stepAttempts: number };
 
 /** Placeholders: the daemon and the tests supply the real steps with `machine.provide({ actors })`. */
 function notProvided<K extends keyof Steps>(name: K) {
@@ -141,6 +144,12 @@ export const loopMachine = setup({
     record: null,
   }),
   initial: "check",
+  // Targetless, so the step in progress keeps running; the next stop check sees the new limits.
+  on: {
+    SET_LIMITS: {
+      actions: assign(({ event }) => ({ limits: event.limits, stepAttempts: event.stepAttempts })),
+    },
+  },
   states: {
     check: {
       invoke: {

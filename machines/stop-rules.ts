@@ -15,6 +15,13 @@ export interface Progress {
   flat: number;
 }
 
+/** What differs between two sets of limits, as "name before -> after" lines. */
+export function limitChanges(before: Limits, after: Limits): string[] {
+  return (Object.keys(after) as (keyof Limits)[])
+    .filter((k) => before[k] !== after[k])
+    .map((k) => `${k} ${before[k]} -> ${after[k]}`);
+}
+
 /** Pure: why the run should stop now, or null to go on. Checked before every iteration. */
 export function stopReason(limits: Limits, progress: Progress, seen: Observation): string | null {
   if (seen.stopRequested) return "operator requested stop";

@@ -79,24 +79,6 @@ export function limitsOf(c: Config): Limits {
   };
 }
 
-/**
- * A resumed run takes its limits from the config as it is now: an operator who raises max_iterations or
- * budget_usd and restarts expects the new values to hold. Returns the patched snapshot and what changed.
- */
-export function withCurrentLimits(snapshot: unknown, config: Config): { snapshot: unknown; changed: string[] } {
-  const s = snapshot as { context?: { limits?: Limits; stepAttempts?: number } };
-  if (!s?.context?.limits) return { snapshot, changed: [] };
-  const next = limitsOf(config);
-  const before = s.context.limits;
-  const changed = (Object.keys(next) as (keyof Limits)[])
-    .filter((k) => before[k] !== next[k])
-    .map((k) => `${k} ${before[k]} -> ${next[k]}`);
-  return {
-    snapshot: { ...s, context: { ...s.context, limits: next, stepAttempts: config.step_attempts } },
-    changed,
-  };
-}
-
 function describeRun(run: RunRow): string {
   return `${run.id} (${run.status}, ${run.state ?? "not started"}, iteration ${run.iteration})`;
 }
@@ -182,12 +164,13 @@ export async function runCommand(options: RunOptions): Promise<number> {
     if (run?.snapshot) {
       journal.setRunStatus(run.id, "running", { pid: process.pid });
       place.runId = run.id;
-      const { snapshot, changed } = withCurrentLimits(run.snapshot, exp.config);
-      log.info({ state: run.state, iteration: run.iteration, limitsChanged: changed }, `resuming run ${run.id}`);
       out.write(`resuming run ${run.id} at ${run.state}, iteration ${run.iteration}\n`);
-      if (changed.length) out.write(`limits from the config now: ${changed.join(", ")}\n`);
       daemon = new Daemon(run.id, { journal, log, place, steps, clock });
-      result = await daemon.start({ snapshot });
+      const finished = daemon.start({ snapshot: run.snapshot });
+      const changed = daemon.setLimits(limitsOf(exp.config), exp.config.step_attempts);
+      log.info({ state: run.state, iteration: run.iteration, limitsChanged: changed }, `resuming run ${run.id}`);
+      if (changed.length) out.write(`limits from the config now: ${changed.join(", ")}\n`);
+      result = await finished;
     } else {
       const runId = run?.id ?? newRunId(new Date(clock.now()));
       if (!run) journal.createRun(runId, exp.config);

@@ -1,5 +1,6 @@
 import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate";
 import { type LoopContext, type LoopInput, loopMachine } from "../../machines/loop.ts";
+import { type Limits, limitChanges } from "../../machines/stop-rules.ts";
 import type { Clock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import type { Journal, RunStatus } from "../journal/journal.ts";
@@ -195,6 +196,18 @@ export class Daemon {
       this.persist(snapshot);
     }
     return done;
+  }
+
+  /**
+   * Replaces the run's limits (after `start` from a snapshot: the config may have changed since).
+   * Returns what changed, as "name before -> after".
+   */
+  setLimits(limits: Limits, stepAttempts: number): string[] {
+    const actor = this.actor;
+    if (actor?.getSnapshot().status !== "active") return [];
+    const changed = limitChanges(actor.getSnapshot().context.limits, limits);
+    actor.send({ type: "SET_LIMITS", limits, stepAttempts });
+    return changed;
   }
 
   snapshot(): LoopSnapshot | null {
