@@ -16,6 +16,8 @@ export function formatStep(r: GateStepReport): string {
       return r.passed
         ? "Step 1: file guard ... PASS (only agent/agent.ts changed)"
         : `Step 1: file guard ... FAIL (other files changed: ${r.offending.join(", ")})`;
+    case "hardcode":
+      return r.passed ? "Step 1b: hard-coding check ... PASS" : `Step 1b: hard-coding check ... FAIL (${r.reason})`;
     case "load_check":
       return r.passed ? "Step 2: load check ... PASS" : `Step 2: load check ... FAIL\n${r.message ?? ""}`;
     case "suite": {

@@ -1,10 +1,12 @@
 import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
+import { createAdapter } from "../benchmark/adapters/index.ts";
 import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { systemClock } from "../clock.ts";
 import { lockHolder } from "../daemon/lock.ts";
 import { agentCheck } from "../daemon/steps.ts";
 import { UserError } from "../errors.ts";
+import { heldOutOf } from "../gate/held-out.ts";
 import { openRepo } from "../git/repo.ts";
 import { Journal } from "../journal/journal.ts";
 import { redactingStream, registerSecretsFromEnv } from "../secrets.ts";
@@ -162,6 +164,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
             runner: createRunnerFor(exp, opened, systemClock),
             repo: openRepo(exp.root),
             checkAgent: agentCheck(exp.root, exp.config.sandbox),
+            heldOut: heldOutOf(createAdapter(exp.config, exp.root, opened.log), exp.paths.split),
             runId: null,
             iteration: null,
             stdout: out,

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { createAdapter } from "../benchmark/adapters/index.ts";
 import { checkAgent } from "../benchmark/load-check.ts";
 import type { SandboxMode } from "../benchmark/sandbox.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
@@ -6,6 +7,7 @@ import type { Clock } from "../clock.ts";
 import type { CodingAgent } from "../coding-agent/index.ts";
 import type { Config } from "../config/schema.ts";
 import { commitSteeringIfChanged, runGate } from "../gate/gate.ts";
+import { heldOutOf } from "../gate/held-out.ts";
 import type { Repo } from "../git/repo.ts";
 import type { Journal } from "../journal/journal.ts";
 import { learnIteration, writeClosingSummary } from "../learnings/learnings.ts";
@@ -68,6 +70,7 @@ export function createSteps(deps: StepDeps): Steps {
         runner,
         repo,
         checkAgent: agentCheck(root, config.sandbox),
+        heldOut: heldOutOf(createAdapter(config, root, log), p.split),
         runId,
         iteration,
         signal,

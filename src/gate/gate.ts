@@ -19,6 +19,8 @@ import {
   type SuiteVerdict,
   type TestVerdict,
 } from "./decide.ts";
+import type { HeldOutTasks } from "./hardcode.ts";
+import { hardcodeVerdictFor } from "./held-out.ts";
 
 export type LoadCheckResult = { ok: true } | { ok: false; message: string };
 /** Type-checks / loads the agent file; the real one lives in src/benchmark/load-check.ts. */
@@ -27,6 +29,7 @@ export type CheckAgent = (agentFile: string) => Promise<LoadCheckResult>;
 /** What each gate step found, for the `gate` command's output. Aggregates only: no test-split task ids. */
 export type GateStepReport =
   | { step: "file_guard"; passed: boolean; offending: string[] }
+  | { step: "hardcode"; passed: boolean; reason: string | null }
   | { step: "load_check"; passed: boolean; message?: string }
   | { step: "suite"; verdict: SuiteVerdict }
   | { step: "test"; verdict: TestVerdict }
@@ -45,6 +48,8 @@ export interface GateDeps {
   iteration: number | null;
   signal?: AbortSignal;
   onStep?: (report: GateStepReport) => void;
+  /** The held-out tasks the hard-coding check compares the candidate against; the check is skipped without it. */
+  heldOut?: () => Promise<HeldOutTasks>;
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
@@ -76,6 +81,19 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
     return rejectedEarly(fileGuardReason(guard), previousBest, suite.tasks.length);
   }
   checkAborted(signal);
+
+  // 1b. Hard-coding: a change that names held-out tasks or copies their inputs is rejected without running it.
+  if (deps.heldOut) {
+    const hardcode = await hardcodeVerdictFor(repo, p.agentFile, await deps.heldOut());
+    report({ step: "hardcode", passed: hardcode.passed, reason: hardcode.reason });
+    if (!hardcode.passed) {
+      log.warn(
+        { gateStep: "hardcode", idHits: hardcode.idHits, fragmentHits: hardcode.fragmentHits },
+        "gate: hard-coding check failed",
+      );
+      return rejectedEarly(hardcode.reason ?? "hard-coding check failed", previousBest, suite.tasks.length);
+    }
+  }
 
   // 2. Load check: a file that does not compile is not worth a benchmark run.
   const load = await deps.checkAgent(p.agentFile);

@@ -46,6 +46,8 @@ export interface Repo {
   lastAcceptedCommit(path?: string): Promise<string>;
   /** The patch a commit made to one file. */
   diffOfCommit(sha: string, path: string): Promise<string>;
+  /** A file's content as of a commit, or null when it did not exist there. */
+  fileAtCommit(sha: string, path: string): Promise<string | null>;
 }
 
 // Unattended overnight commits must not fail on a machine without a git identity.
@@ -244,6 +246,15 @@ export function openRepo(root: string): Repo {
 
     async diffOfCommit(sha, path) {
       return git.raw(["show", "--format=", sha, "--", path]);
+    },
+
+    async fileAtCommit(sha, path) {
+      try {
+        // `./` makes the path relative to the experiment root, not the repository's top level.
+        return await git.show([`${sha}:./${path}`]);
+      } catch {
+        return null;
+      }
     },
   };
 }

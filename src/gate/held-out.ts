@@ -1,0 +1,36 @@
+import { readFileSync } from "node:fs";
+import type { Adapter } from "../benchmark/adapters/types.ts";
+import type { Repo } from "../git/repo.ts";
+import { readSplit } from "../workspace/files.ts";
+import { AGENT_FILE } from "../workspace/paths.ts";
+import { checkHardcoding, type HardcodeVerdict, type HeldOutTasks, inputStrings } from "./hardcode.ts";
+
+/**
+ * What the hard-coding check compares a candidate against: the held-out ids and, where the harness holds the
+ * tasks itself, their inputs and the train inputs. A `command` benchmark's inputs live in the external
+ * program, so only its ids are checked.
+ */
+export async function loadHeldOut(adapter: Adapter, split: { train: string[]; test: string[] }): Promise<HeldOutTasks> {
+  if (adapter.kind === "command") return { ids: split.test, inputs: [], trainInputs: [] };
+  const strings = async (ids: string[]) =>
+    ids.length === 0
+      ? []
+      : [...(await adapter.loadTasks(ids)).values()].flatMap((t) => inputStrings(t.agentTask.input));
+  return { ids: split.test, inputs: await strings(split.test), trainInputs: await strings(split.train) };
+}
+
+/** The check on the working agent file against the last accepted one (empty before the first). */
+export async function hardcodeVerdictFor(
+  repo: Repo,
+  agentFile: string,
+  heldOut: HeldOutTasks,
+): Promise<HardcodeVerdict> {
+  const accepted = (await repo.fileAtCommit(await repo.lastAcceptedCommit(AGENT_FILE), AGENT_FILE)) ?? "";
+  return checkHardcoding({ candidate: readFileSync(agentFile, "utf8"), accepted, heldOut });
+}
+
+/** The experiment's held-out tasks as the gate reads them: split.json's test split, through the benchmark's adapter. */
+export const heldOutOf = (adapter: Adapter, splitFile: string) => async (): Promise<HeldOutTasks> => {
+  const split = readSplit(splitFile);
+  return split ? loadHeldOut(adapter, split) : { ids: [], inputs: [], trainInputs: [] };
+};
