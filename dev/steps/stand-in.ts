@@ -1,5 +1,5 @@
 import type { Clock } from "../../src/clock.ts";
-import type { Journal } from "../../src/journal/journal.ts";
+import type { LlmLedger, RunStore } from "../../src/journal/stores.ts";
 import { learnIteration, writeClosingSummary } from "../../src/learnings/learnings.ts";
 import type { Steps } from "../../src/steps/contracts.ts";
 import { createObserve } from "../../src/steps/observe.ts";
@@ -11,7 +11,12 @@ import type { Paths } from "../../src/workspace/paths.ts";
  * through the real learnings module).
  * They drive the real machine, journal and CLI in crash tests and the orchestrator benchmark.
  */
-export function createStandInSteps(opts: { paths: Paths; journal: Journal; clock: Clock; delayMs: number }): Steps {
+export function createStandInSteps(opts: {
+  paths: Paths;
+  journal: RunStore & LlmLedger;
+  clock: Clock;
+  delayMs: number;
+}): Steps {
   const { paths, journal, clock, delayMs } = opts;
   const pause = (signal: AbortSignal) => (delayMs > 0 ? clock.sleep(delayMs, signal) : Promise.resolve());
   return {

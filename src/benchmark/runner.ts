@@ -10,7 +10,7 @@ import { budgetExhausted, budgetLeft, withinBudget } from "../budget.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { errorMessage, HarnessError, UserError } from "../errors.ts";
-import type { Journal, Split } from "../journal/journal.ts";
+import type { LlmLedger, TaskResultCache } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { meanReward, passes } from "../scoring.ts";
 import { readSplit } from "../workspace/files.ts";
@@ -22,14 +22,14 @@ import { allNonTransient, describeClasses, infraClass } from "./infra-class.ts";
 import { createLocalExecutor } from "./local-executor.ts";
 import type { SandboxMode } from "./sandbox.ts";
 import { writeTrainTraceAsync } from "./traces.ts";
-import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
+import type { BenchmarkRunner, Reward, RunRequest, RunSummary, Split } from "./types.ts";
 
 export const DEFAULT_INFRA_ERROR_SHARE = 0.5;
 
 export interface RunnerOptions {
   root: string;
   config: Config;
-  journal: Journal;
+  journal: TaskResultCache & LlmLedger;
   log: Logger;
   adapter: Adapter;
   clock?: Clock;

@@ -1,4 +1,5 @@
-import type { Split } from "../journal/journal.ts";
+/** The two kinds of task the loop runs: train (the coding agent sees its traces) and test (the gate only). */
+export type Split = "train" | "test";
 
 /** One task's outcome: reward 0..1, or null for an infrastructure error (excluded from means). */
 export type Reward = number | null;

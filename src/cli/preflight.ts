@@ -6,7 +6,8 @@
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { errorMessage, UserError } from "../errors.ts";
-import type { Journal, RunRow } from "../journal/journal.ts";
+import type { RunRow } from "../journal/journal.ts";
+import type { LlmLedger } from "../journal/stores.ts";
 import { type AnthropicClient, createAnthropic, describeLlmFailure, isLocalUrl } from "../llm/client.ts";
 
 export interface PreflightContext {
@@ -16,7 +17,7 @@ export interface PreflightContext {
   clock: Clock;
   /** The run about to be resumed; null when a new run starts (or for `prepare`). */
   resuming: RunRow | null;
-  journal: Journal | null;
+  journal: LlmLedger | null;
   /** The client the endpoint check calls; by default one built from the environment. */
   client?: AnthropicClient;
 }

@@ -9,7 +9,8 @@ import type { BenchmarkRunner } from "../benchmark/types.ts";
 import { budgetExhausted, withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
 import { AbortedError } from "../errors.ts";
-import { type Journal, stepKey } from "../journal/journal.ts";
+import { stepKey } from "../journal/journal.ts";
+import type { LlmLedger } from "../journal/stores.ts";
 import { learningsDigest } from "../learnings/learnings.ts";
 import {
   type AnthropicClient,
@@ -61,7 +62,7 @@ export interface IterationRef {
 
 export interface CodingAgentOptions {
   root: string;
-  journal: Journal;
+  journal: LlmLedger;
   log: CodingAgentLog;
   client: AnthropicClient;
   clock: Clock;

@@ -3,7 +3,8 @@ import { type LoopContext, type LoopInput, loopMachine } from "../../machines/lo
 import { type Limits, limitChanges } from "../../machines/stop-rules.ts";
 import type { Clock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
-import type { Journal, RunStatus } from "../journal/journal.ts";
+import type { RunStatus } from "../journal/journal.ts";
+import type { RunStore } from "../journal/stores.ts";
 import type { Logger, LogPlace } from "../log.ts";
 import type { Steps } from "../steps/contracts.ts";
 
@@ -29,7 +30,7 @@ const STATE_STEP: Record<string, string | undefined> = {
 };
 
 export interface DaemonDeps {
-  journal: Journal;
+  journal: RunStore;
   log: Logger;
   place: LogPlace;
   steps: Steps;

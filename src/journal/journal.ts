@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import type { Split } from "../benchmark/types.ts";
 import { HarnessError } from "../errors.ts";
 import { redact } from "../secrets.ts";
 import { MIGRATIONS } from "./migrations.ts";
@@ -9,7 +10,6 @@ export type RunStatus = "running" | "paused" | "stopped" | "done" | "failed" | "
 export const FINISHED_STATUSES: readonly RunStatus[] = ["done", "failed", "abandoned"];
 
 export type StepStatus = "started" | "done" | "failed";
-export type Split = "train" | "test";
 export type LlmRole = "coding" | "agent";
 
 export interface RunRow {

@@ -1,9 +1,9 @@
 import type { Clock } from "../clock.ts";
-import type { Journal } from "../journal/journal.ts";
+import type { LlmLedger, RunStore } from "../journal/stores.ts";
 import type { Observation, StepInput } from "./contracts.ts";
 
 /** The stop check's view of the world: the injected clock, the ledger, and the operator's stop request. */
-export function createObserve(journal: Journal, clock: Clock) {
+export function createObserve(journal: Pick<RunStore, "getRun"> & Pick<LlmLedger, "spend">, clock: Clock) {
   return async (input: StepInput): Promise<Observation> => {
     const run = journal.getRun(input.runId);
     return {

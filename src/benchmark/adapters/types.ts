@@ -1,6 +1,5 @@
-import type { Split } from "../../journal/journal.ts";
 import type { AgentTask } from "../agent-contract.ts";
-import type { Reward } from "../types.ts";
+import type { Reward, Split } from "../types.ts";
 
 /** One task as the runner holds it: what the agent sees, what its env is built from, and the rest for the scorer. */
 export interface TaskSpec {
