@@ -161,6 +161,21 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     if (adapter.kind === "agent" && (options.sandbox ?? config.sandbox) === "none" && missingCount > 0) {
       log.warn({ split, sandbox: "none" }, "the agent under test runs unsealed (sandbox: none)");
     }
+    // Counts only, for status and the live view; at most one write a second.
+    let progressAt = Number.NEGATIVE_INFINITY;
+    const journalProgress = (doneNow: number, etaS: number | null, force: boolean): void => {
+      if (request.runId === null || (!force && clock.now() - progressAt < 1000)) return;
+      progressAt = clock.now();
+      journal.putProgress({
+        runId: request.runId,
+        iteration: request.iteration ?? null,
+        split,
+        done: doneNow,
+        total,
+        etaS,
+      });
+    };
+    journalProgress(reused, null, true);
 
     const started = clock.now();
     const traceWrites: Promise<unknown>[] = [];
@@ -211,6 +226,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
       };
       // Test tasks: counts only, no id, no content.
       request.onProgress?.(progress);
+      journalProgress(progress.done, etaS, done === missingCount);
       if (isTrain) log.info({ ...progress, taskId: o.taskId, reward: o.reward }, "task finished");
       else log.info(progress, "task finished");
     };

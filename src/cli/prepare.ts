@@ -135,6 +135,7 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
   const opened = openJournalAndLog(exp, { stdout: false });
   try {
     const runner = createRunnerFor(exp, opened, clock);
+    const spentBefore = opened.journal.spendOutsideRuns();
     const all = await runner.listTasks();
     out.write(`  running  baseline on ${all.length} tasks (max_concurrency ${config.max_concurrency})\n`);
     // The split does not exist yet: run every task the private way (no traces), as test tasks are.
@@ -174,8 +175,10 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
       evalsTotal: suite.tasks.length,
       timestamp: new Date(clock.now()).toISOString(),
     });
+    const baselineSpend = opened.journal.spendOutsideRuns() - spentBefore;
+    opened.journal.putFact("baseline_spend_usd", baselineSpend);
     out.write(
-      `  recorded iteration 0: val_score ${(valScore ?? 0).toFixed(4)} on the test split, train ${(meanReward(trainResults) ?? 0).toFixed(4)}\n`,
+      `  recorded iteration 0: val_score ${(valScore ?? 0).toFixed(4)} on the test split, train ${(meanReward(trainResults) ?? 0).toFixed(4)}; the baseline cost $${baselineSpend.toFixed(2)}\n`,
     );
     return 0;
   } finally {

@@ -30,6 +30,8 @@ export interface MainDeps {
   preflight?: readonly PreflightCheck[];
 }
 
+const isTerminal = (s: NodeJS.WritableStream): boolean => (s as { isTTY?: boolean }).isTTY === true;
+
 function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
 }
@@ -93,12 +95,15 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
   for (const { mode, description, fresh } of runModes) {
     const command = program.command(mode).description(description);
     if (fresh) command.option("--new", fresh);
+    command.option("--json", "JSON log lines on stdout even on a terminal (instead of the live view)");
     command.action(
       act((cmd) =>
         runCommand({
           ...globals(cmd),
           mode,
           fresh: Boolean(cmd.opts().new),
+          // The live view only where a person watches: both streams on a terminal and no --json.
+          live: !cmd.opts().json && isTerminal(out) && isTerminal(err),
           stderr: err,
           ...(deps.stepsFactory ? { stepsFactory: deps.stepsFactory } : {}),
           ...(deps.preflight ? { preflight: deps.preflight } : {}),

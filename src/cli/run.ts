@@ -20,6 +20,7 @@ import {
   openJournalAndLog,
   requirePrepared,
 } from "./experiment.ts";
+import { LiveView } from "./live.ts";
 import { LIMIT_CHECKS, type PreflightCheck, RUN_CHECKS, runPreflight } from "./preflight.ts";
 import { createServices } from "./services.ts";
 
@@ -41,6 +42,8 @@ export interface RunOptions extends GlobalOptions {
   fresh?: boolean;
   /** Human-readable lines; stdout carries the JSON log (what pm2 writes to its out file). */
   stderr?: NodeJS.WritableStream;
+  /** A terminal: show the live view on stderr instead of the JSON log on stdout. */
+  live?: boolean;
   stepsFactory?: StepsFactory;
   /** What is checked before the run starts; by default everything the production steps need. */
   preflight?: readonly PreflightCheck[];
@@ -95,7 +98,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
   // Read before the lock and the journal: a damaged file stops here with nothing written.
   const rows = readResults(exp.paths.results);
   const release = acquireLock(exp.paths.lock, options.mode);
-  const opened = openJournalAndLog(exp);
+  // The live view replaces the JSON on the terminal; the log file keeps every line.
+  const opened = openJournalAndLog(exp, { stdout: !options.live });
   const { journal, log, place } = opened;
   let daemon: Daemon | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -160,6 +164,16 @@ export async function runCommand(options: RunOptions): Promise<number> {
       process.once("SIGTERM", onSignal);
     }
 
+    const watched = async (running: Promise<DaemonResult>): Promise<DaemonResult> => {
+      if (!options.live) return running;
+      const view = new LiveView({ dir: exp.root, out });
+      view.start();
+      try {
+        return await running;
+      } finally {
+        view.stop();
+      }
+    };
     let result: DaemonResult;
     if (run?.snapshot) {
       journal.setRunStatus(run.id, "running", { pid: process.pid });
@@ -170,7 +184,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       const changed = daemon.setLimits(limitsOf(exp.config), exp.config.step_attempts);
       log.info({ state: run.state, iteration: run.iteration, limitsChanged: changed }, `resuming run ${run.id}`);
       if (changed.length) out.write(`limits from the config now: ${changed.join(", ")}\n`);
-      result = await finished;
+      result = await watched(finished);
     } else {
       const runId = run?.id ?? newRunId(new Date(clock.now()));
       if (!run) journal.createRun(runId, exp.config);
@@ -185,7 +199,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       log.info({ input }, `starting run ${runId}`);
       out.write(`starting run ${runId}\n`);
       daemon = new Daemon(runId, { journal, log, place, steps, clock });
-      result = await daemon.start({ input });
+      result = await watched(daemon.start({ input }));
     }
     const { context } = result;
     out.write(

@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { lockHolder } from "../daemon/lock.ts";
+import { lockHolder, readLock } from "../daemon/lock.ts";
 import { type QueueHealth, queueLines, readQueueHealth } from "../distributed/health.ts";
 import { UserError } from "../errors.ts";
-import { Journal, type RunRow } from "../journal/journal.ts";
+import { Journal, type ProgressRow, type RunRow } from "../journal/journal.ts";
 import { bestValScore } from "../scoring.ts";
 import { readResults } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
@@ -29,12 +29,18 @@ export interface StatusReport {
   lastError: string | null;
   stopReason: string | null;
   daemonPid: number | null;
+  /** The benchmark or gate run in flight: counts only. */
+  progress: { split: string; done: number; total: number; etaS: number | null } | null;
+  /** The last finished iteration's verdict. */
+  lastIteration: { iteration: number; outcome: string; valScore: number | null; bestBefore: number | null } | null;
+  /** What `prepare`'s baseline run cost (null: not journaled). */
+  baselineSpendUsd: number | null;
   /** Workers and the task queue (executor: bullmq), as the daemon last wrote them. */
   queue: QueueHealth | null;
 }
 
 /** Reads only: answers at once from the journal, also while a daemon is writing to it. */
-export function readStatus(dir: string, now = Date.now()): StatusReport {
+export function readStatus(dir: string, now = Date.now(), options: { inProcess?: boolean } = {}): StatusReport {
   const p = paths(resolve(dir));
   const rows = existsSync(p.results) ? safeResults(p.results) : [];
   const empty: StatusReport = {
@@ -55,7 +61,12 @@ export function readStatus(dir: string, now = Date.now()): StatusReport {
     sandbox: null,
     lastError: null,
     stopReason: null,
-    daemonPid: lockHolder(p.lock)?.pid ?? null,
+    // The live view reads from inside the daemon's own process, which lockHolder leaves out.
+    daemonPid:
+      lockHolder(p.lock)?.pid ?? (options.inProcess && readLock(p.lock)?.pid === process.pid ? process.pid : null),
+    progress: null,
+    lastIteration: null,
+    baselineSpendUsd: null,
     queue: readQueueHealth(p.queueHealth),
   };
   if (!existsSync(p.journal)) return empty;
@@ -63,12 +74,15 @@ export function readStatus(dir: string, now = Date.now()): StatusReport {
   try {
     // A daemon may be creating the journal right now: no schema yet means no run yet.
     if (journal.schemaVersion() === 0) return empty;
+    const baseline = journal.fact("baseline_spend_usd");
+    empty.baselineSpendUsd = typeof baseline === "number" ? baseline : null;
     const run: RunRow | undefined = journal.unfinishedRun() ?? journal.latestRun();
     if (!run) return empty;
     const step = journal.currentStep(run.id);
     const spend = journal.spend(run.id);
     const iterations = journal.iterations(run.id);
     const config = run.config as { budget_usd?: number | null; sandbox?: "bwrap" | "none" } | null;
+    const last = iterations.at(-1);
     return {
       ...empty,
       run: run.id,
@@ -91,10 +105,24 @@ export function readStatus(dir: string, now = Date.now()): StatusReport {
       sandbox: config?.sandbox ?? null,
       lastError: run.lastError,
       stopReason: run.stopReason,
+      progress: progressOf(journal.progress(run.id), step, empty.daemonPid !== null),
+      lastIteration: last
+        ? { iteration: last.iteration, outcome: last.outcome, valScore: last.valScore, bestBefore: last.bestBefore }
+        : null,
     };
   } finally {
     journal.close();
   }
+}
+
+/** Progress belongs to the step in flight only: journaled since it started, while a daemon runs it. */
+function progressOf(
+  row: ProgressRow | undefined,
+  step: { status: string; startedAt: number } | undefined,
+  live: boolean,
+): StatusReport["progress"] {
+  if (!row || !step || step.status !== "started" || !live || (row.updatedAt ?? 0) < step.startedAt) return null;
+  return { split: row.split, done: row.done, total: row.total, etaS: row.etaS };
 }
 
 function safeResults(file: string) {
@@ -107,7 +135,7 @@ function safeResults(file: string) {
 
 const money = (usd: number) => `$${usd.toFixed(2)}`;
 
-function duration(seconds: number): string {
+export function formatDuration(seconds: number): string {
   const h = Math.floor(seconds / 3600);
   const m = Math.floor((seconds % 3600) / 60);
   const s = seconds % 60;
@@ -128,15 +156,31 @@ const NEXT: Record<string, string> = {
   failed: "fix the last error, then `auto-harness run --new` (or `daemon --new` under pm2) starts a new run",
 };
 
+/** "train 12/40 [######..............] 30%  eta 2m 10s" */
+export function progressLine(p: NonNullable<StatusReport["progress"]>, width = 20): string {
+  const share = p.done / Math.max(1, p.total);
+  const filled = Math.round(share * width);
+  const eta = p.etaS === null || p.done >= p.total ? "" : `  eta ${formatDuration(p.etaS)}`;
+  return `${p.split} ${p.done}/${p.total} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${Math.round(share * 100)}%${eta}`;
+}
+
+export function verdictLine(i: NonNullable<StatusReport["lastIteration"]>): string {
+  const score = i.valScore === null ? "" : ` val_score ${i.valScore.toFixed(4)}`;
+  const best = i.bestBefore === null ? "" : ` (best before ${i.bestBefore.toFixed(4)})`;
+  const what = i.outcome === "no_change" ? "no change, gate skipped" : i.outcome;
+  return `iteration ${i.iteration} ${what}${score}${i.outcome === "no_change" ? "" : best}`;
+}
+
 export function formatStatus(s: StatusReport, now = Date.now()): string {
   if (!s.run) {
     const best = s.bestValScore === null ? "" : ` (baseline val_score ${s.bestValScore.toFixed(4)})`;
-    return `no run yet${best}; start one with \`auto-harness run\`\n`;
+    const cost = s.baselineSpendUsd === null ? "" : `; the baseline cost ${money(s.baselineSpendUsd)}`;
+    return `no run yet${best}${cost}; start one with \`auto-harness run\`\n`;
   }
   const daemon = s.daemonPid ? `daemon pid ${s.daemonPid}` : "no daemon running";
   const where =
     s.stepStatus === "started" && s.secondsInStep !== null
-      ? `${s.state}, iteration ${s.iteration}, ${duration(s.secondsInStep)} in step`
+      ? `${s.state}, iteration ${s.iteration}, ${formatDuration(s.secondsInStep)} in step`
       : `${s.state}, iteration ${s.iteration}`;
   const budget = s.budgetUsd === null ? "" : ` of ${money(s.budgetUsd)}`;
   const lines = [
@@ -152,6 +196,10 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
       `${money(s.spendUsd.total)}${budget}  (coding agent ${money(s.spendUsd.coding)}, agent under test ${money(s.spendUsd.agent)})`,
     ],
   ];
+  if (s.progress) lines.push(["progress", progressLine(s.progress)]);
+  if (s.lastIteration) lines.push(["last gate", verdictLine(s.lastIteration)]);
+  if (s.baselineSpendUsd !== null)
+    lines.push(["baseline", `cost ${money(s.baselineSpendUsd)} (prepare, not in the run's spend)`]);
   if (s.queue) lines.push(...queueLines(s.queue, now));
   if (s.sandbox === "none") lines.push(["sandbox", "none: UNSEALED, the agent under test runs without the sandbox"]);
   if (s.stopReason) lines.push(["stopped", s.stopReason]);

@@ -560,6 +560,65 @@ export class Journal {
     });
   }
 
+  // ---- facts about the experiment outside any run (the baseline's spend)
+
+  putFact(key: string, value: unknown): void {
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO experiment_facts (key, value, updated_at) VALUES (?, ?, ?)
+           ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+        )
+        .run(key, JSON.stringify(value), this.now());
+    });
+  }
+
+  fact(key: string): unknown {
+    const r = this.db.prepare("SELECT value FROM experiment_facts WHERE key = ?").get(key) as
+      | { value: string }
+      | undefined;
+    return r ? JSON.parse(r.value) : undefined;
+  }
+
+  /** Spend of LLM calls made outside any run (the baseline, the CLI's benchmark and gate commands). */
+  spendOutsideRuns(): number {
+    const r = this.db.prepare("SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE run_id IS NULL").get() as {
+      usd: number | null;
+    };
+    return r.usd ?? 0;
+  }
+
+  // ---- progress of the benchmark or gate run in flight (counts only)
+
+  putProgress(row: ProgressRow): void {
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO run_progress (run_id, iteration, split, done, total, eta_s, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(run_id) DO UPDATE SET iteration = excluded.iteration, split = excluded.split,
+             done = excluded.done, total = excluded.total, eta_s = excluded.eta_s, updated_at = excluded.updated_at`,
+        )
+        .run(row.runId, row.iteration, row.split, row.done, row.total, row.etaS, row.updatedAt ?? this.now());
+    });
+  }
+
+  progress(runId: string): ProgressRow | undefined {
+    const r = this.db.prepare("SELECT * FROM run_progress WHERE run_id = ?").get(runId) as
+      | Record<string, unknown>
+      | undefined;
+    if (!r) return undefined;
+    return {
+      runId: r.run_id as string,
+      iteration: r.iteration as number | null,
+      split: r.split as Split,
+      done: r.done as number,
+      total: r.total as number,
+      etaS: r.eta_s as number | null,
+      updatedAt: r.updated_at as number,
+    };
+  }
+
   /** Iteration numbers any run has reached, so a new run numbers on from them. */
   iterationNumbers(): number[] {
     return (this.db.prepare("SELECT DISTINCT iteration FROM steps").all() as { iteration: number }[]).map(
@@ -583,6 +642,17 @@ export class Journal {
       finishedAt: r.finished_at as number,
     }));
   }
+}
+
+/** Tasks done of a benchmark or gate run in flight; no ids, so a test split's stays private. */
+export interface ProgressRow {
+  runId: string;
+  iteration: number | null;
+  split: Split;
+  done: number;
+  total: number;
+  etaS: number | null;
+  updatedAt?: number;
 }
 
 export type IterationOutcome = "accepted" | "rejected" | "no_change";

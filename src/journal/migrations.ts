@@ -81,4 +81,21 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  // Where the current benchmark or gate run stands, counts only (no task ids): status and the live view.
+  `
+  CREATE TABLE run_progress (
+    run_id TEXT PRIMARY KEY,
+    iteration INTEGER,
+    split TEXT NOT NULL,
+    done INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    eta_s INTEGER,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE experiment_facts (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
 ];
