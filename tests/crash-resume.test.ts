@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
 import { Journal } from "../src/journal/journal.ts";
-import { readResults } from "../src/workspace/files.ts";
+import { loopIterationOf, readResults } from "../src/workspace/files.ts";
 import { preparedExperiment, readState, spawnCli, waitForState } from "./helpers/experiment.ts";
 import { tempDir } from "./helpers/temp.ts";
 
@@ -96,7 +96,8 @@ describe("crash and resume with real processes", () => {
 
       // results.tsv: the baseline plus exactly one row per accepted iteration.
       const rows = readResults(join(dir, "workspace", "results.tsv"));
-      expect(rows.map((r) => r.iteration)).toEqual([0, ...accepted]);
+      expect(rows.map((r) => r.iteration)).toEqual(rows.map((_r, i) => i));
+      expect(rows.map(loopIterationOf)).toEqual([0, ...accepted]);
       // learnings.md: exactly one entry per finished iteration and one closing summary.
       const learnings = readFileSync(join(dir, "workspace", "learnings.md"), "utf8");
       for (let i = 1; i <= ITERATIONS; i++) {

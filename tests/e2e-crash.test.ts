@@ -8,7 +8,7 @@ import { isCodingAgentRequest, simulatedCodingModel } from "../dev/demo/simulate
 import { startTestLlmServer, type TestLlmServer } from "../dev/llm-server/llm-server.ts";
 import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
 import { Journal } from "../src/journal/journal.ts";
-import { readResults } from "../src/workspace/files.ts";
+import { loopIterationOf, readResults } from "../src/workspace/files.ts";
 import { REPO_ROOT } from "./helpers/experiment.ts";
 import { tempDir } from "./helpers/temp.ts";
 
@@ -81,7 +81,8 @@ describe("the real loop under SIGKILL", () => {
 
       // results.tsv: the baseline and exactly one row per accepted iteration.
       const rows = readResults(join(dir, "workspace", "results.tsv"));
-      expect(rows.map((r) => r.iteration)).toEqual([0, ...accepted]);
+      expect(rows.map((r) => r.iteration)).toEqual(rows.map((_r, i) => i));
+      expect(rows.map(loopIterationOf)).toEqual([0, ...accepted]);
 
       // git: one improve commit per accepted iteration, each trailer once, each commit the row's.
       const log = execFileSync("git", ["log", "--format=%h %s%x00%(trailers:key=Harness-Run,valueonly)%x01"], {

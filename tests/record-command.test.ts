@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parseRecordArgs, runRecordCommand } from "../src/cli/record.ts";
 import { UserError } from "../src/errors.ts";
 import { openRepo } from "../src/git/repo.ts";
+import { readResults } from "../src/workspace/files.ts";
 import { BASELINE_RESULTS, makeRepo, type TempRepo } from "./fixtures/temp-repo.ts";
 
 let repo: TempRepo | undefined;
@@ -65,21 +66,23 @@ describe("record command", () => {
   it("records an unchanged agent against HEAD without committing", async () => {
     repo = experiment("rcmd-head");
     const head = repo.git("rev-parse", "--short=7", "HEAD").trim();
-    const res = await record(repo, [
-      "--val-score",
-      "0.5",
-      "--evals-passed",
-      "0",
-      "--evals-total",
-      "0",
-      "--iteration",
-      "3",
-    ]);
+    const res = await record(repo, ["--val-score", "0.5", "--evals-passed", "0", "--evals-total", "0"]);
     expect(res.code).toBe(0);
     expect(repo.git("rev-list", "--count", "HEAD").trim()).toBe("1");
     expect(readFileSync(join(repo.root, "workspace/results.tsv"), "utf8")).toContain(
-      `3\t0.5000\t${head}\t0\t0\t2026-03-01T02:00:00.000Z\n`,
+      `1\t0.5000\t${head}\t0\t0\t2026-03-01T02:00:00.000Z\n`,
     );
+  });
+
+  it("numbers rows as the original's record.py does, and refuses an --iteration that is not the next row", async () => {
+    repo = experiment("rcmd-numbering");
+    const args = ["--val-score", "0.5", "--evals-passed", "0", "--evals-total", "0"];
+    const skip = await record(repo, [...args, "--iteration", "3"]);
+    expect(skip.code).toBe(2);
+    expect(skip.stderr).toContain("--iteration 3: the next row of results.tsv is 1");
+    expect((await record(repo, args)).code).toBe(0);
+    expect((await record(repo, args)).code).toBe(0);
+    expect(readResults(join(repo.root, "workspace/results.tsv")).map((r) => r.iteration)).toEqual([0, 1, 2]);
   });
 
   it.each([

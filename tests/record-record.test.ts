@@ -18,6 +18,8 @@ afterEach(() => {
 });
 
 const RESULTS = BASELINE_RESULTS;
+// A row the loop records carries its loop iteration in the appended `loop_iteration` column.
+const WITH_LOOP_COLUMN = RESULTS.replace(/^([^\n]*)\n/, "$1\tloop_iteration\n");
 const CHILD = fileURLToPath(new URL("./fixtures/record-crash-child.ts", import.meta.url));
 const EDITED = "export const prompt = 'ask for the order id';\n";
 
@@ -71,7 +73,7 @@ describe("recordIteration", () => {
     expect(repo.git("status", "--porcelain").trim()).toBe("M README.md");
     const resultsFile = join(repo.root, "workspace/results.tsv");
     expect(readFileSync(resultsFile, "utf8")).toBe(
-      `${RESULTS}1\t0.7000\t${out.commit!.slice(0, 7)}\t4\t5\t2026-03-01T02:00:00.000Z\n`,
+      `${WITH_LOOP_COLUMN}1\t0.7000\t${out.commit!.slice(0, 7)}\t4\t5\t2026-03-01T02:00:00.000Z\t1\n`,
     );
 
     const again = await recordIteration(deps);
@@ -120,7 +122,8 @@ describe("recordIteration", () => {
     expect(trailerCommits(repo, "run-9/4")).toEqual([`${committed} run-9/4`]);
     expect(repo.git("rev-list", "--count", "HEAD").trim()).toBe("2");
     expect(readFileSync(resultsFile, "utf8")).toBe(
-      `${RESULTS}4\t0.7000\t${committed!.slice(0, 7)}\t4\t5\t2026-03-01T02:00:00.000Z\n`,
+      // Row 1 (numbered as record.py numbers rows), made by loop iteration 4.
+      `${WITH_LOOP_COLUMN}1\t0.7000\t${committed!.slice(0, 7)}\t4\t5\t2026-03-01T02:00:00.000Z\t4\n`,
     );
   });
 

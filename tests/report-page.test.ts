@@ -86,8 +86,8 @@ async function buildWorkspace(): Promise<{ root: string; sha: string }> {
   mkdirSync(p.workspace, { recursive: true });
   initResults(p.results);
   const row = { evalsPassed: 0, evalsTotal: 0, timestamp: "2026-01-01T00:00:00.000Z" };
-  appendResult(p.results, { ...row, iteration: 0, valScore: 0.4, commit: "baseline" });
-  appendResult(p.results, { ...row, iteration: 1, valScore: 0.6, commit: sha.slice(0, 7) });
+  appendResult(p.results, { ...row, valScore: 0.4, commit: "baseline", extra: { loop_iteration: "0" } });
+  appendResult(p.results, { ...row, valScore: 0.6, commit: sha.slice(0, 7), extra: { loop_iteration: "1" } });
 
   let now = 1_000_000;
   const journal = Journal.open(p.journal, { now: () => now });
@@ -217,7 +217,6 @@ describe.skipIf(!haveTool(CHROMIUM, "chromium"))("report command", () => {
     mkdirSync(p.workspace, { recursive: true });
     initResults(p.results);
     appendResult(p.results, {
-      iteration: 0,
       valScore: 0.25,
       commit: "baseline",
       evalsPassed: 0,

@@ -3,7 +3,7 @@ import type { LlmLedger, RunStore } from "../../src/journal/stores.ts";
 import { learnIteration, writeClosingSummary } from "../../src/learnings/learnings.ts";
 import type { Steps } from "../../src/steps/contracts.ts";
 import { createObserve } from "../../src/steps/observe.ts";
-import { appendResult } from "../../src/workspace/files.ts";
+import { appendResult, LOOP_ITERATION_COLUMN } from "../../src/workspace/files.ts";
 import type { Paths } from "../../src/workspace/paths.ts";
 
 /**
@@ -58,12 +58,12 @@ export function createStandInSteps(opts: {
       await pause(signal);
       if (!gate.passed) return { accepted: false, commit: null };
       appendResult(paths.results, {
-        iteration,
         valScore: gate.valScore ?? 0,
         commit: `standin${iteration}`,
         evalsPassed: gate.suitePassed,
         evalsTotal: gate.suiteTotal,
         timestamp: new Date(clock.now()).toISOString(),
+        extra: { [LOOP_ITERATION_COLUMN]: String(iteration) },
       });
       return { accepted: true, commit: `standin${iteration}` };
     },

@@ -100,7 +100,7 @@ function trialsOf(request: RunRequest): number[] {
 export function createRunner(options: RunnerOptions): BenchmarkRunner {
   const { root, config, journal, log, adapter } = options;
   const clock = options.clock ?? systemClock;
-  const p = paths(root);
+  const p = paths(root, undefined, (config as Partial<Config>).agent_file);
   const infraShare =
     options.infraErrorShare ??
     (config as Config & { infra_error_share?: number }).infra_error_share ??

@@ -24,7 +24,7 @@ export function openExperiment(options: GlobalOptions): Experiment {
   const configFile = options.config ?? "experiment_config.yaml";
   const configPath = isAbsolute(configFile) ? configFile : resolve(root, configFile);
   const config = loadConfig(configPath);
-  return { root, paths: { ...paths(root), config: configPath }, config };
+  return { root, paths: { ...paths(root, undefined, config.agent_file), config: configPath }, config };
 }
 
 /** Commands that read the split and the baseline refuse (exit 2, nothing written) before `prepare`. */

@@ -1,5 +1,5 @@
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, extname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { stratifiedSplit } from "../benchmark/split.ts";
@@ -11,6 +11,7 @@ import { meanReward } from "../scoring.ts";
 import {
   appendResult,
   initResults,
+  LOOP_ITERATION_COLUMN,
   readResults,
   readSplit,
   readSuite,
@@ -19,7 +20,6 @@ import {
   writeSuite,
   writeTrainResults,
 } from "../workspace/files.ts";
-import { AGENT_FILE } from "../workspace/paths.ts";
 import { progressBar } from "./benchmark.ts";
 import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
 import { PREPARE_CHECKS, type PreflightCheck, runPreflight } from "./preflight.ts";
@@ -45,13 +45,16 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
   const { root, config, paths: p } = exp;
   const rel = (file: string) => relative(root, file);
   const benchmark = config.benchmark;
-  const template = join(p.agentTemplates, `${benchmark}.ts`);
-  const builtInTemplate = join(HARNESS_ROOT, "agent", "templates", `${benchmark}.ts`);
+  const agentRel = p.agentRel;
+  // A Python agent file starts from the benchmark's Python template, a TypeScript one from its .ts.
+  const ext = extname(agentRel);
+  const template = join(p.agentTemplates, `${benchmark}${ext}`);
+  const builtInTemplate = join(HARNESS_ROOT, "agent", "templates", `${benchmark}${ext}`);
   // Everything that can refuse does so before the first write.
   if (!existsSync(p.agentFile) && !existsSync(template) && !existsSync(builtInTemplate)) {
     throw new UserError(
       "RUN_STATE",
-      `no agent: benchmark \`${benchmark}\` has no template (${rel(template)}); write ${AGENT_FILE} yourself`,
+      `no agent: benchmark \`${benchmark}\` has no template (${rel(template)}); write ${agentRel} yourself`,
     );
   }
   if (!readSplit(p.split)) {
@@ -104,13 +107,13 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
     if (!existsSync(template)) {
       throw new UserError(
         "RUN_STATE",
-        `no agent: benchmark \`${benchmark}\` has no template (${rel(template)}); write ${AGENT_FILE} yourself`,
+        `no agent: benchmark \`${benchmark}\` has no template (${rel(template)}); write ${agentRel} yourself`,
       );
     }
     mkdirSync(dirname(p.agentFile), { recursive: true });
     copyFileSync(template, p.agentFile);
-    did(`${AGENT_FILE} from ${rel(template)}`);
-  } else kept(AGENT_FILE);
+    did(`${agentRel} from ${rel(template)}`);
+  } else kept(agentRel);
 
   if (!existsSync(p.program)) {
     const part = (name: string) => {
@@ -122,7 +125,7 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
     did("PROGRAM.md");
   } else kept("PROGRAM.md");
 
-  const toCommit = [AGENT_FILE, "PROGRAM.md", ".gitignore", rel(p.config)];
+  const toCommit = [agentRel, "PROGRAM.md", ".gitignore", rel(p.config)];
   if (existsSync(p.agentTemplates)) toCommit.push(rel(p.agentTemplates));
   const commit = await repo.commitPaths(toCommit, "prepare: agent, PROGRAM.md and config");
   if (commit) did(`commit ${commit.slice(0, 7)} (${toCommit.join(", ")})`);
@@ -168,12 +171,12 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
     const valScore = meanReward(Object.fromEntries(split.test.map((id) => [id, baseline.results[id] ?? null])));
     const suite = readSuite(p.suite, config.threshold);
     appendResult(p.results, {
-      iteration: 0,
       valScore: valScore ?? 0,
       commit: "baseline",
       evalsPassed: 0,
       evalsTotal: suite.tasks.length,
       timestamp: new Date(clock.now()).toISOString(),
+      extra: { [LOOP_ITERATION_COLUMN]: "0" },
     });
     const baselineSpend = opened.journal.spendOutsideRuns() - spentBefore;
     opened.journal.putFact("baseline_spend_usd", baselineSpend);

@@ -79,6 +79,17 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     )
     .action(act((cmd) => prepareCommand({ ...globals(cmd), stderr: err })));
 
+  program
+    .command("adopt")
+    .description("take over an experiment of the Python original in place, keeping its history (no new baseline)")
+    .argument("<dir>", "the original's experiment directory")
+    .action(
+      act(async (cmd) => {
+        const { adoptCommand } = await import("./adopt.ts");
+        return adoptCommand({ dir: String(cmd.args[0]), stdout: out });
+      }),
+    );
+
   const runModes: { mode: RunMode; description: string; fresh?: string }[] = [
     {
       mode: "run",
@@ -168,7 +179,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
             log: opened.log,
             runner: createRunnerFor(exp, opened, systemClock),
             repo: openRepo(exp.root),
-            checkAgent: agentCheck(exp.root, exp.config.sandbox),
+            checkAgent: agentCheck(exp.root, exp.config),
             heldOut: heldOutOf(createAdapter(exp.config, exp.root, opened.log), exp.paths.split),
             runId: null,
             iteration: null,

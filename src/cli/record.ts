@@ -1,8 +1,9 @@
 import { parseArgs } from "node:util";
+import { agentFileIn } from "../config/load.ts";
 import { errorMessage, HarnessError, UserError } from "../errors.ts";
 import { type Repo, shortSha } from "../git/repo.ts";
-import { appendResult, readResults } from "../workspace/files.ts";
-import { AGENT_FILE, paths } from "../workspace/paths.ts";
+import { appendResult, nextRowNumber, readResults } from "../workspace/files.ts";
+import { paths } from "../workspace/paths.ts";
 import { type ErrorStyle, presented, type Writable } from "./present.ts";
 
 export interface RecordCommandOptions {
@@ -23,6 +24,8 @@ export interface RecordCommandDeps {
   stdout: Writable;
   stderr?: Writable;
   now?: () => Date;
+  /** The agent file relative to the root; default: the config's `agent_file`. */
+  agentFile?: string;
 }
 
 function usage(message: string): UserError {
@@ -109,24 +112,29 @@ export async function runRecordCommand(deps: RecordCommandDeps): Promise<number>
   return presented(stderr, RECORD_ERRORS, async () => {
     const options = Array.isArray(deps.options) ? parseRecordArgs(deps.options) : deps.options;
     const rows = readResults(file);
-    const iteration = options.iteration ?? (rows.length === 0 ? 0 : Math.max(...rows.map((r) => r.iteration)) + 1);
+    // Rows are numbered as record.py numbers them: the next row is the count of data rows.
+    const next = nextRowNumber(rows);
+    const iteration = options.iteration ?? next;
     const existing = rows.find((r) => r.iteration === iteration);
     if (existing) {
       stdout.write(`iteration ${iteration} is already recorded (commit ${existing.commit}); nothing changed\n`);
       return 0;
     }
+    if (iteration !== next) {
+      throw new UserError("USAGE", `--iteration ${iteration}: the next row of results.tsv is ${next}`);
+    }
     let sha: string | null;
-    if (await repo.fileDiffersFromHead(AGENT_FILE)) {
+    const agent = deps.agentFile ?? agentFileIn(deps.root);
+    if (await repo.fileDiffersFromHead(agent)) {
       const summary = options.message?.split("\n")[0]?.trim() || `iteration ${iteration}`;
-      sha = await repo.commitFile(AGENT_FILE, `improve: ${summary} (val_score ${options.valScore.toFixed(4)})`);
-      stdout.write(`committed ${AGENT_FILE} as ${shortSha(sha)}\n`);
+      sha = await repo.commitFile(agent, `improve: ${summary} (val_score ${options.valScore.toFixed(4)})`);
+      stdout.write(`committed ${agent} as ${shortSha(sha)}\n`);
     } else {
       sha = await repo.headCommit();
-      if (!sha) throw new UserError("GIT_STATE", "the repository has no commits; commit agent/agent.ts first");
-      stdout.write(`${AGENT_FILE} unchanged; recording against HEAD ${shortSha(sha)}\n`);
+      if (!sha) throw new UserError("GIT_STATE", `the repository has no commits; commit ${agent} first`);
+      stdout.write(`${agent} unchanged; recording against HEAD ${shortSha(sha)}\n`);
     }
     appendResult(file, {
-      iteration,
       valScore: options.valScore,
       commit: shortSha(sha),
       evalsPassed: options.evalsPassed,

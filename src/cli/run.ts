@@ -155,7 +155,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     }
     if (!run) {
       // Only a new run requires a clean tree; a resumed one may hold its in-progress edit.
-      await preflight(exp.root, { repo });
+      await preflight(exp.root, { repo, agentFile: exp.config.agent_file });
     }
 
     const steps = (options.stepsFactory ?? ((e, o, c) => createServices(e, o, c).steps))(exp, opened, clock);

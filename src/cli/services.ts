@@ -43,8 +43,9 @@ export function createServices(exp: Experiment, opened: Opened, clock: Clock): S
     clock,
     model: config.coding_model,
     runner,
-    checkAgent: agentCheck(root, config.sandbox),
-    baseContent: () => acceptedAgentContent(repo, root),
+    checkAgent: agentCheck(root, config),
+    baseContent: () => acceptedAgentContent(repo, root, config.agent_file),
+    agentFile: config.agent_file,
     limits: {
       maxTurns: config.coding_max_turns,
       maxTokens: config.coding_max_tokens,

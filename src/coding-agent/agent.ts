@@ -24,8 +24,8 @@ import {
 } from "../llm/client.ts";
 import type { AnalyzeOutput, EditInput, EditOutput } from "../steps/contracts.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
-import { paths } from "../workspace/paths.ts";
-import { buildDigest, PHASE_INSTRUCTIONS, readProgram } from "./prompts.ts";
+import { AGENT_FILE, paths } from "../workspace/paths.ts";
+import { buildDigest, phaseInstructions, readProgram } from "./prompts.ts";
 import {
   analyzeFinishInput,
   type CheckAgent,
@@ -69,6 +69,8 @@ export interface CodingAgentOptions {
   model: string;
   runner?: BenchmarkRunner;
   checkAgent: CheckAgent;
+  /** The agent file relative to the root (config `agent_file`; default agent/agent.ts). */
+  agentFile?: string;
   /** History for the prompt (last learnings entries, rejected hypotheses); default reads workspace/learnings.md. */
   digest?: (ref: IterationRef) => string | Promise<string>;
   /** agent/agent.ts as of the last accepted commit: the edit phase starts from it, discarding a half-made edit. */
@@ -157,7 +159,8 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
   const { root, journal, log, client, clock, model, limits, prices } = opts;
   const maxResultChars = opts.maxResultChars ?? 20_000;
   const warned = new Map<string, Set<number>>();
-  const agentFile = paths(root).agentFile;
+  const agentRel = opts.agentFile ?? AGENT_FILE;
+  const agentFile = paths(root, undefined, agentRel).agentFile;
   const readAgent = (): string => (existsSync(agentFile) ? readFileSync(agentFile, "utf8") : "");
   const history = (ref: IterationRef) => (opts.digest ? opts.digest(ref) : learningsDigest(paths(root).learnings));
 
@@ -194,7 +197,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
       // PROGRAM.md and the instructions change rarely: cached. The digest changes every iteration: not.
       {
         type: "text",
-        text: `${readProgram(root)}\n\n${PHASE_INSTRUCTIONS[phase]}`,
+        text: `${readProgram(root)}\n\n${phaseInstructions(phase, agentRel)}`,
         cache_control: { type: "ephemeral" },
       },
       { type: "text", text: digest },
@@ -205,6 +208,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
     ];
     const ctx: ToolContext = {
       root,
+      agentFile: agentRel,
       phase,
       runId: ref.runId,
       iteration: ref.iteration,

@@ -4,7 +4,7 @@
  * `..`, an absolute path nor a symlink can reach anything else.
  */
 import { existsSync, lstatSync, realpathSync } from "node:fs";
-import { isAbsolute, join, relative, sep } from "node:path";
+import { isAbsolute, join, posix, relative, sep } from "node:path";
 import { AGENT_FILE } from "../workspace/paths.ts";
 
 /** Files the agent may view. */
@@ -22,7 +22,13 @@ export const READABLE_TREES = ["agent/templates", "workspace/traces/latest", "wo
 
 const TRACE_TREES = ["workspace/traces/latest", "workspace/traces/baseline"];
 
-export const ALLOWED_READS_TEXT = `readable: ${[...READABLE_FILES, ...READABLE_TREES.map((t) => `${t}/**`)].join(", ")}; writable: ${AGENT_FILE} only`;
+/** The readable files when the agent file is `agentFile` (config `agent_file`). */
+const readableFiles = (agentFile: string): readonly string[] =>
+  agentFile === AGENT_FILE ? READABLE_FILES : [agentFile, ...READABLE_FILES.slice(1)];
+
+export const allowedReadsText = (agentFile: string = AGENT_FILE): string =>
+  `readable: ${[...readableFiles(agentFile), ...READABLE_TREES.map((t) => `${t}/**`)].join(", ")}; writable: ${agentFile} only`;
+export const ALLOWED_READS_TEXT = allowedReadsText();
 
 export type PathCheck = { ok: true; rel: string; abs: string } | { ok: false; message: string };
 
@@ -58,8 +64,8 @@ function traceTaskId(rel: string): { tree: string; taskId: string | null } | nul
 }
 
 /** Pure read policy on a normalised relative path. Baseline traces predate the split, so test ids are filtered there too. */
-export function readableRel(rel: string, trainIds: TrainIds): boolean {
-  if ((READABLE_FILES as readonly string[]).includes(rel)) return true;
+export function readableRel(rel: string, trainIds: TrainIds, agentFile: string = AGENT_FILE): boolean {
+  if (readableFiles(agentFile).includes(rel)) return true;
   if (!READABLE_TREES.some((t) => under(rel, t))) return false;
   const trace = traceTaskId(rel);
   if (trace?.taskId && trainIds && !trainIds.has(trace.taskId)) return false;
@@ -67,8 +73,8 @@ export function readableRel(rel: string, trainIds: TrainIds): boolean {
 }
 
 /** Folders the agent may list: readable trees, plus their ancestors (listed filtered). */
-export function listableAncestor(rel: string): boolean {
-  const all = [...READABLE_FILES, ...READABLE_TREES];
+export function listableAncestor(rel: string, agentFile: string = AGENT_FILE): boolean {
+  const all = [...readableFiles(agentFile), ...READABLE_TREES];
   return rel === "" || all.some((p) => p.startsWith(`${rel}/`));
 }
 
@@ -90,12 +96,12 @@ function realRel(root: string, abs: string): string | null {
  * Checks a path for reading: the text must be allowed, and if it exists its realpath must be
  * inside the root and allowed too (a symlink in a trace folder pointing at /etc is refused).
  */
-export function checkRead(root: string, input: string, trainIds: TrainIds): PathCheck {
+export function checkRead(root: string, input: string, trainIds: TrainIds, agentFile: string = AGENT_FILE): PathCheck {
   const norm = normalizeRelPath(input);
   if (!norm.ok) return norm;
   const { rel } = norm;
-  const allowed = readableRel(rel, trainIds) || listableAncestor(rel);
-  const refused = `${input} is outside what you may read (${ALLOWED_READS_TEXT})`;
+  const allowed = readableRel(rel, trainIds, agentFile) || listableAncestor(rel, agentFile);
+  const refused = `${input} is outside what you may read (${allowedReadsText(agentFile)})`;
   if (!allowed) return { ok: false, message: refused };
   const abs = rel === "" ? root : join(root, rel);
   if (existsSync(abs)) {
@@ -103,8 +109,11 @@ export function checkRead(root: string, input: string, trainIds: TrainIds): Path
     if (hasOtherHardLinks(abs)) return { ok: false, message: `${input} has more than one hard link; refused` };
     const real = realRel(root, abs);
     if (real === null) return { ok: false, message: `${input} resolves outside the experiment (symlink); refused` };
-    if (!(readableRel(real, trainIds) || listableAncestor(real))) {
-      return { ok: false, message: `${input} resolves to a path you may not read (symlink); ${ALLOWED_READS_TEXT}` };
+    if (!(readableRel(real, trainIds, agentFile) || listableAncestor(real, agentFile))) {
+      return {
+        ok: false,
+        message: `${input} resolves to a path you may not read (symlink); ${allowedReadsText(agentFile)}`,
+      };
     }
   }
   return { ok: true, rel, abs };
@@ -120,19 +129,22 @@ export function hasOtherHardLinks(abs: string): boolean {
   }
 }
 
-/** Checks a path for writing: only agent/agent.ts, and only if it (and its folder) really is that file. */
-export function checkWrite(root: string, input: string): PathCheck {
+
+/** Checks a path for writing: only the agent file, and only if it (and its folder) really is that file. */
+export function checkWrite(root: string, input: string, agentFile: string = AGENT_FILE): PathCheck {
   const norm = normalizeRelPath(input);
   if (!norm.ok) return norm;
-  if (norm.rel !== AGENT_FILE) {
-    return { ok: false, message: `only ${AGENT_FILE} may be changed; ${input} is read-only or outside the sandbox` };
+  if (norm.rel !== agentFile) {
+    return { ok: false, message: `only ${agentFile} may be changed; ${input} is read-only or outside the sandbox` };
   }
-  const abs = join(root, AGENT_FILE);
-  const dirReal = realRel(root, join(root, "agent"));
-  if (dirReal !== "agent") return { ok: false, message: `${AGENT_FILE} resolves outside the experiment; refused` };
-  if (existsSync(abs) && realRel(root, abs) !== AGENT_FILE) {
-    return { ok: false, message: `${AGENT_FILE} is a symlink to another file; refused` };
+  const abs = join(root, agentFile);
+  const dir = posix.dirname(agentFile);
+  if (dir !== "." && realRel(root, join(root, dir)) !== dir) {
+    return { ok: false, message: `${agentFile} resolves outside the experiment; refused` };
   }
-  if (hasOtherHardLinks(abs)) return { ok: false, message: `${AGENT_FILE} has more than one hard link; refused` };
-  return { ok: true, rel: AGENT_FILE, abs };
+  if (existsSync(abs) && realRel(root, abs) !== agentFile) {
+    return { ok: false, message: `${agentFile} is a symlink to another file; refused` };
+  }
+  if (hasOtherHardLinks(abs)) return { ok: false, message: `${agentFile} has more than one hard link; refused` };
+  return { ok: true, rel: agentFile, abs };
 }

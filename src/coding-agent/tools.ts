@@ -13,9 +13,9 @@ import { AbortedError, errorMessage } from "../errors.ts";
 import type { Tool } from "../llm/client.ts";
 import { passes } from "../scoring.ts";
 import { readSplit, readTrainResults, writeFileAtomic } from "../workspace/files.ts";
-import { AGENT_FILE, paths } from "../workspace/paths.ts";
+import { paths } from "../workspace/paths.ts";
 import { regexProblem, type SearchFile, searchWithDeadline } from "./regex-search.ts";
-import { ALLOWED_READS_TEXT, checkRead, checkWrite, normalizeRelPath, type TrainIds } from "./sandbox.ts";
+import { allowedReadsText, checkRead, checkWrite, normalizeRelPath, type TrainIds } from "./sandbox.ts";
 
 export const EDITOR_TOOL = "str_replace_based_edit_tool";
 /** A regex search that has not finished by then is stopped: far above what a sane pattern needs over a run's traces. */
@@ -26,6 +26,8 @@ export type CheckAgent = (agentFile: string) => Promise<{ ok: true } | { ok: fal
 
 export interface ToolContext {
   root: string;
+  /** The agent file relative to the root (config `agent_file`). */
+  agentFile: string;
   phase: Phase;
   runId: string;
   iteration: number;
@@ -177,9 +179,9 @@ function numbered(lines: string[], from: number): string {
 // ---- the text editor
 
 function view(ctx: ToolContext, input: z.infer<typeof viewInput>): ToolOutcome {
-  const check = checkRead(ctx.root, input.path, trainIds(ctx.root));
+  const check = checkRead(ctx.root, input.path, trainIds(ctx.root), ctx.agentFile);
   if (!check.ok) return fail(check.message);
-  if (!existsSync(check.abs)) return fail(`${check.rel || "."} does not exist (${ALLOWED_READS_TEXT})`);
+  if (!existsSync(check.abs)) return fail(`${check.rel || "."} does not exist (${allowedReadsText(ctx.agentFile)})`);
   if (statSync(check.abs).isDirectory()) return ok(listDir(ctx, check.rel));
   const text = readFileSync(check.abs, "utf8");
   const lines = text.split("\n");
@@ -215,7 +217,7 @@ function listDir(ctx: ToolContext, rel: string): string {
   const abs = rel === "" ? ctx.root : join(ctx.root, rel);
   const entries = readdirSync(abs, { withFileTypes: true })
     .map((e) => ({ e, child: rel === "" ? e.name : `${rel}/${e.name}` }))
-    .filter(({ child }) => checkRead(ctx.root, child, ids).ok)
+    .filter(({ child }) => checkRead(ctx.root, child, ids, ctx.agentFile).ok)
     .map(({ e, child }) => (e.isDirectory() ? `${child}/` : child))
     .sort();
   const shown = entries.slice(0, 500);
@@ -234,13 +236,13 @@ function readAgent(abs: string): string {
 function write(ctx: ToolContext, command: string, pathInput: string, change: (before: string) => ToolOutcome | string) {
   if (ctx.phase !== "edit")
     return fail(`${command} is not available in the analyze phase: it is read-only; edits happen in the edit phase`);
-  const check = checkWrite(ctx.root, pathInput);
+  const check = checkWrite(ctx.root, pathInput, ctx.agentFile);
   if (!check.ok) return fail(check.message);
   const before = readAgent(check.abs);
   const after = change(before);
   if (typeof after !== "string") return after;
   writeFileAtomic(check.abs, after);
-  return ok(`${AGENT_FILE} updated (${command}); it now has ${after.split("\n").length} lines`);
+  return ok(`${ctx.agentFile} updated (${command}); it now has ${after.split("\n").length} lines`);
 }
 
 function editor(ctx: ToolContext, raw: unknown): ToolOutcome {
@@ -429,9 +431,9 @@ async function runTrainTasks(ctx: ToolContext, input: z.infer<typeof runTasksInp
 }
 
 async function checkAgentTool(ctx: ToolContext): Promise<ToolOutcome> {
-  const result = await ctx.checkAgent(join(ctx.root, AGENT_FILE));
-  if (result.ok) return ok(`${AGENT_FILE} type-checks and loads`);
-  return fail(`${AGENT_FILE} does not pass the check:\n${firstCheckError(result.message)}`);
+  const result = await ctx.checkAgent(join(ctx.root, ctx.agentFile));
+  if (result.ok) return ok(`${ctx.agentFile} ${ctx.agentFile.endsWith(".py") ? "compiles" : "type-checks"} and loads`);
+  return fail(`${ctx.agentFile} does not pass the check:\n${firstCheckError(result.message)}`);
 }
 
 /** Carries out one tool call. Never throws for bad input; only an abort escapes. */

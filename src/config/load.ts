@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
+import { AGENT_FILE } from "../workspace/paths.ts";
 import { type Config, configSchema } from "./schema.ts";
 
 export const DEFAULT_CONFIG_FILE = "experiment_config.yaml";
@@ -83,6 +84,19 @@ export function validateConfig(raw: unknown): { config: Config | null; errors: s
     errors.push("command: got nothing; benchmark `command` needs `command: { run: <shell command> }`");
   }
   return errors.length ? { config: null, errors } : { config, errors: [] };
+}
+
+/**
+ * The experiment's agent file without validating the rest of the config (commands such as `record`
+ * work on experiments whose config is not ours yet): its `agent_file` if it names one, else the default.
+ */
+export function agentFileIn(root: string, configFile = DEFAULT_CONFIG_FILE): string {
+  const path = resolve(root, configFile);
+  if (!existsSync(path)) return AGENT_FILE;
+  const raw = parseDocument(readFileSync(path, "utf8")).toJS() as unknown;
+  const named = raw && typeof raw === "object" ? (raw as { agent_file?: unknown }).agent_file : undefined;
+  const checked = configSchema.shape.agent_file.safeParse(named);
+  return checked.success ? checked.data : AGENT_FILE;
 }
 
 /** Reads and validates the config file; throws ConfigError (exit 2) naming every problem. */

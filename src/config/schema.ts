@@ -10,6 +10,15 @@ export const configSchema = z.strictObject({
     .describe(
       "Which benchmark adapter runs the tasks: the built-in `example`, your own `local` TypeScript tasks, or an external `command`.",
     ),
+  agent_file: z
+    .string()
+    .regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\\]+\.(?:ts|py)$/, {
+      message: "must be a relative path inside the experiment ending in .ts or .py, e.g. agent/agent.py",
+    })
+    .default("agent/agent.ts")
+    .describe(
+      "The agent under optimization, relative to the experiment directory: TypeScript (`.ts`) or Python (`.py`). The only file the coding agent may edit.",
+    ),
   agent_model: z
     .string()
     .min(1)

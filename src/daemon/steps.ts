@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createAdapter } from "../benchmark/adapters/index.ts";
-import { checkAgent } from "../benchmark/load-check.ts";
-import type { SandboxMode } from "../benchmark/sandbox.ts";
+import { type CheckResult, checkAgent } from "../benchmark/load-check.ts";
+import { checkPythonAgent } from "../benchmark/python-check.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import type { CodingAgent } from "../coding-agent/index.ts";
@@ -29,22 +29,29 @@ export interface StepDeps {
   repo: Repo;
 }
 
-/** agent/agent.ts as of the last accepted commit: every edit starts from it. */
-export async function acceptedAgentContent(repo: Repo, root: string): Promise<string> {
-  const commit = await repo.lastAcceptedCommit(AGENT_FILE);
-  await repo.restoreFile(AGENT_FILE, commit);
-  return readFileSync(paths(root).agentFile, "utf8");
+/** The agent file as of the last accepted commit: every edit starts from it. */
+export async function acceptedAgentContent(repo: Repo, root: string, agentFile = AGENT_FILE): Promise<string> {
+  const commit = await repo.lastAcceptedCommit(agentFile);
+  await repo.restoreFile(agentFile, commit);
+  return readFileSync(paths(root, undefined, agentFile).agentFile, "utf8");
 }
 
+/**
+ * The load check for the config's agent file: TypeScript is type-checked and loaded in the sealed child;
+ * Python is compiled, and imported by the harness's Python runtime unless an external (`command`) tool runs it.
+ */
 export const agentCheck =
-  (root: string, sandbox: SandboxMode = "bwrap") =>
-  (agentFile: string) =>
-    checkAgent(agentFile, { root, sandbox });
+  (root: string, config?: Partial<Pick<Config, "benchmark" | "sandbox">>) =>
+  (agentFile: string): Promise<CheckResult> =>
+    agentFile.endsWith(".py")
+      ? checkPythonAgent(agentFile, { importIt: config?.benchmark !== "command" })
+      : checkAgent(agentFile, { root, sandbox: config?.sandbox ?? "bwrap" });
 
 /** The production steps: the real runner, coding agent, gate, record and learnings. */
 export function createSteps(deps: StepDeps): Steps {
   const { root, config, journal, log, clock, runner, codingAgent, repo } = deps;
-  const p = paths(root);
+  const agent = config.agent_file;
+  const p = paths(root, undefined, agent);
   return {
     observe: createObserve(journal, clock),
     benchmark: async ({ runId, iteration }, signal) => {
@@ -69,7 +76,7 @@ export function createSteps(deps: StepDeps): Steps {
         log,
         runner,
         repo,
-        checkAgent: agentCheck(root, config.sandbox),
+        checkAgent: agentCheck(root, config),
         heldOut: heldOutOf(createAdapter(config, root, log), p.split),
         runId,
         iteration,
@@ -94,9 +101,10 @@ export function createSteps(deps: StepDeps): Steps {
         iteration,
         edit,
         gate,
+        agentFile: agent,
         now: () => new Date(clock.now()),
       });
-      log.info({ ...output }, output.accepted ? `accepted as ${output.commit}` : "rejected: agent/agent.ts restored");
+      log.info({ ...output }, output.accepted ? `accepted as ${output.commit}` : `rejected: ${agent} restored`);
       return output;
     },
     learn: async (input) => {
@@ -124,9 +132,9 @@ export function createSteps(deps: StepDeps): Steps {
     },
     summarize: async (input) => {
       // The run is over: an edit that never went through the gate (budget hit mid-iteration) is not left behind.
-      if (await repo.fileDiffersFromHead(AGENT_FILE)) {
-        await repo.restoreFile(AGENT_FILE, await repo.lastAcceptedCommit(AGENT_FILE));
-        log.warn("the run stopped mid-iteration: agent/agent.ts restored to the last accepted version");
+      if (await repo.fileDiffersFromHead(agent)) {
+        await repo.restoreFile(agent, await repo.lastAcceptedCommit(agent));
+        log.warn(`the run stopped mid-iteration: ${agent} restored to the last accepted version`);
       }
       return { written: writeClosingSummary(root, input) };
     },

@@ -10,20 +10,20 @@ import { AGENT_FILE, isSteering } from "../workspace/paths.ts";
 export type Rewards = Record<string, number | null>;
 
 /** Paths the file guard lets through: the agent, the operator's steering files, runtime data. */
-export const guardAllows = (path: string): boolean =>
-  path === AGENT_FILE || isSteering(path) || path === "workspace" || path.startsWith("workspace/");
+export const guardAllows = (path: string, agentFile = AGENT_FILE): boolean =>
+  path === agentFile || isSteering(path) || path === "workspace" || path.startsWith("workspace/");
 
 export interface FileGuardVerdict {
   passed: boolean;
   offending: string[];
 }
 
-export function fileGuard(changes: ChangedPath[]): FileGuardVerdict {
+export function fileGuard(changes: ChangedPath[], agentFile = AGENT_FILE): FileGuardVerdict {
   const offending = new Set<string>();
   for (const change of changes) {
-    if (!guardAllows(change.path)) offending.add(change.path);
+    if (!guardAllows(change.path, agentFile)) offending.add(change.path);
     // Moving a file out of (or into) an allowed place still changes the other path.
-    if (change.from !== undefined && !guardAllows(change.from)) offending.add(change.from);
+    if (change.from !== undefined && !guardAllows(change.from, agentFile)) offending.add(change.from);
   }
   const list = [...offending].sort();
   return { passed: list.length === 0, offending: list };
@@ -151,6 +151,6 @@ export function rejectedEarly(reason: string, previousBest: number | null, suite
   return { passed: false, valScore: null, previousBest, suitePassed: 0, suiteTotal, promoted: [], reasons: [reason] };
 }
 
-export function fileGuardReason(v: FileGuardVerdict): string {
-  return `file guard: only ${AGENT_FILE} may change, but these differ: ${v.offending.join(", ")}`;
+export function fileGuardReason(v: FileGuardVerdict, agentFile = AGENT_FILE): string {
+  return `file guard: only ${agentFile} may change, but these differ: ${v.offending.join(", ")}`;
 }

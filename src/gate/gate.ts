@@ -37,7 +37,7 @@ export type GateStepReport =
 
 export interface GateDeps {
   root: string;
-  config: Pick<Config, "threshold">;
+  config: Pick<Config, "threshold"> & Partial<Pick<Config, "agent_file">>;
   /** Not read here: the runner reuses journaled results of the same agent hash. */
   journal?: Journal | null;
   log: Logger;
@@ -62,7 +62,8 @@ function checkAborted(signal: AbortSignal | undefined): void {
  */
 export async function runGate(deps: GateDeps): Promise<GateOutput> {
   const { repo, runner, log, signal } = deps;
-  const p = paths(deps.root);
+  const agent = deps.config.agent_file ?? AGENT_FILE;
+  const p = paths(deps.root, undefined, agent);
   const report = (r: GateStepReport) => deps.onStep?.(r);
 
   // Read everything first: a damaged file stops the gate before any benchmark or write.
@@ -74,11 +75,11 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
   // (steering) or the operator's, never the coding agent's; the agent file is the same in both.
   const head = await repo.headCommit();
   const changes = head ? await repo.changedPaths(head) : [];
-  const guard = fileGuard(changes);
+  const guard = fileGuard(changes, agent);
   report({ step: "file_guard", passed: guard.passed, offending: guard.offending });
   if (!guard.passed) {
     log.warn({ gateStep: "file_guard", offending: guard.offending }, "gate: file guard failed");
-    return rejectedEarly(fileGuardReason(guard), previousBest, suite.tasks.length);
+    return rejectedEarly(fileGuardReason(guard, agent), previousBest, suite.tasks.length);
   }
   checkAborted(signal);
 
@@ -100,7 +101,7 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
   report(load.ok ? { step: "load_check", passed: true } : { step: "load_check", passed: false, message: load.message });
   if (!load.ok) {
     log.warn({ gateStep: "load_check" }, "gate: agent does not load");
-    return rejectedEarly(`load check: ${AGENT_FILE} does not load: ${load.message}`, previousBest, suite.tasks.length);
+    return rejectedEarly(`load check: ${agent} does not load: ${load.message}`, previousBest, suite.tasks.length);
   }
   checkAborted(signal);
 

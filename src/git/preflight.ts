@@ -4,6 +4,8 @@ import { openRepo, type Repo } from "./repo.ts";
 
 export interface PreflightOptions {
   repo?: Repo;
+  /** The agent file relative to the root (config `agent_file`). */
+  agentFile?: string;
 }
 
 // workspace/ is runtime data; the steering files the operator may edit at any time (the harness commits them).
@@ -24,10 +26,11 @@ export async function preflight(root: string, options: PreflightOptions = {}): P
   if (!(await repo.headCommit())) {
     throw new UserError("GIT_STATE", `${root} has no commits yet; run: git add -A && git commit -m "initial agent"`);
   }
-  if (await repo.fileDiffersFromHead(AGENT_FILE)) {
+  const agent = options.agentFile ?? AGENT_FILE;
+  if (await repo.fileDiffersFromHead(agent)) {
     throw new UserError(
       "GIT_STATE",
-      `${AGENT_FILE} differs from HEAD; commit it (git add ${AGENT_FILE} && git commit -m "agent") or discard it (git checkout HEAD -- ${AGENT_FILE})`,
+      `${agent} differs from HEAD; commit it (git add ${agent} && git commit -m "agent") or discard it (git checkout HEAD -- ${agent})`,
     );
   }
   const dirty = (await repo.uncommittedTracked()).filter((p) => !exempt(p));

@@ -1,7 +1,7 @@
 import { HarnessError } from "../errors.ts";
 import { type Repo, shortSha } from "../git/repo.ts";
 import type { EditOutput, GateOutput, RecordOutput } from "../steps/contracts.ts";
-import { appendResult, readResults } from "../workspace/files.ts";
+import { appendResult, LOOP_ITERATION_COLUMN, readResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 
 export const RUN_TRAILER = "Harness-Run";
@@ -16,6 +16,8 @@ export interface RecordDeps {
   edit: EditOutput;
   gate: GateOutput;
   now: () => Date;
+  /** The agent file relative to the root (config `agent_file`; default agent/agent.ts). */
+  agentFile?: string;
   /** Test seam: called after the commit and before the results.tsv row (the crash window). */
   afterCommit?: (sha: string) => Promise<void> | void;
 }
@@ -37,12 +39,13 @@ export function improveMessage(edit: Pick<EditOutput, "commitMessage" | "changeS
  */
 export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
   const { repo, gate } = deps;
-  const p = paths(deps.root);
+  const agent = deps.agentFile ?? AGENT_FILE;
+  const p = paths(deps.root, undefined, agent);
   // Read first: a damaged results.tsv stops the step before anything is committed or written.
   readResults(p.results);
 
   if (!gate.passed) {
-    await repo.restoreFile(AGENT_FILE, await repo.lastAcceptedCommit(AGENT_FILE));
+    await repo.restoreFile(agent, await repo.lastAcceptedCommit(agent));
     return { accepted: false, commit: null };
   }
   if (gate.valScore === null) throw new HarnessError("STEP_FAILED", "record: a passed gate has no val_score");
@@ -50,8 +53,8 @@ export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
   const trailer = runTrailerValue(deps.runId, deps.iteration);
   let sha = await repo.findCommitByTrailer(RUN_TRAILER, trailer);
   if (!sha) {
-    if (await repo.fileDiffersFromHead(AGENT_FILE)) {
-      sha = await repo.commitFile(AGENT_FILE, improveMessage(deps.edit), { key: RUN_TRAILER, value: trailer });
+    if (await repo.fileDiffersFromHead(agent)) {
+      sha = await repo.commitFile(agent, improveMessage(deps.edit), { key: RUN_TRAILER, value: trailer });
     } else {
       // Nothing to commit (the gate passed an unchanged agent): the row points at HEAD.
       sha = await repo.headCommit();
@@ -61,12 +64,12 @@ export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
   await deps.afterCommit?.(sha);
 
   appendResult(p.results, {
-    iteration: deps.iteration,
     valScore: gate.valScore,
     commit: shortSha(sha),
     evalsPassed: gate.suitePassed,
     evalsTotal: gate.suiteTotal,
     timestamp: deps.now().toISOString(),
+    extra: { [LOOP_ITERATION_COLUMN]: String(deps.iteration) },
   });
   return { accepted: true, commit: sha };
 }

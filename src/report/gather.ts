@@ -2,8 +2,8 @@ import { existsSync } from "node:fs";
 import { readQueueHealth } from "../distributed/health.ts";
 import type { Repo } from "../git/repo.ts";
 import { type IterationRow, Journal } from "../journal/journal.ts";
-import { readResults } from "../workspace/files.ts";
-import { AGENT_FILE, type Paths } from "../workspace/paths.ts";
+import { loopIterationOf, readResults } from "../workspace/files.ts";
+import type { Paths } from "../workspace/paths.ts";
 import type { ReportData, ReportIteration, ReportRun } from "./render.ts";
 
 interface Summary {
@@ -66,7 +66,7 @@ export async function gatherReport(opts: {
   const byIteration = new Map<number, ReportIteration>();
 
   for (const row of results) {
-    const it = blank(row.iteration);
+    const it = blank(loopIterationOf(row));
     it.outcome = row.iteration === 0 ? "baseline" : "accepted";
     it.valScore = row.valScore;
     it.commit = row.iteration === 0 ? null : row.commit;
@@ -74,7 +74,7 @@ export async function gatherReport(opts: {
     it.suiteTotal = row.iteration === 0 ? null : row.evalsTotal;
     // evals_total is the suite at gate time, before promotion; the journal's summary refines it below.
     it.suiteAfter = row.evalsTotal;
-    byIteration.set(row.iteration, it);
+    byIteration.set(loopIterationOf(row), it);
   }
 
   let run: ReportRun | null = null;
@@ -143,7 +143,7 @@ export async function gatherReport(opts: {
   for (const it of iterations) {
     if (it.outcome !== "accepted" || !it.commit) continue;
     try {
-      it.diff = (await repo.diffOfCommit(it.commit, AGENT_FILE)).trim() || null;
+      it.diff = (await repo.diffOfCommit(it.commit, paths.agentRel)).trim() || null;
     } catch {
       // A commit that is gone (rewritten history, stand-in ids) just has no diff to show.
       it.diff = null;

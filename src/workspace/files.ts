@@ -136,20 +136,49 @@ export function readResults(file: string): ResultRow[] {
   return parseResults(readFileSync(file, "utf8"), file).rows;
 }
 
+/**
+ * results.tsv numbers its rows as the original's record.py does: `iteration` is the row's position
+ * (0 = the baseline, then 1, 2, … per accepted change), so record.py and our `record` agree on the next
+ * row. The loop iteration that produced a row (rejected iterations leave gaps) is the appended column
+ * `loop_iteration`, blank in rows the original wrote.
+ */
+export const LOOP_ITERATION_COLUMN = "loop_iteration";
+
 export function initResults(file: string): boolean {
   if (existsSync(file)) return false;
-  writeFileAtomic(file, `${RESULTS_HEADER.join("\t")}\n`);
+  writeFileAtomic(file, `${[...RESULTS_HEADER, LOOP_ITERATION_COLUMN].join("\t")}\n`);
   return true;
 }
 
-/** Appends a row unless one for the same iteration is there (idempotent across crashes). */
-export function appendResult(file: string, row: ResultRow): boolean {
+/** The loop iteration of a row: its `loop_iteration` column, else (rows the original wrote) its row number. */
+export function loopIterationOf(row: ResultRow): number {
+  const raw = row.extra?.[LOOP_ITERATION_COLUMN];
+  return raw !== undefined && /^\d+$/.test(raw) ? Number(raw) : row.iteration;
+}
+
+/** The number the next row gets: the count of data rows, as record.py's next_iteration(). */
+export const nextRowNumber = (rows: ResultRow[]): number => rows.length;
+
+/**
+ * Appends a row numbered as record.py would number it. Idempotent across crashes: a row whose
+ * `loop_iteration` equals the new row's is not written twice. A column the row carries that the
+ * header lacks is appended to the header (old rows keep their cells; missing cells read as blank).
+ * Returns the row number written, or null when the row was already there.
+ */
+export function appendResult(file: string, row: Omit<ResultRow, "iteration">): number | null {
   const text = existsSync(file) ? readFileSync(file, "utf8") : `${RESULTS_HEADER.join("\t")}\n`;
   const { rows, extraColumns } = parseResults(text, file);
-  if (rows.some((r) => r.iteration === row.iteration)) return false;
-  const sep = text.endsWith("\n") ? "" : "\n";
-  writeFileAtomic(file, `${text}${sep}${formatResultRow(row, extraColumns)}\n`);
-  return true;
+  const loop = row.extra?.[LOOP_ITERATION_COLUMN];
+  if (loop !== undefined && rows.some((r) => r.extra?.[LOOP_ITERATION_COLUMN] === loop)) return null;
+  const columns = [...extraColumns, ...Object.keys(row.extra ?? {}).filter((c) => !extraColumns.includes(c))];
+  const iteration = nextRowNumber(rows);
+  let body = text.endsWith("\n") ? text : `${text}\n`;
+  if (columns.length > extraColumns.length) {
+    const newline = body.indexOf("\n");
+    body = `${[...RESULTS_HEADER, ...columns].join("\t")}${body.slice(newline)}`;
+  }
+  writeFileAtomic(file, `${body}${formatResultRow({ ...row, iteration }, columns)}\n`);
+  return iteration;
 }
 
 // ---- suite.json
@@ -172,9 +201,10 @@ export function writeSuite(file: string, suite: Suite): void {
 
 // ---- train_results.json
 
+// The original writes `{"split": null, "timestamp": null, "results": {}}` before its first benchmark run.
 const trainResultsSchema = z.object({
-  split: z.literal("train"),
-  timestamp: z.string(),
+  split: z.literal("train").nullable(),
+  timestamp: z.string().nullable(),
   results: z.record(z.string(), z.number().min(0).max(1).nullable()),
 });
 export type TrainResults = z.infer<typeof trainResultsSchema>;

@@ -4,7 +4,10 @@ import { join } from "node:path";
 export interface Paths {
   root: string;
   config: string;
+  /** Absolute path of the agent under optimization (config `agent_file`). */
   agentFile: string;
+  /** The agent file relative to the root, as git and the file guard name it. */
+  agentRel: string;
   agentTemplates: string;
   programTemplates: string;
   program: string;
@@ -24,18 +27,22 @@ export interface Paths {
   queueHealth: string;
 }
 
+/** The default agent file (config `agent_file`). */
 export const AGENT_FILE = "agent/agent.ts";
+
+export const agentLanguage = (agentRel: string): "ts" | "python" => (agentRel.endsWith(".py") ? "python" : "ts");
 
 /** The operator's steering: edited at any time during a run; the harness commits them itself. */
 export const STEERING_FILES = ["PROGRAM.md", "experiment_config.yaml"] as const;
 export const isSteering = (path: string): boolean => (STEERING_FILES as readonly string[]).includes(path);
 
-export function paths(root: string, configFile = "experiment_config.yaml"): Paths {
+export function paths(root: string, configFile = "experiment_config.yaml", agentFile = AGENT_FILE): Paths {
   const workspace = join(root, "workspace");
   return {
     root,
     config: join(root, configFile),
-    agentFile: join(root, AGENT_FILE),
+    agentFile: join(root, agentFile),
+    agentRel: agentFile,
     agentTemplates: join(root, "agent", "templates"),
     programTemplates: join(root, "program_templates"),
     program: join(root, "PROGRAM.md"),
