@@ -129,7 +129,6 @@ export function hasOtherHardLinks(abs: string): boolean {
   }
 }
 
-
 /** Checks a path for writing: only the agent file, and only if it (and its folder) really is that file. */
 export function checkWrite(root: string, input: string, agentFile: string = AGENT_FILE): PathCheck {
   const norm = normalizeRelPath(input);

@@ -354,9 +354,9 @@ async function searchTraces(ctx: ToolContext, input: z.infer<typeof searchInput>
   }
   const files: SearchFile[] = [];
   for (const dir of taskDirs) {
-    if (!checkRead(ctx.root, dir, ids).ok) continue;
+    if (!checkRead(ctx.root, dir, ids, ctx.agentFile).ok) continue;
     for (const file of walkFiles(ctx.root, dir)) {
-      if (!checkRead(ctx.root, file, ids).ok) continue;
+      if (!checkRead(ctx.root, file, ids, ctx.agentFile).ok) continue;
       files.push({ file, text: readFileSync(join(ctx.root, file), "utf8") });
     }
   }
