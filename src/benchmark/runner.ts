@@ -10,7 +10,7 @@ import { budgetExhausted, budgetLeft, withinBudget } from "../budget.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { errorMessage, HarnessError, UserError } from "../errors.ts";
-import type { LlmLedger, TaskResultCache } from "../journal/stores.ts";
+import type { LlmLedger, RunStore, TaskResultCache } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { meanReward, passes } from "../scoring.ts";
 import { readSplit } from "../workspace/files.ts";
@@ -29,7 +29,7 @@ export const DEFAULT_INFRA_ERROR_SHARE = 0.5;
 export interface RunnerOptions {
   root: string;
   config: Config;
-  journal: TaskResultCache & LlmLedger;
+  journal: TaskResultCache & LlmLedger & Pick<RunStore, "putProgress">;
   log: Logger;
   adapter: Adapter;
   clock?: Clock;

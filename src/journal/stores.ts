@@ -22,6 +22,8 @@ export type RunStore = Pick<
   | "putIteration"
   | "iterationNumbers"
   | "iterations"
+  | "putProgress"
+  | "progress"
 >;
 
 /** Task results keyed by (agent hash, split, task, trial): what lets a re-run step reuse finished tasks. */
