@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readTraceResult, traceDirName, writeTrainTrace } from "../src/benchmark/traces.ts";
+import { agentText, readTraceResult, traceDirName, writeTrainTrace } from "../src/benchmark/traces.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -19,9 +19,10 @@ describe("train trace result.json", () => {
         trace: [],
         result: { reward: 0.25, duration_ms: 12, error: `refused ${id}` },
       });
+      // The error string is the agent's own text: it is stored fenced as such.
       expect(readTraceResult(latest, id)).toEqual({
         found: true,
-        result: { reward: 0.25, duration_ms: 12, error: `refused ${id}` },
+        result: { reward: 0.25, duration_ms: 12, error: agentText(`refused ${id}`) },
       });
     }
   });
