@@ -182,12 +182,15 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     let done = 0;
     let passed = [...rewards.values()].reduce((n, m) => n + [...m.values()].filter(passes).length, 0);
     const infraClasses = new Map<string, number>();
+    // Train errors may be shown (the coding agent reads them anyway); a test task's never are.
+    let firstTrainError: string | null = null;
 
     const finish = (o: TaskOutcome): void => {
       rewards.get(o.taskId)?.set(o.trial, o.reward);
       if (o.reward === null) {
         const cls = o.infraClass ?? infraClass(o.error);
         infraClasses.set(cls, (infraClasses.get(cls) ?? 0) + 1);
+        if (isTrain && firstTrainError === null && o.error) firstTrainError = o.error;
       }
       journal.putTaskResult(
         {
@@ -315,7 +318,9 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
           `${what}; the API refuses the agent's calls: check ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL and agent_model`,
         );
       }
-      throw new HarnessError("INFRA_FAILURE", `${what}; not charged to the agent`);
+      const sample = firstTrainError as string | null;
+      const first = sample ? `\nfirst error: ${sample.slice(0, 1200)}` : "";
+      throw new HarnessError("INFRA_FAILURE", `${what}; not charged to the agent${first}`);
     }
     return summary;
   }

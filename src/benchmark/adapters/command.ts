@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { HarnessError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
+import { redact } from "../../secrets.ts";
 import type { Reward } from "../types.ts";
 import type { CommandAdapter, CommandRunRequest } from "./types.ts";
 
@@ -79,7 +80,12 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
           inv.split === "test" ? { code, signal } : { code, signal, stderrTail },
           `benchmark command failed: ${why}`,
         );
-        throw new HarnessError("INFRA_FAILURE", `benchmark command failed: ${why}`);
+        // Train and list calls show what the command said; a test run's stderr stays private.
+        const said = inv.split === "test" ? "" : tailOf(stderrTail);
+        throw new HarnessError(
+          "INFRA_FAILURE",
+          `benchmark command failed: ${why}${said ? `; its stderr ends:\n${said}` : ""}`,
+        );
       };
       if (timedOut) fail(`it ran longer than ${opts.timeoutS}s`);
       if (code !== 0) fail(`exit code ${code}${signal ? ` (signal ${signal})` : ""}`);
@@ -118,6 +124,17 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         ...(req.signal ? { signal: req.signal } : {}),
       }),
   };
+}
+
+/** The last lines of a command's stderr, secrets removed, short enough for one error message. */
+function tailOf(stderr: string, maxChars = 800): string {
+  const text = redact(stderr).trimEnd();
+  if (text === "") return "";
+  const tail = text.length > maxChars ? `…${text.slice(-maxChars)}` : text;
+  return tail
+    .split("\n")
+    .map((l) => `  | ${l}`)
+    .join("\n");
 }
 
 interface ShellResult {
