@@ -10,7 +10,7 @@ export interface LoopInput {
   lastIteration: number;
   bestValScore: number | null;
   limits: Limits;
-  /** Tries per step before the run fails. */
+  /** Tries per step before the run pauses for the operator. */
   stepAttempts: number;
 }
 
@@ -19,7 +19,10 @@ export interface StepError {
   message: string;
   code: string | null;
   resumable: boolean;
-  /** How the loop treats it: pause, stop cleanly (budget), fail at once, or try the step again. */
+  /**
+   * How the loop treats it: pause until it passes (outage, disk full), stop cleanly (budget), pause for the
+   * operator at once (fatal: trying again cannot help), or try the step again (then pause for the operator).
+   */
   kind: ErrorHandling;
 }
 
@@ -111,7 +114,6 @@ export const loopMachine = setup({
       attempt: context.attempt + 1,
       lastError: toStepError(step, errorOf(event)),
     })),
-    fail: assign(({ event }, step: string) => ({ lastError: toStepError(step, errorOf(event)) })),
     stopForBudget: assign(({ event }, step: string) => {
       const error = toStepError(step, errorOf(event));
       return { lastError: error, stopReason: error.message, attempt: 0 };
@@ -340,7 +342,9 @@ function stepErrorTransitions(step: string) {
       : [{ guard: "budgetExhausted", target: "closing", actions: { type: "stopForBudget", params: step } } as const]),
     { guard: "resumable", target: "paused", actions: { type: "pause", params: step } },
     { guard: "canRetry", target: state, reenter: true, actions: { type: "retry", params: step } },
-    { target: "failed", actions: { type: "fail", params: step } },
+    // A fatal error, or retries used up: the operator fixes the cause and `resume` continues from this step.
+    // Never the terminal `failed`, which a fixed environment could not leave.
+    { target: "paused", actions: { type: "pause", params: step } },
   ] as const;
 }
 

@@ -9,6 +9,7 @@ export type ErrorCode =
   | "FILE_DAMAGED"
   | "GIT_STATE"
   | "JOURNAL_CORRUPT"
+  | "STORAGE_FAILURE"
   | "STEP_FAILED"
   | "INFRA_FAILURE"
   | "AGENT_LOAD_FAILED"
@@ -31,6 +32,8 @@ const HANDLING: Record<ErrorCode, ErrorHandling> = {
   ABORTED: "resumable",
   LLM_UNAVAILABLE: "resumable",
   INFRA_FAILURE: "resumable",
+  // A full disk, a read-only remount, an I/O error: the run pauses and continues once the disk is back.
+  STORAGE_FAILURE: "resumable",
   BUDGET_EXHAUSTED: "budget",
   LLM_REJECTED: "fatal",
   FILE_DAMAGED: "fatal",
@@ -110,4 +113,53 @@ export class AbortedError extends HarnessError {
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/** Exit code of a run paused by something that passes (an outage, a full disk): pm2 starts it again later. */
+export const EXIT_RESUMABLE = 75;
+
+const DISK_FULL = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"]);
+const READ_ONLY = new Set(["EROFS"]);
+const IO_ERROR = new Set(["EIO"]);
+
+/**
+ * Journal damage, a full disk, a read-only file system or an I/O error, raised as a raw errno or SQLite
+ * error wherever it happens, turned into a typed error that says what to do. Null for anything else.
+ * `journalFile` names the journal in a SQLite error's message (SQLite does not say which file).
+ */
+export function classifyFault(error: unknown, journalFile = "workspace/journal.sqlite"): HarnessError | null {
+  if (error instanceof HarnessError || !(error instanceof Error)) return null;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (typeof code !== "string") return null;
+  // Extended SQLite codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED …) count as their primary one.
+  const is = (primary: string) => code === primary || code.startsWith(`${primary}_`);
+  const what = code.startsWith("SQLITE_") ? `the journal ${journalFile}` : "a file";
+  const storage = (detail: string, fix: string) =>
+    new HarnessError("STORAGE_FAILURE", `${detail} writing ${what} (${code}: ${error.message}); ${fix}`, {
+      cause: error,
+      exitCode: EXIT_RESUMABLE,
+    });
+  const resume = "then `auto-harness resume` (under pm2 the paused run resumes by itself)";
+  if (DISK_FULL.has(code) || is("SQLITE_FULL")) {
+    return storage("disk full", `free space on the experiment's disk and in the temp dir, ${resume}`);
+  }
+  if (READ_ONLY.has(code) || is("SQLITE_READONLY")) {
+    return storage("read-only file system", `make the experiment directory writable again, ${resume}`);
+  }
+  if (IO_ERROR.has(code) || is("SQLITE_IOERR")) {
+    return storage("I/O error", `check the disk (dmesg, fsck) and free space, ${resume}`);
+  }
+  if (is("SQLITE_CORRUPT") || is("SQLITE_NOTADB")) return journalCorrupt(journalFile, error);
+  return null;
+}
+
+/** JOURNAL_CORRUPT with the file, what SQLite said and the recovery steps; exit 2, nothing more written. */
+export function journalCorrupt(journalFile: string, cause: unknown, what = "is damaged"): HarnessError {
+  return new HarnessError(
+    "JOURNAL_CORRUPT",
+    `journal ${journalFile} ${what} (SQLite: ${errorMessage(cause)}). To recover: stop the daemon; copy ${journalFile} ` +
+      `and its -wal and -shm files aside; rebuild it with \`sqlite3 ${journalFile} .recover | sqlite3 recovered.sqlite\` ` +
+      "and move recovered.sqlite into its place (or restore the journal from a backup); then `auto-harness resume`",
+    { cause, exitCode: 2 },
+  );
 }

@@ -246,19 +246,20 @@ describe("loop machine driven with fake steps", () => {
     expect(journal.getStep("run-1", 1, "analyze")).toMatchObject({ status: "done", attempts: 3 });
   });
 
-  it("fails the run with the reason once the attempts are used up", async () => {
+  it("pauses the run with the reason once the attempts are used up, and resume continues at that step", async () => {
     const { start, calls, journal } = setup(
       { maxIterations: 3 },
       { failing: { gate: () => new Error("gate exploded") } },
       2,
     );
     const { status, context } = await start();
-    expect(status).toBe("failed");
-    expect(context.lastError).toMatchObject({ step: "gate", message: "gate exploded" });
+    expect(status).toBe("paused");
+    expect(context.lastError).toMatchObject({ step: "gate", message: "gate exploded", kind: "retryable" });
+    expect(context.pausedIn).toBe("gate");
     expect(calls.filter((c) => c === "gate:1")).toHaveLength(2);
     expect(calls).not.toContain("record:1");
     const run = journal.getRun("run-1")!;
-    expect(run.status).toBe("failed");
+    expect(run.status).toBe("paused");
     expect(run.lastError).toBe("gate exploded");
     expect(journal.getStep("run-1", 1, "gate")?.status).toBe("failed");
   });
@@ -282,14 +283,15 @@ describe("loop machine driven with fake steps", () => {
     expect(journal.getRun("run-1")).toMatchObject({ status: "done", stopReason: "budget_usd 5 reached: $5.00 spent" });
   });
 
-  it("an error retrying cannot fix (a rejected API key) fails at once, without retries", async () => {
+  it("an error retrying cannot fix (a rejected API key) pauses at once for the operator, without retries", async () => {
     const { start, calls } = setup(
       { maxIterations: 3 },
       { failing: { analyze: () => new HarnessError("LLM_REJECTED", "401: check ANTHROPIC_API_KEY") } },
       3,
     );
     const { status, context } = await start();
-    expect(status).toBe("failed");
+    expect(status).toBe("paused");
+    expect(context.pausedIn).toBe("analyze");
     expect(calls.filter((c) => c === "analyze:1")).toHaveLength(1);
     expect(context.lastError).toMatchObject({ step: "analyze", code: "LLM_REJECTED", kind: "fatal" });
   });

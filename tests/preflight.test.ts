@@ -153,8 +153,8 @@ describe("run and daemon check what they need before they start", () => {
   });
 });
 
-describe("a non-transient provider error ends the run at once", () => {
-  it("fails the run with the provider's message, which status shows as the last error", async () => {
+describe("a non-transient provider error stops the run at once for the operator", () => {
+  it("pauses the run with the provider's message, which status shows as the last error; resume continues once fixed", async () => {
     const dir = preparedExperiment(tempDir(), { max_iterations: 3 });
     const failing: StepsFactory = (exp, opened, clock) => ({
       ...standIn(exp, opened, clock),
@@ -166,12 +166,17 @@ describe("a non-transient provider error ends the run at once", () => {
       },
     });
     const r = await cli(["run", "--dir", dir], { stepsFactory: failing });
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(/run failed: authentication failed \(401: invalid x-api-key\)/);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/run paused: authentication failed \(401: invalid x-api-key\)/);
+    expect(r.err).toMatch(/paused in analyze: fix the cause above, then `auto-harness resume`/);
     const status = await cli(["status", "--dir", dir]);
     expect(status.out).toMatch(
       /\nlast error authentication failed \(401: invalid x-api-key\); check ANTHROPIC_API_KEY/,
     );
+    // The key is fixed: the same run continues from analyze, not a terminal state.
+    const resumed = await cli(["resume", "--dir", dir], { stepsFactory: standIn });
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.err).toMatch(/run done/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { HarnessError } from "../errors.ts";
+import { classifyFault, HarnessError } from "../errors.ts";
 
 export interface Writable {
   write(chunk: string): unknown;
@@ -20,7 +20,9 @@ export const TOP_LEVEL: ErrorStyle = {
 };
 
 /** The one place an error that ends a command is printed. Returns the exit code. */
-export function presentError(error: unknown, stderr: Writable, style: ErrorStyle = TOP_LEVEL): number {
+export function presentError(raw: unknown, stderr: Writable, style: ErrorStyle = TOP_LEVEL): number {
+  // A raw disk-full, read-only, I/O or journal-damage error is the environment's doing, not a bug.
+  const error = classifyFault(raw) ?? raw;
   if (error instanceof HarnessError) {
     stderr.write(`${style.label}${style.showCode ? ` (${error.code})` : ""}: ${error.message}\n`);
   } else {

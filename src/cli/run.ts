@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { LoopInput } from "../../machines/loop.ts";
 import type { Limits } from "../../machines/stop-rules.ts";
 import { assertSandboxReady } from "../benchmark/sandbox.ts";
@@ -12,6 +13,8 @@ import { openRepo } from "../git/repo.ts";
 import type { RunRow } from "../journal/journal.ts";
 import { bestValScore } from "../scoring.ts";
 import { readResults } from "../workspace/files.ts";
+import { refuseLostJournal } from "../workspace/history.ts";
+import { describeFinding, reconcileWorkspace, scanResults } from "../workspace/reconcile.ts";
 import {
   type Experiment,
   type GlobalOptions,
@@ -60,14 +63,21 @@ export function newRunId(now = new Date()): string {
   return `run-${stamp}-${randomBytes(2).toString("hex")}`;
 }
 
+/** Exit code of a run paused until the operator fixes something (a key, a damaged file): pm2 leaves it stopped. */
+export const EXIT_NEEDS_OPERATOR = 2;
+
 function exitCodeFor(result: DaemonResult, mode: RunMode): number {
+  if (result.fault) return result.fault.exitCode;
   switch (result.status) {
     case "done":
       return mode === "daemon" ? EXIT_NOTHING_TO_DO : 0;
     case "stopped":
       return 0;
     case "paused":
-      return EXIT_PAUSED;
+      // An outage or a full disk passes by itself; anything else waits for the operator's fix and `resume`.
+      return !result.context.lastError || result.context.lastError.kind === "resumable"
+        ? EXIT_PAUSED
+        : EXIT_NEEDS_OPERATOR;
     default:
       return 1;
   }
@@ -95,12 +105,37 @@ export async function runCommand(options: RunOptions): Promise<number> {
   assertSandboxReady(exp.config);
   const repo = openRepo(exp.root);
   requirePrepared(exp);
-  // Read before the lock and the journal: a damaged file stops here with nothing written.
-  const rows = readResults(exp.paths.results);
+  // Read before the lock and the journal: damage a repair cannot fix stops here with nothing written.
+  scanResults(readFileSync(exp.paths.results, "utf8"), exp.paths.results);
   const release = acquireLock(exp.paths.lock, options.mode);
-  // The live view replaces the JSON on the terminal; the log file keeps every line.
-  const opened = openJournalAndLog(exp, { stdout: !options.live });
+  let opened: Opened;
+  try {
+    await refuseLostJournal(exp.paths, repo);
+    // The live view replaces the JSON on the terminal; the log file keeps every line.
+    opened = openJournalAndLog(exp, { stdout: !options.live });
+  } catch (error) {
+    release();
+    throw error;
+  }
   const { journal, log, place } = opened;
+  // Repairs before anything runs: git locks a killed commit left, and workspace files that disagree with the
+  // journal (a torn, truncated or duplicated row or entry), each reported with file and line.
+  const repairs: string[] = [];
+  try {
+    for (const lock of await repo.repairStaleLocks()) repairs.push(`.git/${lock}: left by a killed git; removed`);
+    for (const finding of await reconcileWorkspace({ paths: exp.paths, journal, repo })) {
+      repairs.push(describeFinding(finding));
+    }
+  } catch (error) {
+    release();
+    journal.close();
+    throw error;
+  }
+  for (const line of repairs) {
+    log.warn({ repair: line }, `workspace check: ${line}`);
+    out.write(`workspace check: ${line}\n`);
+  }
+  const rows = readResults(exp.paths.results);
   let daemon: Daemon | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
     log.info({ signal }, "shutdown requested: stopping after persisting the state");
@@ -202,10 +237,16 @@ export async function runCommand(options: RunOptions): Promise<number> {
       result = await watched(daemon.start({ input }));
     }
     const { context } = result;
+    const why = result.fault?.message ?? context.stopReason ?? context.lastError?.message ?? result.state;
     out.write(
-      `run ${result.status}: ${context.stopReason ?? context.lastError?.message ?? result.state}; ` +
+      `run ${result.status}: ${why}; ` +
         `best val_score ${context.bestValScore?.toFixed(4) ?? "n/a"}, ${context.accepted} accepted, ${context.rejected} rejected\n`,
     );
+    if (result.status === "paused" && !result.fault && context.lastError && context.lastError.kind !== "resumable") {
+      out.write(
+        `paused in ${context.lastError.step}: fix the cause above, then \`auto-harness resume\` continues from that step\n`,
+      );
+    }
     return exitCodeFor(result, options.mode);
   } finally {
     process.off("SIGINT", onSignal);

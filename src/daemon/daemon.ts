@@ -2,11 +2,12 @@ import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate"
 import { type LoopContext, type LoopInput, loopMachine } from "../../machines/loop.ts";
 import { type Limits, limitChanges } from "../../machines/stop-rules.ts";
 import type { Clock } from "../clock.ts";
-import { errorMessage } from "../errors.ts";
+import { classifyFault, errorMessage, type HarnessError } from "../errors.ts";
 import type { RunStatus } from "../journal/journal.ts";
 import type { RunStore } from "../journal/stores.ts";
 import type { Logger, LogPlace } from "../log.ts";
 import type { Steps } from "../steps/contracts.ts";
+import { crashPoint } from "./crash-point.ts";
 
 export type { Steps } from "../steps/contracts.ts";
 
@@ -46,6 +47,11 @@ export interface DaemonResult {
   status: RunStatus;
   state: string;
   context: LoopContext;
+  /**
+   * The journal could not take the transition (disk full, read-only, I/O error, damage): the daemon stopped
+   * where it was, the journal holds the state from before, and `resume` runs the interrupted step again.
+   */
+  fault?: HarnessError;
 }
 
 /** Maps the machine's state to the run's status in the journal. */
@@ -113,7 +119,8 @@ export class Daemon {
         this.ended = { iteration, step: journalStep, status: "done", outcome: output };
         log.info({ ms: clock.now() - started }, `${journalStep} done`);
         return output;
-      } catch (error) {
+      } catch (raw) {
+        const error = classifyFault(raw) ?? raw;
         if (!signal.aborted) {
           this.ended = { iteration, step: journalStep, status: "failed", error: errorMessage(error) };
           log.error({ err: error, ms: clock.now() - started }, `${journalStep} failed: ${errorMessage(error)}`);
@@ -143,20 +150,27 @@ export class Daemon {
     const context = snapshot.context;
     const status = statusOf(snapshot);
     const state = String(snapshot.value);
-    this.deps.journal.commitTransition({
-      runId: this.runId,
-      snapshot: this.actor.getPersistedSnapshot(),
-      state,
-      iteration: context.iteration,
-      bestValScore: context.bestValScore,
-      accepted: context.accepted,
-      rejected: context.rejected,
-      status,
-      ...(status === "done" ? { stopReason: context.stopReason } : {}),
-      ...(context.lastError && this.ended?.status === "failed" ? { lastError: context.lastError.message } : {}),
-      ...(this.ended ? { ended: this.ended } : {}),
-      ...(STATE_STEP[state] ? { started: { iteration: context.iteration, step: STATE_STEP[state] } } : {}),
-    });
+    crashPoint("transition:before-commit");
+    try {
+      this.deps.journal.commitTransition({
+        runId: this.runId,
+        snapshot: this.actor.getPersistedSnapshot(),
+        state,
+        iteration: context.iteration,
+        bestValScore: context.bestValScore,
+        accepted: context.accepted,
+        rejected: context.rejected,
+        status,
+        ...(status === "done" ? { stopReason: context.stopReason } : {}),
+        ...(context.lastError && this.ended?.status === "failed" ? { lastError: context.lastError.message } : {}),
+        ...(this.ended ? { ended: this.ended } : {}),
+        ...(STATE_STEP[state] ? { started: { iteration: context.iteration, step: STATE_STEP[state] } } : {}),
+      });
+    } catch (raw) {
+      this.haltOnFault(raw, snapshot);
+      return;
+    }
+    crashPoint("transition:after-commit");
     this.ended = null;
     this.deps.place.iteration = context.iteration;
     if (status !== "running") {
@@ -164,6 +178,24 @@ export class Daemon {
       this.deps.log.info({ state, stopReason: context.stopReason, lastError: context.lastError }, `run ${status}`);
       this.settle?.({ status, state, context });
     }
+  }
+
+  /** The journal refused a transition: stop at once, taking no further step on an unrecorded state. */
+  private haltOnFault(raw: unknown, snapshot: LoopSnapshot): void {
+    const fault = classifyFault(raw);
+    this.stopping = true;
+    try {
+      this.actor?.stop();
+    } catch {
+      // Stopping is best effort here; nothing more is written either way.
+    }
+    try {
+      this.deps.log.error({ err: raw }, `the journal could not record the transition: ${errorMessage(fault ?? raw)}`);
+    } catch {
+      // The log may sit on the same full disk.
+    }
+    if (!fault) throw raw;
+    this.settle?.({ status: "paused", state: String(snapshot.value), context: snapshot.context, fault });
   }
 
   /** Starts a fresh run, or continues a persisted one (a paused run is sent RESUME). */

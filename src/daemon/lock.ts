@@ -1,20 +1,50 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
+import Database from "better-sqlite3";
 import { UserError } from "../errors.ts";
+import { writeFileAtomic } from "../workspace/files.ts";
+
+/**
+ * One daemon per workspace. The lock itself is an OS-level one: an exclusive SQLite transaction on
+ * `<file>.db` (fcntl locks underneath), held for the daemon's life. The kernel drops it the moment the
+ * process dies, so a restart right after SIGKILL is never refused, and two takers can never both hold it.
+ * `<file>` only describes the holder (pid, start, command) for messages and `status`.
+ */
 
 export interface LockInfo {
   pid: number;
   startedAt: string;
   command: string;
+  /** The process's start time in clock ticks since boot (/proc/<pid>/stat field 22): tells a reused pid apart. */
+  startTicks?: number | null;
 }
 
-function alive(pid: number): boolean {
+// Contending takers retry inside SQLite for this long: two racers can each make the other's first try fail.
+const TAKE_TIMEOUT_MS = 1000;
+
+/** State and start time of a process from /proc, or null where there is no /proc or no such process. */
+export function procStat(pid: number): { state: string; startTicks: number } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name may hold spaces and parentheses: fields are counted from the last ')'.
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0] ?? "?", startTicks: Number(fields[19]) };
+  } catch {
+    return null;
+  }
+}
+
+/** Alive and not a zombie: a killed daemon awaiting its parent's wait() still answers kill(pid, 0). */
+export function processAlive(pid: number, startTicks?: number | null): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  const stat = procStat(pid);
+  if (!stat) return true;
+  if (stat.state === "Z" || stat.state === "X") return false;
+  return startTicks == null || stat.startTicks === startTicks;
 }
 
 export function readLock(file: string): LockInfo | null {
@@ -25,45 +55,55 @@ export function readLock(file: string): LockInfo | null {
   }
 }
 
-/** The pid holding the workspace, if that process is still alive. */
+/** The process holding the workspace, if it is still alive. */
 export function lockHolder(file: string): LockInfo | null {
   const info = readLock(file);
-  return info && info.pid !== process.pid && alive(info.pid) ? info : null;
+  return info && info.pid !== process.pid && processAlive(info.pid, info.startTicks) ? info : null;
 }
 
-/**
- * One daemon per workspace. The lock file holds the owner's pid; a lock left by a killed process
- * (SIGKILL, reboot) is taken over, so pm2's restart resumes at once.
- */
+function refusal(file: string): UserError {
+  const info = readLock(file);
+  const holder = info && processAlive(info.pid, info.startTicks) ? info : null;
+  return new UserError(
+    "WORKSPACE_LOCKED",
+    holder
+      ? `another auto-harness (pid ${holder.pid}, "${holder.command}", since ${holder.startedAt}) is running on this workspace; stop it first (pm2 stop auto-harness, or kill ${holder.pid})`
+      : `another auto-harness process is taking the workspace lock ${file} right now; try again in a moment`,
+  );
+}
+
+/** Takes the workspace lock or throws WORKSPACE_LOCKED (exit 2); returns the release function. */
 export function acquireLock(file: string, command: string): () => void {
   mkdirSync(dirname(file), { recursive: true });
-  for (let tries = 0; tries < 3; tries++) {
-    try {
-      const fd = openSync(file, "wx");
-      const info: LockInfo = { pid: process.pid, startedAt: new Date().toISOString(), command };
-      writeSync(fd, JSON.stringify(info));
-      closeSync(fd);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        if (readLock(file)?.pid === process.pid) unlinkSync(file);
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const holder = lockHolder(file);
-      if (holder) {
-        throw new UserError(
-          "WORKSPACE_LOCKED",
-          `another auto-harness (pid ${holder.pid}, "${holder.command}", since ${holder.startedAt}) is running on this workspace; stop it first (pm2 stop auto-harness, or kill ${holder.pid})`,
-        );
-      }
-      try {
-        unlinkSync(file);
-      } catch {
-        // Another process took it over first; the next try sees its lock.
-      }
-    }
+  const db = new Database(`${file}.db`, { timeout: TAKE_TIMEOUT_MS });
+  try {
+    db.exec("BEGIN EXCLUSIVE");
+  } catch (error) {
+    db.close();
+    if ((error as { code?: string }).code === "SQLITE_BUSY") throw refusal(file);
+    throw error;
   }
-  throw new UserError("WORKSPACE_LOCKED", `could not take the workspace lock ${file}; remove it if no daemon runs`);
+  const info: LockInfo = {
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    command,
+    startTicks: procStat(process.pid)?.startTicks ?? null,
+  };
+  try {
+    writeFileAtomic(file, JSON.stringify(info));
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    try {
+      if (readLock(file)?.pid === process.pid) unlinkSync(file);
+    } catch {
+      // Gone already; the OS lock below is what counts.
+    }
+    db.close();
+  };
 }

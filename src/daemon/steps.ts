@@ -16,6 +16,7 @@ import { recordIteration } from "../record/record.ts";
 import { createObserve } from "../steps/observe.ts";
 import { writeTrainResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
+import { crashPoint } from "./crash-point.ts";
 import type { Steps } from "./daemon.ts";
 
 export interface StepDeps {
@@ -109,6 +110,7 @@ export function createSteps(deps: StepDeps): Steps {
     },
     learn: async (input) => {
       const output = learnIteration(root, input);
+      crashPoint("learn:after-entry");
       journal.putIteration({
         runId: input.runId,
         iteration: input.iteration,

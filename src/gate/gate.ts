@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import type { BenchmarkRunner, RunSummary } from "../benchmark/types.ts";
 import type { Config } from "../config/schema.ts";
+import { crashPoint } from "../daemon/crash-point.ts";
 import { AbortedError } from "../errors.ts";
 import type { Repo } from "../git/repo.ts";
 import type { Journal } from "../journal/journal.ts";
@@ -149,6 +150,7 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
     if (promoted.length > 0) log.info({ gateStep: "promotion", promoted }, "gate: tasks promoted into the suite");
   }
 
+  crashPoint("gate:mid");
   if (suite.tasks.length > 0 || promoted.length > 0 || existsSync(p.suite)) {
     writeSuite(p.suite, {
       tasks: [...suite.tasks, ...promoted],

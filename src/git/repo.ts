@@ -1,4 +1,5 @@
-import { relative, resolve, sep } from "node:path";
+import { type Dirent, existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { join, relative, resolve, sep } from "node:path";
 import { type SimpleGit, simpleGit } from "simple-git";
 import { HarnessError } from "../errors.ts";
 
@@ -38,6 +39,8 @@ export interface Repo {
   commitPaths(paths: string[], message: string): Promise<string | null>;
   /** `git init` in the root (for prepare in a fresh directory). */
   init(): Promise<void>;
+  /** Every commit on HEAD's history carrying a `key:` trailer, newest first, with its value(s). */
+  trailerCommits(key: string): Promise<{ sha: string; value: string }[]>;
   /** The newest commit on HEAD's history carrying the trailer `key: value`, or null. */
   findCommitByTrailer(key: string, value: string): Promise<string | null>;
   /** Puts the version of `path` from `commit` into the working tree (and index). */
@@ -48,6 +51,54 @@ export interface Repo {
   diffOfCommit(sha: string, path: string): Promise<string>;
   /** A file's content as of a commit, or null when it did not exist there. */
   fileAtCommit(sha: string, path: string): Promise<string | null>;
+  /**
+   * Lock files a killed git left behind (index.lock, HEAD.lock, ref locks: a commit cut short), removed when no
+   * git process runs in this repository. Returns the removed files, relative to the git dir.
+   */
+  repairStaleLocks(): Promise<string[]>;
+}
+
+/** Lock files under the git dir: what an interrupted `git commit` / `git checkout` leaves. */
+function gitLockFiles(gitDir: string): string[] {
+  const found: string[] = [];
+  for (const name of ["index.lock", "HEAD.lock", "ORIG_HEAD.lock", "packed-refs.lock", "config.lock"]) {
+    if (existsSync(join(gitDir, name))) found.push(name);
+  }
+  const walk = (rel: string) => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(join(gitDir, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const child = `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(child);
+      else if (e.name.endsWith(".lock")) found.push(child);
+    }
+  };
+  walk("refs");
+  return found;
+}
+
+/** A live git process whose working directory is inside `top` (its locks are its own), or null. */
+function gitProcessIn(top: string): number | null {
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return null;
+  }
+  for (const pid of pids) {
+    try {
+      if (!readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("git")) continue;
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      if (cwd === top || cwd.startsWith(`${top}/`)) return Number(pid);
+    } catch {
+      // Gone meanwhile, or not ours to inspect.
+    }
+  }
+  return null;
 }
 
 // Unattended overnight commits must not fail on a machine without a git identity.
@@ -211,6 +262,24 @@ export function openRepo(root: string): Repo {
       }
     },
 
+    async trailerCommits(key) {
+      if (!(await headCommit())) return [];
+      const out = await git.raw([
+        "log",
+        "-E",
+        `--grep=^${key}: `,
+        `--format=%H%x00%(trailers:key=${key},valueonly)%x01`,
+        "HEAD",
+      ]);
+      const found: { sha: string; value: string }[] = [];
+      for (const record of out.split("\x01")) {
+        const [sha, values] = record.replace(/^\n+/, "").split("\0");
+        if (!sha || values === undefined) continue;
+        for (const v of values.split("\n")) if (v.trim() !== "") found.push({ sha: sha.trim(), value: v.trim() });
+      }
+      return found;
+    },
+
     async findCommitByTrailer(key, value) {
       if (!(await headCommit())) return null;
       // --grep narrows the walk; the trailer itself is then checked exactly.
@@ -255,6 +324,22 @@ export function openRepo(root: string): Repo {
       } catch {
         return null;
       }
+    },
+
+    async repairStaleLocks() {
+      const gitDir = (await git.raw(["rev-parse", "--absolute-git-dir"])).trim();
+      const locks = gitLockFiles(gitDir);
+      if (locks.length === 0) return [];
+      const top = (await git.raw(["rev-parse", "--show-toplevel"])).trim();
+      const running = gitProcessIn(top);
+      if (running !== null) {
+        throw new HarnessError(
+          "GIT_STATE",
+          `git (pid ${running}) is running in ${top} and holds ${locks.join(", ")}; let it finish, then try again`,
+        );
+      }
+      for (const lock of locks) rmSync(join(gitDir, lock), { force: true });
+      return locks;
     },
   };
 }

@@ -1,8 +1,8 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { Split } from "../benchmark/types.ts";
-import { HarnessError } from "../errors.ts";
+import { classifyFault, HarnessError, journalCorrupt } from "../errors.ts";
 import { redact } from "../secrets.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
@@ -186,27 +186,31 @@ export class Journal {
 
   static open(path: string, options: { readonly?: boolean; now?: () => number } = {}): Journal {
     const readonly = options.readonly ?? false;
-    if (!readonly) mkdirSync(dirname(path), { recursive: true });
-    let db: Database.Database;
+    if (!readonly) {
+      mkdirSync(dirname(path), { recursive: true });
+      refuseTruncatedWithWal(path);
+    }
+    let db: Database.Database | null = null;
     try {
       db = new Database(path, { readonly, fileMustExist: readonly, timeout: 5000 });
-    } catch (cause) {
-      throw new HarnessError("JOURNAL_CORRUPT", `cannot open the journal ${path}: ${(cause as Error).message}`, {
-        cause,
-      });
-    }
-    if (!readonly) {
-      db.pragma("journal_mode = WAL");
-      // WAL's default NORMAL can roll back the last commits on power loss.
-      db.pragma("synchronous = FULL");
-      const check = db.pragma("integrity_check", { simple: true });
-      if (check !== "ok") {
-        db.close();
-        throw new HarnessError("JOURNAL_CORRUPT", `journal ${path} failed integrity_check: ${String(check)}`);
+      if (!readonly) {
+        db.pragma("journal_mode = WAL");
+        // WAL's default NORMAL can roll back the last commits on power loss.
+        db.pragma("synchronous = FULL");
+        const check = db.pragma("integrity_check", { simple: true });
+        if (check !== "ok")
+          throw journalCorrupt(path, `integrity_check: ${String(check)}`, "failed its integrity check");
+        migrate(db);
       }
-      migrate(db);
+      db.pragma("foreign_keys = ON");
+    } catch (cause) {
+      db?.close();
+      if (cause instanceof HarnessError) throw cause;
+      // A truncated file or a bad header is damage, with recovery steps; a full disk pauses, never "a bug".
+      const code = (cause as { code?: unknown }).code;
+      const sqlite = typeof code === "string" && code.startsWith("SQLITE_") && !/^SQLITE_(BUSY|LOCKED)/.test(code);
+      throw classifyFault(cause, path) ?? (sqlite ? journalCorrupt(path, cause, "cannot be opened") : cause);
     }
-    db.pragma("foreign_keys = ON");
     redactWrites(db);
     return new Journal(path, db, options.now ?? Date.now);
   }
@@ -224,7 +228,12 @@ export class Journal {
   }
 
   private write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (error) {
+      // Disk full, read-only, I/O error or damage: typed where it happens, so the run pauses with the fix.
+      throw classifyFault(error, this.path) ?? error;
+    }
   }
 
   // ---- runs
@@ -252,6 +261,11 @@ export class Journal {
       | RunRecord
       | undefined;
     return r ? toRun(r) : undefined;
+  }
+
+  /** Every run, oldest first. */
+  runs(): RunRow[] {
+    return (this.db.prepare("SELECT * FROM runs ORDER BY created_at, rowid").all() as RunRecord[]).map(toRun);
   }
 
   unfinishedRun(): RunRow | undefined {
@@ -678,6 +692,29 @@ function toTaskResult(r: Record<string, unknown>): TaskResultRow {
     error: r.error as string | null,
     runId: r.run_id as string | null,
   };
+}
+
+function sizeOf(file: string): number | null {
+  try {
+    return statSync(file).size;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A zero-length journal with a WAL beside it lost its main file: opening it would start an empty journal and
+ * truncate the WAL, the last copy of what it held. Refused, and the WAL left untouched.
+ */
+function refuseTruncatedWithWal(path: string): void {
+  const wal = sizeOf(`${path}-wal`);
+  if (sizeOf(path) === 0 && wal !== null && wal > 0) {
+    throw journalCorrupt(
+      path,
+      `the file is empty (0 bytes) while ${path}-wal holds ${wal} bytes`,
+      "lost its contents; it was not re-created and its WAL was left untouched",
+    );
+  }
 }
 
 function migrate(db: Database.Database): void {

@@ -1,3 +1,4 @@
+import { crashPoint } from "../daemon/crash-point.ts";
 import { HarnessError } from "../errors.ts";
 import { type Repo, shortSha } from "../git/repo.ts";
 import type { EditOutput, GateOutput, RecordOutput } from "../steps/contracts.ts";
@@ -45,7 +46,9 @@ export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
   readResults(p.results);
 
   if (!gate.passed) {
+    crashPoint("record:before-restore");
     await repo.restoreFile(agent, await repo.lastAcceptedCommit(agent));
+    crashPoint("record:after-restore");
     return { accepted: false, commit: null };
   }
   if (gate.valScore === null) throw new HarnessError("STEP_FAILED", "record: a passed gate has no val_score");
@@ -54,6 +57,7 @@ export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
   let sha = await repo.findCommitByTrailer(RUN_TRAILER, trailer);
   if (!sha) {
     if (await repo.fileDiffersFromHead(agent)) {
+      crashPoint("record:before-commit");
       sha = await repo.commitFile(agent, improveMessage(deps.edit), { key: RUN_TRAILER, value: trailer });
     } else {
       // Nothing to commit (the gate passed an unchanged agent): the row points at HEAD.
@@ -61,6 +65,7 @@ export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
       if (!sha) throw new HarnessError("GIT_STATE", "record: the repository has no commits");
     }
   }
+  crashPoint("record:after-commit");
   await deps.afterCommit?.(sha);
 
   appendResult(p.results, {
@@ -71,5 +76,7 @@ export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
     timestamp: deps.now().toISOString(),
     extra: { [LOOP_ITERATION_COLUMN]: String(deps.iteration) },
   });
+  // The results row is written, the learnings entry not yet: the learn step's window.
+  crashPoint("record:after-row");
   return { accepted: true, commit: sha };
 }

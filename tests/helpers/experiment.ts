@@ -6,6 +6,8 @@ import { writeSplit } from "../../src/workspace/files.ts";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 export const STAND_IN_CLI = join(REPO_ROOT, "tests", "fixtures", "cli-stand-in.ts");
+/** Stand-in benchmark and gate, real edit base, record, learn and summary over the real git repository. */
+export const REAL_RECORD_CLI = join(REPO_ROOT, "tests", "fixtures", "cli-real-record.ts");
 
 const git = (dir: string, ...args: string[]) =>
   execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, stdio: "pipe" });
@@ -47,8 +49,8 @@ export interface Spawned {
 }
 
 /** The stand-in CLI as a real child process. */
-export function spawnCli(args: string[], env: Record<string, string> = {}): Spawned {
-  const child = spawn(process.execPath, ["--import", "tsx", STAND_IN_CLI, ...args], {
+export function spawnCli(args: string[], env: Record<string, string> = {}, script = STAND_IN_CLI): Spawned {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
