@@ -5,7 +5,15 @@ import type { Journal, StepRow } from "../journal/journal.ts";
 import { entryFromIteration, entryMarker, formatEntry, LEARNINGS_HEADER } from "../learnings/learnings.ts";
 import { RUN_TRAILER, runTrailerValue } from "../record/record.ts";
 import type { EditOutput, GateOutput, LearnInput, RecordOutput } from "../steps/contracts.ts";
-import { formatResultRow, parseResults, RESULTS_HEADER, type ResultRow, writeFileAtomic } from "./files.ts";
+import {
+  formatResultRow,
+  LOOP_ITERATION_COLUMN,
+  loopIterationOf,
+  parseResults,
+  RESULTS_HEADER,
+  type ResultRow,
+  writeFileAtomic,
+} from "./files.ts";
 import type { Paths } from "./paths.ts";
 
 /**
@@ -55,12 +63,14 @@ export function journalTruth(journal: Journal): Truth {
         truth.rows.set(i, {
           runId: run.id,
           commitSha: record.commit,
+          // Renumbered by position when written, as record.py numbers rows.
           iteration: i,
           valScore: gate.valScore,
           commit: shortSha(record.commit),
           evalsPassed: gate.suitePassed,
           evalsTotal: gate.suiteTotal,
           timestamp: new Date(finished).toISOString(),
+          extra: { [LOOP_ITERATION_COLUMN]: String(i) },
         });
       }
       if (at("learn")?.status === "done") {
@@ -111,16 +121,17 @@ export function scanResults(text: string, file: string): { header: string; rows:
   const seen = new Set<number>();
   const unique: ResultRow[] = [];
   rows.forEach((row, i) => {
-    if (seen.has(row.iteration)) {
+    const loop = loopIterationOf(row);
+    if (seen.has(loop)) {
       findings.push({
         file,
         line: i + 2,
-        problem: `duplicate row for iteration ${row.iteration}`,
+        problem: `duplicate row for iteration ${loop}`,
         repair: "dropped (the first row is kept)",
       });
       return;
     }
-    seen.add(row.iteration);
+    seen.add(loop);
     unique.push(row);
   });
   return { header, rows: unique, findings };
@@ -130,7 +141,7 @@ function reconcileResults(file: string, truth: Truth): Finding[] {
   if (!existsSync(file)) return [];
   const text = readFileSync(file, "utf8");
   const { header, rows, findings } = scanResults(text, file);
-  const have = new Set(rows.map((r) => r.iteration));
+  const have = new Set(rows.map(loopIterationOf));
   const rebuilt: ResultRow[] = [];
   for (const [iteration, row] of truth.rows) {
     if (have.has(iteration)) continue;
@@ -143,9 +154,14 @@ function reconcileResults(file: string, truth: Truth): Finding[] {
     });
   }
   if (findings.length === 0) return [];
-  const extra = header.split("\t").slice(RESULTS_HEADER.length);
-  const all = [...rows, ...rebuilt].sort((a, b) => a.iteration - b.iteration);
-  writeFileAtomic(file, `${header}\n${all.map((r) => `${formatResultRow(r, extra)}\n`).join("")}`);
+  let extra = header.split("\t").slice(RESULTS_HEADER.length);
+  if (rebuilt.length > 0 && !extra.includes(LOOP_ITERATION_COLUMN)) extra = [...extra, LOOP_ITERATION_COLUMN];
+  // In loop order, numbered by position as record.py numbers rows.
+  const all = [...rows, ...rebuilt]
+    .sort((a, b) => loopIterationOf(a) - loopIterationOf(b))
+    .map((r, i) => ({ ...r, iteration: i }));
+  const head = [...RESULTS_HEADER, ...extra].join("\t");
+  writeFileAtomic(file, `${head}\n${all.map((r) => `${formatResultRow(r, extra)}\n`).join("")}`);
   return findings;
 }
 

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { Journal } from "../../src/journal/journal.ts";
-import { readResults } from "../../src/workspace/files.ts";
+import { loopIterationOf, readResults } from "../../src/workspace/files.ts";
 
 const git = (dir: string, ...args: string[]) => execFileSync("git", args, { cwd: dir, encoding: "utf8" });
 
@@ -30,10 +30,12 @@ export function expectInvariants(dir: string, iterations: number, label = ""): n
     const accepted = finished.filter((i) => i.outcome === "accepted").map((i) => i.iteration);
 
     const rows = readResults(join(dir, "workspace", "results.tsv"));
+    expect(rows.map(loopIterationOf), label).toEqual([0, ...accepted]);
+    // Numbered by position, as record.py numbers rows.
     expect(
       rows.map((r) => r.iteration),
       label,
-    ).toEqual([0, ...accepted]);
+    ).toEqual(rows.map((_, i) => i));
     const log = git(dir, "log", "--format=%h%x00%(trailers:key=Harness-Run,valueonly)%x01");
     const trailers = log
       .split("\x01")
@@ -42,7 +44,7 @@ export function expectInvariants(dir: string, iterations: number, label = ""): n
       .map(([sha, t]) => ({ sha: sha!, trailer: t!.trim() }));
     expect(trailers.map((t) => t.trailer).sort(), label).toEqual(accepted.map((i) => `${run.id}/${i}`).sort());
     for (const row of rows.slice(1)) {
-      expect(trailers.find((t) => t.trailer === `${run.id}/${row.iteration}`)?.sha, label).toBe(row.commit);
+      expect(trailers.find((t) => t.trailer === `${run.id}/${loopIterationOf(row)}`)?.sha, label).toBe(row.commit);
     }
 
     const learnings = readFileSync(join(dir, "workspace", "learnings.md"), "utf8");
