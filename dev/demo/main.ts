@@ -16,10 +16,14 @@ import { isCodingAgentRequest, simulatedCodingModel } from "./simulated-coding-m
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CLI = join(REPO_ROOT, "bin", "auto-harness.js");
 
-export function demoConfig(maxIterations: number): string {
+export function demoConfig(maxIterations: number, python = false): string {
   return [
     "# Offline demo: both models are simulated by the local test LLM server (dev/demo/).",
     "benchmark: example",
+    ...(python
+      ? ["# The agent under optimization is Python (agent/templates/example.py), run by the Python runtime."]
+      : []),
+    ...(python ? ["agent_file: agent/agent.py"] : []),
     "agent_model: simulated-agent",
     "coding_model: simulated-coder",
     `max_iterations: ${maxIterations}`,
@@ -107,6 +111,8 @@ function git(cwd: string, args: string[]): string {
 export interface DemoOptions {
   dir?: string;
   iterations?: number;
+  /** Improve the Python agent (agent/agent.py) instead of the TypeScript one. */
+  python?: boolean;
   stdout?: NodeJS.WritableStream;
 }
 
@@ -123,7 +129,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   mkdirSync(dir, { recursive: true });
   // Its own repository: inside ours, prepare would otherwise commit into the harness's history.
   git(dir, ["init", "-q"]);
-  writeFileSync(join(dir, "experiment_config.yaml"), demoConfig(options.iterations ?? 4));
+  writeFileSync(join(dir, "experiment_config.yaml"), demoConfig(options.iterations ?? 4, options.python ?? false));
+  const agentFile = options.python ? "agent/agent.py" : "agent/agent.ts";
 
   const server = await startTestLlmServer({
     responder: (req, index) =>
@@ -154,8 +161,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const ws = join(dir, "workspace");
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   out.write(`\nDone in ${seconds}s. What it left behind:\n\n`);
-  out.write(`git log of agent/agent.ts (only accepted changes):\n`);
-  out.write(indent(git(dir, ["log", "--format=%h %s%n        %(trailers:key=Harness-Run)", "--", "agent/agent.ts"])));
+  out.write(`git log of ${agentFile} (only accepted changes):\n`);
+  out.write(indent(git(dir, ["log", "--format=%h %s%n        %(trailers:key=Harness-Run)", "--", agentFile])));
   out.write(`\n${rel(join(ws, "results.tsv"))}:\n${indent(readFileSync(join(ws, "results.tsv"), "utf8"))}`);
   const headings = readFileSync(join(ws, "learnings.md"), "utf8")
     .split("\n")
@@ -177,14 +184,20 @@ function indent(text: string): string {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
-    options: { dir: { type: "string" }, iterations: { type: "string" }, help: { type: "boolean" } },
+    options: {
+      dir: { type: "string" },
+      iterations: { type: "string" },
+      python: { type: "boolean" },
+      help: { type: "boolean" },
+    },
   });
   if (values.help) {
-    process.stdout.write("usage: npm run demo -- [--dir <scratch dir>] [--iterations <n>]\n");
+    process.stdout.write("usage: npm run demo -- [--dir <scratch dir>] [--iterations <n>] [--python]\n");
   } else {
     const code = await runDemo({
       ...(values.dir ? { dir: values.dir } : {}),
       ...(values.iterations ? { iterations: Number(values.iterations) } : {}),
+      ...(values.python ? { python: true } : {}),
     });
     process.exitCode = code;
   }

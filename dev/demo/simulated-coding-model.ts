@@ -12,7 +12,12 @@ import { SIMULATED_PREFIX, SIMULATED_RULES, type SimulatedRule } from "./simulat
 export const BAD_CHANGE_ITERATION = 2;
 
 const EDITOR = "str_replace_based_edit_tool";
-const AGENT = "agent/agent.ts";
+/** The agent file the phase instructions name (agent/agent.ts, or agent/agent.py for a Python agent). */
+function agentFileOf(body: Json): string {
+  return /agent\/agent\.py\b/.test(blockText(body.system)) ? "agent/agent.py" : "agent/agent.ts";
+}
+
+const PY_PROMPT = `SYSTEM_PROMPT = """`;
 
 // biome-ignore lint/suspicious/noExplicitAny: request bodies are arbitrary JSON
 type Json = any;
@@ -101,6 +106,7 @@ export interface PlannedEdit {
 
 /** Decides the iteration's one change from the current agent file (pure, so it is table-testable). */
 export function planEdit(source: string, iteration: number): PlannedEdit {
+  if (source.includes(PY_PROMPT)) return planPythonEdit(source, iteration);
   if (iteration === BAD_CHANGE_ITERATION && /const MAX_TURNS = \d+;/.test(source)) {
     const old = /const MAX_TURNS = \d+;/.exec(source)?.[0] as string;
     return {
@@ -140,6 +146,36 @@ export function planEdit(source: string, iteration: number): PlannedEdit {
   };
 }
 
+/** The same plan for the Python template: a rule goes before the prompt's closing quotes. */
+function planPythonEdit(source: string, iteration: number): PlannedEdit {
+  const turns = /^MAX_TURNS = \d+$/m.exec(source)?.[0];
+  if (iteration === BAD_CHANGE_ITERATION && turns) {
+    return {
+      kind: "bad",
+      oldStr: turns,
+      newStr: 'MAX_TURNS = int(__import__("os").environ.get("AGENT_MAX_TURNS", 6)',
+      hypothesis: `${SIMULATED_PREFIX} some tasks need more tool turns than the fixed limit; an operator-tunable limit lets them finish`,
+      changeSummary: `${SIMULATED_PREFIX} made MAX_TURNS configurable from AGENT_MAX_TURNS (a deliberately careless change: a missing parenthesis, so it does not compile and the gate rejects it)`,
+      commitMessage: `${SIMULATED_PREFIX} make the turn limit configurable`,
+      pattern: "tasks run out of turns",
+    };
+  }
+  const rule = SIMULATED_RULES.find((r) => !source.includes(r.phrase));
+  const quotes = PY_PROMPT.slice(-3);
+  const end = source.indexOf(quotes, source.indexOf(PY_PROMPT) + PY_PROMPT.length);
+  if (!rule || end < 0) return planEdit("", 0);
+  const lastLine = source.slice(source.lastIndexOf("\n", end) + 1, end);
+  return {
+    kind: "rule",
+    oldStr: `${lastLine}${quotes}`,
+    newStr: `${lastLine}\n${rule.phrase}${quotes}`,
+    hypothesis: `${SIMULATED_PREFIX} the agent fails on "${PATTERN_NAMES[rule.id]}" because the system prompt never states that policy`,
+    changeSummary: `${SIMULATED_PREFIX} added the ${rule.id} rule to the system prompt`,
+    commitMessage: `${SIMULATED_PREFIX} state the ${rule.id} policy in the system prompt`,
+    pattern: PATTERN_NAMES[rule.id],
+  };
+}
+
 function analyze(history: Call[]): ScriptStep {
   const listed = history.find((c) => c.name === "list_failing_tasks");
   if (!listed) return say("Listing the failing train tasks.", { name: "list_failing_tasks", input: {} });
@@ -153,7 +189,7 @@ function analyze(history: Call[]): ScriptStep {
   });
 }
 
-function edit(history: Call[], iteration: number): ScriptStep {
+function edit(history: Call[], iteration: number, AGENT: string): ScriptStep {
   const viewed = history.find((c) => c.name === EDITOR && c.input?.command === "view" && !c.isError);
   if (!viewed) return say(`Reading ${AGENT}.`, { name: EDITOR, input: { command: "view", path: AGENT } });
   const plan = planEdit(unnumber(viewed.result), iteration);
@@ -187,5 +223,5 @@ export function simulatedCodingModel(req: RecordedRequest, _index = 0): ScriptSt
   const history = calls(Array.isArray(body.messages) ? body.messages : []);
   const tools: Json[] = Array.isArray(body.tools) ? body.tools : [];
   const isEdit = tools.some((t) => t?.name === "run_train_tasks");
-  return isEdit ? edit(history, iterationOf(body)) : analyze(history);
+  return isEdit ? edit(history, iterationOf(body), agentFileOf(body)) : analyze(history);
 }

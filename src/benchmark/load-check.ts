@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromChildSchema, type ToChild } from "./protocol.ts";
-import { type AgentProcess, type SandboxMode, startAgentProcess } from "./sandbox.ts";
+import { compilePython } from "./python-check.ts";
+import { type AgentProcess, languageOf, type SandboxMode, startAgentProcess } from "./sandbox.ts";
 
 export type CheckResult = { ok: true } | { ok: false; message: string };
 
@@ -116,7 +117,7 @@ export function loadAgentOnce(
   return new Promise((resolvePromise) => {
     let proc: AgentProcess;
     try {
-      proc = startAgentProcess(sandbox);
+      proc = startAgentProcess(sandbox, languageOf(agentFile));
     } catch (error) {
       resolvePromise({ ok: false, message: (error as Error).message });
       return;
@@ -169,8 +170,9 @@ export function loadAgentOnce(
   });
 }
 
-/** The checks that need no load: the import rule, then tsc (unless `typeCheck: false`). */
+/** The checks that need no load: the import rule, then tsc (unless `typeCheck: false`); Python is compiled. */
 export async function checkAgentStatic(agentFile: string, opts: CheckOptions = {}): Promise<CheckResult> {
+  if (languageOf(agentFile) === "python") return shorten(await compilePython(agentFile, opts.timeoutMs), opts.root);
   let source: string;
   try {
     source = readFileSync(agentFile, "utf8");

@@ -21,8 +21,10 @@ import { forwardLlmCall, type Upstream } from "./llm-proxy.ts";
 import { checkAgentStatic } from "./load-check.ts";
 import { type EnvShape, type FromChild, fromChildSchema, type ToChild, type TraceEvent } from "./protocol.ts";
 import {
+  type AgentLanguage,
   type AgentProcess,
   keepSpareAgentProcess,
+  languageOf,
   type SandboxMode,
   startAgentProcess,
   takeAgentProcess,
@@ -64,9 +66,9 @@ const STDERR_CHARS = 4000;
 
 export function createLocalExecutor(o: LocalExecutorOptions): TaskExecutor {
   let envFactory: Promise<EnvFactory | null> | null = null;
-  const takeProcess = (): AgentProcess => takeAgentProcess(o.sandbox);
-  const restock = (): void => {
-    if (o.warmSpare ?? true) keepSpareAgentProcess(o.sandbox);
+  const takeProcess = (language: AgentLanguage): AgentProcess => takeAgentProcess(o.sandbox, language);
+  const restock = (language: AgentLanguage): void => {
+    if (o.warmSpare ?? true) keepSpareAgentProcess(o.sandbox, language);
   };
   const loadEnv = (): Promise<EnvFactory | null> => {
     const module = o.adapter.envModule;
@@ -87,7 +89,8 @@ export function createLocalExecutor(o: LocalExecutorOptions): TaskExecutor {
   return {
     run(batch, signal) {
       const q = new ItemQueue<ExecutorItem>();
-      runBatch(o, batch, q, signal, takeProcess, loadEnv).then(
+      const language = languageOf(batch.agentFile);
+      runBatch(o, batch, q, signal, () => takeProcess(language), loadEnv).then(
         () => q.end(),
         (error: unknown) => q.fail(error),
       );
@@ -96,7 +99,7 @@ export function createLocalExecutor(o: LocalExecutorOptions): TaskExecutor {
           try {
             yield* q;
           } finally {
-            restock();
+            restock(language);
           }
         },
       };
@@ -359,7 +362,7 @@ class AgentPool {
     if (current && !current.exited && !current.killed) return current;
     const w = new Worker(
       // The main process comes from the spare; a suspect gets a fresh one.
-      isolate ? startAgentProcessFor(this.o) : this.takeProcess(),
+      isolate ? startAgentProcess(this.o.sandbox, languageOf(this.batch.agentFile)) : this.takeProcess(),
       isolate ? 1 : Math.max(1, this.o.concurrency),
       this.batch.agentFile,
       this.content,
@@ -665,10 +668,6 @@ class AgentPool {
     }
     this.poke();
   }
-}
-
-function startAgentProcessFor(o: LocalExecutorOptions): AgentProcess {
-  return startAgentProcess(o.sandbox);
 }
 
 /** What the agent process gets of an env: its plain values, and the names of its functions (run here). */

@@ -1,42 +1,34 @@
 /**
- * The load check of a Python agent file: it must compile, and (when the harness runs it) import and
- * expose `run(task, ctx)` or a class with one. Standard-library Python only; a `command` benchmark's
- * agent is imported by the external tool in its own environment, so there it is only compiled.
+ * A Python agent's static check: it must compile. Compiling parses the file without running any of
+ * it, so it is safe outside the sandbox; the import (the agent's code running) happens sealed, in
+ * the load check's agent process (load-check.ts).
  */
 import { execFile } from "node:child_process";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import type { CheckResult } from "./load-check.ts";
+import { resolve } from "node:path";
 
-export const PYTHON_RUNTIME = resolve(dirname(fileURLToPath(import.meta.url)), "python", "harness_runtime.py");
+type CheckResult = { ok: true } | { ok: false; message: string };
 
-export const pythonExecutable = (): string => process.env.AUTO_HARNESS_PYTHON ?? "python3";
+import { pythonFor } from "./sandbox.ts";
 
-export function checkPythonAgent(
-  agentFile: string,
-  opts: { importIt: boolean; timeoutMs?: number },
-): Promise<CheckResult> {
-  const args = opts.importIt
-    ? [PYTHON_RUNTIME, "--check", resolve(agentFile)]
-    : [
-        "-c",
-        'import sys; compile(open(sys.argv[1], encoding="utf-8").read(), sys.argv[1], "exec")',
-        resolve(agentFile),
-      ];
+const COMPILE = "import sys; compile(open(sys.argv[1], encoding='utf-8').read(), sys.argv[1], 'exec')";
+
+export function compilePython(agentFile: string, timeoutMs = 60_000): Promise<CheckResult> {
+  let python: string;
+  try {
+    python = pythonFor("none");
+  } catch (error) {
+    return Promise.resolve({ ok: false, message: (error as Error).message });
+  }
   return new Promise((done) => {
     execFile(
-      pythonExecutable(),
-      args,
-      {
-        cwd: join(dirname(resolve(agentFile))),
-        timeout: opts.timeoutMs ?? 60_000,
-        // The check sees no secrets: the agent file runs as code here.
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PYTHONDONTWRITEBYTECODE: "1" },
-      },
-      (error, stdout, stderr) => {
+      python,
+      ["-I", "-B", "-c", COMPILE, resolve(agentFile)],
+      { timeout: timeoutMs, env: {} },
+      (error, _stdout, stderr) => {
         if (!error) return done({ ok: true });
-        const text = `${stdout}${stderr}`.trim() || error.message;
-        done({ ok: false, message: text.split("\n").slice(-20).join("\n") });
+        const text = stderr.trim() || error.message;
+        // The traceback's last lines name the file, line and the syntax error.
+        done({ ok: false, message: `syntax errors in the agent:\n${text.split("\n").slice(-6).join("\n")}` });
       },
     );
   });

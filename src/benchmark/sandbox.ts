@@ -16,6 +16,10 @@ import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.ts";
 
 export type SandboxMode = "bwrap" | "none";
+/** The agent file's language: which runtime the agent process runs (child.ts, or the Python runtime). */
+export type AgentLanguage = "ts" | "python";
+
+export const languageOf = (agentFile: string): AgentLanguage => (agentFile.endsWith(".py") ? "python" : "ts");
 
 const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const CHILD_ENTRY = join(HARNESS_ROOT, "src", "benchmark", "child-entry.mjs");
@@ -27,6 +31,36 @@ const CHILD_FILES = [
   "src/benchmark/protocol.ts",
   "src/benchmark/agent-contract.ts",
 ];
+/** The Python twin of child.ts (standard library only). */
+export const PYTHON_RUNTIME = join(HARNESS_ROOT, "src", "benchmark", "python", "harness_runtime.py");
+
+/**
+ * The Python that runs Python agents: $AUTO_HARNESS_PYTHON, else the system's /usr/bin/python3 (inside
+ * the sandbox only /usr is visible), else python3 on PATH (unsealed runs).
+ */
+export function pythonFor(mode: SandboxMode): string {
+  const own = process.env.AUTO_HARNESS_PYTHON;
+  if (own) return own;
+  const system = "/usr/bin/python3";
+  try {
+    accessSync(system, constants.X_OK);
+    return system;
+  } catch {}
+  if (mode === "bwrap") {
+    throw new UserError(
+      "CONFIG_INVALID",
+      "a Python agent runs under /usr/bin/python3 inside the sandbox, and it is not installed: install the Debian package `python3` (or set AUTO_HARNESS_PYTHON to a Python under /usr)",
+    );
+  }
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    try {
+      accessSync(join(dir, "python3"), constants.X_OK);
+      return join(dir, "python3");
+    } catch {}
+  }
+  throw new UserError("CONFIG_INVALID", "a Python agent needs python3, and none is on PATH");
+}
+
 /** Where the agent's own directory appears inside the sandbox. */
 const AGENT_DIR_INSIDE = "/agent";
 /** stdin, stdout, stderr, then the IPC channel. */
@@ -67,7 +101,7 @@ export interface AgentProcess {
   dispose(): void;
 }
 
-function bwrapArgs(agentDir: string): string[] {
+function bwrapArgs(agentDir: string, language: AgentLanguage = "ts"): string[] {
   const ro = (path: string, inside = path) => ["--ro-bind", realpathSync(path), inside];
   const node = realpathSync(process.execPath);
   const args = [
@@ -102,7 +136,8 @@ function bwrapArgs(agentDir: string): string[] {
   ];
   if (!node.startsWith("/usr/")) args.push(...ro(node, process.execPath));
   args.push(...ro(join(HARNESS_ROOT, "node_modules"), join(HARNESS_ROOT, "node_modules")));
-  for (const file of CHILD_FILES) args.push(...ro(join(HARNESS_ROOT, file), join(HARNESS_ROOT, file)));
+  if (language === "python") args.push(...ro(PYTHON_RUNTIME, PYTHON_RUNTIME));
+  else for (const file of CHILD_FILES) args.push(...ro(join(HARNESS_ROOT, file), join(HARNESS_ROOT, file)));
   args.push(...ro(agentDir, AGENT_DIR_INSIDE), "--remount-ro", "/", "--chdir", "/tmp");
   return args;
 }
@@ -111,21 +146,24 @@ function bwrapArgs(agentDir: string): string[] {
  * Starts a fresh agent process. It loads the SDK and tsx, then waits for `init`: a process may be
  * started before its agent file is known (a warm spare), since agentDir is bound, not copied.
  */
-export function startAgentProcess(mode: SandboxMode): AgentProcess {
+export function startAgentProcess(mode: SandboxMode, language: AgentLanguage = "ts"): AgentProcess {
+  // -I: no PYTHON* variables, no user site, no script directory on sys.path; -B: no .pyc files.
+  const command =
+    language === "python" ? [pythonFor(mode), "-I", "-B", PYTHON_RUNTIME] : [process.execPath, CHILD_ENTRY];
   const agentDir = mkdtempSync(join(tmpdir(), "auto-harness-agent-"));
   const stdio: ("ignore" | "pipe" | "ipc")[] = ["ignore", "ignore", "pipe", "ipc"];
   let child: ChildProcess;
   if (mode === "bwrap") {
     const bwrap = findBwrap();
     if (!bwrap) assertSandboxReady({ sandbox: mode });
-    child = spawn(bwrap!, [...bwrapArgs(agentDir), process.execPath, CHILD_ENTRY], {
+    child = spawn(bwrap!, [...bwrapArgs(agentDir, language), ...command], {
       env: {},
       stdio,
       serialization: "json",
     });
   } else {
     // No key and no tokens even unsealed: the child needs none of the harness's environment.
-    child = spawn(process.execPath, [CHILD_ENTRY], { env: {}, stdio, serialization: "json", cwd: agentDir });
+    child = spawn(command[0]!, command.slice(1), { env: {}, stdio, serialization: "json", cwd: agentDir });
   }
   // An unexpected end of the channel is reported through "exit"; the write error itself is noise.
   child.on("error", () => {});
@@ -145,32 +183,34 @@ export function startAgentProcess(mode: SandboxMode): AgentProcess {
 
 // One fresh process per mode, shared by every runner of this harness process: it has never run an
 // agent, so handing it to a batch gives that batch nothing of another's.
-const spares = new Map<SandboxMode, AgentProcess>();
+const spares = new Map<string, AgentProcess>();
 
 function alive(p: AgentProcess): boolean {
   return p.child.exitCode === null && p.child.signalCode === null && p.child.connected;
 }
 
 /** A fresh agent process: the spare when one is ready, else a new one. */
-export function takeAgentProcess(mode: SandboxMode): AgentProcess {
-  const spare = spares.get(mode);
-  spares.delete(mode);
+export function takeAgentProcess(mode: SandboxMode, language: AgentLanguage = "ts"): AgentProcess {
+  const key = `${mode}:${language}`;
+  const spare = spares.get(key);
+  spares.delete(key);
   if (spare && alive(spare)) {
     spare.child.ref();
     (spare.child.channel as { ref?: () => void } | undefined)?.ref?.();
     return spare;
   }
   spare?.dispose();
-  return startAgentProcess(mode);
+  return startAgentProcess(mode, language);
 }
 
 /** Starts the spare for the next batch, so it does not wait for node, the SDK and tsx. */
-export function keepSpareAgentProcess(mode: SandboxMode): void {
-  const current = spares.get(mode);
+export function keepSpareAgentProcess(mode: SandboxMode, language: AgentLanguage = "ts"): void {
+  const key = `${mode}:${language}`;
+  const current = spares.get(key);
   if (current && alive(current)) return;
   let spare: AgentProcess;
   try {
-    spare = startAgentProcess(mode);
+    spare = startAgentProcess(mode, language);
   } catch {
     return;
   }
@@ -178,9 +218,9 @@ export function keepSpareAgentProcess(mode: SandboxMode): void {
   spare.child.unref();
   (spare.child.channel as { unref?: () => void } | undefined)?.unref?.();
   spare.child.stderr?.resume();
-  spares.set(mode, spare);
+  spares.set(key, spare);
   spare.child.once("exit", () => {
-    if (spares.get(mode) === spare) spares.delete(mode);
+    if (spares.get(key) === spare) spares.delete(key);
     spare.dispose();
   });
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createAdapter } from "../benchmark/adapters/index.ts";
 import { type CheckResult, checkAgent } from "../benchmark/load-check.ts";
-import { checkPythonAgent } from "../benchmark/python-check.ts";
+import { compilePython } from "../benchmark/python-check.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import type { CodingAgent } from "../coding-agent/index.ts";
@@ -38,14 +38,14 @@ export async function acceptedAgentContent(repo: Repo, root: string, agentFile =
 }
 
 /**
- * The load check for the config's agent file: TypeScript is type-checked and loaded in the sealed child;
- * Python is compiled, and imported by the harness's Python runtime unless an external (`command`) tool runs it.
+ * The load check for the config's agent file, in the sealed agent process: TypeScript is type-checked and loaded,
+ * Python compiled and imported by the Python runtime (only compiled when an external `command` tool runs it).
  */
 export const agentCheck =
   (root: string, config?: Partial<Pick<Config, "benchmark" | "sandbox">>) =>
   (agentFile: string): Promise<CheckResult> =>
-    agentFile.endsWith(".py")
-      ? checkPythonAgent(agentFile, { importIt: config?.benchmark !== "command" })
+    agentFile.endsWith(".py") && config?.benchmark === "command"
+      ? compilePython(agentFile)
       : checkAgent(agentFile, { root, sandbox: config?.sandbox ?? "bwrap" });
 
 /** The production steps: the real runner, coding agent, gate, record and learnings. */
