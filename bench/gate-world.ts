@@ -8,6 +8,7 @@ import {
   type BayesParams,
   type Counts,
   DEFAULT_BAYES,
+  fitPrior,
   type History,
   prng,
   runGateSync,
@@ -187,7 +188,7 @@ export function runWorld(rule: RuleName, seed: number, o: WorldOptions): SeedSta
       const index = new Map(testIds.map((id, i) => [id, i]));
       const state = runGateSync(
         {
-          params,
+          params: { ...params, ...fitPrior([histTest, withInc], params) },
           testIds,
           orderSeed: Math.floor(measure.random() * 2 ** 31),
           trials: 1,

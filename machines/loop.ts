@@ -291,9 +291,11 @@ export const loopMachine = setup({
         onDone: {
           target: "check",
           actions: assign(({ context }) => {
+            // The bayes rule accepts only what it judges a real improvement, whatever this one pass scored.
             const improved =
-              context.bestValScore !== null &&
-              (context.bestBefore === null || context.bestValScore > context.bestBefore);
+              (context.gate?.rule === "bayes" && context.record?.accepted === true) ||
+              (context.bestValScore !== null &&
+                (context.bestBefore === null || context.bestValScore > context.bestBefore));
             return { attempt: 0, finished: context.finished + 1, flat: improved ? 0 : context.flat + 1 };
           }),
         },

@@ -4,6 +4,7 @@ import {
   currentPosterior,
   DEFAULT_BAYES,
   expectedGain,
+  fitPrior,
   type GateResult,
   type GateSetup,
   type History,
@@ -303,5 +304,33 @@ describe("updateHistories", () => {
     expect(h.test.t0).toEqual({ s: 1, f: 0 });
     expect(h.test.t1!.s).toBeCloseTo(4 * DEFAULT_BAYES.lambda + 1, 12);
     expect(h.test.t1!.f).toBeCloseTo(0, 12);
+  });
+});
+
+describe("fitPrior", () => {
+  const ids20 = ids(20);
+  it("keeps the default with too few tasks run twice", () => {
+    expect(
+      fitPrior([
+        hist([
+          ["a", 0, 2],
+          ["b", 2, 0],
+        ]),
+      ]),
+    ).toEqual({ a0: DEFAULT_BAYES.a0, b0: DEFAULT_BAYES.b0 });
+  });
+  it("a deterministic benchmark (every task's runs agree) gets a sharp, U-shaped prior", () => {
+    const h: History = Object.fromEntries(ids20.map((id, i) => [id, i < 8 ? { s: 2, f: 0 } : { s: 0, f: 2 }]));
+    const { a0, b0 } = fitPrior([h]);
+    expect(a0 + b0).toBeCloseTo(0.2, 6);
+    expect(a0 / (a0 + b0)).toBeCloseTo(0.4, 6);
+    // One pass on an always-failing task is now strong evidence of a fix.
+    const sharp = taskEvidence({ s: 0, f: 2 }, 1, 0, { ...DEFAULT_BAYES, a0, b0 });
+    expect(sharp.rFixed).toBeGreaterThan(taskEvidence({ s: 0, f: 2 }, 1, 0).rFixed);
+    expect(sharp.rFixed).toBeGreaterThan(0.7);
+  });
+  it("a noisy benchmark (runs of a task disagree) keeps the default, never a weaker prior", () => {
+    const h: History = Object.fromEntries(ids20.map((id) => [id, { s: 1, f: 1 }]));
+    expect(fitPrior([h])).toEqual({ a0: DEFAULT_BAYES.a0, b0: DEFAULT_BAYES.b0 });
   });
 });

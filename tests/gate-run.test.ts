@@ -146,10 +146,15 @@ describe("gate steps 3-5 through the runner", () => {
       suiteTotal: 2,
       promoted: ["f1"],
       reasons: [],
+      rule: "original",
+      stage: "full",
+      testRuns: 2,
+      // The config is the threshold's one source: the suite file's 0.5 gives way to it, and the change is said.
+      notes: ["threshold changed from 0.5 to 0.8 (experiment_config.yaml)"],
     });
     expect(readSuite(p.suite)).toEqual({
       tasks: ["s1", "s2", "f1"],
-      threshold: 0.5,
+      threshold: 0.8,
       last_results: { s1: 1, s2: 1, f1: 0.9 },
     });
     expect(runner.calls.map((c) => [c.split, c.taskIds, c.runId, c.iteration, c.writeTraces])).toEqual([

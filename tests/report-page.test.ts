@@ -278,4 +278,40 @@ describe("renderReport (pure)", () => {
     expect(renderReport(data)).toBe(renderReport(structuredClone(data)));
     expect(renderReport({ ...data, iterations: [] })).toContain('<table id="iterations">');
   });
+
+  it("leads with the sealed holdout, and shows per iteration the probability of improvement, runs spent and the stop", () => {
+    const it1: ReportIteration = {
+      ...base,
+      iteration: 1,
+      outcome: "rejected",
+      valScore: null,
+      reasons: ["held-out split: train evidence alone: P(improvement) 0.093 < 0.2"],
+      gate: { rule: "bayes", pGood: 0.093, testRuns: 0, stage: "train" },
+    };
+    const it2: ReportIteration = {
+      ...base,
+      iteration: 2,
+      outcome: "accepted",
+      valScore: 0.7,
+      gate: { rule: "bayes", pGood: 0.937, testRuns: 23, stage: "extra" },
+    };
+    const html = renderReport({
+      root: "/x",
+      benchmark: "stochastic",
+      generatedAt: "2026-01-01T00:00:00.000Z",
+      run: null,
+      iterations: [base, it1, it2],
+      holdout: {
+        line: "0.4000 → 0.5500 (+0.1500, 95% interval +0.0200 to +0.2800) on 16 sealed task(s)",
+        scored: true,
+      },
+      gateNotes: ["iteration 2: threshold changed from 0.8 to 0.7 (experiment_config.yaml)"],
+    });
+    expect(html.indexOf('id="holdout"')).toBeGreaterThan(-1);
+    expect(html.indexOf('id="holdout"')).toBeLessThan(html.indexOf('class="cards"'));
+    expect(html).toContain("0.4000 → 0.5500 (+0.1500, 95% interval +0.0200 to +0.2800)");
+    expect(html).toContain("P(improvement) 0.093 · 0 held-out run(s) · stopped at train evidence, 0 held-out runs");
+    expect(html).toContain("P(improvement) 0.937 · 23 held-out run(s) · stopped at paired re-runs");
+    expect(html).toContain("threshold changed from 0.8 to 0.7");
+  });
 });

@@ -65,6 +65,8 @@ const NOTE_DATA_CHARS = 8000;
 const STDERR_CHARS = 4000;
 
 export function createLocalExecutor(o: LocalExecutorOptions): TaskExecutor {
+  // The gate's paired re-runs start many one-task batches of the same two files: tsc once per file.
+  const checked = new Set<string>();
   let envFactory: Promise<EnvFactory | null> | null = null;
   const takeProcess = (language: AgentLanguage): AgentProcess => takeAgentProcess(o.sandbox, language);
   const restock = (language: AgentLanguage): void => {
@@ -90,7 +92,7 @@ export function createLocalExecutor(o: LocalExecutorOptions): TaskExecutor {
     run(batch, signal) {
       const q = new ItemQueue<ExecutorItem>();
       const language = languageOf(batch.agentFile);
-      runBatch(o, batch, q, signal, () => takeProcess(language), loadEnv).then(
+      runBatch(o, batch, q, signal, () => takeProcess(language), loadEnv, checked).then(
         () => q.end(),
         (error: unknown) => q.fail(error),
       );
@@ -143,6 +145,7 @@ async function runBatch(
   signal: AbortSignal | undefined,
   takeProcess: () => AgentProcess,
   loadEnv: () => Promise<EnvFactory | null>,
+  checked: Set<string>,
 ): Promise<void> {
   const content = readFileSync(batch.agentFile);
   const pool = new AgentPool(o, batch, content, q, takeProcess);
@@ -152,7 +155,9 @@ async function runBatch(
   let createEnv: EnvFactory | null;
   try {
     const [check, loaded, env] = await Promise.all([
-      checkAgentStatic(batch.agentFile, { root: o.root, typeCheck: o.typeCheck }),
+      checked.has(batch.agentHash)
+        ? Promise.resolve({ ok: true as const })
+        : checkAgentStatic(batch.agentFile, { root: o.root, typeCheck: o.typeCheck }),
       o.adapter.loadTasks(batch.taskIds),
       loadEnv().catch((error: unknown) => {
         throw new HarnessError("INFRA_FAILURE", `benchmark env ${o.adapter.envModule}: ${errorMessage(error)}`);
@@ -160,6 +165,7 @@ async function runBatch(
     ]);
     // Syntax and type errors: one clear error for the whole run, not one failure per task.
     if (!check.ok) throw new HarnessError("AGENT_LOAD_FAILED", check.message);
+    checked.add(batch.agentHash);
     specs = loaded;
     createEnv = env;
   } catch (error) {
@@ -553,7 +559,11 @@ class AgentPool {
         try {
           // The harness's own env state, never anything the agent reports.
           scored = rewardOf(
-            await this.o.adapter.score(r.job.spec, { answer: outcome.answer, state: r.env?.state() ?? null }),
+            await this.o.adapter.score(r.job.spec, {
+              answer: outcome.answer,
+              state: r.env?.state() ?? null,
+              trial: r.job.trial,
+            }),
           );
         } catch (error) {
           return this.infra(r, `scorer failed: ${errorMessage(error)}`);

@@ -198,6 +198,7 @@ export async function adoptCommand(options: AdoptOptions): Promise<number> {
     created_at: now().toISOString(),
     train: [...taskSplit.train].sort(),
     test: [...taskSplit.test].sort(),
+    holdout: [],
     excluded: [],
     counts: {
       train: taskSplit.train.length,

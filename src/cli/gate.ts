@@ -1,4 +1,9 @@
+import { existsSync } from "node:fs";
+import { UserError } from "../errors.ts";
+import { explainDecision, findDecision } from "../gate/explain.ts";
 import { type GateDeps, type GateStepReport, runGate } from "../gate/gate.ts";
+import { Journal } from "../journal/journal.ts";
+import { type GlobalOptions, openExperiment } from "./experiment.ts";
 import { type ErrorStyle, presented, type Writable } from "./present.ts";
 
 export interface GateCommandDeps extends Omit<GateDeps, "onStep"> {
@@ -32,10 +37,46 @@ export function formatStep(r: GateStepReport): string {
       const infra = v.infraErrors > 0 ? `, ${v.infraErrors} infra error(s) excluded` : "";
       return `Step 4: full test split ... ${verdict(v.passed)} (val_score ${v.valScore.toFixed(4)} vs best ${best}${infra})`;
     }
+    case "bayes": {
+      const o = r.output;
+      const lines = [
+        `Step 3: held-out split (bayes) ... ${o.reasons.some((x) => x.startsWith("held-out")) ? "FAIL" : "PASS"} (P(improvement) ${(o.pGood ?? 0).toFixed(3)}, stopped at ${stageWords(o.stage)}, ${o.testRuns ?? 0} held-out run(s))`,
+      ];
+      const v = r.suite;
+      lines.push(
+        v === null
+          ? "Step 4: regression suite ... PASS (empty suite)"
+          : `Step 4: regression suite ... ${verdict(v.passed)} (${v.total - v.failed.length}/${v.total} members passed; the incumbent's rates allow ${v.allowedFailures} failure(s)${v.quarantined.length ? `; quarantined as flaky: ${v.quarantined.join(", ")}` : ""})`,
+      );
+      lines.push(
+        o.promoted.length > 0
+          ? `Step 5: suite promotion ... ${o.promoted.length} task(s) passed 2 of 3 runs and joined: ${o.promoted.join(", ")}`
+          : "Step 5: suite promotion ... none",
+      );
+      for (const note of o.notes ?? []) lines.push(`Note: ${note}`);
+      return lines.join("\n");
+    }
     case "promotion":
       return r.promoted.length > 0
         ? `Step 5: suite promotion ... ${r.promoted.length} of ${r.candidates} previously failing task(s) promoted: ${r.promoted.join(", ")}`
         : `Step 5: suite promotion ... none (${r.candidates} previously failing task(s) checked)`;
+  }
+}
+
+export function stageWords(stage: string | undefined): string {
+  switch (stage) {
+    case "train":
+      return "the train evidence (no held-out run)";
+    case "look":
+      return "an early look";
+    case "full":
+      return "the full pass";
+    case "extra":
+      return "the paired re-runs";
+    case "infra":
+      return "too many infrastructure errors";
+    default:
+      return stage ?? "?";
   }
 }
 
@@ -48,10 +89,37 @@ export async function runGateCommand(deps: GateCommandDeps): Promise<number> {
   return presented(stderr, GATE_ERRORS, async () => {
     const out = await runGate({ ...gateDeps, onStep: (r) => stdout.write(`${formatStep(r)}\n`) });
     if (out.passed) {
-      stdout.write(`GATE PASSED: val_score ${out.valScore?.toFixed(4)}\n`);
+      stdout.write(
+        out.rule === "bayes"
+          ? `GATE PASSED: P(improvement) ${(out.pGood ?? 0).toFixed(3)}, val_score ${out.valScore?.toFixed(4)}\n`
+          : `GATE PASSED: val_score ${out.valScore?.toFixed(4)}\n`,
+      );
       return 0;
     }
     stdout.write(`GATE FAILED:\n${out.reasons.map((r) => `  - ${r}\n`).join("")}`);
     return 1;
   });
+}
+
+/** `gate --explain <iteration>`: reads the journal only; exit 2 when there is no such decision. */
+export function explainCommand(
+  o: GlobalOptions & { iteration: string; run?: string | undefined; stdout: Writable },
+): number {
+  const iteration = Number(o.iteration);
+  if (!Number.isInteger(iteration) || iteration < 0) {
+    throw new UserError("USAGE", `--explain takes an iteration number, got ${JSON.stringify(o.iteration)}`);
+  }
+  const exp = openExperiment(o);
+  if (!existsSync(exp.paths.journal))
+    throw new UserError("RUN_STATE", "no journal yet; run `auto-harness prepare` first");
+  const journal = Journal.open(exp.paths.journal, { readonly: true });
+  try {
+    const d = findDecision(journal, iteration, o.run);
+    if (!d)
+      throw new UserError("USAGE", `no gate decision for iteration ${iteration}${o.run ? ` of run ${o.run}` : ""}`);
+    o.stdout.write(explainDecision(d, journal.gateResults(d.runId, d.iteration)));
+    return 0;
+  } finally {
+    journal.close();
+  }
 }

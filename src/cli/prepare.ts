@@ -5,6 +5,7 @@ import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { stratifiedSplit } from "../benchmark/split.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { UserError } from "../errors.ts";
+import { pinSplit } from "../gate/records.ts";
 import { openRepo } from "../git/repo.ts";
 import { LEARNINGS_HEADER } from "../learnings/learnings.ts";
 import { meanReward } from "../scoring.ts";
@@ -16,7 +17,6 @@ import {
   readSplit,
   readSuite,
   readTrainResults,
-  writeSplit,
   writeSuite,
   writeTrainResults,
 } from "../workspace/files.ts";
@@ -27,6 +27,12 @@ import { createRunnerFor } from "./services.ts";
 
 /** The harness's own templates, used when the experiment directory has none of its own. */
 const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** holdout_fraction null: 0.2 with at least 60 tasks, else none (too few to seal any away). */
+export function holdoutFraction(configured: number | null | undefined, tasks: number): number {
+  if (configured !== null && configured !== undefined) return configured;
+  return tasks >= 60 ? 0.2 : 0;
+}
 
 export interface PrepareOptions extends GlobalOptions {
   /** Human-readable progress lines. */
@@ -148,20 +154,39 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
       taskIds: all,
       runId: null,
       writeTraces: false,
+      trials: config.trials,
       ...(bar ? { onProgress: bar.update } : {}),
     });
     bar?.done();
-    const split = stratifiedSplit(baseline.results, config.seed);
-    writeSplit(p.split, {
+    // The sealed holdout first: kept out of every gate, scored once at the end of a run.
+    const fraction = holdoutFraction(config.holdout_fraction, all.length);
+    const sealed = fraction > 0 ? stratifiedSplit(baseline.results, config.seed + 1, 1 - fraction) : null;
+    const holdout = sealed?.test ?? [];
+    const rest = sealed
+      ? Object.fromEntries(Object.entries(baseline.results).filter(([id]) => !holdout.includes(id)))
+      : baseline.results;
+    const split = stratifiedSplit(rest, config.seed);
+    pinSplit(opened.journal, p.split, {
       seed: config.seed,
       created_at: new Date(clock.now()).toISOString(),
       train: split.train,
       test: split.test,
       excluded: split.excluded,
+      holdout,
       counts: split.counts,
     });
+    opened.journal.pin(
+      "baseline",
+      JSON.stringify({
+        valScore: meanReward(Object.fromEntries(split.test.map((id) => [id, baseline.results[id] ?? null]))),
+        agentHash: baseline.agentHash,
+      }),
+    );
     did(
       `${rel(p.split)}: ${split.train.length} train, ${split.test.length} test` +
+        (holdout.length
+          ? `, ${holdout.length} sealed holdout (scored once, at the end of a run)`
+          : `, no sealed holdout (${all.length} tasks; holdout_fraction applies from 60)`) +
         (split.excluded.length
           ? `, ${split.excluded.length} excluded (infrastructure errors: ${split.excluded.join(", ")})`
           : ""),

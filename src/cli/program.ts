@@ -12,7 +12,7 @@ import { Journal } from "../journal/journal.ts";
 import { redactingStream, registerSecretsFromEnv } from "../secrets.ts";
 import { runBenchmarkCommand } from "./benchmark.ts";
 import { type GlobalOptions, openExperiment, openJournalAndLog, requirePrepared } from "./experiment.ts";
-import { runGateCommand } from "./gate.ts";
+import { explainCommand, runGateCommand } from "./gate.ts";
 import type { PreflightCheck } from "./preflight.ts";
 import { prepareCommand } from "./prepare.ts";
 import { presentError } from "./present.ts";
@@ -165,9 +165,14 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
 
   program
     .command("gate")
-    .description("run the four-step gate on the current agent/agent.ts (exit 0 pass, 1 fail, 2 error)")
+    .description("run the gate on the current agent/agent.ts (exit 0 pass, 1 fail, 2 error)")
+    .option("--explain <iteration>", "print a journaled gate decision in words instead of running the gate")
+    .option("--run <id>", "with --explain: the run (default: the newest one that gated that iteration)")
     .action(
       act(async (cmd) => {
+        const opts = cmd.opts() as { explain?: string; run?: string };
+        if (opts.explain !== undefined)
+          return explainCommand({ ...globals(cmd), iteration: opts.explain, run: opts.run, stdout: out });
         const exp = openExperiment(globals(cmd));
         requirePrepared(exp);
         const opened = openJournalAndLog(exp, { stdout: false });

@@ -40,7 +40,46 @@ export const configSchema = z.strictObject({
     .min(0)
     .max(1)
     .default(0.8)
-    .describe("Pass rate the regression suite must reach (a task passes at reward ≥ 0.5)."),
+    .describe(
+      "`original`: pass rate the regression suite must reach (a task passes at reward ≥ 0.5). Read from here at every gate; suite.json records the value used.",
+    ),
+  gate_rule: z
+    .enum(["bayes", "original"])
+    .default("bayes")
+    .describe(
+      'How the gate decides: `bayes` asks task by task whether the edit fixed or broke it, with early looks and paired re-runs (see "How the gate decides"); `original` accepts when val_score ≥ the best so far and the suite reaches `threshold`.',
+    ),
+  gate_tau: z
+    .number()
+    .gt(0)
+    .lt(1)
+    .default(0.55)
+    .describe(
+      "`bayes`: accept when the probability of a real improvement is above this (0.75 suits ≈ 100 held-out tasks).",
+    ),
+  gate_train_weight: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(1)
+    .describe(
+      "`bayes`: weight of the candidate's train results as evidence (0.5 when the coding agent may overfit the train tasks it saw fail).",
+    ),
+  trials: z
+    .int()
+    .min(1)
+    .max(10)
+    .default(1)
+    .describe("Runs of each held-out task per candidate in the gate's first pass (more for a noisy benchmark)."),
+  holdout_fraction: z
+    .number()
+    .min(0)
+    .max(0.5)
+    .nullable()
+    .default(null)
+    .describe(
+      "Share of the tasks sealed away at prepare, kept out of every gate and scored once at the end of the run for the baseline and the final agent (null: 0.2 with at least 60 tasks, else 0).",
+    ),
   patience: z
     .int()
     .min(1)

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createAdapter } from "../benchmark/adapters/index.ts";
 import { type CheckResult, checkAgent } from "../benchmark/load-check.ts";
 import { compilePython } from "../benchmark/python-check.ts";
@@ -8,6 +8,8 @@ import type { CodingAgent } from "../coding-agent/index.ts";
 import type { Config } from "../config/schema.ts";
 import { commitSteeringIfChanged, runGate } from "../gate/gate.ts";
 import { heldOutOf } from "../gate/held-out.ts";
+import { holdoutLine, scoreHoldout } from "../gate/holdout.ts";
+import { trustedSplit } from "../gate/records.ts";
 import type { Repo } from "../git/repo.ts";
 import type { Journal } from "../journal/journal.ts";
 import { learnIteration, writeClosingSummary } from "../learnings/learnings.ts";
@@ -53,6 +55,16 @@ export function createSteps(deps: StepDeps): Steps {
   const { root, config, journal, log, clock, runner, codingAgent, repo } = deps;
   const agent = config.agent_file;
   const p = paths(root, undefined, agent);
+  /** The sealed holdout, scored once at the end of the run; the closing summary leads with it. */
+  const sealedHoldout = async (runId: string): Promise<string | null> => {
+    if (!journal.pinned("split") && !existsSync(p.split)) return null;
+    const split = trustedSplit(journal, p.split, log).value;
+    if (split.holdout.length === 0) {
+      return "none sealed (holdout_fraction is 0, or the benchmark has fewer than 60 tasks); every score above was seen by the gate";
+    }
+    const result = await scoreHoldout({ journal, runner, runId, split, trials: config.trials, log });
+    return result ? holdoutLine(result) : "could not be scored (no baseline results for it in the journal)";
+  };
   return {
     observe: createObserve(journal, clock),
     benchmark: async ({ runId, iteration }, signal) => {
@@ -69,11 +81,12 @@ export function createSteps(deps: StepDeps): Steps {
     },
     analyze: (input, signal) => codingAgent.analyze(input, signal),
     edit: (input, signal) => codingAgent.edit(input, signal),
-    gate: async ({ runId, iteration }, signal) => {
+    gate: async ({ runId, iteration, bestValScore }, signal) => {
       const output = await runGate({
         root,
         config,
         journal,
+        bestValScore,
         log,
         runner,
         repo,
@@ -138,7 +151,7 @@ export function createSteps(deps: StepDeps): Steps {
         await repo.restoreFile(agent, await repo.lastAcceptedCommit(agent));
         log.warn(`the run stopped mid-iteration: ${agent} restored to the last accepted version`);
       }
-      return { written: writeClosingSummary(root, input) };
+      return { written: writeClosingSummary(root, input, await sealedHoldout(input.runId)) };
     },
   };
 }

@@ -8,8 +8,9 @@ import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
 import { bestValScore } from "../scoring.ts";
 import type { GateOutput } from "../steps/contracts.ts";
-import { readResults, readSuite, readTrainResults, writeSuite } from "../workspace/files.ts";
+import { readResults, readSuite, readTrainResults, type SplitFile, writeSuite } from "../workspace/files.ts";
 import { AGENT_FILE, paths, STEERING_FILES } from "../workspace/paths.ts";
+import { type BayesConfig, type BayesProgress, runBayesGate } from "./bayes-gate.ts";
 import {
   decideGate,
   fileGuard,
@@ -22,6 +23,8 @@ import {
 } from "./decide.ts";
 import type { HeldOutTasks } from "./hardcode.ts";
 import { hardcodeVerdictFor } from "./held-out.ts";
+import { journalBest, saveSuite, trustedSplit, trustedSuite } from "./records.ts";
+import type { FlakySuiteVerdict } from "./suite.ts";
 
 export type LoadCheckResult = { ok: true } | { ok: false; message: string };
 /** Type-checks / loads the agent file; the real one lives in src/benchmark/load-check.ts. */
@@ -34,13 +37,18 @@ export type GateStepReport =
   | { step: "load_check"; passed: boolean; message?: string }
   | { step: "suite"; verdict: SuiteVerdict }
   | { step: "test"; verdict: TestVerdict }
-  | { step: "promotion"; candidates: number; promoted: string[] };
+  | { step: "promotion"; candidates: number; promoted: string[] }
+  | { step: "bayes"; output: GateOutput; suite: FlakySuiteVerdict | null };
 
 export interface GateDeps {
   root: string;
-  config: Pick<Config, "threshold"> & Partial<Pick<Config, "agent_file">>;
-  /** Not read here: the runner reuses journaled results of the same agent hash. */
+  /** Without `gate_rule` (a caller with no parsed config) the original rule decides. */
+  config: BayesConfig & Partial<Pick<Config, "gate_rule" | "agent_file">>;
+  /** The records the gate trusts (split, suite, best score, history); without it, the workspace files (original rule only). */
   journal?: Journal | null;
+  /** The best val_score so far, as the loop knows it; default: from the journal. */
+  bestValScore?: number | null;
+  onBayes?: (p: BayesProgress) => void;
   log: Logger;
   runner: BenchmarkRunner;
   repo: Repo;
@@ -67,9 +75,36 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
   const p = paths(deps.root, undefined, agent);
   const report = (r: GateStepReport) => deps.onStep?.(r);
 
-  // Read everything first: a damaged file stops the gate before any benchmark or write.
-  const previousBest = bestValScore(readResults(p.results));
-  const suite = readSuite(p.suite, deps.config.threshold);
+  const journal = deps.journal ?? null;
+  const rule = deps.config.gate_rule ?? "original";
+  if (rule === "bayes" && !journal) throw new Error("the bayes gate rule needs the journal");
+
+  // Read everything first: a damaged file stops the gate before any benchmark or write. The journal's
+  // pinned copies are the records; the workspace files are views (a differing view is reported, not trusted).
+  const notes: string[] = [];
+  const previousBest =
+    deps.bestValScore !== undefined
+      ? deps.bestValScore
+      : journal
+        ? (journalBest(journal) ?? bestValScore(readResults(p.results)))
+        : bestValScore(readResults(p.results));
+  let suite = readSuite(p.suite, deps.config.threshold);
+  let split: SplitFile | null = null;
+  if (journal) {
+    const pinnedSuite = trustedSuite(journal, p.suite, deps.config.threshold, log);
+    suite = pinnedSuite.value;
+    if (pinnedSuite.restored) notes.push(pinnedSuite.restored);
+    const pinnedSplit = trustedSplit(journal, p.split, log);
+    split = pinnedSplit.value;
+    if (pinnedSplit.restored) notes.push(pinnedSplit.restored);
+  }
+  // The config is the threshold's one source; the suite record keeps the value last used.
+  if (suite.threshold !== deps.config.threshold) {
+    const note = `threshold changed from ${suite.threshold} to ${deps.config.threshold} (experiment_config.yaml)`;
+    log.info({ from: suite.threshold, to: deps.config.threshold }, note);
+    notes.push(note);
+    suite = { ...suite, threshold: deps.config.threshold };
+  }
   const trainResults = readTrainResults(p.trainResults);
 
   // 1. File guard. Against HEAD: commits after the last accepted one are the harness's own
@@ -80,7 +115,11 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
   report({ step: "file_guard", passed: guard.passed, offending: guard.offending });
   if (!guard.passed) {
     log.warn({ gateStep: "file_guard", offending: guard.offending }, "gate: file guard failed");
-    return rejectedEarly(fileGuardReason(guard, agent), previousBest, suite.tasks.length);
+    return {
+      ...rejectedEarly(fileGuardReason(guard, agent), previousBest, suite.tasks.length),
+      rule,
+      stage: "file_guard",
+    };
   }
   checkAborted(signal);
 
@@ -102,9 +141,36 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
   report(load.ok ? { step: "load_check", passed: true } : { step: "load_check", passed: false, message: load.message });
   if (!load.ok) {
     log.warn({ gateStep: "load_check" }, "gate: agent does not load");
-    return rejectedEarly(`load check: ${agent} does not load: ${load.message}`, previousBest, suite.tasks.length);
+    return {
+      ...rejectedEarly(`load check: ${agent} does not load: ${load.message}`, previousBest, suite.tasks.length),
+      rule,
+      stage: "load_check",
+    };
   }
   checkAborted(signal);
+
+  if (rule === "bayes" && journal && split) {
+    const res = await runBayesGate({
+      root: deps.root,
+      config: deps.config,
+      journal,
+      log,
+      runner,
+      repo,
+      runId: deps.runId ?? "manual",
+      iteration: deps.iteration ?? manualIteration(journal),
+      split,
+      suite,
+      previousBest,
+      notes,
+      ...(signal ? { signal } : {}),
+      ...(deps.onBayes ? { onProgress: deps.onBayes } : {}),
+    });
+    report({ step: "bayes", output: res.output, suite: res.suiteVerdict });
+    crashPoint("gate:mid");
+    saveSuite(journal, p.suite, res.suite);
+    return res.output;
+  }
 
   // 3 and 4 both always run, concurrently; the runner shares its concurrency limit between them.
   const common = { runId: deps.runId, iteration: deps.iteration, signal, writeTraces: false };
@@ -112,7 +178,7 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
     suite.tasks.length > 0
       ? runner.run({ ...common, split: "train", taskIds: suite.tasks })
       : Promise.resolve<RunSummary | null>(null),
-    runner.run({ ...common, split: "test" }),
+    runner.run({ ...common, split: "test", ...(split ? { taskIds: split.test } : {}) }),
   ]);
   if (suiteRun.status === "rejected") throw suiteRun.reason;
   if (testRun.status === "rejected") throw testRun.reason;
@@ -151,14 +217,60 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
   }
 
   crashPoint("gate:mid");
+  const output: GateOutput = {
+    ...decision.output,
+    promoted,
+    rule,
+    stage: "full",
+    testRuns: Object.keys(testRun.value.results).length,
+    ...(notes.length ? { notes } : {}),
+  };
   if (suite.tasks.length > 0 || promoted.length > 0 || existsSync(p.suite)) {
-    writeSuite(p.suite, {
+    const next = {
+      ...suite,
       tasks: [...suite.tasks, ...promoted],
-      threshold: suite.threshold,
       last_results: { ...suite.last_results, ...suiteResults, ...promotedResults },
-    });
+    };
+    if (journal) saveSuite(journal, p.suite, next);
+    else writeSuite(p.suite, next);
   }
-  return { ...decision.output, promoted };
+  if (journal && deps.runId !== null && deps.iteration !== null)
+    recordOriginal(journal, deps.runId, deps.iteration, output);
+  return output;
+}
+
+/** The `gate` command outside a run journals its decisions under "manual", numbered on. */
+function manualIteration(journal: Journal): number {
+  const last = journal.gateDecisions("manual").at(-1);
+  // An interrupted gate is resumed (a different candidate starts that iteration afresh).
+  if (last?.status === "running") return last.iteration;
+  return (last?.iteration ?? 0) + 1;
+}
+
+/** The original rule's decision, journaled like the bayes rule's so the report and --explain read one table. */
+function recordOriginal(journal: Journal, runId: string, iteration: number, output: GateOutput): void {
+  journal.resetGateDecision(runId, iteration);
+  journal.startGateDecision({
+    runId,
+    iteration,
+    rule: "original",
+    orderSeed: 0,
+    candidateHash: "",
+    incumbentHash: "",
+    setup: {},
+  });
+  journal.finishGateDecision(runId, iteration, {
+    accept: output.passed,
+    stage: "full",
+    pGood: null,
+    pBad: null,
+    expectedGain: null,
+    testRuns: output.testRuns ?? 0,
+    infraErrors: 0,
+    valScore: output.valScore,
+    looks: { reason: output.reasons.join("; ") || "val_score at least the best so far and the suite at threshold" },
+    output: { output },
+  });
 }
 
 /**

@@ -10,13 +10,18 @@ import { checkHardcoding, type HardcodeVerdict, type HeldOutTasks, inputStrings 
  * tasks itself, their inputs and the train inputs. A `command` benchmark's inputs live in the external
  * program, so only its ids are checked.
  */
-export async function loadHeldOut(adapter: Adapter, split: { train: string[]; test: string[] }): Promise<HeldOutTasks> {
-  if (adapter.kind === "command") return { ids: split.test, inputs: [], trainInputs: [] };
+export async function loadHeldOut(
+  adapter: Adapter,
+  split: { train: string[]; test: string[]; holdout?: string[] },
+): Promise<HeldOutTasks> {
+  // The sealed holdout is held out too: no more to be hard-coded than the test split.
+  const held = [...split.test, ...(split.holdout ?? [])];
+  if (adapter.kind === "command") return { ids: held, inputs: [], trainInputs: [] };
   const strings = async (ids: string[]) =>
     ids.length === 0
       ? []
       : [...(await adapter.loadTasks(ids)).values()].flatMap((t) => inputStrings(t.agentTask.input));
-  return { ids: split.test, inputs: await strings(split.test), trainInputs: await strings(split.train) };
+  return { ids: held, inputs: await strings(held), trainInputs: await strings(split.train) };
 }
 
 /** The check on the working agent file against the last accepted one (empty before the first). */

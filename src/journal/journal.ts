@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
@@ -656,6 +657,282 @@ export class Journal {
       finishedAt: r.finished_at as number,
     }));
   }
+
+  // ---- the gate's records
+
+  gateHistory(split: Split): TaskHistory {
+    const rows = this.db.prepare("SELECT task_id, s, f FROM gate_history WHERE split = ?").all(split) as {
+      task_id: string;
+      s: number;
+      f: number;
+    }[];
+    return Object.fromEntries(rows.map((r) => [r.task_id, { s: r.s, f: r.f }]));
+  }
+
+  /**
+   * Adds every journaled result of `agentHash` not counted yet to the incumbent history (each run once,
+   * however often the runner reused it). `splitOf` maps a task to its gate split; null leaves it out.
+   */
+  foldIntoHistory(agentHash: string, splitOf: (taskId: string) => Split | null): number {
+    return this.write(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT r.split, r.task_id, r.trial, r.reward FROM task_results r
+           LEFT JOIN gate_history_runs h ON h.agent_hash = r.agent_hash AND h.split = r.split
+             AND h.task_id = r.task_id AND h.trial = r.trial
+           WHERE r.agent_hash = ? AND h.agent_hash IS NULL`,
+        )
+        .all(agentHash) as { split: Split; task_id: string; trial: number; reward: number | null }[];
+      const mark = this.db.prepare(
+        "INSERT OR IGNORE INTO gate_history_runs (agent_hash, split, task_id, trial) VALUES (?, ?, ?, ?)",
+      );
+      const add = this.db.prepare(
+        `INSERT INTO gate_history (split, task_id, s, f) VALUES (?, ?, ?, ?)
+         ON CONFLICT(split, task_id) DO UPDATE SET s = s + excluded.s, f = f + excluded.f`,
+      );
+      let added = 0;
+      for (const r of rows) {
+        mark.run(agentHash, r.split, r.task_id, r.trial);
+        const split = splitOf(r.task_id);
+        if (r.reward === null || split === null) continue;
+        add.run(split, r.task_id, r.reward, 1 - r.reward);
+        added += 1;
+      }
+      return added;
+    });
+  }
+
+  gateDecision(runId: string, iteration: number): GateDecisionRow | undefined {
+    const r = this.db
+      .prepare("SELECT * FROM gate_decisions WHERE run_id = ? AND iteration = ?")
+      .get(runId, iteration) as Record<string, unknown> | undefined;
+    return r ? toGateDecision(r) : undefined;
+  }
+
+  gateDecisions(runId?: string): GateDecisionRow[] {
+    const rows = (
+      runId === undefined
+        ? this.db.prepare("SELECT * FROM gate_decisions ORDER BY created_at, iteration").all()
+        : this.db.prepare("SELECT * FROM gate_decisions WHERE run_id = ? ORDER BY iteration").all(runId)
+    ) as Record<string, unknown>[];
+    return rows.map(toGateDecision);
+  }
+
+  /** Starts a gate's record; a resumed gate finds the one it started. */
+  startGateDecision(
+    row: Pick<
+      GateDecisionRow,
+      "runId" | "iteration" | "rule" | "orderSeed" | "candidateHash" | "incumbentHash" | "setup"
+    >,
+  ): GateDecisionRow {
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO gate_decisions (run_id, iteration, rule, order_seed, candidate_hash, incumbent_hash, setup, status, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?) ON CONFLICT(run_id, iteration) DO NOTHING`,
+        )
+        .run(
+          row.runId,
+          row.iteration,
+          row.rule,
+          row.orderSeed,
+          row.candidateHash,
+          row.incumbentHash,
+          JSON.stringify(row.setup),
+          this.now(),
+        );
+    });
+    return this.gateDecision(row.runId, row.iteration)!;
+  }
+
+  /** A different candidate at the same iteration (the step re-ran the edit): start its gate afresh. */
+  resetGateDecision(runId: string, iteration: number): void {
+    this.write(() => {
+      this.db.prepare("DELETE FROM gate_results WHERE run_id = ? AND iteration = ?").run(runId, iteration);
+      this.db.prepare("DELETE FROM gate_decisions WHERE run_id = ? AND iteration = ?").run(runId, iteration);
+    });
+  }
+
+  gateResults(runId: string, iteration: number): GateResultRow[] {
+    return (
+      this.db
+        .prepare("SELECT * FROM gate_results WHERE run_id = ? AND iteration = ? ORDER BY seq")
+        .all(runId, iteration) as Record<string, unknown>[]
+    ).map((r) => ({
+      kind: r.kind as GateResultRow["kind"],
+      taskId: r.task_id as string,
+      trial: r.trial as number,
+      reward: r.reward as number | null,
+      incumbentReward: r.incumbent_reward as number | null,
+    }));
+  }
+
+  appendGateResults(runId: string, iteration: number, rows: GateResultRow[]): void {
+    if (rows.length === 0) return;
+    this.write(() => {
+      const next = this.db
+        .prepare("SELECT COALESCE(MAX(seq), -1) + 1 AS n FROM gate_results WHERE run_id = ? AND iteration = ?")
+        .get(runId, iteration) as { n: number };
+      const insert = this.db.prepare(
+        `INSERT INTO gate_results (run_id, iteration, seq, kind, task_id, trial, reward, incumbent_reward)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      rows.forEach((r, i) => {
+        insert.run(runId, iteration, next.n + i, r.kind, r.taskId, r.trial, r.reward, r.incumbentReward);
+      });
+    });
+  }
+
+  /** The decision, and (accepted) the incumbent histories it leaves, in one transaction. */
+  finishGateDecision(
+    runId: string,
+    iteration: number,
+    d: {
+      accept: boolean;
+      stage: string;
+      pGood: number | null;
+      pBad: number | null;
+      expectedGain: number | null;
+      testRuns: number;
+      infraErrors: number;
+      valScore: number | null;
+      looks: unknown;
+      output: unknown;
+    },
+    history?: { test: TaskHistory; train: TaskHistory; fold: string[] },
+  ): void {
+    const now = this.now();
+    this.write(() => {
+      this.db
+        .prepare(
+          `UPDATE gate_decisions SET status = 'decided', accept = ?, stage = ?, p_good = ?, p_bad = ?, expected_gain = ?,
+             test_runs = ?, infra_errors = ?, val_score = ?, looks = ?, output = ?, decided_at = ?
+           WHERE run_id = ? AND iteration = ?`,
+        )
+        .run(
+          d.accept ? 1 : 0,
+          d.stage,
+          d.pGood,
+          d.pBad,
+          d.expectedGain,
+          d.testRuns,
+          d.infraErrors,
+          d.valScore,
+          json(d.looks),
+          json(d.output),
+          now,
+          runId,
+          iteration,
+        );
+      if (!history) return;
+      const put = this.db.prepare(
+        `INSERT INTO gate_history (split, task_id, s, f) VALUES (?, ?, ?, ?)
+         ON CONFLICT(split, task_id) DO UPDATE SET s = excluded.s, f = excluded.f`,
+      );
+      for (const [split, h] of [
+        ["test", history.test],
+        ["train", history.train],
+      ] as const)
+        for (const [id, c] of Object.entries(h)) put.run(split, id, c.s, c.f);
+      // Everything these agents ran is in the history now: never count it twice.
+      const mark = this.db.prepare(
+        `INSERT OR IGNORE INTO gate_history_runs (agent_hash, split, task_id, trial)
+         SELECT agent_hash, split, task_id, trial FROM task_results WHERE agent_hash = ?`,
+      );
+      for (const hash of history.fold) mark.run(hash);
+    });
+  }
+
+  /** Held-out task runs the gates of a run have spent. */
+  gateTestRuns(runId: string): number {
+    const r = this.db
+      .prepare(
+        "SELECT COALESCE(SUM(test_runs), 0) AS n, COUNT(*) AS k FROM gate_decisions WHERE run_id = ? AND status = 'decided'",
+      )
+      .get(runId) as { n: number; k: number };
+    return r.n;
+  }
+
+  // ---- pinned records: the journal's copy is the truth, the workspace file a view of it
+
+  pin(name: string, content: string): void {
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO pinned (name, content, sha256, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT(name) DO UPDATE SET content = excluded.content, sha256 = excluded.sha256, updated_at = excluded.updated_at`,
+        )
+        .run(name, content, sha256(content), this.now());
+    });
+  }
+
+  pinned(name: string): { content: string; sha256: string } | undefined {
+    return this.db.prepare("SELECT content, sha256 FROM pinned WHERE name = ?").get(name) as
+      | { content: string; sha256: string }
+      | undefined;
+  }
+}
+
+export const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
+
+function toGateDecision(r: Record<string, unknown>): GateDecisionRow {
+  return {
+    runId: r.run_id as string,
+    iteration: r.iteration as number,
+    rule: r.rule as string,
+    orderSeed: r.order_seed as number,
+    candidateHash: r.candidate_hash as string,
+    incumbentHash: r.incumbent_hash as string,
+    setup: parse(r.setup),
+    status: r.status as GateDecisionRow["status"],
+    accept: r.accept === null ? null : r.accept === 1,
+    stage: r.stage as string | null,
+    pGood: r.p_good as number | null,
+    pBad: r.p_bad as number | null,
+    expectedGain: r.expected_gain as number | null,
+    testRuns: r.test_runs as number,
+    infraErrors: r.infra_errors as number,
+    valScore: r.val_score as number | null,
+    looks: parse(r.looks),
+    output: parse(r.output),
+    createdAt: r.created_at as number,
+    decidedAt: r.decided_at as number | null,
+  };
+}
+
+/** Pass/fail pseudo-counts of the incumbent lineage per task (the gate's memory of what the incumbent does). */
+export type TaskHistory = Record<string, { s: number; f: number }>;
+
+export interface GateDecisionRow {
+  runId: string;
+  iteration: number;
+  rule: string;
+  orderSeed: number;
+  candidateHash: string;
+  incumbentHash: string;
+  setup: unknown;
+  status: "running" | "decided";
+  accept: boolean | null;
+  stage: string | null;
+  pGood: number | null;
+  pBad: number | null;
+  expectedGain: number | null;
+  testRuns: number;
+  infraErrors: number;
+  valScore: number | null;
+  looks: unknown;
+  output: unknown;
+  createdAt: number;
+  decidedAt: number | null;
+}
+
+export interface GateResultRow {
+  kind: "candidate" | "pair";
+  taskId: string;
+  /** Trial of a first-pass run, or the pair's index. */
+  trial: number;
+  reward: number | null;
+  incumbentReward: number | null;
 }
 
 /** Tasks done of a benchmark or gate run in flight; no ids, so a test split's stays private. */

@@ -98,4 +98,62 @@ export const MIGRATIONS: readonly string[] = [
     updated_at INTEGER NOT NULL
   );
   `,
+  // The gate's records: the incumbent's per-task history, each decision with everything it used, and the
+  // records the gate trusts (split, suite, holdout score) pinned with their hashes. Ids and numbers only.
+  `
+  CREATE TABLE gate_history (
+    split TEXT NOT NULL CHECK (split IN ('train', 'test')),
+    task_id TEXT NOT NULL,
+    s REAL NOT NULL,
+    f REAL NOT NULL,
+    PRIMARY KEY (split, task_id)
+  );
+  CREATE TABLE gate_history_runs (
+    agent_hash TEXT NOT NULL,
+    split TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    trial INTEGER NOT NULL,
+    PRIMARY KEY (agent_hash, split, task_id, trial)
+  );
+  CREATE TABLE gate_decisions (
+    run_id TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    order_seed INTEGER NOT NULL,
+    candidate_hash TEXT NOT NULL,
+    incumbent_hash TEXT NOT NULL,
+    setup TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'decided')),
+    accept INTEGER,
+    stage TEXT,
+    p_good REAL,
+    p_bad REAL,
+    expected_gain REAL,
+    test_runs INTEGER NOT NULL DEFAULT 0,
+    infra_errors INTEGER NOT NULL DEFAULT 0,
+    val_score REAL,
+    looks TEXT,
+    output TEXT,
+    created_at INTEGER NOT NULL,
+    decided_at INTEGER,
+    PRIMARY KEY (run_id, iteration)
+  );
+  CREATE TABLE gate_results (
+    run_id TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('candidate', 'pair')),
+    task_id TEXT NOT NULL,
+    trial INTEGER NOT NULL,
+    reward REAL,
+    incumbent_reward REAL,
+    PRIMARY KEY (run_id, iteration, seq)
+  );
+  CREATE TABLE pinned (
+    name TEXT PRIMARY KEY,
+    content TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -230,6 +230,8 @@ export function learningsDigest(file: string, lastEntries = 3, maxChars = 4000):
 // ---- closing summary
 
 export interface SummaryFacts extends SummarizeInput {
+  /** The sealed holdout's result in words, or why there is none; shown first. */
+  holdout?: string | null;
   /** Short sha of the best row in results.tsv, or "baseline". */
   bestCommit: string | null;
   baselineScore: number | null;
@@ -281,6 +283,7 @@ export function formatSummary(facts: SummaryFacts): string {
     summaryMarker(facts.runId),
     `## Run summary — ${facts.runId}`,
     "",
+    ...(facts.holdout ? [`**Sealed holdout:** ${facts.holdout}`, ""] : []),
     `**Stopped because:** ${oneLine(facts.stopReason, "unknown")}`,
     "",
     `**Best val_score:** ${best}${baseline}`,
@@ -302,7 +305,7 @@ export function appendSummary(file: string, facts: SummaryFacts): boolean {
 }
 
 /** The summarize step: gathers the facts from results.tsv and learnings.md, then appends the summary once. */
-export function writeClosingSummary(root: string, input: SummarizeInput): boolean {
+export function writeClosingSummary(root: string, input: SummarizeInput, holdout: string | null = null): boolean {
   const p = paths(root);
   const rows = readResults(p.results);
   const bestScore = input.bestValScore ?? bestValScore(rows);
@@ -312,6 +315,7 @@ export function writeClosingSummary(root: string, input: SummarizeInput): boolea
   const mine = all.filter((e) => e.runId === input.runId);
   return appendSummary(p.learnings, {
     ...input,
+    holdout,
     bestValScore: bestScore,
     bestCommit: bestRow?.commit ?? null,
     baselineScore: rows.find((r) => r.iteration === 0)?.valScore ?? null,

@@ -1,9 +1,19 @@
 import { existsSync } from "node:fs";
 import { readQueueHealth } from "../distributed/health.ts";
+import { holdoutLine, holdoutOf } from "../gate/holdout.ts";
 import type { Repo } from "../git/repo.ts";
 import { type IterationRow, Journal } from "../journal/journal.ts";
-import { loopIterationOf, readResults } from "../workspace/files.ts";
+import { loopIterationOf, readResults, readSplit, type SplitFile } from "../workspace/files.ts";
 import type { Paths } from "../workspace/paths.ts";
+
+function readSplitQuietly(file: string): SplitFile | null {
+  try {
+    return readSplit(file);
+  } catch {
+    return null;
+  }
+}
+
 import type { ReportData, ReportIteration, ReportRun } from "./render.ts";
 
 interface Summary {
@@ -78,6 +88,8 @@ export async function gatherReport(opts: {
   }
 
   let run: ReportRun | null = null;
+  let holdout: ReportData["holdout"] = null;
+  const gateNotes: string[] = [];
   if (existsSync(paths.journal)) {
     const journal = Journal.open(paths.journal, { readonly: true });
     try {
@@ -110,6 +122,22 @@ export async function gatherReport(opts: {
           }
           byIteration.set(row.iteration, it);
         }
+        for (const d of journal.gateDecisions(latest.id)) {
+          const it = byIteration.get(d.iteration);
+          if (it) it.gate = { rule: d.rule, pGood: d.pGood, testRuns: d.testRuns, stage: d.stage };
+          const out = (d.output as { output?: { notes?: string[] } } | null)?.output;
+          for (const n of out?.notes ?? []) gateNotes.push(`iteration ${d.iteration}: ${n}`);
+        }
+        const h = holdoutOf(journal, latest.id);
+        const split = readSplitQuietly(paths.split);
+        holdout = h
+          ? { line: holdoutLine(h), scored: true }
+          : split && split.holdout.length > 0
+            ? { line: `${split.holdout.length} task(s) sealed away; scored once, at the end of the run`, scored: false }
+            : {
+                line: "none sealed (holdout_fraction is 0, or the benchmark has fewer than 60 tasks): every score here was seen by the gate",
+                scored: false,
+              };
         const spans = new Map<number, { start: number; end: number }>();
         for (const step of journal.steps(latest.id)) {
           // Iteration 0 holds only the run's opening check, not the baseline's work.
@@ -156,5 +184,7 @@ export async function gatherReport(opts: {
     run,
     iterations,
     queue: readQueueHealth(paths.queueHealth),
+    holdout,
+    gateNotes,
   };
 }

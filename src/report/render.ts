@@ -25,6 +25,8 @@ export interface ReportIteration {
   durationMs: number | null;
   /** `git show` of agent/agent.ts for an accepted change. */
   diff: string | null;
+  /** How the gate decided: its rule, P(improvement), held-out runs spent and where it stopped. */
+  gate?: { rule: string; pGood: number | null; testRuns: number; stage: string | null } | null;
 }
 
 export interface ReportRun {
@@ -48,6 +50,28 @@ export interface ReportData {
   iterations: ReportIteration[];
   /** Workers and the task queue (executor: bullmq), as the daemon last wrote them. */
   queue?: QueueHealth | null;
+  /** The sealed holdout's result (or why there is none), shown first. */
+  holdout?: { line: string; scored: boolean } | null;
+  /** Changes the gate noted (a threshold changed in the config, a workspace record restored from the journal). */
+  gateNotes?: string[];
+}
+
+const STAGE_WORDS: Record<string, string> = {
+  train: "train evidence, 0 held-out runs",
+  look: "an early look",
+  full: "the full pass",
+  extra: "paired re-runs",
+  infra: "infrastructure errors",
+  file_guard: "file guard",
+  load_check: "load check",
+};
+
+function gateCell(it: ReportIteration): string {
+  const g = it.gate;
+  if (!g) return "";
+  const p = g.pGood === null ? "" : `P(improvement) ${g.pGood.toFixed(3)} · `;
+  const where = g.stage ? ` · stopped at ${STAGE_WORDS[g.stage] ?? g.stage}` : "";
+  return `<div class="gate-info">${escapeHtml(`${p}${g.testRuns} held-out run(s)${where}`)}</div>`;
 }
 
 export function escapeHtml(s: string): string {
@@ -240,7 +264,7 @@ function tableRow(it: ReportIteration): string {
     cell(String(it.iteration), "num") +
     cell(`<span class="badge ${it.outcome}">${it.outcome.replace("_", " ")}</span>`) +
     cell(what + diff, "what") +
-    cell(reasons || (it.outcome === "accepted" ? "passed" : null), "reasons") +
+    cell((reasons || (it.outcome === "accepted" ? "passed" : "")) + gateCell(it) || null, "reasons") +
     cell(suite, "num") +
     cell(fmtScore(it.valScore), "num") +
     cell(cost, "num") +
@@ -285,7 +309,8 @@ td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.what { max-width: 460px; }
 td ul { margin: 0; padding-left: 16px; }
 .hyp { font-weight: 500; }
-.change, .pattern { color: var(--muted); }
+.change, .pattern, .gate-info { color: var(--muted); }
+.holdout { font-size: 18px; font-weight: 600; }
 .badge { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: 12px; font-weight: 600; color: #fff; background: var(--muted); white-space: nowrap; }
 .badge.accepted { background: var(--ok); }
 .badge.rejected { background: var(--bad); }
@@ -323,6 +348,8 @@ export function renderReport(data: ReportData): string {
 <main>
 <h1>auto-harness report · ${escapeHtml(data.benchmark)}</h1>
 <p class="sub">${escapeHtml(data.root)} · ${runLine} · generated ${escapeHtml(data.generatedAt)}</p>
+${data.holdout ? `<section id="holdout"><h2>Sealed holdout${data.holdout.scored ? "" : " (not scored yet)"}</h2><div class="holdout">${escapeHtml(data.holdout.line)}</div></section>` : ""}
+${data.gateNotes?.length ? `<section id="gate-notes"><h2>Gate notes</h2><ul>${data.gateNotes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul></section>` : ""}
 <div class="cards">
 ${card("baseline val_score", fmtScore(baseline?.valScore ?? null))}
 ${card("best val_score", fmtScore(its.length ? bestScore : null))}

@@ -48,6 +48,17 @@ export interface GateOutput {
   promoted: string[];
   /** One reason per failed gate step; empty when passed. */
   reasons: string[];
+  /** Which rule decided (absent: the original). */
+  rule?: "bayes" | "original";
+  /** `bayes`: posterior probability that the edit is a real improvement (and that it is harmful). */
+  pGood?: number | null;
+  pBad?: number | null;
+  /** Where the gate stopped: train, look, full, extra, infra (or a pre-benchmark step). */
+  stage?: string;
+  /** Held-out task runs this gate spent. */
+  testRuns?: number;
+  /** Things the operator should know (a record restored from the journal, a changed threshold). */
+  notes?: string[];
 }
 
 export interface RecordOutput {

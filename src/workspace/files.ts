@@ -15,8 +15,7 @@ export function writeFileAtomic(file: string, content: string): void {
   renameSync(tmp, file);
 }
 
-function readJson(file: string): { value: unknown; text: string } {
-  const text = readFileSync(file, "utf8");
+function readJsonText(text: string, file: string): { value: unknown; text: string } {
   try {
     return { value: JSON.parse(text), text };
   } catch (e) {
@@ -33,7 +32,11 @@ function lineOfKey(text: string, key: string): number | null {
 }
 
 function parseWith<T>(schema: z.ZodType<T>, file: string): T {
-  const { value, text } = readJson(file);
+  return parseText(schema, readFileSync(file, "utf8"), file);
+}
+
+function parseText<T>(schema: z.ZodType<T>, raw: string, file: string): T {
+  const { value, text } = readJsonText(raw, file);
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
@@ -187,8 +190,13 @@ const suiteSchema = z.object({
   tasks: z.array(z.string()),
   threshold: z.number().min(0).max(1),
   last_results: z.record(z.string(), z.number().nullable()).default({}),
+  /** Per-task pass counts of the accepted agents (flake-aware suite). */
+  rates: z.record(z.string(), z.object({ passes: z.number(), runs: z.number() })).optional(),
+  /** Tasks that flipped without an edit: shown as flaky, never allowed to block a change. */
+  quarantined: z.array(z.string()).optional(),
 });
 export type Suite = z.infer<typeof suiteSchema>;
+export const parseSuite = (text: string, file = "suite.json"): Suite => parseText(suiteSchema, text, file);
 
 export function readSuite(file: string, defaultThreshold = 0.8): Suite {
   if (!existsSync(file)) return { tasks: [], threshold: defaultThreshold, last_results: {} };
@@ -228,6 +236,8 @@ const splitSchema = z.object({
   test: z.array(z.string()),
   /** Tasks with an infrastructure error at baseline: in neither split. */
   excluded: z.array(z.string()).default([]),
+  /** Sealed tasks: in no gate, scored once at the end of a run. */
+  holdout: z.array(z.string()).default([]),
   counts: z.object({
     train: z.number(),
     test: z.number(),
@@ -238,11 +248,13 @@ const splitSchema = z.object({
 });
 export type SplitFile = z.infer<typeof splitSchema>;
 
+export const parseSplit = (text: string, file = "split.json"): SplitFile => parseText(splitSchema, text, file);
+
 export function readSplit(file: string): SplitFile | null {
   if (!existsSync(file)) return null;
   return parseWith(splitSchema, file);
 }
 
-export function writeSplit(file: string, split: SplitFile): void {
+export function writeSplit(file: string, split: z.input<typeof splitSchema>): void {
   writeFileAtomic(file, `${JSON.stringify(split, null, 2)}\n`);
 }

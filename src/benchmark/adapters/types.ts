@@ -16,6 +16,8 @@ export interface TaskRunResult {
   answer: unknown;
   /** The env's final state (e.g. the database after the agent's tool calls). */
   state: unknown;
+  /** Which run of the task this is (0, 1, …): a simulated benchmark seeds its noise with it. */
+  trial?: number;
 }
 
 /** A reward, optionally with a one-line reason (shown in train results, helps the coding agent). */

@@ -160,6 +160,41 @@ export function expectedGain(evs: Iterable<Evidence>, post: Posterior, g: BayesP
   return n === 0 ? 0 : gain / n;
 }
 
+/**
+ * The Beta prior on a task's pass rate, fitted to the incumbent's own history (failure mode 3: the prior's
+ * shape matters while the history is thin). Only tasks run at least twice say how much a task's runs agree
+ * with each other (the intra-class correlation rho); a deterministic benchmark (rho near 1) gets a U-shaped
+ * prior, so one pass on an always-failing task is strong evidence. Too few such tasks: the default prior.
+ */
+export function fitPrior(histories: History[], g: BayesParams = DEFAULT_BAYES): { a0: number; b0: number } {
+  const tasks: Counts[] = [];
+  for (const h of histories) for (const c of Object.values(h)) if (c.s + c.f >= 1.5) tasks.push(c);
+  const k = tasks.length;
+  if (k < 10) return { a0: g.a0, b0: g.b0 };
+  const N = tasks.reduce((n, c) => n + c.s + c.f, 0);
+  const mean = tasks.reduce((n, c) => n + c.s, 0) / N;
+  if (mean <= 0 || mean >= 1) return { a0: g.a0, b0: g.b0 };
+  let between = 0;
+  let within = 0;
+  let sq = 0;
+  for (const c of tasks) {
+    const n = c.s + c.f;
+    const p = c.s / n;
+    between += n * (p - mean) ** 2;
+    within += n * p * (1 - p);
+    sq += n * n;
+  }
+  const msb = between / (k - 1);
+  const msw = N > k ? within / (N - k) : 0;
+  const n0 = (N - sq / N) / (k - 1);
+  const rho = msb + (n0 - 1) * msw > 0 ? (msb - msw) / (msb + (n0 - 1) * msw) : 0;
+  const r = Math.min(0.99, Math.max(0.01, rho));
+  const strength = Math.max(0.2, (1 - r) / r);
+  // Only ever sharper than the default, which was tuned on a noisy benchmark: a noisier one keeps it.
+  if (strength >= g.a0 + g.b0) return { a0: g.a0, b0: g.b0 };
+  return { a0: mean * strength, b0: (1 - mean) * strength };
+}
+
 // ---------------------------------------------------------------- the sequential procedure
 
 /** mulberry32, as the split uses: the order of held-out tasks must replay exactly from its seed. */
