@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { lockHolder, readLock } from "../daemon/lock.ts";
 import { type QueueHealth, queueLines, readQueueHealth } from "../distributed/health.ts";
-import { UserError } from "../errors.ts";
+import { classifyFault, UserError } from "../errors.ts";
 import { Journal, type ProgressRow, type RunRow } from "../journal/journal.ts";
 import { bestValScore } from "../scoring.ts";
 import { readResults } from "../workspace/files.ts";
@@ -110,6 +110,9 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
         ? { iteration: last.iteration, outcome: last.outcome, valScore: last.valScore, bestBefore: last.bestBefore }
         : null,
     };
+  } catch (error) {
+    // A damaged page surfaces on the first query that reads it: JOURNAL_CORRUPT with the file, never "a bug".
+    throw classifyFault(error, p.journal) ?? error;
   } finally {
     journal.close();
   }

@@ -187,10 +187,8 @@ export class Journal {
 
   static open(path: string, options: { readonly?: boolean; now?: () => number } = {}): Journal {
     const readonly = options.readonly ?? false;
-    if (!readonly) {
-      mkdirSync(dirname(path), { recursive: true });
-      refuseTruncatedWithWal(path);
-    }
+    if (!readonly) mkdirSync(dirname(path), { recursive: true });
+    refuseTruncatedWithWal(path);
     let db: Database.Database | null = null;
     try {
       db = new Database(path, { readonly, fileMustExist: readonly, timeout: 5000 });

@@ -21,7 +21,9 @@ function readJsonText(text: string, file: string): { value: unknown; text: strin
   } catch (e) {
     const message = (e as Error).message;
     const pos = /position (\d+)/.exec(message);
-    const line = pos ? text.slice(0, Number(pos[1])).split("\n").length : text.trim() === "" ? 1 : null;
+    // A file cut short ends "unexpectedly": the damage is at its last line.
+    const end = /end of JSON input/.test(message) ? text.trimEnd().split("\n").length : null;
+    const line = pos ? text.slice(0, Number(pos[1])).split("\n").length : text.trim() === "" ? 1 : end;
     throw new FileDamagedError(file, line, `not valid JSON (${message}); restore it or delete it and re-run prepare`);
   }
 }
