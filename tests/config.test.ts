@@ -55,6 +55,21 @@ describe("config validation", () => {
     ],
     ["missing benchmark", {}, /^benchmark: got nothing;/],
     [
+      "unknown executor",
+      { benchmark: "example", executor: "celery" },
+      /^executor: got "celery"; Invalid option: expected one of "local"\|"bullmq"$/,
+    ],
+    [
+      "redis_url not a redis URL",
+      { benchmark: "example", executor: "bullmq", redis_url: "http://queue:6379" },
+      /^redis_url: got "http:\/\/queue:6379"; expected a redis:\/\/ or rediss:\/\/ URL/,
+    ],
+    [
+      "bullmq without redis_url",
+      { benchmark: "example", executor: "bullmq" },
+      /^redis_url: got nothing; executor `bullmq` needs `redis_url: redis:\/\/<host>:<port>`$/,
+    ],
+    [
       "nested unknown key",
       { benchmark: "local", local: { tasks: "t.jsonl", scorer: "s.ts", extra: 1 } },
       /^local\.extra: unknown key/,

@@ -59,6 +59,8 @@ export interface TaskOutcome {
   answer: unknown;
   /** The agent under test's model calls during this task, metered by the harness. */
   llmCalls: LlmCallRow[];
+  /** Set by an executor that may deliver an outcome twice (a queue): the journal writes each delivery once. */
+  deliveryId?: string;
 }
 
 /** Model calls of tasks that did not finish (aborted, budget): spend all the same. */

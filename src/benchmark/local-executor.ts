@@ -15,7 +15,7 @@ import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
 import type { LlmCallRow } from "../journal/journal.ts";
 import type { AgentAdapter, TaskSpec } from "./adapters/types.ts";
 import { rewardOf } from "./adapters/types.ts";
-import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor } from "./executor.ts";
+import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor, type TaskOutcome } from "./executor.ts";
 import { infraClass } from "./infra-class.ts";
 import { forwardLlmCall, type Upstream } from "./llm-proxy.ts";
 import { checkAgentStatic } from "./load-check.ts";
@@ -29,7 +29,7 @@ import {
   startAgentProcess,
   takeAgentProcess,
 } from "./sandbox.ts";
-import type { Reward } from "./types.ts";
+import type { Reward, Split } from "./types.ts";
 
 export interface LocalExecutorOptions {
   adapter: AgentAdapter;
@@ -67,26 +67,11 @@ const STDERR_CHARS = 4000;
 export function createLocalExecutor(o: LocalExecutorOptions): TaskExecutor {
   // The gate's paired re-runs start many one-task batches of the same two files: tsc once per file.
   const checked = new Set<string>();
-  let envFactory: Promise<EnvFactory | null> | null = null;
   const takeProcess = (language: AgentLanguage): AgentProcess => takeAgentProcess(o.sandbox, language);
   const restock = (language: AgentLanguage): void => {
     if (o.warmSpare ?? true) keepSpareAgentProcess(o.sandbox, language);
   };
-  const loadEnv = (): Promise<EnvFactory | null> => {
-    const module = o.adapter.envModule;
-    envFactory ??= module
-      ? tsImport(pathToFileURL(module).href, import.meta.url).then((mod: { default?: unknown }) => {
-          let fn = mod.default;
-          if (fn && typeof fn === "object" && "default" in fn) fn = (fn as { default: unknown }).default;
-          if (typeof fn !== "function") throw new Error(`${module}: the default export must be createEnv(envData)`);
-          return fn as EnvFactory;
-        })
-      : Promise.resolve(null);
-    envFactory.catch(() => {
-      envFactory = null;
-    });
-    return envFactory;
-  };
+  const loadEnv = envLoader(o);
 
   return {
     run(batch, signal) {
@@ -106,6 +91,106 @@ export function createLocalExecutor(o: LocalExecutorOptions): TaskExecutor {
         },
       };
     },
+  };
+}
+
+/** The benchmark's env module, loaded once per executor (it builds each task's env in the harness). */
+function envLoader(o: LocalExecutorOptions): () => Promise<EnvFactory | null> {
+  let envFactory: Promise<EnvFactory | null> | null = null;
+  return () => {
+    const module = o.adapter.envModule;
+    envFactory ??= module
+      ? tsImport(pathToFileURL(module).href, import.meta.url).then((mod: { default?: unknown }) => {
+          let fn = mod.default;
+          if (fn && typeof fn === "object" && "default" in fn) fn = (fn as { default: unknown }).default;
+          if (typeof fn !== "function") throw new Error(`${module}: the default export must be createEnv(envData)`);
+          return fn as EnvFactory;
+        })
+      : Promise.resolve(null);
+    envFactory.catch(() => {
+      envFactory = null;
+    });
+    return envFactory;
+  };
+}
+
+/** One agent pool kept open for tasks that arrive one at a time (a queue worker). */
+export interface LocalSession {
+  /** Runs one task; resolves with its outcome (rejects with AGENT_LOAD_FAILED if the agent does not load). */
+  run(taskId: string, trial: number): Promise<TaskOutcome>;
+  close(): void;
+}
+
+/**
+ * The local pool for a queue worker: the same sandbox, timeouts, retries and scoring as a batch, but the
+ * tasks arrive one by one and the agent process stays warm between them.
+ */
+export function openLocalSession(o: LocalExecutorOptions, s: { agentFile: string; split: Split }): LocalSession {
+  const language = languageOf(s.agentFile);
+  const q = new ItemQueue<ExecutorItem>();
+  const abort = new AbortController();
+  const waiting = new Map<string, { resolve(outcome: TaskOutcome): void; reject(error: unknown): void }>();
+  const keyOf = (taskId: string, trial: number) => `${trial}\0${taskId}`;
+  let failure: unknown = null;
+  let add: ((taskId: string, trial: number) => Promise<void>) | null = null;
+  let opened: () => void = () => {};
+  const isOpen = new Promise<void>((resolve) => {
+    opened = resolve;
+  });
+  const batch: TaskBatch = {
+    agentFile: s.agentFile,
+    agentHash: "",
+    split: s.split,
+    taskIds: [],
+    trials: [],
+    runId: null,
+    iteration: null,
+    budgetUsd: null,
+  };
+  const end = (error: unknown) => {
+    failure ??= error;
+    for (const w of waiting.values()) w.reject(failure);
+    waiting.clear();
+    opened();
+  };
+  const session = {
+    open: (a: (taskId: string, trial: number) => Promise<void>) => {
+      add = a;
+      opened();
+    },
+  };
+  runBatch(
+    o,
+    batch,
+    q,
+    abort.signal,
+    () => takeAgentProcess(o.sandbox, language),
+    envLoader(o),
+    new Set<string>(),
+    session,
+  ).then(
+    () => end(new AbortedError("the agent pool was closed")),
+    (error: unknown) => end(error),
+  );
+  void (async () => {
+    for await (const item of q) {
+      if (item.kind !== "task") continue;
+      const key = keyOf(item.taskId, item.trial);
+      waiting.get(key)?.resolve(item);
+      waiting.delete(key);
+    }
+  })().catch(() => {});
+  return {
+    async run(taskId, trial) {
+      await isOpen;
+      if (failure || !add) throw failure;
+      const outcome = new Promise<TaskOutcome>((resolve, reject) =>
+        waiting.set(keyOf(taskId, trial), { resolve, reject }),
+      );
+      await add(taskId, trial);
+      return outcome;
+    },
+    close: () => abort.abort(),
   };
 }
 
@@ -146,6 +231,8 @@ async function runBatch(
   takeProcess: () => AgentProcess,
   loadEnv: () => Promise<EnvFactory | null>,
   checked: Set<string>,
+  /** Keeps the pool open for tasks added one at a time, until the signal aborts (openLocalSession). */
+  session?: { open(add: (taskId: string, trial: number) => Promise<void>): void },
 ): Promise<void> {
   const content = readFileSync(batch.agentFile);
   const pool = new AgentPool(o, batch, content, q, takeProcess);
@@ -177,6 +264,14 @@ async function runBatch(
   for (const trial of batch.trials) {
     for (const id of batch.taskIds)
       jobs.push({ id: `j${++n}`, spec: specs.get(id)!, trial, attempt: 0, isolate: false });
+  }
+  if (session) {
+    pool.hold();
+    session.open(async (taskId, trial) => {
+      const spec = (await o.adapter.loadTasks([taskId])).get(taskId);
+      if (!spec) throw new HarnessError("INFRA_FAILURE", "the benchmark has no such task");
+      pool.add({ id: `j${++n}`, spec, trial, attempt: 0, isolate: false });
+    });
   }
   await pool.run(jobs, createEnv, signal);
 }
@@ -278,6 +373,7 @@ class AgentPool {
   private createEnv: EnvFactory | null = null;
   private spent = 0;
   private settling = 0;
+  private held = false;
   private readonly isTrain: boolean;
 
   constructor(
@@ -292,6 +388,16 @@ class AgentPool {
 
   warm(): void {
     this.worker(false);
+  }
+
+  /** Keeps run() going while idle, for jobs add()ed later; it then ends when its signal aborts. */
+  hold(): void {
+    this.held = true;
+  }
+
+  add(job: Job): void {
+    this.queue.push(job);
+    this.poke();
   }
 
   close(): void {
@@ -309,7 +415,7 @@ class AgentPool {
     signal?.addEventListener("abort", onAbort, { once: true });
     if (signal?.aborted) onAbort();
     try {
-      while (!this.failure && (this.queue.length > 0 || this.inflightTotal > 0 || this.settling > 0)) {
+      while (!this.failure && (this.held || this.queue.length > 0 || this.inflightTotal > 0 || this.settling > 0)) {
         this.dispatch();
         if (this.failure) break;
         await new Promise<void>((resolve) => {

@@ -186,13 +186,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     let firstTrainError: string | null = null;
 
     const finish = (o: TaskOutcome): void => {
-      rewards.get(o.taskId)?.set(o.trial, o.reward);
-      if (o.reward === null) {
-        const cls = o.infraClass ?? infraClass(o.error);
-        infraClasses.set(cls, (infraClasses.get(cls) ?? 0) + 1);
-        if (isTrain && firstTrainError === null && o.error) firstTrainError = o.error;
-      }
-      journal.putTaskResult(
+      const fresh = journal.putTaskResult(
         {
           agentHash,
           split,
@@ -205,7 +199,16 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
         },
         // Journaled with the task: one fsync per task, not one per call.
         o.llmCalls,
+        o.deliveryId,
       );
+      // A second delivery of the same outcome (a queue's): journaled once, counted once.
+      if (!fresh) return;
+      rewards.get(o.taskId)?.set(o.trial, o.reward);
+      if (o.reward === null) {
+        const cls = o.infraClass ?? infraClass(o.error);
+        infraClasses.set(cls, (infraClasses.get(cls) ?? 0) + 1);
+        if (isTrain && firstTrainError === null && o.error) firstTrainError = o.error;
+      }
       if (writeTraces && o.events !== null) {
         traceWrites.push(
           writeTrainTraceAsync(p.tracesLatest, p.tracesBaseline, o.taskId, {

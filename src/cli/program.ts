@@ -211,6 +211,20 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     );
 
   program
+    .command("worker")
+    .description("run benchmark tasks from the queue at --redis on this machine (executor: bullmq), until stopped")
+    .requiredOption("--redis <url>", "the daemon's redis_url, e.g. redis://queue-host:6379")
+    .option("--concurrency <n>", "tasks run at once", "4")
+    .option("--lock-timeout <seconds>", "how long a silent worker keeps its tasks before another takes them", "30")
+    .action(
+      act(async (cmd) => {
+        const { workerCommand } = await import("./worker.ts");
+        const o = cmd.opts() as { redis: string; concurrency: string; lockTimeout: string };
+        return workerCommand({ ...globals(cmd), ...o });
+      }),
+    );
+
+  program
     .command("report")
     .description("write workspace/report.html: score curve, suite size, spend and the iteration table")
     .action(

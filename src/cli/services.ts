@@ -5,6 +5,8 @@ import type { Clock } from "../clock.ts";
 import { createCodingAgent } from "../coding-agent/index.ts";
 import type { Steps } from "../daemon/daemon.ts";
 import { acceptedAgentContent, agentCheck, createSteps } from "../daemon/steps.ts";
+import { createBullmqExecutor } from "../distributed/bullmq-executor.ts";
+import { versionsOf } from "../distributed/versions.ts";
 import { openRepo, type Repo } from "../git/repo.ts";
 import { createAnthropic } from "../llm/client.ts";
 import type { Experiment, Opened } from "./experiment.ts";
@@ -26,6 +28,18 @@ export function createRunnerFor(exp: Experiment, opened: Opened, clock: Clock): 
     clock,
     infraErrorShare: config.infra_error_share,
     reuse: config.reuse_results,
+    ...(config.executor === "bullmq" && config.redis_url
+      ? {
+          executor: createBullmqExecutor({
+            redisUrl: config.redis_url,
+            versions: versionsOf(config, root),
+            model: config.agent_model,
+            timeoutMs: config.per_task_timeout * 1000,
+            log: opened.log,
+            healthFile: exp.paths.queueHealth,
+          }),
+        }
+      : {}),
   });
 }
 

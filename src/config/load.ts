@@ -83,6 +83,9 @@ export function validateConfig(raw: unknown): { config: Config | null; errors: s
   if (config.benchmark === "command" && !config.command) {
     errors.push("command: got nothing; benchmark `command` needs `command: { run: <shell command> }`");
   }
+  if (config.executor === "bullmq" && !config.redis_url) {
+    errors.push("redis_url: got nothing; executor `bullmq` needs `redis_url: redis://<host>:<port>`");
+  }
   return errors.length ? { config: null, errors } : { config, errors: [] };
 }
 

@@ -35,6 +35,18 @@ export const configSchema = z.strictObject({
     .default("test")
     .describe("Split the gate scores; its traces are never written anywhere."),
   max_concurrency: z.int().min(1).max(256).default(4).describe("Tasks run at the same time."),
+  executor: z
+    .enum(["local", "bullmq"])
+    .default("local")
+    .describe(
+      "Where benchmark tasks run: `local` in this machine's sandboxed process pool, or `bullmq` on `auto-harness worker` processes on any machine, through Redis at `redis_url`.",
+    ),
+  redis_url: z
+    .string()
+    .regex(/^rediss?:\/\/\S+$/, "expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379")
+    .nullable()
+    .default(null)
+    .describe("Redis the `bullmq` executor and its workers share, e.g. redis://queue-host:6379 (null: none)."),
   threshold: z
     .number()
     .min(0)

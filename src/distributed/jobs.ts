@@ -38,6 +38,8 @@ export interface TaskJobResult {
   /** The agent's model calls: tokens and cost, never a prompt or a reply. */
   llmCalls: LlmCallRow[];
   worker: string;
+  /** The agent file does not load on the worker: the batch fails with this reason, as a local one would. */
+  loadError?: string;
   /** Train only: the scorer's detail or the failure, the trace events, the task as the agent saw it, the answer. */
   error?: string | null;
   events?: unknown[] | null;
@@ -90,6 +92,7 @@ export function resultForSplit(split: Split, full: TaskJobResult): TaskJobResult
     durationMs: full.durationMs,
     llmCalls: full.llmCalls.map((c) => ({ ...c, response: null })),
     worker: full.worker,
+    ...(full.loadError ? { loadError: full.loadError } : {}),
   };
 }
 

@@ -1,0 +1,279 @@
+/**
+ * `executor: bullmq`: the daemon's side of the queue. A batch becomes one job per (task, trial) — a job id
+ * already in Redis (queued, running or finished before a crash) is not added twice — and outcomes are
+ * yielded as jobs finish. A job is removed from Redis only after the runner has journaled its outcome (it
+ * pulls the next item), and every outcome carries a delivery id, so a copy delivered twice is dropped.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import type { ExecutorItem, TaskBatch, TaskExecutor, TaskOutcome } from "../benchmark/executor.ts";
+import type { TraceEvent } from "../benchmark/protocol.ts";
+import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { QueueHealth } from "./health.ts";
+import { jobIdOf, parseResult, type TaskJobData, type TaskJobResult, taskRefOf, type Versions } from "./jobs.ts";
+import {
+  connect,
+  type Job,
+  openQueue,
+  openQueueEvents,
+  putAgentFile,
+  readHealth,
+  type TaskQueue,
+  type WorkerHealth,
+} from "./queue.ts";
+
+export interface BullmqExecutorOptions {
+  redisUrl: string;
+  versions: Versions;
+  model: string;
+  timeoutMs: number;
+  log: Logger;
+  /** Where the queue's health is written for `status` and the report (workspace/queue.json). */
+  healthFile: string | null;
+  /** How often job states are reconciled in case an event was missed (a Redis restart). Default 2 s. */
+  sweepMs?: number;
+  /** Times a job may fail on a worker (harness trouble, not the agent's) before its task counts as an infrastructure error. */
+  attempts?: number;
+}
+
+const KEEP_S = 7 * 24 * 3600;
+
+export function createBullmqExecutor(o: BullmqExecutorOptions): TaskExecutor {
+  return { run: (batch, signal) => runBatch(o, batch, signal) };
+}
+
+interface Key {
+  taskId: string;
+  trial: number;
+}
+
+async function* runBatch(
+  o: BullmqExecutorOptions,
+  batch: TaskBatch,
+  signal?: AbortSignal,
+): AsyncGenerator<ExecutorItem> {
+  const { log } = o;
+  const run = batch.runId ?? "adhoc";
+  const pending = new Map<string, Key>();
+  for (const trial of batch.trials) {
+    for (const taskId of batch.taskIds) {
+      const taskRef = taskRefOf(batch.split, taskId);
+      pending.set(jobIdOf({ run, agentHash: batch.agentHash, split: batch.split, taskRef, trial }), { taskId, trial });
+    }
+  }
+  if (pending.size === 0) return;
+  const total = pending.size;
+  const redis = connect(o.redisUrl, "daemon");
+  const eventsConnection = connect(o.redisUrl, "daemon-events");
+  const queue = openQueue(redis);
+  const events = openQueueEvents(eventsConnection);
+  const ready: string[] = [];
+  const queued = new Set<string>();
+  let wake: (() => void) | null = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const markReady = (jobId: string) => {
+    if (!pending.has(jobId) || queued.has(jobId)) return;
+    queued.add(jobId);
+    ready.push(jobId);
+    poke();
+  };
+  let stalled = 0;
+  events.on("completed", ({ jobId }) => markReady(jobId));
+  events.on("failed", ({ jobId }) => markReady(jobId));
+  events.on("stalled", ({ jobId }) => {
+    if (!pending.has(jobId)) return;
+    stalled += 1;
+    log.warn({ stalled }, "a worker stopped renewing a job's lock; the job runs again on another worker");
+  });
+  const onAbort = () => poke();
+  signal?.addEventListener("abort", onAbort);
+
+  const dataOf = (key: Key): TaskJobData => ({
+    run,
+    agentHash: batch.agentHash,
+    split: batch.split,
+    taskRef: taskRefOf(batch.split, key.taskId),
+    trial: key.trial,
+    versions: o.versions,
+    model: o.model,
+    timeoutMs: o.timeoutMs,
+  });
+  const add = (ids: string[]) =>
+    queue.addBulk(
+      ids.map((jobId) => ({
+        name: batch.split,
+        data: dataOf(pending.get(jobId)!),
+        opts: {
+          jobId,
+          attempts: o.attempts ?? 3,
+          backoff: { type: "exponential", delay: 1000 },
+          // The daemon removes each job once journaled; these only bound what a daemon that never returns leaves.
+          removeOnComplete: { age: KEEP_S },
+          removeOnFail: { age: KEEP_S },
+        },
+      })),
+    );
+
+  const refusals = new Set<string>();
+  const sweep = async () => {
+    const missing: string[] = [];
+    for (const jobId of pending.keys()) {
+      const job = await queue.getJob(jobId);
+      if (!job) missing.push(jobId);
+      else if (job.finishedOn) markReady(jobId);
+    }
+    // Not in Redis and not journaled (Redis lost it, or it was withdrawn): add it again.
+    if (missing.length > 0) await add(missing);
+    const workers = await readHealth(redis, Date.now());
+    for (const w of workers) {
+      if (w.refused && !refusals.has(w.id)) {
+        refusals.add(w.id);
+        log.error({ worker: w.id, host: w.host }, `worker ${w.id} ${w.refused}`);
+      }
+    }
+    if (o.healthFile) {
+      const counts = await queue.getJobCounts("waiting", "prioritized", "active", "delayed");
+      const health: QueueHealth = {
+        at: Date.now(),
+        split: batch.split,
+        done: total - pending.size,
+        total,
+        waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+        active: counts.active ?? 0,
+        delayed: counts.delayed ?? 0,
+        stalled,
+        workers,
+      };
+      writeFileSync(o.healthFile, `${JSON.stringify(health, null, 2)}\n`);
+    }
+  };
+
+  let timer: NodeJS.Timeout | null = null;
+  let spent = 0;
+  try {
+    await events.waitUntilReady();
+    await putAgentFile(redis, readFileSync(batch.agentFile));
+    await add([...pending.keys()]);
+    await sweep();
+    timer = setInterval(() => {
+      sweep().catch((error: unknown) => log.warn({ error: errorMessage(error) }, "queue sweep failed; retrying"));
+    }, o.sweepMs ?? 2000);
+    while (pending.size > 0) {
+      if (signal?.aborted)
+        throw new AbortedError("benchmark run aborted; its jobs stay in Redis and are collected on resume");
+      const jobId = ready.shift();
+      if (jobId === undefined) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        continue;
+      }
+      queued.delete(jobId);
+      const key = pending.get(jobId);
+      if (!key) continue;
+      const job = (await queue.getJob(jobId)) as Job<TaskJobData, TaskJobResult> | undefined;
+      if (!job?.finishedOn) continue;
+      const state = await job.getState();
+      if (state !== "completed" && state !== "failed") continue;
+      const loadError = state === "completed" ? parseResult(job.returnvalue)?.loadError : undefined;
+      if (loadError) {
+        // As a local run: one clear error for the whole batch, not one failure per task.
+        await job.remove().catch(() => {});
+        await withdraw(queue, [...pending.keys()]);
+        throw new HarnessError("AGENT_LOAD_FAILED", loadError);
+      }
+      const item = outcomeOf(batch, key, job, state);
+      pending.delete(jobId);
+      spent += item.llmCalls.reduce((sum, c) => sum + c.costUsd, 0);
+      // The runner journals the item before it asks for the next one; only then is the job acknowledged.
+      yield item;
+      await job
+        .remove()
+        .catch((error: unknown) => log.warn({ error: errorMessage(error) }, "could not remove a finished job"));
+      if (batch.budgetUsd !== null && spent >= batch.budgetUsd && pending.size > 0) {
+        await withdraw(queue, [...pending.keys()]);
+        throw new HarnessError(
+          "BUDGET_EXHAUSTED",
+          `budget_usd reached: $${spent.toFixed(4)} spent by the agent under test in this run, over the $${batch.budgetUsd.toFixed(4)} left; raise budget_usd to continue`,
+        );
+      }
+    }
+  } finally {
+    if (timer) clearInterval(timer);
+    signal?.removeEventListener("abort", onAbort);
+    for (const close of [
+      () => events.close(),
+      () => queue.close(),
+      () => redis.quit(),
+      () => eventsConnection.quit(),
+    ]) {
+      try {
+        await close();
+      } catch {
+        // closing a connection that is already gone
+      }
+    }
+  }
+}
+
+function outcomeOf(
+  batch: TaskBatch,
+  key: Key,
+  job: Job<TaskJobData, TaskJobResult>,
+  state: "completed" | "failed",
+): TaskOutcome & { deliveryId: string } {
+  const isTrain = batch.split === "train";
+  const deliveryId = `${job.id}@${job.finishedOn}`;
+  const result = state === "completed" ? parseResult(job.returnvalue) : null;
+  const tag = <T extends { runId: string | null; iteration: number | null }>(c: T): T => ({
+    ...c,
+    runId: batch.runId,
+    iteration: batch.iteration,
+  });
+  if (!result) {
+    const reason = state === "failed" ? job.failedReason || "the job failed" : "a worker returned a malformed result";
+    return {
+      kind: "task",
+      taskId: key.taskId,
+      trial: key.trial,
+      reward: null,
+      durationMs: 0,
+      error: isTrain ? `queue: ${reason}` : null,
+      events: null,
+      task: null,
+      answer: null,
+      llmCalls: [],
+      deliveryId,
+    };
+  }
+  return {
+    kind: "task",
+    taskId: key.taskId,
+    trial: key.trial,
+    reward: result.reward,
+    durationMs: result.durationMs,
+    error: isTrain ? (result.error ?? null) : null,
+    events: isTrain ? ((result.events as TraceEvent[] | null | undefined) ?? null) : null,
+    task: isTrain ? ((result.task as TaskOutcome["task"]) ?? null) : null,
+    answer: isTrain ? (result.answer ?? null) : null,
+    llmCalls: result.llmCalls.map((c) => tag({ ...c, role: "agent" as const, response: null })),
+    deliveryId,
+  };
+}
+
+/** Removes jobs no worker has started (an active job is locked: it runs to its end and is removed later). */
+async function withdraw(queue: TaskQueue, ids: string[]): Promise<void> {
+  for (const jobId of ids) {
+    try {
+      const job = await queue.getJob(jobId);
+      const state = await job?.getState();
+      if (job && (state === "waiting" || state === "delayed" || state === "prioritized")) await job.remove();
+    } catch {
+      // started meanwhile
+    }
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * `auto-harness worker`: takes task jobs from the queue and runs each in this machine's own sandboxed agent
+ * pool, exactly as the daemon would run it locally, then hands back the outcome (for test jobs the reward only).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import type { TaskOutcome } from "../benchmark/executor.ts";
+import { errorMessage, HarnessError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import {
+  hashTaskId,
+  resultForSplit,
+  type TaskJobData,
+  type TaskJobResult,
+  type Versions,
+  versionMismatch,
+} from "./jobs.ts";
+import type { LocalTasks } from "./local-tasks.ts";
+import {
+  connect,
+  DelayedError,
+  getAgentFile,
+  type Job,
+  openWorker,
+  removeHealth,
+  reportHealth,
+  UnrecoverableError,
+  type WorkerHealth,
+} from "./queue.ts";
+
+export interface WorkerProcessOptions {
+  redisUrl: string;
+  concurrency: number;
+  /** Seconds a silent worker keeps its jobs before another takes them over (BullMQ's lock). */
+  lockTimeoutS: number;
+  versions: Versions;
+  /** Where fetched agent files are kept, one folder per hash. */
+  cacheDir: string;
+  local: LocalTasks;
+  log: Logger;
+  id?: string;
+}
+
+export interface RunningWorker {
+  id: string;
+  /** Resolves with the exit code: 0 after close(), 2 after refusing a job. */
+  finished: Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWorker> {
+  const id = opts.id ?? `${hostname()}-${process.pid}`;
+  const { log, local } = opts;
+  const redis: Redis = connect(opts.redisUrl, `worker-${id}`);
+  const blocking: Redis = connect(opts.redisUrl, `worker-${id}-jobs`);
+  const health: WorkerHealth = {
+    id,
+    host: hostname(),
+    pid: process.pid,
+    concurrency: opts.concurrency,
+    running: 0,
+    done: 0,
+    failed: 0,
+    meanTaskMs: null,
+    startedAt: Date.now(),
+    lastSeen: Date.now(),
+    versions: opts.versions,
+    refused: null,
+  };
+  let totalMs = 0;
+  const agentFiles = new Map<string, Promise<string>>();
+  let testRefs: Promise<Map<string, string>> | null = null;
+  let exitCode = 0;
+
+  const agentFileFor = (hash: string): Promise<string> => {
+    let file = agentFiles.get(hash);
+    if (!file) {
+      file = getAgentFile(redis, hash).then((content) => {
+        const dir = join(opts.cacheDir, hash);
+        mkdirSync(dir, { recursive: true });
+        const path = join(dir, "agent.ts");
+        writeFileSync(path, content);
+        return path;
+      });
+      file.catch(() => agentFiles.delete(hash));
+      agentFiles.set(hash, file);
+    }
+    return file;
+  };
+
+  // A test job names its task by hash only: find it among this benchmark's own ids.
+  const taskIdOf = async (data: TaskJobData): Promise<string | null> => {
+    if (data.split === "train") return data.taskRef;
+    testRefs ??= local.listTasks().then((ids) => new Map(ids.map((t) => [hashTaskId(t), t])));
+    return (await testRefs).get(data.taskRef) ?? null;
+  };
+
+  const publish = () => {
+    health.lastSeen = Date.now();
+    reportHealth(redis, health).catch(() => {});
+  };
+
+  let stopping: Promise<void> | null = null;
+  const stop = (code: number): Promise<void> => {
+    exitCode = Math.max(exitCode, code);
+    stopping ??= (async () => {
+      clearInterval(beat);
+      for (const step of [
+        () => worker.close(),
+        () => local.close(),
+        async () => {
+          if (health.refused) publish();
+          else await removeHealth(redis, id);
+        },
+        () => redis.quit(),
+        () => blocking.quit(),
+      ]) {
+        try {
+          await step();
+        } catch (error) {
+          log.warn({ error: errorMessage(error) }, "worker shutdown step failed");
+        }
+      }
+    })();
+    return stopping;
+  };
+
+  const processor = async (job: Job<TaskJobData, TaskJobResult>, token?: string): Promise<TaskJobResult> => {
+    const data = job.data;
+    const refusal = health.refused ?? versionMismatch(data.versions, opts.versions);
+    if (refusal) {
+      // Handed back for a worker with the daemon's versions; this one takes no more jobs.
+      if (!health.refused) {
+        health.refused = refusal;
+        log.error({ jobVersions: data.versions, workerVersions: opts.versions }, refusal);
+        publish();
+        await job.log(`worker ${id} ${refusal}`).catch(() => {});
+        setImmediate(() => void stop(2));
+      }
+      await job.moveToDelayed(Date.now() + 1000, token);
+      throw new DelayedError();
+    }
+    health.running += 1;
+    publish();
+    const started = Date.now();
+    try {
+      const taskId = await taskIdOf(data);
+      if (taskId === null)
+        throw new UnrecoverableError("the task is not in this worker's benchmark (its versions agree: a bug)");
+      const agentFile = await agentFileFor(data.agentHash);
+      let outcome: TaskOutcome;
+      try {
+        outcome = await local.run({
+          agentFile,
+          agentHash: data.agentHash,
+          split: data.split,
+          taskId,
+          trial: data.trial,
+          model: data.model,
+          timeoutMs: data.timeoutMs,
+        });
+      } catch (error) {
+        // The agent file does not load: the daemon fails the whole batch with this reason, as a local run does.
+        if (error instanceof HarnessError && error.code === "AGENT_LOAD_FAILED")
+          return { reward: null, durationMs: 0, llmCalls: [], worker: id, loadError: error.message };
+        throw error;
+      }
+      health.done += 1;
+      totalMs += Date.now() - started;
+      health.meanTaskMs = Math.round(totalMs / health.done);
+      if (data.split === "train") log.info({ taskId, reward: outcome.reward }, "task finished");
+      else log.info({ split: "test" }, "task finished");
+      return resultForSplit(data.split, {
+        reward: outcome.reward,
+        durationMs: outcome.durationMs,
+        llmCalls: outcome.llmCalls,
+        worker: id,
+        error: outcome.error,
+        events: outcome.events,
+        task: outcome.task ?? null,
+        answer: outcome.answer,
+      });
+    } catch (error) {
+      health.failed += 1;
+      // A test job's error could quote its task: only train errors are kept.
+      if (data.split === "train") throw error;
+      throw new Error("the task could not run on this worker (details withheld: test split)");
+    } finally {
+      health.running -= 1;
+      publish();
+    }
+  };
+
+  const worker = openWorker(blocking, processor, {
+    concurrency: opts.concurrency,
+    lockDuration: opts.lockTimeoutS * 1000,
+    stalledInterval: Math.max(500, Math.round((opts.lockTimeoutS * 1000) / 2)),
+    maxStalledCount: 2,
+    name: id,
+  });
+  worker.on("error", (error) => log.warn({ error: errorMessage(error) }, "queue connection trouble; retrying"));
+  const beat = setInterval(publish, 1000);
+  beat.unref();
+  publish();
+  const running = worker.run();
+  log.info({ worker: id, concurrency: opts.concurrency, versions: opts.versions }, "worker started");
+  const finished = running.then(
+    async () => {
+      await stop(0);
+      return exitCode;
+    },
+    async (error: unknown) => {
+      log.error({ error: errorMessage(error) }, "worker stopped on an error");
+      await stop(1);
+      return exitCode;
+    },
+  );
+  return { id, finished, close: () => stop(0) };
+}
