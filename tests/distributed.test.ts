@@ -4,7 +4,7 @@
  * and a Redis restart, and no held-out content in Redis, on the worker or in the daemon's workspace.
  */
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import {
   type TestLlmServer,
   textReply,
 } from "../dev/llm-server/llm-server.ts";
+import { agentHashOf } from "../src/benchmark/runner.ts";
 import { readQueueHealth } from "../src/distributed/health.ts";
 import { connect } from "../src/distributed/queue.ts";
 import { paths } from "../src/workspace/paths.ts";
@@ -48,8 +49,8 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
     let redis: RedisServer;
     let server: TestLlmServer;
     let exp: Experiment;
-    const delayMs = 100;
-    const onRequest: (prompt: string) => void = () => {};
+    let delayMs = 100;
+    let onRequest: (prompt: string) => void = () => {};
     const workers: WorkerProcess[] = [];
     const dirs: string[] = [];
     let env: NodeJS.ProcessEnv;
@@ -64,12 +65,6 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
     };
     const executor = () => bullmqExecutorFor(exp.root, redis.url, exp.log);
     const requestsFor = (id: string) => server.requests.filter((r) => promptOf(r) === inputOf(id)).length;
-    const count = (sql: string, ...args: unknown[]) => {
-      // The journal's own connection, read-only queries through better-sqlite3's public API.
-      // biome-ignore lint/suspicious/noExplicitAny: test-only peek at the journal's database
-      const db = (exp.journal as any).db as import("better-sqlite3").Database;
-      return (db.prepare(sql).get(...args) as { n: number }).n;
-    };
 
     beforeAll(async () => {
       redis = await startRedis({ aof: true });
@@ -120,5 +115,183 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
       const health = readQueueHealth(paths(exp.root).queueHealth);
       expect(health?.workers.length).toBe(2);
     }, 120_000);
+
+    /** Each task's result journaled once for this run, right, with its one model call; no job left in the queue. */
+    const expectExactlyOnce = async (runId: string, split: "train" | "test", ids: string[]) => {
+      const agentHash = agentHashOf(readFileSync(paths(exp.root).agentFile));
+      const rows = exp.journal.taskResults(agentHash, split).filter((r) => r.runId === runId);
+      expect(rows.map((r) => r.taskId).sort()).toEqual([...ids].sort());
+      for (const r of rows) expect(r.reward).toBe(tasks.find((t) => t.id === r.taskId)?.expected === "never" ? 0 : 1);
+      expect(exp.journal.spend(runId).calls).toBe(ids.length);
+      const client = connect(redis.url, "test-check");
+      try {
+        expect(await client.llen("auto-harness:tasks:wait")).toBe(0);
+        expect(await client.llen("auto-harness:tasks:active")).toBe(0);
+      } finally {
+        client.disconnect();
+      }
+    };
+
+    it("a worker SIGKILLed mid-task: its tasks run again on another worker, each result journaled once", async () => {
+      const running = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+      // The request of train-3 reaching the model means a worker is in the middle of it: kill every worker then.
+      const midTask = new Promise<void>((resolve) => {
+        onRequest = (prompt) => {
+          if (prompt === inputOf("train-3")) resolve();
+        };
+      });
+      delayMs = 600;
+      exp.journal.createRun("run-kill-worker", {});
+      const done = exp.runner({ executor: executor() }).run({ split: "train", runId: "run-kill-worker", reuse: false });
+      await midTask;
+      for (const w of running) w.kill("SIGKILL");
+      await Promise.all(running.map((w) => w.exited));
+      const before = requestsFor("train-3");
+      await startWorker();
+      const summary = await done;
+      onRequest = () => {};
+      delayMs = 100;
+      expect(summary.infraErrors).toBe(0);
+      // The killed attempt never answered; BullMQ's stalled-job check gave the task to the new worker.
+      expect(requestsFor("train-3")).toBe(before + 1);
+      await expectExactlyOnce("run-kill-worker", "train", TRAIN);
+      expect(readQueueHealth(paths(exp.root).queueHealth)?.stalled).toBeGreaterThan(0);
+    }, 120_000);
+
+    /** A new agent version (same behaviour), so journaled results of earlier tests are not reused. */
+    const newAgentVersion = (label: string) => exp.writeAgent(`${ECHO_AGENT}// ${label}\n`);
+    const liveWorkers = () => workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+
+    it("the daemon SIGKILLed mid-gate: on resume it collects what finished meanwhile instead of running it again", async () => {
+      newAgentVersion("daemon-kill");
+      delayMs = 400;
+      const from = server.requests.length;
+      const daemon = () => {
+        const child = spawn(
+          process.execPath,
+          ["--import", "tsx", DAEMON, exp.root, redis.url, "run-kill-daemon", "test"],
+          {
+            stdio: ["ignore", "pipe", "pipe"],
+          },
+        );
+        let out = "";
+        child.stdout?.on("data", (d) => {
+          out += d;
+        });
+        child.stderr?.on("data", (d) => {
+          out += d;
+        });
+        const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+        return { child, exited, output: () => out };
+      };
+      const first = daemon();
+      await until(
+        () => /COLLECTED 2\b/.test(first.output()),
+        60_000,
+        () => first.output(),
+      );
+      first.child.kill("SIGKILL");
+      await first.exited;
+      // The workers go on without the daemon: every test task reaches the model and finishes.
+      await until(async () => {
+        const client = connect(redis.url, "test-wait");
+        try {
+          const busy =
+            (await client.llen("auto-harness:tasks:wait")) + (await client.llen("auto-harness:tasks:active"));
+          return busy === 0 && heldoutRequestsSince(from) >= TEST.length;
+        } finally {
+          client.disconnect();
+        }
+      }, 60_000);
+      const second = daemon();
+      expect(await second.exited).toBe(0);
+      expect(second.output()).toMatch(/DONE /);
+      delayMs = 100;
+      // Not one test task ran twice: the resumed daemon collected the results from Redis.
+      expect(heldoutRequestsSince(from)).toBe(TEST.length);
+      await expectExactlyOnce("run-kill-daemon", "test", TEST);
+    }, 120_000);
+
+    it("Redis restarted mid-benchmark (AOF on): nothing lost; no held-out content in Redis, on workers or in the daemon", async () => {
+      newAgentVersion("redis-restart");
+      delayMs = 300;
+      const firstHeldout = new Promise<void>((resolve) => {
+        onRequest = (prompt) => {
+          if (prompt.startsWith("HELDOUT")) resolve();
+        };
+      });
+      exp.journal.createRun("run-redis-restart", {});
+      const done = exp.runner({ executor: executor() }).run({ split: "test", runId: "run-redis-restart" });
+      await firstHeldout;
+      onRequest = () => {};
+      await redis.stop();
+      await new Promise((r) => setTimeout(r, 500));
+      await redis.start();
+      const summary = await done;
+      delayMs = 100;
+      expect(summary.infraErrors).toBe(0);
+      await expectExactlyOnce("run-redis-restart", "test", TEST);
+
+      const heldout = TEST.flatMap((id) => [id, inputOf(id), `answer:${inputOf(id)}`]);
+      // Redis's files hold every write since the first test: train traces did cross (the scan can see)...
+      const files = redis.files();
+      expect(files.some((f) => f.name.endsWith(".incr.aof"))).toBe(true);
+      expect(redis.scan(["TRAIN-INPUT-train-0"])).toEqual(["TRAIN-INPUT-train-0"]);
+      // ...and nothing of a held-out task ever did: no id, no input, no answer.
+      expect(redis.scan(heldout)).toEqual([]);
+      // The workers' machines keep only agent files; the daemon's workspace and logs no held-out input or answer.
+      for (const w of workers) expect(filesContaining(join(w.dir, "workspace"), heldout)).toEqual([]);
+      const contentOnly = TEST.flatMap((id) => [inputOf(id), `answer:${inputOf(id)}`]);
+      expect(filesContaining(join(exp.root, "workspace"), contentOnly)).toEqual([]);
+      expect(exp.logs.join("").includes("HELDOUT")).toBe(false);
+    }, 120_000);
+
+    it("a worker with another benchmark version refuses the job with the reason; a matching worker then runs it", async () => {
+      newAgentVersion("refusal");
+      // Stop the matching workers cleanly (SIGTERM: exit 0), so only the mismatched one is there to take the job.
+      const good = liveWorkers();
+      for (const w of good) w.kill("SIGTERM");
+      expect(await Promise.all(good.map((w) => w.exited))).toEqual(good.map(() => 0));
+      const dir = workerDirFor(exp.root, (d) =>
+        writeFileSync(
+          join(d, "bench", "tasks.jsonl"),
+          `${readFileSync(join(d, "bench", "tasks.jsonl"), "utf8")}{"id":"extra"}\n`,
+        ),
+      );
+      dirs.push(dir);
+      const mismatched = spawnWorker(dir, redis.url, env);
+      workers.push(mismatched);
+      exp.journal.createRun("run-refusal", {});
+      const from = server.requests.length;
+      const done = exp.runner({ executor: executor() }).run({
+        split: "train",
+        taskIds: ["train-0", "train-1"],
+        runId: "run-refusal",
+      });
+      expect(await mismatched.exited).toBe(2);
+      expect(mismatched.output()).toMatch(
+        /refused: benchmark version differs \(daemon local\+\w+, this worker local\+\w+\)/,
+      );
+      expect(server.requests.length).toBe(from);
+      await startWorker();
+      const summary = await done;
+      expect(summary.results).toEqual({ "train-0": 1, "train-1": 1 });
+      expect(exp.logs.join("")).toMatch(/refused: benchmark version differs/);
+    }, 120_000);
+
+    const heldoutRequestsSince = (from: number) =>
+      server.requests.slice(from).filter((r) => promptOf(r).startsWith("HELDOUT")).length;
   },
 );
+
+async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  describe?: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out${describe ? `: ${describe().slice(-2000)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

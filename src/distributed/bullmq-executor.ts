@@ -11,16 +11,7 @@ import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { QueueHealth } from "./health.ts";
 import { jobIdOf, parseResult, type TaskJobData, type TaskJobResult, taskRefOf, type Versions } from "./jobs.ts";
-import {
-  connect,
-  type Job,
-  openQueue,
-  openQueueEvents,
-  putAgentFile,
-  readHealth,
-  type TaskQueue,
-  type WorkerHealth,
-} from "./queue.ts";
+import { connect, type Job, openQueue, openQueueEvents, putAgentFile, readHealth, type TaskQueue } from "./queue.ts";
 
 export interface BullmqExecutorOptions {
   redisUrl: string;
@@ -63,10 +54,19 @@ async function* runBatch(
   }
   if (pending.size === 0) return;
   const total = pending.size;
-  const redis = connect(o.redisUrl, "daemon");
-  const eventsConnection = connect(o.redisUrl, "daemon-events");
+  let lastError = "";
+  const onError = (error: Error) => {
+    // One line per distinct trouble (Redis down: every reconnect fails the same way).
+    if (error.message === lastError) return;
+    lastError = error.message;
+    log.warn({ error: error.message }, "Redis connection trouble; waiting for it");
+  };
+  const redis = connect(o.redisUrl, "daemon", onError);
+  const eventsConnection = connect(o.redisUrl, "daemon-events", onError);
   const queue = openQueue(redis);
   const events = openQueueEvents(eventsConnection);
+  queue.on("error", onError);
+  events.on("error", onError);
   const ready: string[] = [];
   const queued = new Set<string>();
   let wake: (() => void) | null = null;
@@ -202,6 +202,8 @@ async function* runBatch(
         );
       }
     }
+    // The batch's last word for status: every task done, and what the workers did.
+    await sweep().catch(() => {});
   } finally {
     if (timer) clearInterval(timer);
     signal?.removeEventListener("abort", onAbort);

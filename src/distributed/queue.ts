@@ -29,13 +29,16 @@ export function checkRedisUrl(url: string): string {
  * A connection BullMQ can block on: no per-command retry limit (BullMQ's workers require it), and reconnects
  * forever with a capped backoff, so a Redis restart is waited out instead of failing the run.
  */
-export function connect(url: string, name: string): Redis {
-  return new Redis(checkRedisUrl(url), {
+export function connect(url: string, name: string, onError?: (error: Error) => void): Redis {
+  const redis = new Redis(checkRedisUrl(url), {
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     connectionName: `auto-harness:${name}`,
     retryStrategy: (times) => Math.min(100 * times, 2000),
   });
+  // Without a listener ioredis prints every failed reconnect; it keeps reconnecting either way.
+  redis.on("error", onError ?? (() => {}));
+  return redis;
 }
 
 export function openQueue(connection: Redis): TaskQueue {
@@ -116,7 +119,7 @@ export async function removeHealth(redis: Redis, id: string): Promise<void> {
 }
 
 /** Every worker that reported within `maxAgeMs`; older entries (a SIGKILLed worker) are pruned. */
-export async function readHealth(redis: Redis, now: number, maxAgeMs = 60_000): Promise<WorkerHealth[]> {
+export async function readHealth(redis: Redis, now: number, maxAgeMs = 10_000): Promise<WorkerHealth[]> {
   const all = await redis.hgetall(workersKey);
   const live: WorkerHealth[] = [];
   const dead: string[] = [];

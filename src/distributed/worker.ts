@@ -53,8 +53,14 @@ export interface RunningWorker {
 export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWorker> {
   const id = opts.id ?? `${hostname()}-${process.pid}`;
   const { log, local } = opts;
-  const redis: Redis = connect(opts.redisUrl, `worker-${id}`);
-  const blocking: Redis = connect(opts.redisUrl, `worker-${id}-jobs`);
+  let lastError = "";
+  const onError = (error: Error) => {
+    if (error.message === lastError) return;
+    lastError = error.message;
+    log.warn({ error: error.message }, "Redis connection trouble; waiting for it");
+  };
+  const redis: Redis = connect(opts.redisUrl, `worker-${id}`, onError);
+  const blocking: Redis = connect(opts.redisUrl, `worker-${id}-jobs`, onError);
   const health: WorkerHealth = {
     id,
     host: hostname(),
@@ -200,7 +206,7 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
     maxStalledCount: 2,
     name: id,
   });
-  worker.on("error", (error) => log.warn({ error: errorMessage(error) }, "queue connection trouble; retrying"));
+  worker.on("error", onError);
   const beat = setInterval(publish, 1000);
   beat.unref();
   publish();
