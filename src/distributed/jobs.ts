@@ -31,13 +31,15 @@ export interface TaskJobData {
   timeoutMs: number;
 }
 
-/** What a worker returns. For test jobs only the reward, the time, the token counts and the worker's name. */
+/** What a worker returns. For test jobs only the reward, the time, the token counts, the worker's name and an error class. */
 export interface TaskJobResult {
   reward: number | null;
   durationMs: number;
   /** The agent's model calls: tokens and cost, never a prompt or a reply. */
   llmCalls: LlmCallRow[];
   worker: string;
+  /** For an infrastructure error: its class ("HTTP 401", "timeout"…), no content, so test too. */
+  infraClass?: string | null;
   /** The agent file does not load on the worker: the batch fails with this reason, as a local one would. */
   loadError?: string;
   /** Train only: the scorer's detail or the failure, the trace events, the task as the agent saw it, the answer. */
@@ -92,6 +94,7 @@ export function resultForSplit(split: Split, full: TaskJobResult): TaskJobResult
     durationMs: full.durationMs,
     llmCalls: full.llmCalls.map((c) => ({ ...c, response: null })),
     worker: full.worker,
+    ...(full.infraClass ? { infraClass: full.infraClass } : {}),
     ...(full.loadError ? { loadError: full.loadError } : {}),
   };
 }

@@ -183,6 +183,7 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
         durationMs: outcome.durationMs,
         llmCalls: outcome.llmCalls,
         worker: id,
+        infraClass: outcome.infraClass ?? null,
         error: outcome.error,
         events: outcome.events,
         task: outcome.task ?? null,
