@@ -80,6 +80,19 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .action(act((cmd) => prepareCommand({ ...globals(cmd), stderr: err })));
 
   program
+    .command("init")
+    .description("scaffold a working experiment here: sample tasks, a scorer, an agent, the config and a README")
+    .addOption(new Option("--benchmark <kind>", "how the tasks run").choices(["local", "command"]).default("local"))
+    .addOption(new Option("--language <lang>", "the agent's language").choices(["ts", "python"]).default("ts"))
+    .action(
+      act(async (cmd) => {
+        const { initCommand } = await import("./init.ts");
+        const o = cmd.opts() as { benchmark: "local" | "command"; language: "ts" | "python" };
+        return initCommand({ dir: globals(cmd).dir ?? process.cwd(), ...o, stdout: out });
+      }),
+    );
+
+  program
     .command("adopt")
     .description("take over an experiment of the Python original in place, keeping its history (no new baseline)")
     .argument("<dir>", "the original's experiment directory")

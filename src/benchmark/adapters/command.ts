@@ -8,6 +8,7 @@
  *   HARNESS_LIST_ONLY    "1" when the harness only needs the task ids (a command may skip the work then)
  *   HARNESS_AGENT_MODEL, HARNESS_MAX_CONCURRENCY, HARNESS_TASK_TIMEOUT  the config's agent_model,
  *                        max_concurrency and per_task_timeout, for wrappers that hand them on
+ *   HARNESS_ROOT         the harness's directory (its node_modules: tsx and the SDK, for a command in Node)
  * The task ids are the keys the command returns for HARNESS_SPLIT=all. A non-zero exit or an unreadable
  * results file is an infrastructure error; the stderr tail is logged for train only (test output stays private).
  */
@@ -15,13 +16,17 @@ import { spawn } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { HarnessError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { redact } from "../../secrets.ts";
 import type { Reward } from "../types.ts";
 import type { CommandAdapter, CommandRunRequest } from "./types.ts";
+
+/** The harness's own directory. */
+const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
 const resultsSchema = z.object({ results: z.record(z.string(), z.number().min(0).max(1).nullable()) });
 
@@ -63,6 +68,7 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
               HARNESS_AGENT_MODEL: opts.settings.agentModel,
               HARNESS_MAX_CONCURRENCY: String(opts.settings.maxConcurrency),
               HARNESS_TASK_TIMEOUT: String(opts.settings.taskTimeoutS),
+              HARNESS_ROOT,
             }
           : {}),
       };

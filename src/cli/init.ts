@@ -1,0 +1,122 @@
+/**
+ * `init`: scaffolds a working experiment in an empty directory — a few sample tasks, a scorer, an
+ * agent (TypeScript or Python), the config and a README — that `prepare` takes as is. The samples
+ * are a starting point: replace the tasks, the scorer and the agent with your own.
+ */
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { UserError } from "../errors.ts";
+import { openRepo } from "../git/repo.ts";
+
+const TEMPLATES = join(dirname(fileURLToPath(import.meta.url)), "init-templates");
+
+export type InitBenchmark = "local" | "command";
+export type InitLanguage = "ts" | "python";
+
+export interface InitOptions {
+  dir: string;
+  benchmark: InitBenchmark;
+  language: InitLanguage;
+  stdout?: NodeJS.WritableStream;
+}
+
+/** Pure: the files of the scaffold, as (path in the experiment → template file or text). */
+export function scaffold(
+  benchmark: InitBenchmark,
+  language: InitLanguage,
+): Record<string, { from: string } | { text: string }> {
+  const agentFile = language === "python" ? "agent/agent.py" : "agent/agent.ts";
+  const files: Record<string, { from: string } | { text: string }> = {
+    [agentFile]: { from: language === "python" ? "agent.py" : "agent.ts" },
+    ".gitignore": { text: "workspace/\n__pycache__/\nnode_modules/\n" },
+  };
+  const config = [
+    `# Created by \`auto-harness init --benchmark ${benchmark} --language ${language}\`; every key: the harness's README, "Configuration".`,
+    `benchmark: ${benchmark}`,
+    `agent_file: ${agentFile}`,
+    "agent_model: claude-sonnet-4-6",
+    "coding_model: claude-opus-4-6",
+    "max_concurrency: 4",
+    "max_iterations: 10",
+    "budget_usd: 10",
+  ];
+  let layout: string;
+  if (benchmark === "local") {
+    files["tasks.jsonl"] = { from: "tasks.jsonl" };
+    files["scorer.ts"] = { from: "scorer.ts" };
+    config.push("local: { tasks: tasks.jsonl, scorer: scorer.ts }");
+    layout = [
+      "- `tasks.jsonl`: the tasks, one JSON object per line with an `id`; the agent sees `{ id, input }`, the scorer the whole line.",
+      "- `scorer.ts`: scores an answer, 0..1 (its default export is `(task, result) => number | { reward, detail }`).",
+    ].join("\n");
+  } else {
+    files["bench/tasks.jsonl"] = { from: "tasks.jsonl" };
+    files["bench/run_bench.py"] = { from: "run_bench.py" };
+    if (language === "ts") files["bench/run_agent.mjs"] = { from: "run_agent.mjs" };
+    config.push('command: { run: "python3 bench/run_bench.py", timeout: 3600 }');
+    layout = [
+      "- `bench/run_bench.py`: the benchmark program the harness runs (the `command` adapter): it runs the agent on",
+      "  `bench/tasks.jsonl`, scores each answer and writes the rewards where `HARNESS_RESULTS_FILE` says. A command",
+      "  benchmark runs the agent itself, outside the harness's sandbox.",
+    ].join("\n");
+  }
+  const readme = [
+    "# An auto-harness experiment",
+    "",
+    `The agent under optimization is \`${agentFile}\` (${language === "python" ? "Python, standard library only" : "TypeScript"}); the`,
+    "coding agent may change nothing else. The sample benchmark asks for capital cities:",
+    "",
+    layout,
+    `- \`${agentFile}\`: the agent, \`run(task, ctx)\`; \`ctx.client\` calls the model, \`ctx.model\` is \`agent_model\`.`,
+    "- `experiment_config.yaml`: the settings (models, concurrency, limits).",
+    "",
+    "Replace the tasks, the scoring and the agent with your own, then, with `ANTHROPIC_API_KEY` set:",
+    "",
+    "```sh",
+    "auto-harness prepare   # baseline, train/test split, iteration 0",
+    "auto-harness run       # the improvement loop; `auto-harness status` shows where it stands",
+    "```",
+    "",
+  ].join("\n");
+  files["experiment_config.yaml"] = { text: `${config.join("\n")}\n` };
+  files["README.md"] = { text: readme };
+  return files;
+}
+
+export async function initCommand(options: InitOptions): Promise<number> {
+  const out = options.stdout ?? process.stdout;
+  const root = resolve(options.dir);
+  if (!["local", "command"].includes(options.benchmark)) {
+    throw new UserError("USAGE", `--benchmark must be local or command, got "${options.benchmark}"`);
+  }
+  if (!["ts", "python"].includes(options.language)) {
+    throw new UserError("USAGE", `--language must be ts or python, got "${options.language}"`);
+  }
+  const files = scaffold(options.benchmark, options.language);
+  // Read first: never write over an existing experiment or the operator's files.
+  if (existsSync(join(root, "experiment_config.yaml"))) {
+    throw new UserError("RUN_STATE", `${root} already has an experiment_config.yaml; init works in a new directory`);
+  }
+  const clash = Object.keys(files).filter((f) => existsSync(join(root, f)));
+  if (clash.length > 0) throw new UserError("RUN_STATE", `${root} already has ${clash.join(", ")}; nothing written`);
+  const repo = openRepo(root);
+  mkdirSync(root, { recursive: true });
+  const fresh = readdirSync(root).length === 0;
+  for (const [rel, source] of Object.entries(files)) {
+    const target = join(root, rel);
+    mkdirSync(dirname(target), { recursive: true });
+    if ("from" in source) copyFileSync(join(TEMPLATES, source.from), target);
+    else writeFileSync(target, source.text);
+    if (rel.endsWith(".py") && rel.startsWith("bench/")) chmodSync(target, 0o755);
+    out.write(`  created  ${rel}\n`);
+  }
+  if (!(await repo.isRepo())) await repo.init();
+  const commit = await repo.commitPaths(Object.keys(files), "init: experiment scaffold");
+  if (commit) out.write(`  commit   ${commit.slice(0, 7)} init: experiment scaffold\n`);
+  out.write(
+    `\n${fresh ? "A new" : "An"} ${options.benchmark} experiment with a ${options.language === "python" ? "Python" : "TypeScript"} agent in ${root}.\n` +
+      "Next: export ANTHROPIC_API_KEY=…, then `auto-harness prepare` and `auto-harness run` there (see its README.md).\n",
+  );
+  return 0;
+}
