@@ -9,6 +9,7 @@ import { createBullmqExecutor } from "../distributed/bullmq-executor.ts";
 import { versionsOf } from "../distributed/versions.ts";
 import { openRepo, type Repo } from "../git/repo.ts";
 import { createAnthropic } from "../llm/client.ts";
+import { createSteeringGuard } from "../steering/steering.ts";
 import type { Experiment, Opened } from "./experiment.ts";
 
 export interface Services {
@@ -47,7 +48,9 @@ export function createRunnerFor(exp: Experiment, opened: Opened, clock: Clock): 
 export function createServices(exp: Experiment, opened: Opened, clock: Clock): Services {
   const { root, config } = exp;
   const { journal, log } = opened;
-  const runner = createRunnerFor(exp, opened, clock);
+  // Every agent process the loop starts (task runs, the coding agent's runs, load checks) runs in a steering window.
+  const steering = createSteeringGuard({ root, journal, log });
+  const runner = steering.wrapRunner(createRunnerFor(exp, opened, clock));
   const repo = openRepo(root);
   const codingAgent = createCodingAgent({
     root,
@@ -57,7 +60,7 @@ export function createServices(exp: Experiment, opened: Opened, clock: Clock): S
     clock,
     model: config.coding_model,
     runner,
-    checkAgent: agentCheck(root, config),
+    checkAgent: steering.wrapCheck(agentCheck(root, config)),
     baseContent: () => acceptedAgentContent(repo, root, config.agent_file),
     agentFile: config.agent_file,
     limits: {
@@ -71,5 +74,9 @@ export function createServices(exp: Experiment, opened: Opened, clock: Clock): S
     prices: config.prices,
     maxResultChars: config.coding_max_result_chars,
   });
-  return { runner, repo, steps: createSteps({ root, config, journal, log, clock, runner, codingAgent, repo }) };
+  return {
+    runner,
+    repo,
+    steps: createSteps({ root, config, journal, log, clock, runner, codingAgent, repo, steering }),
+  };
 }

@@ -6,7 +6,7 @@ import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import type { CodingAgent } from "../coding-agent/index.ts";
 import type { Config } from "../config/schema.ts";
-import { commitSteeringIfChanged, runGate } from "../gate/gate.ts";
+import { runGate } from "../gate/gate.ts";
 import { heldOutOf } from "../gate/held-out.ts";
 import { holdoutLine, scoreHoldout } from "../gate/holdout.ts";
 import { trustedSplit } from "../gate/records.ts";
@@ -15,6 +15,7 @@ import type { Journal } from "../journal/journal.ts";
 import { learnIteration, writeClosingSummary } from "../learnings/learnings.ts";
 import type { Logger } from "../log.ts";
 import { recordIteration } from "../record/record.ts";
+import { createSteeringGuard, type SteeringGuard } from "../steering/steering.ts";
 import { createObserve } from "../steps/observe.ts";
 import { writeTrainResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
@@ -30,6 +31,8 @@ export interface StepDeps {
   runner: BenchmarkRunner;
   codingAgent: CodingAgent;
   repo: Repo;
+  /** Agent windows and the pinned steering versions; the coding agent's runner should be wrapped by the same one. */
+  steering?: SteeringGuard;
 }
 
 /** The agent file as of the last accepted commit: every edit starts from it. */
@@ -52,9 +55,11 @@ export const agentCheck =
 
 /** The production steps: the real runner, coding agent, gate, record and learnings. */
 export function createSteps(deps: StepDeps): Steps {
-  const { root, config, journal, log, clock, runner, codingAgent, repo } = deps;
+  const { root, config, journal, log, clock, codingAgent, repo } = deps;
   const agent = config.agent_file;
   const p = paths(root, undefined, agent);
+  const steering = deps.steering ?? createSteeringGuard({ root, journal, log });
+  const runner = deps.steering ? deps.runner : steering.wrapRunner(deps.runner);
   /** The sealed holdout, scored once at the end of the run; the closing summary leads with it. */
   const sealedHoldout = async (runId: string): Promise<string | null> => {
     if (!journal.pinned("split") && !existsSync(p.split)) return null;
@@ -68,9 +73,8 @@ export function createSteps(deps: StepDeps): Steps {
   return {
     observe: createObserve(journal, clock),
     benchmark: async ({ runId, iteration }, signal) => {
-      // The operator steers by editing PROGRAM.md; the history shows when it changed.
-      const steer = await commitSteeringIfChanged(repo);
-      if (steer) log.info({ commit: steer }, "PROGRAM.md changed: committed as steering");
+      // The operator steers by editing PROGRAM.md and the config; the history shows when it changed.
+      await steering.commitChanges(repo);
       const summary = await runner.run({ split: "train", runId, iteration, signal, writeTraces: true });
       writeTrainResults(p.trainResults, summary.results, new Date(clock.now()));
       log.info(
@@ -90,7 +94,7 @@ export function createSteps(deps: StepDeps): Steps {
         log,
         runner,
         repo,
-        checkAgent: agentCheck(root, config),
+        checkAgent: steering.wrapCheck(agentCheck(root, config)),
         heldOut: heldOutOf(createAdapter(config, root, log), p.split),
         runId,
         iteration,

@@ -550,6 +550,29 @@ export class Journal {
     return { totalUsd: byRole.coding + byRole.agent, byRole, calls };
   }
 
+  // ---- steering versions
+
+  /** The latest accepted version of a steering file, or undefined before the first is pinned. */
+  acceptedSteering(path: string): SteeringVersion | undefined {
+    const r = this.db
+      .prepare("SELECT * FROM steering_versions WHERE path = ? AND status = 'accepted' ORDER BY id DESC LIMIT 1")
+      .get(path) as SteeringRecord | undefined;
+    return r ? toSteering(r) : undefined;
+  }
+
+  steeringVersions(path: string): SteeringVersion[] {
+    const rows = this.db.prepare("SELECT * FROM steering_versions WHERE path = ? ORDER BY id").all(path);
+    return (rows as SteeringRecord[]).map(toSteering);
+  }
+
+  recordSteering(row: Omit<SteeringVersion, "createdAt">): void {
+    this.write(() => {
+      this.db
+        .prepare("INSERT INTO steering_versions (path, sha256, status, commit_sha, created_at) VALUES (?, ?, ?, ?, ?)")
+        .run(row.path, row.sha256, row.status, row.commit, this.now());
+    });
+  }
+
   // ---- iterations (one row per finished iteration, for status and the report)
 
   putIteration(row: IterationRow): void {
@@ -991,6 +1014,30 @@ function refuseTruncatedWithWal(path: string): void {
     );
   }
 }
+
+export interface SteeringVersion {
+  path: string;
+  sha256: string;
+  status: "accepted" | "refused";
+  commit: string | null;
+  createdAt: number;
+}
+
+interface SteeringRecord {
+  path: string;
+  sha256: string;
+  status: "accepted" | "refused";
+  commit_sha: string | null;
+  created_at: number;
+}
+
+const toSteering = (r: SteeringRecord): SteeringVersion => ({
+  path: r.path,
+  sha256: r.sha256,
+  status: r.status,
+  commit: r.commit_sha,
+  createdAt: r.created_at,
+});
 
 function migrate(db: Database.Database): void {
   const current = Number(db.pragma("user_version", { simple: true }));

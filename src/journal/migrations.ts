@@ -156,4 +156,17 @@ export const MIGRATIONS: readonly string[] = [
     updated_at INTEGER NOT NULL
   );
   `,
+  // The steering files' versions: accepted (committed by the harness, the operator's) and refused (changed
+  // while an agent process ran). A steering commit is made only against the latest accepted version.
+  `
+  CREATE TABLE steering_versions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('accepted', 'refused')),
+    commit_sha TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX steering_versions_path ON steering_versions(path, status, id);
+  `,
 ];

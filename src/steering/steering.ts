@@ -1,0 +1,134 @@
+/**
+ * The operator steers by editing PROGRAM.md and experiment_config.yaml; the harness commits those edits as
+ * `steer:`. A steering edit must come from the operator, never from an agent process: an agent that rewrote
+ * PROGRAM.md got its words committed as the operator's. So the accepted version of each steering file is pinned
+ * in the journal, every agent process runs inside a window (task runs, load checks), and a steering file that
+ * changed during a window is restored to what it was when the window opened, its changed text set aside for the
+ * operator and reported. Only a change made outside every window, against the pinned version, is committed.
+ * (The sandbox also keeps the experiment read-only to the agent; this is the second wall.)
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { BenchmarkRunner } from "../benchmark/types.ts";
+import type { Repo } from "../git/repo.ts";
+import type { Journal } from "../journal/journal.ts";
+import type { Logger } from "../log.ts";
+import { writeFileAtomic } from "../workspace/files.ts";
+import { STEERING_FILES } from "../workspace/paths.ts";
+
+type CheckAgent = (agentFile: string) => Promise<{ ok: true } | { ok: false; message: string }>;
+
+export const sha256 = (text: string | Buffer): string => createHash("sha256").update(text).digest("hex");
+
+/** Where a steering file's text changed inside an agent window is kept for the operator. */
+export const REFUSED_DIR = "workspace/steering-refused";
+
+export interface SteeringGuard {
+  /** True while any agent process may be running. */
+  inWindow(): boolean;
+  /** The runner, with each run inside a window. */
+  wrapRunner(runner: BenchmarkRunner): BenchmarkRunner;
+  /** The load check, inside a window. */
+  wrapCheck(check: CheckAgent): CheckAgent;
+  /** Runs `fn` inside a window. */
+  within<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Commits each steering file that differs from its pinned version, outside any window, as `steer:`, and
+   * pins it. Returns the last commit made, or null.
+   */
+  commitChanges(repo: Repo): Promise<string | null>;
+}
+
+export interface SteeringDeps {
+  root: string;
+  journal: Journal;
+  log: Pick<Logger, "warn" | "info">;
+  now?: () => Date;
+}
+
+export function createSteeringGuard(deps: SteeringDeps): SteeringGuard {
+  const { root, journal, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const read = (file: string): Buffer | null => {
+    const abs = join(root, file);
+    return existsSync(abs) ? readFileSync(abs) : null;
+  };
+  let open = 0;
+  let atOpen = new Map<string, Buffer | null>();
+
+  function enter(): void {
+    if (open++ === 0) atOpen = new Map(STEERING_FILES.map((f) => [f, read(f)]));
+  }
+
+  function exit(): void {
+    if (--open > 0) return;
+    for (const file of STEERING_FILES) {
+      const before = atOpen.get(file) ?? null;
+      const after = read(file);
+      if (after === null ? before === null : before !== null && after.equals(before)) continue;
+      // Changed while an agent process could run: not the operator's word, whoever wrote it.
+      let keptAt: string | null = null;
+      if (after !== null) {
+        keptAt = `${REFUSED_DIR}/${file}.${now().toISOString().replace(/[:.]/g, "-")}`;
+        mkdirSync(join(root, REFUSED_DIR), { recursive: true });
+        writeFileAtomic(join(root, keptAt), after.toString("utf8"));
+        journal.recordSteering({ path: file, sha256: sha256(after), status: "refused", commit: null });
+      }
+      if (before === null) rmSync(join(root, file), { force: true });
+      else writeFileAtomic(join(root, file), before.toString("utf8"));
+      log.warn(
+        { file, keptAt },
+        `${file} changed while an agent process was running: restored and not committed${keptAt ? `; the changed text is in ${keptAt} (if the edit was yours, make it again)` : ""}`,
+      );
+    }
+  }
+
+  async function within<T>(fn: () => Promise<T>): Promise<T> {
+    enter();
+    try {
+      return await fn();
+    } finally {
+      exit();
+    }
+  }
+
+  return {
+    inWindow: () => open > 0,
+    within,
+    wrapRunner: (runner) => ({
+      listTasks: () => runner.listTasks(),
+      run: (request) => within(() => runner.run(request)),
+    }),
+    wrapCheck: (check) => (agentFile) => within(() => check(agentFile)),
+
+    async commitChanges(repo) {
+      if (open > 0) return null;
+      const head = await repo.headCommit();
+      let last: string | null = null;
+      for (const file of STEERING_FILES) {
+        const text = read(file);
+        if (text === null) continue;
+        const hash = sha256(text);
+        let pinned = journal.acceptedSteering(file)?.sha256;
+        if (pinned === undefined && head) {
+          // First look: the committed version is the accepted one.
+          const committed = await repo.fileAtCommit(head, file);
+          if (committed !== null) {
+            pinned = sha256(committed);
+            journal.recordSteering({ path: file, sha256: pinned, status: "accepted", commit: head });
+          }
+        }
+        if (pinned === hash) continue;
+        if (!(await repo.fileDiffersFromHead(file))) {
+          journal.recordSteering({ path: file, sha256: hash, status: "accepted", commit: head });
+          continue;
+        }
+        last = await repo.commitFile(file, `steer: ${file} updated`);
+        journal.recordSteering({ path: file, sha256: hash, status: "accepted", commit: last });
+        log.info({ file, commit: last }, `${file} changed: committed as steering`);
+      }
+      return last;
+    },
+  };
+}
