@@ -125,7 +125,7 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
 
   // 1b. Hard-coding: a change that names held-out tasks or copies their inputs is rejected without running it.
   if (deps.heldOut) {
-    const hardcode = await hardcodeVerdictFor(repo, p.agentFile, await deps.heldOut());
+    const hardcode = await hardcodeVerdictFor(repo, agent, p.agentFile, await deps.heldOut());
     report({ step: "hardcode", passed: hardcode.passed, reason: hardcode.reason });
     if (!hardcode.passed) {
       log.warn(

@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import type { Adapter } from "../benchmark/adapters/types.ts";
 import type { Repo } from "../git/repo.ts";
 import { readSplit } from "../workspace/files.ts";
-import { AGENT_FILE } from "../workspace/paths.ts";
 import { checkHardcoding, type HardcodeVerdict, type HeldOutTasks, inputStrings } from "./hardcode.ts";
 
 /**
@@ -24,14 +23,15 @@ export async function loadHeldOut(
   return { ids: held, inputs: await strings(held), trainInputs: await strings(split.train) };
 }
 
-/** The check on the working agent file against the last accepted one (empty before the first). */
+/** The check on the working agent file (`rel` from the root, at `abs`) against the last accepted one (empty before the first). */
 export async function hardcodeVerdictFor(
   repo: Repo,
-  agentFile: string,
+  rel: string,
+  abs: string,
   heldOut: HeldOutTasks,
 ): Promise<HardcodeVerdict> {
-  const accepted = (await repo.fileAtCommit(await repo.lastAcceptedCommit(AGENT_FILE), AGENT_FILE)) ?? "";
-  return checkHardcoding({ candidate: readFileSync(agentFile, "utf8"), accepted, heldOut });
+  const accepted = (await repo.fileAtCommit(await repo.lastAcceptedCommit(rel), rel)) ?? "";
+  return checkHardcoding({ candidate: readFileSync(abs, "utf8"), accepted, heldOut });
 }
 
 /** The experiment's held-out tasks as the gate reads them: split.json's test split, through the benchmark's adapter. */
