@@ -58,7 +58,7 @@ export interface GateDeps {
   signal?: AbortSignal;
   onStep?: (report: GateStepReport) => void;
   /** The held-out tasks the hard-coding check compares the candidate against; the check is skipped without it. */
-  heldOut?: () => Promise<HeldOutTasks>;
+  heldOut?: (pinnedSplit: SplitFile | null) => Promise<HeldOutTasks>;
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
@@ -125,14 +125,18 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
 
   // 1b. Hard-coding: a change that names held-out tasks or copies their inputs is rejected without running it.
   if (deps.heldOut) {
-    const hardcode = await hardcodeVerdictFor(repo, agent, p.agentFile, await deps.heldOut());
+    const hardcode = await hardcodeVerdictFor(repo, agent, p.agentFile, await deps.heldOut(split));
     report({ step: "hardcode", passed: hardcode.passed, reason: hardcode.reason });
     if (!hardcode.passed) {
       log.warn(
         { gateStep: "hardcode", idHits: hardcode.idHits, fragmentHits: hardcode.fragmentHits },
         "gate: hard-coding check failed",
       );
-      return rejectedEarly(hardcode.reason ?? "hard-coding check failed", previousBest, suite.tasks.length);
+      return {
+        ...rejectedEarly(hardcode.reason ?? "hard-coding check failed", previousBest, suite.tasks.length),
+        rule,
+        stage: "hardcode",
+      };
     }
   }
 

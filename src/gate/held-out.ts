@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Adapter } from "../benchmark/adapters/types.ts";
 import type { Repo } from "../git/repo.ts";
-import { readSplit } from "../workspace/files.ts";
+import { readSplit, type SplitFile } from "../workspace/files.ts";
 import { checkHardcoding, type HardcodeVerdict, type HeldOutTasks, inputStrings } from "./hardcode.ts";
 
 /**
@@ -34,8 +34,13 @@ export async function hardcodeVerdictFor(
   return checkHardcoding({ candidate: readFileSync(abs, "utf8"), accepted, heldOut });
 }
 
-/** The experiment's held-out tasks as the gate reads them: split.json's test split, through the benchmark's adapter. */
-export const heldOutOf = (adapter: Adapter, splitFile: string) => async (): Promise<HeldOutTasks> => {
-  const split = readSplit(splitFile);
-  return split ? loadHeldOut(adapter, split) : { ids: [], inputs: [], trainInputs: [] };
-};
+/**
+ * The experiment's held-out tasks (test split and sealed holdout), through the benchmark's adapter: from the
+ * split the journal pins when the gate has it, else split.json.
+ */
+export const heldOutOf =
+  (adapter: Adapter, splitFile: string) =>
+  async (pinned: SplitFile | null = null): Promise<HeldOutTasks> => {
+    const split = pinned ?? readSplit(splitFile);
+    return split ? loadHeldOut(adapter, split) : { ids: [], inputs: [], trainInputs: [] };
+  };
