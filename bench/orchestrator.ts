@@ -23,7 +23,7 @@ function zeroCostSteps(): Steps {
     needsFromHuman: "none",
   };
   return {
-    observe: async () => ({ now: Date.now(), spentUsd: 0, stopRequested: false }),
+    check: async () => ({ now: Date.now(), spentUsd: 0, stopRequested: false }),
     benchmark: async () => ({ agentHash: "h", trainScore: 0.5, passed: 1, total: 2 }),
     analyze: async () => ({ patterns: ["p"] }),
     edit: async () => edit,

@@ -92,7 +92,7 @@ export const loopMachine = setup({
     events: {} as LoopEvent,
   },
   actors: {
-    observe: notProvided("observe"),
+    check: notProvided("check"),
     benchmark: notProvided("benchmark"),
     analyze: notProvided("analyze"),
     edit: notProvided("edit"),
@@ -155,13 +155,13 @@ export const loopMachine = setup({
   states: {
     check: {
       invoke: {
-        src: "observe",
+        src: "check",
         input: ({ context }) => ({ runId: context.runId, iteration: context.iteration }),
         onDone: [
           {
             guard: ({ context, event }) =>
               stopReason(context.limits, { finished: context.finished, flat: context.flat }, event.output) !== null,
-            target: "closing",
+            target: "summarize",
             actions: assign(({ context, event }) => ({
               spentUsd: event.output.spentUsd,
               attempt: 0,
@@ -302,7 +302,7 @@ export const loopMachine = setup({
         onError: stepErrorTransitions("learn"),
       },
     },
-    closing: {
+    summarize: {
       invoke: {
         src: "summarize",
         input: ({ context }) => ({
@@ -323,7 +323,7 @@ export const loopMachine = setup({
         RESUME: [
           ...STEPS_WITH_PAUSE.map((step) => ({
             guard: { type: "pausedIn", params: step } as const,
-            target: step === "summarize" ? "closing" : step,
+            target: step,
             actions: "unpause" as const,
           })),
           { target: "check", actions: "unpause" as const },
@@ -336,14 +336,13 @@ export const loopMachine = setup({
 });
 
 function stepErrorTransitions(step: string) {
-  const state = step === "summarize" ? "closing" : step;
   return [
     // The budget is a stop rule like the others: the run ends cleanly, with its closing summary.
     ...(step === "summarize"
       ? []
-      : [{ guard: "budgetExhausted", target: "closing", actions: { type: "stopForBudget", params: step } } as const]),
+      : [{ guard: "budgetExhausted", target: "summarize", actions: { type: "stopForBudget", params: step } } as const]),
     { guard: "resumable", target: "paused", actions: { type: "pause", params: step } },
-    { guard: "canRetry", target: state, reenter: true, actions: { type: "retry", params: step } },
+    { guard: "canRetry", target: step, reenter: true, actions: { type: "retry", params: step } },
     // A fatal error, or retries used up: the operator fixes the cause and `resume` continues from this step.
     // Never the terminal `failed`, which a fixed environment could not leave.
     { target: "paused", actions: { type: "pause", params: step } },
@@ -352,3 +351,26 @@ function stepErrorTransitions(step: string) {
 
 export type LoopMachine = typeof loopMachine;
 export type LoopStateValue = keyof typeof loopMachine.config.states;
+
+/** Names snapshots persisted before the states were named after their steps still use. */
+const RENAMED_STATES: Record<string, string> = { closing: "summarize" };
+const RENAMED_ACTORS: Record<string, string> = { observe: "check" };
+
+/**
+ * A persisted snapshot as this machine reads it: one journaled before `closing` became `summarize` and the
+ * `observe` actor became `check` resumes where it was. Pure; a current snapshot comes back unchanged.
+ */
+export function upgradeSnapshot(persisted: unknown): unknown {
+  if (!persisted || typeof persisted !== "object") return persisted;
+  const s = persisted as { value?: unknown; children?: Record<string, { src?: unknown }> };
+  const value = typeof s.value === "string" ? (RENAMED_STATES[s.value] ?? s.value) : s.value;
+  const children = Object.fromEntries(
+    Object.entries(s.children ?? {}).map(([id, child]) => {
+      const state = id.split(".").at(-1) ?? "";
+      const renamedId = RENAMED_STATES[state] ? `${id.slice(0, -state.length)}${RENAMED_STATES[state]}` : id;
+      const src = typeof child.src === "string" ? (RENAMED_ACTORS[child.src] ?? child.src) : child.src;
+      return [renamedId, { ...child, src }];
+    }),
+  );
+  return { ...s, value, ...(s.children ? { children } : {}) };
+}

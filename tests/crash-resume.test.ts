@@ -8,7 +8,7 @@ import { preparedExperiment, readState, spawnCli, waitForState } from "./helpers
 import { tempDir } from "./helpers/temp.ts";
 
 const ITERATIONS = 6;
-const STATES = ["check", "benchmark", "analyze", "edit", "gate", "record", "learn", "closing"] as const;
+const STATES = ["check", "benchmark", "analyze", "edit", "gate", "record", "learn", "summarize"] as const;
 
 /** A seeded PRNG, so a failing sequence of kill moments can be replayed. */
 function prng(seed: number) {
@@ -28,7 +28,7 @@ describe("crash and resume with real processes", () => {
     const random = prng(20261124);
     const env = { STAND_IN_DELAY_MS: "40" };
     const targets: (string | number)[] = [
-      ...STATES.filter((s) => s !== "closing"),
+      ...STATES.filter((s) => s !== "summarize"),
       ...Array(20)
         .fill(0)
         .map(() => 50 + Math.floor(random() * 900)),

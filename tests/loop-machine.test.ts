@@ -44,8 +44,8 @@ function fakeSteps(clock: ManualClock, calls: string[], fakes: Fakes = {}): Step
     reasons: [],
   });
   return {
-    observe: async ({ iteration }) => {
-      maybeFail("observe", iteration);
+    check: async ({ iteration }) => {
+      maybeFail("check", iteration);
       return { now: clock.now(), spentUsd: fakes.spend?.(iteration) ?? 0, stopRequested: false };
     },
     benchmark: async ({ iteration }) => {
@@ -118,7 +118,7 @@ describe("loop machine driven with fake steps", () => {
     const result = await start();
     expect(result.status).toBe("done");
     expect(result.context.stopReason).toMatch(/max_iterations reached: 3/);
-    expect(calls.filter((c) => c !== "summarize" && !c.startsWith("observe"))).toEqual(
+    expect(calls.filter((c) => c !== "summarize" && !c.startsWith("check"))).toEqual(
       [1, 2, 3].flatMap((i) => ["benchmark", "analyze", "edit", "gate", "record", "learn"].map((s) => `${s}:${i}`)),
     );
     expect(calls.at(-1)).toBe("summarize");
@@ -320,12 +320,37 @@ describe("loop machine driven with fake steps", () => {
     const again = new Daemon("run-1", { journal, log, place, clock, steps: fakeSteps(clock, resumedCalls) });
     const result = await again.start({ snapshot: run.snapshot });
     expect(result.status).toBe("done");
-    expect(resumedCalls.filter((c) => !c.startsWith("observe") && c !== "summarize")).toEqual([
+    expect(resumedCalls.filter((c) => !c.startsWith("check") && c !== "summarize")).toEqual([
       "edit:1",
       "gate:1",
       "record:1",
       "learn:1",
     ]);
+  });
+
+  it.each([
+    [
+      "check, whose actor was observe",
+      '{"status":"active","value":"check","historyValue":{},"context":{"runId":"run-1","iteration":0,"bestValScore":0.5,"limits":{"patience":5,"maxIterations":1,"budgetUsd":null,"deadline":null},"stepAttempts":3,"attempt":0,"finished":0,"flat":0,"accepted":0,"rejected":0,"noChange":0,"spentUsd":0,"stopReason":null,"lastError":null,"pausedIn":null,"trainScore":null,"bestBefore":null,"edit":null,"gate":null,"record":null},"children":{"0.loop.check":{"snapshot":{"status":"active","input":{"runId":"run-1","iteration":0}},"src":"observe","syncSnapshot":false}}}',
+      ["check:0", "benchmark:1", "analyze:1", "edit:1", "gate:1", "record:1", "learn:1", "check:1", "summarize"],
+    ],
+    [
+      "closing, now summarize",
+      '{"status":"active","value":"closing","historyValue":{},"context":{"runId":"run-1","iteration":0,"bestValScore":0.5,"limits":{"patience":5,"maxIterations":1,"budgetUsd":null,"deadline":null},"stepAttempts":3,"attempt":0,"finished":0,"flat":0,"accepted":0,"rejected":0,"noChange":0,"spentUsd":0,"stopReason":"operator requested stop","lastError":null,"pausedIn":null,"trainScore":null,"bestBefore":null,"edit":null,"gate":null,"record":null},"children":{"0.loop.closing":{"snapshot":{"status":"active","input":{"runId":"run-1","stopReason":"operator requested stop","bestValScore":0.5,"accepted":0,"rejected":0,"iterations":0}},"src":"summarize","syncSnapshot":false}}}',
+      ["summarize"],
+    ],
+  ])("a snapshot persisted under the old names resumes: %s", async (_name, persisted, expected) => {
+    const journal = Journal.open(join(tempDir(), "journal.sqlite"));
+    journal.createRun("run-1", {});
+    const clock = new ManualClock(0, true);
+    const { log, place } = createLogger({ stdout: false });
+    const calls: string[] = [];
+    const daemon = new Daemon("run-1", { journal, log, place, clock, steps: fakeSteps(clock, calls) });
+    const result = await daemon.start({ snapshot: JSON.parse(persisted) });
+    expect(result.status).toBe("done");
+    expect(calls).toEqual(expected);
+    expect(journal.getRun("run-1")!.state).toBe("done");
+    journal.close();
   });
 
   it("a restored snapshot re-runs only the step that was in flight", async () => {
@@ -349,11 +374,7 @@ describe("loop machine driven with fake steps", () => {
     const again = new Daemon("run-1", { journal, log, place, clock, steps: fakeSteps(clock, calls) });
     const result = await again.start({ snapshot: run.snapshot });
     expect(result.status).toBe("done");
-    expect(calls.filter((c) => !c.startsWith("observe") && c !== "summarize")).toEqual([
-      "gate:1",
-      "record:1",
-      "learn:1",
-    ]);
+    expect(calls.filter((c) => !c.startsWith("check") && c !== "summarize")).toEqual(["gate:1", "record:1", "learn:1"]);
     expect(journal.steps("run-1").filter((s) => s.status === "started")).toEqual([]);
   });
 });

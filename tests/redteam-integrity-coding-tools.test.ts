@@ -11,10 +11,10 @@ import { firstCheckError } from "../src/benchmark/check-message.ts";
 import { AGENT_TEXT_MAX, writeTrainTrace } from "../src/benchmark/traces.ts";
 import { ManualClock } from "../src/clock.ts";
 import { type CodingAgentOptions, createCodingAgent } from "../src/coding-agent/agent.ts";
-import { agentCheck } from "../src/daemon/steps.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createAnthropic } from "../src/llm/client.ts";
 import { clearSecrets, registerSecret } from "../src/secrets.ts";
+import { agentCheck } from "../src/steps/steps.ts";
 import { paths } from "../src/workspace/paths.ts";
 import {
   BASE_AGENT,

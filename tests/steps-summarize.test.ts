@@ -2,10 +2,10 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock.ts";
 import { configSchema } from "../src/config/schema.ts";
-import { createSteps } from "../src/daemon/steps.ts";
 import { openRepo } from "../src/git/repo.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createLogger } from "../src/log.ts";
+import { createSteps } from "../src/steps/steps.ts";
 import { AGENT_V1, BASELINE_RESULTS, makeRepo, type TempRepo } from "./fixtures/temp-repo.ts";
 
 let repo: TempRepo | undefined;

@@ -1,8 +1,8 @@
 import type { Clock } from "../../src/clock.ts";
 import type { LlmLedger, RunStore } from "../../src/journal/stores.ts";
 import { learnIteration, writeClosingSummary } from "../../src/learnings/learnings.ts";
+import { createCheck } from "../../src/steps/check.ts";
 import type { Steps } from "../../src/steps/contracts.ts";
-import { createObserve } from "../../src/steps/observe.ts";
 import { appendResult, LOOP_ITERATION_COLUMN } from "../../src/workspace/files.ts";
 import type { Paths } from "../../src/workspace/paths.ts";
 
@@ -20,7 +20,7 @@ export function createStandInSteps(opts: {
   const { paths, journal, clock, delayMs } = opts;
   const pause = (signal: AbortSignal) => (delayMs > 0 ? clock.sleep(delayMs, signal) : Promise.resolve());
   return {
-    observe: createObserve(journal, clock),
+    check: createCheck(journal, clock),
     benchmark: async (_input, signal) => {
       await pause(signal);
       return { agentHash: "stand-in", trainScore: 0.5, passed: 5, total: 10 };

@@ -4,12 +4,12 @@ import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import { createCodingAgent } from "../coding-agent/index.ts";
 import type { Steps } from "../daemon/daemon.ts";
-import { acceptedAgentContent, agentCheck, createSteps } from "../daemon/steps.ts";
 import { createBullmqExecutor } from "../distributed/bullmq-executor.ts";
 import { versionsOf } from "../distributed/versions.ts";
 import { openRepo, type Repo } from "../git/repo.ts";
 import { createAnthropic } from "../llm/client.ts";
 import { createSteeringGuard } from "../steering/steering.ts";
+import { acceptedAgentContent, agentCheck, createSteps } from "../steps/steps.ts";
 import type { Experiment, Opened } from "./experiment.ts";
 
 export interface Services {

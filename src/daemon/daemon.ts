@@ -1,5 +1,5 @@
 import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate";
-import { type LoopContext, type LoopInput, loopMachine } from "../../machines/loop.ts";
+import { type LoopContext, type LoopInput, loopMachine, upgradeSnapshot } from "../../machines/loop.ts";
 import { type Limits, limitChanges } from "../../machines/stop-rules.ts";
 import type { Clock } from "../clock.ts";
 import { classifyFault, errorMessage, type HarnessError } from "../errors.ts";
@@ -12,23 +12,8 @@ import { crashPoint } from "./crash-point.ts";
 export type { Steps } from "../steps/contracts.ts";
 
 type StepKey = keyof Steps;
-/** The journal's step name for each actor: `check` is where `observe` runs. */
-const JOURNAL_STEP: Record<StepKey, string> = {
-  observe: "check",
-  benchmark: "benchmark",
-  analyze: "analyze",
-  edit: "edit",
-  gate: "gate",
-  record: "record",
-  learn: "learn",
-  summarize: "summarize",
-};
-
-/** The journal's step for the state the machine is in (the state is named after its actor, but for two). */
-const STATE_STEP: Record<string, string | undefined> = {
-  ...Object.fromEntries(Object.values(JOURNAL_STEP).map((step) => [step, step])),
-  closing: "summarize",
-};
+const STEP_KEYS: readonly StepKey[] = ["check", "benchmark", "analyze", "edit", "gate", "record", "learn", "summarize"];
+const isStep = (state: string): state is StepKey => (STEP_KEYS as readonly string[]).includes(state);
 
 export interface DaemonDeps {
   journal: RunStore;
@@ -91,7 +76,8 @@ export class Daemon {
 
   private wrap<K extends StepKey>(key: K) {
     const { journal, log, place, clock } = this.deps;
-    const journalStep = JOURNAL_STEP[key];
+    // State, actor and journal step share one name.
+    const journalStep = key;
     const impl = this.deps.steps[key] as (input: unknown, signal: AbortSignal) => Promise<unknown>;
     return fromPromise(async ({ input, signal }: { input: unknown; signal: AbortSignal }) => {
       // Let the transition that started us commit first (it marks this step started in the same transaction).
@@ -133,7 +119,7 @@ export class Daemon {
   private machine() {
     return loopMachine.provide({
       actors: {
-        observe: this.wrap("observe"),
+        check: this.wrap("check"),
         benchmark: this.wrap("benchmark"),
         analyze: this.wrap("analyze"),
         edit: this.wrap("edit"),
@@ -164,7 +150,7 @@ export class Daemon {
         ...(status === "done" ? { stopReason: context.stopReason } : {}),
         ...(context.lastError && this.ended?.status === "failed" ? { lastError: context.lastError.message } : {}),
         ...(this.ended ? { ended: this.ended } : {}),
-        ...(STATE_STEP[state] ? { started: { iteration: context.iteration, step: STATE_STEP[state] } } : {}),
+        ...(isStep(state) ? { started: { iteration: context.iteration, step: state } } : {}),
       });
     } catch (raw) {
       this.haltOnFault(raw, snapshot);
@@ -208,7 +194,7 @@ export class Daemon {
     const actor =
       "input" in from
         ? createActor(machine, { input: from.input })
-        : createActor(machine, { snapshot: from.snapshot, input: undefined } as never);
+        : createActor(machine, { snapshot: upgradeSnapshot(from.snapshot), input: undefined } as never);
     this.actor = actor;
     this.restoring = !("input" in from) && (from.snapshot as { value?: unknown } | null)?.value !== "paused";
     actor.start();

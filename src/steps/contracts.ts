@@ -104,7 +104,7 @@ export interface SummarizeInput {
  * (run, iteration, inputs). The machine derives its actors' input and output types from this.
  */
 export interface Steps {
-  observe(input: StepInput, signal: AbortSignal): Promise<Observation>;
+  check(input: StepInput, signal: AbortSignal): Promise<Observation>;
   benchmark(input: StepInput, signal: AbortSignal): Promise<BenchmarkOutput>;
   analyze(input: StepInput & { trainScore: number | null }, signal: AbortSignal): Promise<AnalyzeOutput>;
   edit(input: EditInput, signal: AbortSignal): Promise<EditOutput>;

@@ -6,6 +6,7 @@ import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import type { CodingAgent } from "../coding-agent/index.ts";
 import type { Config } from "../config/schema.ts";
+import { crashPoint } from "../daemon/crash-point.ts";
 import { runGate } from "../gate/gate.ts";
 import { heldOutOf } from "../gate/held-out.ts";
 import { holdoutLine, scoreHoldout } from "../gate/holdout.ts";
@@ -16,11 +17,10 @@ import { learnIteration, writeClosingSummary } from "../learnings/learnings.ts";
 import type { Logger } from "../log.ts";
 import { recordIteration } from "../record/record.ts";
 import { createSteeringGuard, type SteeringGuard } from "../steering/steering.ts";
-import { createObserve } from "../steps/observe.ts";
 import { writeTrainResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
-import { crashPoint } from "./crash-point.ts";
-import type { Steps } from "./daemon.ts";
+import { createCheck } from "./check.ts";
+import type { Steps } from "./contracts.ts";
 
 export interface StepDeps {
   root: string;
@@ -71,7 +71,7 @@ export function createSteps(deps: StepDeps): Steps {
     return result ? holdoutLine(result) : "could not be scored (no baseline results for it in the journal)";
   };
   return {
-    observe: createObserve(journal, clock),
+    check: createCheck(journal, clock),
     benchmark: async ({ runId, iteration }, signal) => {
       // The operator steers by editing PROGRAM.md and the config; the history shows when it changed.
       await steering.commitChanges(repo);

@@ -3,7 +3,7 @@ import type { LlmLedger, RunStore } from "../journal/stores.ts";
 import type { Observation, StepInput } from "./contracts.ts";
 
 /** The stop check's view of the world: the injected clock, the ledger, and the operator's stop request. */
-export function createObserve(journal: Pick<RunStore, "getRun"> & Pick<LlmLedger, "spend">, clock: Clock) {
+export function createCheck(journal: Pick<RunStore, "getRun"> & Pick<LlmLedger, "spend">, clock: Clock) {
   return async (input: StepInput): Promise<Observation> => {
     const run = journal.getRun(input.runId);
     return {
