@@ -4,6 +4,9 @@ const { mkdirSync } = require("node:fs");
 const path = require("node:path");
 
 const dir = path.resolve(process.env.AUTO_HARNESS_DIR || process.cwd());
+// Nightly: AUTO_HARNESS_CRON="0 22 * * *" restarts the daemon at 22:00, and `daemon --new` then starts a fresh
+// run if the last one has finished (an unfinished one is resumed, never abandoned).
+const cron = process.env.AUTO_HARNESS_CRON || "";
 const logs = path.join(dir, "workspace", "logs");
 // pm2 does not create missing log directories.
 mkdirSync(logs, { recursive: true });
@@ -13,7 +16,8 @@ module.exports = {
     {
       name: "auto-harness",
       script: path.join(__dirname, "bin", "auto-harness.js"),
-      args: ["daemon", "--dir", dir],
+      args: cron ? ["daemon", "--new", "--dir", dir] : ["daemon", "--dir", dir],
+      ...(cron ? { cron_restart: cron } : {}),
       cwd: dir,
       exec_mode: "fork",
       instances: 1,

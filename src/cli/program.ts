@@ -103,6 +103,18 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
       }),
     );
 
+  program
+    .command("rebaseline")
+    .description(
+      "measure the baseline again with the scorer as it is now: drops every journaled task result, keeps the split",
+    )
+    .action(
+      act(async (cmd) => {
+        const { rebaselineCommand } = await import("./rebaseline.ts");
+        return rebaselineCommand({ ...globals(cmd), stderr: err });
+      }),
+    );
+
   const runModes: { mode: RunMode; description: string; fresh?: string }[] = [
     {
       mode: "run",

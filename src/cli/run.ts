@@ -83,12 +83,17 @@ function exitCodeFor(result: DaemonResult, mode: RunMode): number {
   }
 }
 
-export function limitsOf(c: Config): Limits {
+/** The run's stop limits; `max_hours` counts from the run's start, and the earlier of it and `deadline` holds. */
+export function limitsOf(c: Config, runStartedAt: number): Limits {
+  const ends = [
+    ...(c.deadline ? [Date.parse(c.deadline)] : []),
+    ...(c.max_hours === null ? [] : [runStartedAt + c.max_hours * 3_600_000]),
+  ];
   return {
     patience: c.patience,
     maxIterations: c.max_iterations,
     budgetUsd: c.budget_usd,
-    deadline: c.deadline ? Date.parse(c.deadline) : null,
+    deadline: ends.length ? Math.min(...ends) : null,
   };
 }
 
@@ -216,7 +221,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       out.write(`resuming run ${run.id} at ${run.state}, iteration ${run.iteration}\n`);
       daemon = new Daemon(run.id, { journal, log, place, steps, clock });
       const finished = daemon.start({ snapshot: run.snapshot });
-      const changed = daemon.setLimits(limitsOf(exp.config), exp.config.step_attempts);
+      const changed = daemon.setLimits(limitsOf(exp.config, run.createdAt), exp.config.step_attempts);
       log.info({ state: run.state, iteration: run.iteration, limitsChanged: changed }, `resuming run ${run.id}`);
       if (changed.length) out.write(`limits from the config now: ${changed.join(", ")}\n`);
       result = await watched(finished);
@@ -227,7 +232,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
         runId,
         lastIteration: Math.max(0, ...rows.map((r) => r.iteration), ...journal.iterationNumbers()),
         bestValScore: bestValScore(rows),
-        limits: limitsOf(exp.config),
+        limits: limitsOf(exp.config, run?.createdAt ?? clock.now()),
         stepAttempts: exp.config.step_attempts,
       };
       place.runId = runId;

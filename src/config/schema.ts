@@ -111,6 +111,14 @@ export const configSchema = z.strictObject({
     .nullable()
     .default(null)
     .describe("ISO-8601 time after which no new iteration starts, e.g. 2026-11-25T07:00:00Z (null: none)."),
+  max_hours: z
+    .number()
+    .positive()
+    .nullable()
+    .default(null)
+    .describe(
+      "Hours a run may take from its start, after which no new iteration starts (null: no limit); unlike `deadline`, it suits a nightly `daemon --new`.",
+    ),
   per_task_timeout: z
     .number()
     .positive()

@@ -596,6 +596,11 @@ export class Journal {
     });
   }
 
+  /** Forgets every journaled task result (a fixed scorer makes them all stale); returns how many. */
+  clearTaskResults(): number {
+    return this.write(() => this.db.prepare("DELETE FROM task_results").run().changes);
+  }
+
   // ---- facts about the experiment outside any run (the baseline's spend)
 
   putFact(key: string, value: unknown): void {

@@ -1,0 +1,123 @@
+/**
+ * `rebaseline`: the baseline again, with the benchmark's scorer as it is now (after fixing a scorer that
+ * scored 0 everywhere, say). Every journaled task result was scored by the old scorer, so all are dropped;
+ * the accepted agent is measured afresh on the same split (nothing the coding agent has seen moves into
+ * test), the suite starts empty, and results.tsv starts over from the new iteration 0, the old one kept.
+ */
+import { existsSync, renameSync, rmSync } from "node:fs";
+import { relative } from "node:path";
+import { assertSandboxReady } from "../benchmark/sandbox.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { acquireLock } from "../daemon/lock.ts";
+import { UserError } from "../errors.ts";
+import { openRepo } from "../git/repo.ts";
+import { meanReward } from "../scoring.ts";
+import {
+  appendResult,
+  initResults,
+  LOOP_ITERATION_COLUMN,
+  readResults,
+  readSplit,
+  writeSuite,
+  writeTrainResults,
+} from "../workspace/files.ts";
+import { progressBar } from "./benchmark.ts";
+import { type GlobalOptions, openExperiment, openJournalAndLog, requirePrepared } from "./experiment.ts";
+import { PREPARE_CHECKS, type PreflightCheck, runPreflight } from "./preflight.ts";
+import { createRunnerFor } from "./services.ts";
+
+export interface RebaselineOptions extends GlobalOptions {
+  stderr?: NodeJS.WritableStream;
+  clock?: Clock;
+  env?: NodeJS.ProcessEnv;
+  preflight?: readonly PreflightCheck[];
+}
+
+export async function rebaselineCommand(options: RebaselineOptions): Promise<number> {
+  const out = options.stderr ?? process.stderr;
+  const clock = options.clock ?? systemClock;
+  const exp = openExperiment(options);
+  requirePrepared(exp);
+  assertSandboxReady(exp.config);
+  const { root, config, paths: p } = exp;
+  const rel = (file: string) => relative(root, file);
+  // Read and check everything before the first write.
+  const split = readSplit(p.split);
+  if (!split) throw new UserError("RUN_STATE", `${rel(p.split)} is missing; run \`auto-harness prepare\``);
+  readResults(p.results);
+  if (await openRepo(root).fileDiffersFromHead(p.agentRel)) {
+    throw new UserError(
+      "GIT_STATE",
+      `${p.agentRel} has uncommitted changes; the baseline measures the accepted agent: commit or restore it first (git checkout -- ${p.agentRel})`,
+    );
+  }
+  await runPreflight(options.preflight ?? PREPARE_CHECKS, {
+    root,
+    config,
+    env: options.env ?? process.env,
+    clock,
+    resuming: null,
+    journal: null,
+  });
+
+  const release = acquireLock(p.lock, "rebaseline");
+  const opened = openJournalAndLog(exp, { stdout: false });
+  const { journal } = opened;
+  try {
+    const unfinished = journal.unfinishedRun();
+    if (unfinished) {
+      journal.setRunStatus(unfinished.id, "abandoned", {
+        stopReason: "abandoned by rebaseline (scored by the old scorer)",
+      });
+      out.write(`  abandoned run ${unfinished.id}: its scores came from the old scorer\n`);
+    }
+    const dropped = journal.clearTaskResults();
+    out.write(`  dropped  ${dropped} journaled task results (scored by the old scorer)\n`);
+
+    const ids = [...split.train, ...split.test];
+    const spentBefore = journal.spendOutsideRuns();
+    out.write(`  running  baseline on ${ids.length} tasks (max_concurrency ${config.max_concurrency})\n`);
+    const bar = progressBar(process.stderr.isTTY ? process.stderr : null);
+    const baseline = await createRunnerFor(exp, opened, clock).run({
+      split: "test",
+      taskIds: ids,
+      runId: null,
+      writeTraces: false,
+      reuse: false,
+      ...(bar ? { onProgress: bar.update } : {}),
+    });
+    bar?.done();
+
+    const now = new Date(clock.now());
+    const trainResults = Object.fromEntries(split.train.map((id) => [id, baseline.results[id] ?? null]));
+    writeTrainResults(p.trainResults, trainResults, now);
+    writeSuite(p.suite, { tasks: [], threshold: config.threshold, last_results: {} });
+    // The baseline traces are the reference for "what changed": the next train run writes them afresh.
+    rmSync(p.tracesBaseline, { recursive: true, force: true });
+    const archived = p.results.replace(
+      /\.tsv$/,
+      `.before-rebaseline-${now.toISOString().replace(/[-:]/g, "").slice(0, 15)}.tsv`,
+    );
+    if (existsSync(p.results)) renameSync(p.results, archived);
+    initResults(p.results);
+    const valScore = meanReward(Object.fromEntries(split.test.map((id) => [id, baseline.results[id] ?? null])));
+    appendResult(p.results, {
+      valScore: valScore ?? 0,
+      commit: "baseline",
+      evalsPassed: 0,
+      evalsTotal: 0,
+      timestamp: now.toISOString(),
+      extra: { [LOOP_ITERATION_COLUMN]: "0" },
+    });
+    const spend = journal.spendOutsideRuns() - spentBefore;
+    journal.putFact("baseline_spend_usd", spend);
+    out.write(
+      `  recorded iteration 0: val_score ${(valScore ?? 0).toFixed(4)} on the test split, train ${(meanReward(trainResults) ?? 0).toFixed(4)}; the baseline cost $${spend.toFixed(2)}\n` +
+        `  kept     ${rel(p.split)} (same split); the old results are in ${rel(archived)}; the suite starts empty\n`,
+    );
+    return 0;
+  } finally {
+    journal.close();
+    release();
+  }
+}
