@@ -2,7 +2,8 @@
  * `rebaseline`: the baseline again, with the benchmark's scorer as it is now (after fixing a scorer that
  * scored 0 everywhere, say). Every journaled task result was scored by the old scorer, so all are dropped;
  * the accepted agent is measured afresh on the same split (nothing the coding agent has seen moves into
- * test), the suite starts empty, and results.tsv starts over from the new iteration 0, the old one kept.
+ * test), the suite starts empty, the gate's history of the incumbent and its earlier decisions no longer
+ * count, and results.tsv starts over from the new iteration 0, the old one kept.
  */
 import { existsSync, renameSync, rmSync } from "node:fs";
 import { relative } from "node:path";
@@ -10,6 +11,7 @@ import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { UserError } from "../errors.ts";
+import { saveSuite, trustedSplit } from "../gate/records.ts";
 import { openRepo } from "../git/repo.ts";
 import { meanReward } from "../scoring.ts";
 import {
@@ -18,7 +20,6 @@ import {
   LOOP_ITERATION_COLUMN,
   readResults,
   readSplit,
-  writeSuite,
   writeTrainResults,
 } from "../workspace/files.ts";
 import { progressBar } from "./benchmark.ts";
@@ -42,8 +43,7 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
   const { root, config, paths: p } = exp;
   const rel = (file: string) => relative(root, file);
   // Read and check everything before the first write.
-  const split = readSplit(p.split);
-  if (!split) throw new UserError("RUN_STATE", `${rel(p.split)} is missing; run \`auto-harness prepare\``);
+  if (!readSplit(p.split)) throw new UserError("RUN_STATE", `${rel(p.split)} is missing; run \`auto-harness prepare\``);
   readResults(p.results);
   if (await openRepo(root).fileDiffersFromHead(p.agentRel)) {
     throw new UserError(
@@ -71,10 +71,13 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
       });
       out.write(`  abandoned run ${unfinished.id}: its scores came from the old scorer\n`);
     }
-    const dropped = journal.clearTaskResults();
+    const dropped = journal.clearScores();
+    journal.putFact("rebaselined_at", clock.now());
     out.write(`  dropped  ${dropped} journaled task results (scored by the old scorer)\n`);
 
-    const ids = [...split.train, ...split.test];
+    // The split as the journal pinned it (the file is a view); the sealed holdout's baseline is measured too.
+    const split = trustedSplit(journal, p.split, opened.log).value;
+    const ids = [...split.train, ...split.test, ...(split.holdout ?? [])];
     const spentBefore = journal.spendOutsideRuns();
     out.write(`  running  baseline on ${ids.length} tasks (max_concurrency ${config.max_concurrency})\n`);
     const bar = progressBar(process.stderr.isTTY ? process.stderr : null);
@@ -84,6 +87,7 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
       runId: null,
       writeTraces: false,
       reuse: false,
+      trials: config.trials,
       ...(bar ? { onProgress: bar.update } : {}),
     });
     bar?.done();
@@ -91,7 +95,7 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
     const now = new Date(clock.now());
     const trainResults = Object.fromEntries(split.train.map((id) => [id, baseline.results[id] ?? null]));
     writeTrainResults(p.trainResults, trainResults, now);
-    writeSuite(p.suite, { tasks: [], threshold: config.threshold, last_results: {} });
+    saveSuite(journal, p.suite, { tasks: [], threshold: config.threshold, last_results: {} });
     // The baseline traces are the reference for "what changed": the next train run writes them afresh.
     rmSync(p.tracesBaseline, { recursive: true, force: true });
     const archived = p.results.replace(
@@ -101,6 +105,7 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
     if (existsSync(p.results)) renameSync(p.results, archived);
     initResults(p.results);
     const valScore = meanReward(Object.fromEntries(split.test.map((id) => [id, baseline.results[id] ?? null])));
+    journal.pin("baseline", JSON.stringify({ valScore, agentHash: baseline.agentHash }));
     appendResult(p.results, {
       valScore: valScore ?? 0,
       commit: "baseline",

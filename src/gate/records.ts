@@ -74,7 +74,10 @@ export function pinSplit(journal: Journal, file: string, split: SplitFile): void
 export function journalBest(journal: Journal): number | null {
   const baseline = journal.pinned("baseline");
   let best: number | null = baseline ? (JSON.parse(baseline.content) as { valScore: number | null }).valScore : null;
+  // Decisions scored before a rebaseline used the old scorer: not comparable.
+  const since = journal.fact("rebaselined_at");
   for (const d of journal.gateDecisions()) {
+    if (typeof since === "number" && d.createdAt < since) continue;
     if (d.accept && d.valScore !== null && (best === null || d.valScore > best)) best = d.valScore;
   }
   return best;

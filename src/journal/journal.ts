@@ -596,9 +596,16 @@ export class Journal {
     });
   }
 
-  /** Forgets every journaled task result (a fixed scorer makes them all stale); returns how many. */
-  clearTaskResults(): number {
-    return this.write(() => this.db.prepare("DELETE FROM task_results").run().changes);
+  /**
+   * Forgets every score the old scorer produced (a rebaseline): the task results and the gate's per-task
+   * history of the incumbent. Returns how many task results went.
+   */
+  clearScores(): number {
+    return this.write(() => {
+      this.db.prepare("DELETE FROM gate_history").run();
+      this.db.prepare("DELETE FROM gate_history_runs").run();
+      return this.db.prepare("DELETE FROM task_results").run().changes;
+    });
   }
 
   // ---- facts about the experiment outside any run (the baseline's spend)
