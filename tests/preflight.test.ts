@@ -173,6 +173,9 @@ describe("a non-transient provider error stops the run at once for the operator"
     expect(status.out).toMatch(
       /\nlast error authentication failed \(401: invalid x-api-key\); check ANTHROPIC_API_KEY/,
     );
+    expect(status.out).toMatch(
+      /\nnext {7}fix the last error, then `auto-harness resume`.*pm2 does not retry it by itself\n/,
+    );
     // The key is fixed: the same run continues from analyze, not a terminal state.
     const resumed = await cli(["resume", "--dir", dir], { stepsFactory: standIn });
     expect(resumed.code, resumed.err).toBe(0);

@@ -29,6 +29,8 @@ export interface StatusReport {
   lastError: string | null;
   stopReason: string | null;
   daemonPid: number | null;
+  /** Why a paused run waits: an outage passes by itself, anything else needs the operator. */
+  pausedFor?: "outage" | "operator" | null;
   /** The benchmark or gate run in flight: counts only. */
   progress: { split: string; done: number; total: number; etaS: number | null } | null;
   /** The last finished iteration's verdict. */
@@ -104,6 +106,7 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
       budgetUsd: config?.budget_usd ?? null,
       sandbox: config?.sandbox ?? null,
       lastError: run.lastError,
+      pausedFor: pausedFor(run),
       stopReason: run.stopReason,
       progress: progressOf(journal.progress(run.id), step, empty.daemonPid !== null),
       lastIteration: last
@@ -116,6 +119,13 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
   } finally {
     journal.close();
   }
+}
+
+function pausedFor(run: RunRow): "outage" | "operator" | null {
+  if (run.status !== "paused") return null;
+  const kind = (run.snapshot as { context?: { lastError?: { kind?: string } | null } } | null)?.context?.lastError
+    ?.kind;
+  return kind === undefined || kind === "resumable" ? "outage" : "operator";
 }
 
 /** Progress belongs to the step in flight only: journaled since it started, while a daemon runs it. */
@@ -157,6 +167,9 @@ const NEXT: Record<string, string> = {
   paused:
     "paused on an outage; pm2, if it runs it, retries with backoff; otherwise `auto-harness resume` continues from this step",
   failed: "fix the last error, then `auto-harness run --new` (or `daemon --new` under pm2) starts a new run",
+  // Paused for the operator (a refused key, a damaged file): exit 2, which pm2 does not restart.
+  "paused-operator":
+    "fix the last error, then `auto-harness resume` (under pm2, `npx pm2 start auto-harness`) continues from this step; pm2 does not retry it by itself",
 };
 
 /** "train 12/40 [######..............] 30%  eta 2m 10s" */
@@ -208,7 +221,7 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
   if (s.stopReason) lines.push(["stopped", s.stopReason]);
   lines.push(["last error", s.lastError ?? "none"]);
   if (!s.daemonPid) {
-    const next = NEXT[s.status ?? ""];
+    const next = NEXT[s.status === "paused" && s.pausedFor === "operator" ? "paused-operator" : (s.status ?? "")];
     if (next) lines.push(["next", next]);
   }
   return `${lines.map(([k, v]) => `${(k as string).padEnd(11)}${v}`).join("\n")}\n`;
