@@ -30,11 +30,15 @@ afterEach(async () => {
   server = null;
 });
 
-describe("the real loop under SIGKILL", () => {
+// The same invariants for a Python agent: its runtime, load check and edits go through the same loop.
+describe.each([
+  ["TypeScript", "agent/agent.ts"],
+  ["Python", "agent/agent.py"],
+])("the real loop under SIGKILL, %s agent", (_language, agentFile) => {
   it("prepare, then a run killed at seeded random moments and resumed, keeps every invariant", async () => {
     const dir = tempDir("e2e-");
     execFileSync("git", ["init", "-q"], { cwd: dir });
-    writeFileSync(join(dir, "experiment_config.yaml"), demoConfig(4));
+    writeFileSync(join(dir, "experiment_config.yaml"), demoConfig(4, agentFile.endsWith(".py")));
     server = await startTestLlmServer({
       responder: (req, index) =>
         isCodingAgentRequest(req) ? simulatedCodingModel(req, index) : simulatedAgentModel(req, index),
@@ -104,9 +108,10 @@ describe("the real loop under SIGKILL", () => {
       }
       expect(learnings.split(`harness:summary run=${run.id}`).length - 1).toBe(1);
 
-      // agent/agent.ts is the last accepted version, and nothing else is left modified.
-      const head = execFileSync("git", ["show", "HEAD:agent/agent.ts"], { cwd: dir, encoding: "utf8" });
-      expect(readFileSync(join(dir, "agent", "agent.ts"), "utf8")).toBe(head);
+      // The agent file is the last accepted version, and nothing else is left modified.
+      const head = execFileSync("git", ["show", `HEAD:${agentFile}`], { cwd: dir, encoding: "utf8" });
+      expect(readFileSync(join(dir, agentFile), "utf8")).toBe(head);
+      if (agentFile.endsWith(".py")) expect(head).toContain("def run(task, ctx)");
       expect(execFileSync("git", ["status", "--porcelain"], { cwd: dir, encoding: "utf8" })).toBe("");
     } finally {
       journal.close();
