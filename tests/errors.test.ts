@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   AbortedError,
   ConfigError,
+  classifyFault,
   type ErrorCode,
   type ErrorHandling,
   errorHandling,
@@ -45,5 +46,32 @@ describe("errorHandling: what the loop does when an error ends a step", () => {
     ["null", null],
   ])("%s is unexpected, so the step is tried again", (_name, error) => {
     expect(errorHandling(error)).toBe("retryable");
+  });
+});
+
+describe("classifyFault: errors the environment raises, typed where they happen", () => {
+  const raw = (code: string, message = "boom") => Object.assign(new Error(message), { code });
+  it.each([
+    ["ENOSPC", "STORAGE_FAILURE", 75, /disk full/],
+    ["EDQUOT", "STORAGE_FAILURE", 75, /disk full/],
+    ["SQLITE_FULL", "STORAGE_FAILURE", 75, /disk full writing the journal j\.sqlite/],
+    ["EROFS", "STORAGE_FAILURE", 75, /read-only file system/],
+    ["SQLITE_READONLY_DBMOVED", "STORAGE_FAILURE", 75, /read-only file system/],
+    ["EIO", "STORAGE_FAILURE", 75, /I\/O error/],
+    ["SQLITE_IOERR_WRITE", "STORAGE_FAILURE", 75, /I\/O error/],
+    ["SQLITE_CORRUPT", "JOURNAL_CORRUPT", 2, /journal j\.sqlite is damaged \(SQLite: boom\)\. To recover/],
+    ["SQLITE_NOTADB", "JOURNAL_CORRUPT", 2, /\.recover/],
+  ])("%s is %s, exit %i, with the fix", (code, typed, exit, message) => {
+    const error = classifyFault(raw(code), "j.sqlite");
+    expect(error?.code).toBe(typed);
+    expect(error?.exitCode).toBe(exit);
+    expect(error?.message).toMatch(message);
+    expect(errorHandling(error)).toBe(typed === "STORAGE_FAILURE" ? "resumable" : "fatal");
+  });
+  it("leaves everything else alone", () => {
+    expect(classifyFault(raw("ENOENT"))).toBeNull();
+    expect(classifyFault(raw("SQLITE_BUSY"))).toBeNull();
+    expect(classifyFault(new Error("no code"))).toBeNull();
+    expect(classifyFault(new HarnessError("GIT_STATE", "x"))).toBeNull();
   });
 });

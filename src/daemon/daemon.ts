@@ -2,7 +2,7 @@ import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate"
 import { type LoopContext, type LoopInput, loopMachine, upgradeSnapshot } from "../../machines/loop.ts";
 import { type Limits, limitChanges } from "../../machines/stop-rules.ts";
 import type { Clock } from "../clock.ts";
-import { classifyFault, errorMessage, type HarnessError } from "../errors.ts";
+import { classifyFault, errorMessage, HarnessError } from "../errors.ts";
 import type { RunStatus } from "../journal/journal.ts";
 import type { RunStore } from "../journal/stores.ts";
 import type { Logger, LogPlace } from "../log.ts";
@@ -168,7 +168,11 @@ export class Daemon {
 
   /** The journal refused a transition: stop at once, taking no further step on an unrecorded state. */
   private haltOnFault(raw: unknown, snapshot: LoopSnapshot): void {
-    const fault = classifyFault(raw);
+    // Journal writes arrive typed already (STORAGE_FAILURE, JOURNAL_CORRUPT); anything else is a bug.
+    const fault =
+      raw instanceof HarnessError && (raw.code === "STORAGE_FAILURE" || raw.code === "JOURNAL_CORRUPT")
+        ? raw
+        : classifyFault(raw);
     this.stopping = true;
     try {
       this.actor?.stop();

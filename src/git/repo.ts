@@ -1,7 +1,7 @@
 import { type Dirent, existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { type SimpleGit, simpleGit } from "simple-git";
-import { HarnessError } from "../errors.ts";
+import { classifyFault, HarnessError } from "../errors.ts";
 
 /**
  * The one module that talks to git (through simple-git). Paths in and out are relative to
@@ -115,8 +115,21 @@ const gitOptions = (baseDir: string, config: string[] = []) => ({
   unsafe: { allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true },
 });
 
+// git reports the OS's error only as text (strerror): these mean the disk, not the repository.
+const GIT_STORAGE: [RegExp, string][] = [
+  [/No space left on device|Disk quota exceeded/, "ENOSPC"],
+  [/Read-only file system/, "EROFS"],
+  [/Input\/output error/, "EIO"],
+];
+
 function gitError(what: string, cause: unknown): HarnessError {
   const detail = cause instanceof Error ? cause.message.trim() : String(cause);
+  const storage = GIT_STORAGE.find(([re]) => re.test(detail));
+  if (storage) {
+    const raw = Object.assign(new Error(`git ${what} failed: ${detail}`), { code: storage[1] });
+    const fault = classifyFault(raw);
+    if (fault) return fault;
+  }
   return new HarnessError("GIT_STATE", `git ${what} failed: ${detail}`, { cause });
 }
 
