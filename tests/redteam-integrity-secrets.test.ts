@@ -158,5 +158,5 @@ describe("an endpoint that echoes the key in its errors", () => {
     for (const file of files) {
       expect(readFileSync(file).includes(Buffer.from(key)), file).toBe(false);
     }
-  });
+  }, 180_000);
 });

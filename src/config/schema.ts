@@ -197,6 +197,22 @@ export const configSchema = z.strictObject({
     .strictObject({
       run: z.string().min(1).describe("Shell command that runs the benchmark (see the command adapter contract)."),
       timeout: z.number().positive().default(3600).describe("Seconds one invocation may take."),
+      sandbox: z
+        .boolean()
+        .default(false)
+        .describe(
+          "Run the command under bubblewrap: the whole file system read-only (the experiment included), a private /tmp, only the results and traces folders (and `writable`) writable.",
+        ),
+      network: z
+        .boolean()
+        .default(true)
+        .describe("With `sandbox`: keep the network (a benchmark that calls a model needs it); false gives it none."),
+      writable: z
+        .array(z.string().min(1))
+        .default([])
+        .describe(
+          "With `sandbox`: more folders the command may write (caches, its own output), relative to the experiment or absolute.",
+        ),
     })
     .optional()
     .describe("Settings of the `command` adapter."),

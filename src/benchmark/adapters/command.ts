@@ -12,8 +12,8 @@
  * The task ids are the keys the command returns for HARNESS_SPLIT=all. A non-zero exit or an unreadable
  * results file is an infrastructure error; the stderr tail is logged for train only (test output stays private).
  */
-import { spawn } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { type SpawnOptions, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -38,6 +38,57 @@ export interface CommandAdapterOptions {
   log: Logger;
   /** Config values handed on as HARNESS_AGENT_MODEL, HARNESS_MAX_CONCURRENCY, HARNESS_TASK_TIMEOUT. */
   settings?: { agentModel: string; maxConcurrency: number; taskTimeoutS: number };
+  /** Run the command under bubblewrap (`command.sandbox`). */
+  sandbox?: CommandSandbox;
+}
+
+export interface CommandSandbox {
+  /** Keep the host's network (the benchmark's own model calls need it). */
+  network: boolean;
+  /** Absolute folders the command may write besides its results and traces folders. */
+  writable: string[];
+}
+
+/**
+ * The bubblewrap view of a sandboxed command: every file read-only (the experiment, the agent file, the
+ * harness), /tmp private, the results and traces folders (and the configured ones) writable, its own pid
+ * namespace so nothing outlives it, the network kept unless turned off. The command runs the agent itself,
+ * so this is as far as the harness can seal it.
+ */
+export function commandSandboxArgs(o: {
+  sandbox: CommandSandbox;
+  writable: string[];
+  cwd: string;
+  command: string;
+  readable?: string[];
+}): string[] {
+  const binds = [...o.writable, ...o.sandbox.writable].flatMap((dir) => ["--bind", dir, dir]);
+  // The private /tmp would hide an experiment (or the harness) that lives under it: those come back read-only.
+  const underTmp = [o.cwd, ...(o.readable ?? [])].filter((p) => p.startsWith("/tmp/"));
+  const reshown = underTmp.flatMap((dir) => ["--ro-bind", dir, dir]);
+  return [
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+    "--tmpfs",
+    "/tmp",
+    ...reshown,
+    ...binds,
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    ...(o.sandbox.network ? [] : ["--unshare-net"]),
+    "--die-with-parent",
+    "--chdir",
+    o.cwd,
+    "/bin/sh",
+    "-c",
+    o.command,
+  ];
 }
 
 interface Invocation {
@@ -74,7 +125,21 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
       };
       delete env.HARNESS_TRACES_DIR;
       if (inv.tracesDir) env.HARNESS_TRACES_DIR = inv.tracesDir;
+      // A folder bound into the sandbox must exist.
+      if (opts.sandbox)
+        for (const d of [inv.tracesDir, ...opts.sandbox.writable]) if (d) mkdirSync(d, { recursive: true });
       const { code, signal, stderrTail, timedOut } = await runShell(opts.command, {
+        ...(opts.sandbox
+          ? {
+              sandboxArgs: commandSandboxArgs({
+                sandbox: opts.sandbox,
+                writable: [dir, ...(inv.tracesDir ? [inv.tracesDir] : [])],
+                cwd: opts.cwd,
+                command: opts.command,
+                readable: [HARNESS_ROOT, ...(inv.agentFile ? [inv.agentFile] : [])],
+              }),
+            }
+          : {}),
         cwd: opts.cwd,
         env,
         timeoutMs: opts.timeoutS * 1000,
@@ -152,17 +217,12 @@ interface ShellResult {
 
 function runShell(
   command: string,
-  o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; signal?: AbortSignal },
+  o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; signal?: AbortSignal; sandboxArgs?: string[] },
 ): Promise<ShellResult> {
   return new Promise((resolvePromise, reject) => {
     // Its own process group, so a timeout kills the whole tree the shell started.
-    const child = spawn(command, {
-      shell: true,
-      cwd: o.cwd,
-      env: o.env,
-      stdio: ["ignore", "ignore", "pipe"],
-      detached: true,
-    });
+    const options: SpawnOptions = { cwd: o.cwd, env: o.env, stdio: ["ignore", "ignore", "pipe"], detached: true };
+    const child = o.sandboxArgs ? spawn("bwrap", o.sandboxArgs, options) : spawn(command, { ...options, shell: true });
     let stderrTail = "";
     let timedOut = false;
     const killTree = () => {

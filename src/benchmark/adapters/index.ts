@@ -29,6 +29,14 @@ export function createAdapter(config: Config, root: string, log?: Logger): Adapt
       return createCommandAdapter({
         command: config.command.run,
         timeoutS: config.command.timeout,
+        ...(config.command.sandbox
+          ? {
+              sandbox: {
+                network: config.command.network,
+                writable: config.command.writable.map((w) => resolve(root, w)),
+              },
+            }
+          : {}),
         cwd: root,
         settings: {
           agentModel: config.agent_model,
