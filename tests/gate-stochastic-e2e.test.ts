@@ -11,6 +11,10 @@ import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply } from "../dev/llm-server/llm-server.ts";
+import { openExperiment, openJournalAndLog } from "../src/cli/experiment.ts";
+import { createRunnerFor } from "../src/cli/services.ts";
+import { systemClock } from "../src/clock.ts";
+import { scoreHoldout } from "../src/gate/holdout.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { REPO_ROOT } from "./helpers/experiment.ts";
 import { tempDir } from "./helpers/temp.ts";
@@ -186,6 +190,44 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
       expect(after.size).toBeGreaterThan(before.size);
     } finally {
       j.close();
+    }
+  });
+
+  it("scores the sealed holdout once, paired with the baseline, and journals only the numbers", {
+    timeout: 180_000,
+  }, async () => {
+    const dir = experiment(tempDir("ah-gate-holdout-"));
+    writeFileSync(join(dir, "agent", "agent.ts"), agent(["alpha", "beta", "delta"], "final"));
+    const saved = { url: process.env.ANTHROPIC_BASE_URL, key: process.env.ANTHROPIC_API_KEY };
+    process.env.ANTHROPIC_BASE_URL = ENV.ANTHROPIC_BASE_URL;
+    process.env.ANTHROPIC_API_KEY = "test-key";
+    const exp = openExperiment({ dir });
+    const opened = openJournalAndLog(exp, { stdout: false });
+    try {
+      const split = JSON.parse(readFileSync(join(dir, "workspace", "split.json"), "utf8"));
+      const runner = createRunnerFor(exp, opened, systemClock);
+      const o = { journal: opened.journal, runner, runId: "run-h", split, trials: 1, log: opened.log };
+      const first = await scoreHoldout(o);
+      expect(first).toMatchObject({ runId: "run-h", tasks: 16 });
+      expect(first!.low).toBeLessThanOrEqual(first!.diff);
+      expect(first!.high).toBeGreaterThanOrEqual(first!.diff);
+      // Three families at 95% instead of 15-50%: the final agent is clearly ahead of the baseline.
+      expect(first!.final).toBeGreaterThan(first!.baseline);
+      const pinned = opened.journal.pinned("holdout:run-h")!.content;
+      for (const id of split.holdout) expect(pinned).not.toContain(id);
+      // Once per run: a second call (a resumed summarize) reads the journal and runs nothing.
+      const before = resultTimes(dir);
+      expect(await scoreHoldout(o)).toEqual(first);
+      expect(resultTimes(dir)).toEqual(before);
+    } finally {
+      opened.journal.close();
+      for (const [k, v] of [
+        ["ANTHROPIC_BASE_URL", saved.url],
+        ["ANTHROPIC_API_KEY", saved.key],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
   });
 });

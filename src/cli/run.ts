@@ -8,6 +8,7 @@ import type { Config } from "../config/schema.ts";
 import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { UserError } from "../errors.ts";
+import { journalBest } from "../gate/records.ts";
 import { preflight } from "../git/preflight.ts";
 import { openRepo } from "../git/repo.ts";
 import type { RunRow } from "../journal/journal.ts";
@@ -231,7 +232,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
       const input: LoopInput = {
         runId,
         lastIteration: Math.max(0, ...rows.map((r) => r.iteration), ...journal.iterationNumbers()),
-        bestValScore: bestValScore(rows),
+        // The journal is the record; results.tsv is its view (read only for experiments from before the pin).
+        bestValScore: journalBest(journal) ?? bestValScore(rows),
         limits: limitsOf(exp.config, run?.createdAt ?? clock.now()),
         stepAttempts: exp.config.step_attempts,
       };

@@ -78,6 +78,8 @@ export function journalBest(journal: Journal): number | null {
   const since = journal.fact("rebaselined_at");
   for (const d of journal.gateDecisions()) {
     if (typeof since === "number" && d.createdAt < since) continue;
+    // A manual `gate` is not a record until `record` commits it; the loop's accepted gates are.
+    if (d.runId === "manual") continue;
     if (d.accept && d.valScore !== null && (best === null || d.valScore > best)) best = d.valScore;
   }
   return best;
