@@ -49,6 +49,8 @@ export interface Repo {
   lastAcceptedCommit(path?: string): Promise<string>;
   /** The patch a commit made to one file. */
   diffOfCommit(sha: string, path: string): Promise<string>;
+  /** The patch from HEAD to the working copy of one file (empty when they agree). */
+  diffOfWorkingFile(path: string): Promise<string>;
   /** A file's content as of a commit, or null when it did not exist there. */
   fileAtCommit(sha: string, path: string): Promise<string | null>;
   /**
@@ -326,6 +328,9 @@ export function openRepo(root: string): Repo {
       return sha || head;
     },
 
+    async diffOfWorkingFile(path) {
+      return git.raw(["diff", "--no-color", "HEAD", "--", path]);
+    },
     async diffOfCommit(sha, path) {
       return git.raw(["show", "--format=", sha, "--", path]);
     },

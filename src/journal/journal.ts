@@ -622,10 +622,16 @@ export class Journal {
   }
 
   fact(key: string): unknown {
+    // A read-only reader of a journal not yet migrated this far (status during an upgrade) finds no table.
+    if (!this.hasTable("experiment_facts")) return undefined;
     const r = this.db.prepare("SELECT value FROM experiment_facts WHERE key = ?").get(key) as
       | { value: string }
       | undefined;
     return r ? JSON.parse(r.value) : undefined;
+  }
+
+  private hasTable(name: string): boolean {
+    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
   }
 
   /** Spend of LLM calls made outside any run (the baseline, the CLI's benchmark and gate commands). */
@@ -652,6 +658,7 @@ export class Journal {
   }
 
   progress(runId: string): ProgressRow | undefined {
+    if (!this.hasTable("run_progress")) return undefined;
     const r = this.db.prepare("SELECT * FROM run_progress WHERE run_id = ?").get(runId) as
       | Record<string, unknown>
       | undefined;
@@ -967,6 +974,9 @@ export interface GateResultRow {
   reward: number | null;
   incumbentReward: number | null;
 }
+
+/** The experiment fact holding a rejected candidate's diff (kept for the report; the file itself is restored). */
+export const rejectedDiffKey = (runId: string, iteration: number): string => `rejected_diff:${runId}:${iteration}`;
 
 /** Tasks done of a benchmark or gate run in flight; no ids, so a test split's stays private. */
 export interface ProgressRow {

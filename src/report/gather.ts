@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readQueueHealth } from "../distributed/health.ts";
 import { holdoutLine, holdoutOf } from "../gate/holdout.ts";
 import type { Repo } from "../git/repo.ts";
-import { type IterationRow, Journal } from "../journal/journal.ts";
+import { type IterationRow, Journal, rejectedDiffKey } from "../journal/journal.ts";
 import { loopIterationOf, readResults, readSplit, type SplitFile } from "../workspace/files.ts";
 import type { Paths } from "../workspace/paths.ts";
 
@@ -90,9 +90,12 @@ export async function gatherReport(opts: {
   let run: ReportRun | null = null;
   let holdout: ReportData["holdout"] = null;
   const gateNotes: string[] = [];
+  let baselineSpendUsd: number | null = null;
   if (existsSync(paths.journal)) {
     const journal = Journal.open(paths.journal, { readonly: true });
     try {
+      const baselineSpend = journal.fact("baseline_spend_usd");
+      if (typeof baselineSpend === "number") baselineSpendUsd = baselineSpend;
       const latest = journal.latestRun();
       if (latest) {
         run = {
@@ -121,6 +124,12 @@ export async function gatherReport(opts: {
             it.suiteAfter = s.suiteTotal + (row.outcome === "accepted" ? (s.promoted?.length ?? 0) : 0);
           }
           byIteration.set(row.iteration, it);
+        }
+        for (const it of byIteration.values()) {
+          // The rejected candidate's diff, kept by the record step before it restored the file.
+          if (it.outcome !== "rejected") continue;
+          const diff = journal.fact(rejectedDiffKey(latest.id, it.iteration));
+          if (typeof diff === "string") it.diff = diff;
         }
         for (const d of journal.gateDecisions(latest.id)) {
           const it = byIteration.get(d.iteration);
@@ -183,6 +192,7 @@ export async function gatherReport(opts: {
     generatedAt: opts.now.toISOString(),
     run,
     iterations,
+    baselineSpendUsd,
     queue: readQueueHealth(paths.queueHealth),
     holdout,
     gateNotes,

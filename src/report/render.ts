@@ -54,6 +54,8 @@ export interface ReportData {
   holdout?: { line: string; scored: boolean } | null;
   /** Changes the gate noted (a threshold changed in the config, a workspace record restored from the journal). */
   gateNotes?: string[];
+  /** What prepare's baseline run cost (not part of any run's spend). */
+  baselineSpendUsd?: number | null;
 }
 
 const STAGE_WORDS: Record<string, string> = {
@@ -242,6 +244,23 @@ function cell(s: string | null | undefined, cls = ""): string {
   return `<td${cls ? ` class="${cls}"` : ""}>${s === null || s === undefined || s === "" ? "—" : s}</td>`;
 }
 
+/** A unified diff, each line escaped and classed by its kind so added and removed lines are coloured. */
+export function renderDiff(diff: string): string {
+  const kind = (line: string): string =>
+    line.startsWith("+++") || line.startsWith("---") || line.startsWith("diff ") || line.startsWith("index ")
+      ? "meta"
+      : line.startsWith("@@")
+        ? "hunk"
+        : line.startsWith("+")
+          ? "add"
+          : line.startsWith("-")
+            ? "del"
+            : "ctx";
+  // Block spans, one per line: an empty line keeps its height through the space.
+  const lines = diff.split("\n").map((l) => `<span class="${kind(l)}">${escapeHtml(l) || " "}</span>`);
+  return `<pre class="diff">${lines.join("")}</pre>`;
+}
+
 function tableRow(it: ReportIteration): string {
   const what =
     it.outcome === "baseline"
@@ -251,9 +270,9 @@ function tableRow(it: ReportIteration): string {
           it.changeSummary ? `<div class="change">${escapeHtml(it.changeSummary)}</div>` : "",
           it.pattern ? `<div class="pattern">pattern: ${escapeHtml(it.pattern)}</div>` : "",
         ].join("");
-  const diff = it.diff
-    ? `<details><summary>diff ${escapeHtml(it.commit?.slice(0, 7) ?? "")}</summary><pre class="diff">${escapeHtml(it.diff)}</pre></details>`
-    : "";
+  const label =
+    it.outcome === "rejected" ? "diff of the rejected candidate" : `diff ${escapeHtml(it.commit?.slice(0, 7) ?? "")}`;
+  const diff = it.diff ? `<details><summary>${label}</summary>${renderDiff(it.diff)}</details>` : "";
   const reasons = it.reasons.length ? `<ul>${it.reasons.map((r) => `<li>${escapeHtml(r)}</li>`).join("")}</ul>` : "";
   // A gate that stopped at the file guard or load check never ran the suite.
   const suiteRan = it.suiteTotal !== null && !(it.outcome === "rejected" && it.valScore === null);
@@ -316,7 +335,12 @@ td ul { margin: 0; padding-left: 16px; }
 .badge.rejected { background: var(--bad); }
 .badge.baseline { background: var(--accent); }
 details summary { cursor: pointer; color: var(--accent); margin-top: 4px; }
-pre.diff { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px; overflow-x: auto; white-space: pre; max-width: 640px; }
+pre.diff { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px; white-space: pre-wrap; overflow-wrap: anywhere; }
+pre.diff span { display: block; }
+pre.diff .add { background: #e6ffec; color: #116329; }
+pre.diff .del { background: #ffebe9; color: #82071e; }
+pre.diff .hunk { color: #8250df; }
+pre.diff .meta { color: var(--muted); }
 @media (max-width: 800px) { .row2 { grid-template-columns: 1fr; } }
 `;
 
@@ -356,6 +380,7 @@ ${card("best val_score", fmtScore(its.length ? bestScore : null))}
 ${card("iterations", String(its.filter((i) => i.outcome !== "baseline").length))}
 ${card("accepted / rejected", `${accepted} / ${rejected}`)}
 ${card("spend", fmtUsd(spend))}
+${data.baselineSpendUsd === null || data.baselineSpendUsd === undefined ? "" : card("baseline cost", fmtUsd(data.baselineSpendUsd))}
 </div>
 <section>
 <h2>val_score (test split) over iterations</h2>

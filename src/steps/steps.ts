@@ -12,7 +12,7 @@ import { heldOutOf } from "../gate/held-out.ts";
 import { holdoutLine, scoreHoldout } from "../gate/holdout.ts";
 import { trustedSplit } from "../gate/records.ts";
 import type { Repo } from "../git/repo.ts";
-import type { Journal } from "../journal/journal.ts";
+import { type Journal, rejectedDiffKey } from "../journal/journal.ts";
 import { learnIteration, writeClosingSummary } from "../learnings/learnings.ts";
 import type { Logger } from "../log.ts";
 import { recordIteration } from "../record/record.ts";
@@ -112,6 +112,12 @@ export function createSteps(deps: StepDeps): Steps {
       return output;
     },
     record: async ({ runId, iteration, edit, gate }) => {
+      // A rejected candidate is restored away below: its diff is kept in the journal for the report first
+      // (once: a record step re-run after a crash finds the file already restored).
+      if (!gate.passed && journal.fact(rejectedDiffKey(runId, iteration)) === undefined) {
+        const diff = (await repo.diffOfWorkingFile(agent)).trim();
+        if (diff) journal.putFact(rejectedDiffKey(runId, iteration), diff);
+      }
       const output = await recordIteration({
         root,
         repo,
