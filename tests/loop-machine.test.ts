@@ -204,6 +204,30 @@ describe("loop machine driven with fake steps", () => {
     expect(context.finished).toBe(4);
   });
 
+  it("the bayes rule: an accepted change resets patience even when its one pass scored below the best", async () => {
+    const { start } = setup(
+      { patience: 2 },
+      {
+        gate: (i, best) => ({
+          passed: i <= 3,
+          valScore: (best ?? 0.5) - 0.05,
+          previousBest: best,
+          suitePassed: 1,
+          suiteTotal: 1,
+          promoted: [],
+          reasons: i <= 3 ? [] : ["held-out split: P(improvement) 0.1 is not above 0.55"],
+          rule: "bayes",
+          pGood: i <= 3 ? 0.9 : 0.1,
+        }),
+      },
+    );
+    const { context } = await start();
+    // 1-3 accepted (each judged a real improvement), 4 and 5 rejected: patience runs out after 5.
+    expect(context.accepted).toBe(3);
+    expect(context.finished).toBe(5);
+    expect(context.stopReason).toMatch(/patience exhausted: 2/);
+  });
+
   it("an edit that changes nothing skips the gate and the record", async () => {
     const { start, calls } = setup({ maxIterations: 2 }, { changed: (i) => i !== 1 });
     const { context } = await start();

@@ -96,7 +96,9 @@ export const configSchema = z.strictObject({
     .int()
     .min(1)
     .default(5)
-    .describe("Stop after this many consecutive iterations without a new best val_score."),
+    .describe(
+      "Stop after this many consecutive iterations without a new best val_score (with `gate_rule: bayes`: without an accepted change).",
+    ),
   max_iterations: z.int().min(1).nullable().default(null).describe("Stop after this many iterations (null: no limit)."),
   budget_usd: z
     .number()
