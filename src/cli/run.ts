@@ -7,6 +7,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
 import { acquireLock } from "../daemon/lock.ts";
+import { reapProcessGroups } from "../daemon/process-groups.ts";
 import { UserError } from "../errors.ts";
 import { journalBest } from "../gate/records.ts";
 import { preflight } from "../git/preflight.ts";
@@ -128,6 +129,9 @@ export async function runCommand(options: RunOptions): Promise<number> {
   // journal (a torn, truncated or duplicated row or entry), each reported with file and line.
   const repairs: string[] = [];
   try {
+    for (const g of reapProcessGroups(journal, log)) {
+      repairs.push(`process group ${g.pgid} (${g.label}): ${g.processes} process(es) a killed daemon left; killed`);
+    }
     for (const lock of await repo.repairStaleLocks()) repairs.push(`.git/${lock}: left by a killed git; removed`);
     for (const finding of await reconcileWorkspace({ paths: exp.paths, journal, repo })) {
       repairs.push(describeFinding(finding));

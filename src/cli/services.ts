@@ -4,6 +4,7 @@ import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import { createCodingAgent } from "../coding-agent/index.ts";
 import type { Steps } from "../daemon/daemon.ts";
+import { createProcessGroupTracker } from "../daemon/process-groups.ts";
 import { createBullmqExecutor } from "../distributed/bullmq-executor.ts";
 import { versionsOf } from "../distributed/versions.ts";
 import { openRepo, type Repo } from "../git/repo.ts";
@@ -25,7 +26,7 @@ export function createRunnerFor(exp: Experiment, opened: Opened, clock: Clock): 
     config,
     journal: opened.journal,
     log: opened.log,
-    adapter: createAdapter(config, root, opened.log),
+    adapter: createAdapter(config, root, opened.log, createProcessGroupTracker(opened.journal)),
     clock,
     infraErrorShare: config.infra_error_share,
     reuse: config.reuse_results,

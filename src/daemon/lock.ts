@@ -23,12 +23,12 @@ export interface LockInfo {
 const TAKE_TIMEOUT_MS = 1000;
 
 /** State and start time of a process from /proc, or null where there is no /proc or no such process. */
-export function procStat(pid: number): { state: string; startTicks: number } | null {
+export function procStat(pid: number): { state: string; pgrp: number; startTicks: number } | null {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name may hold spaces and parentheses: fields are counted from the last ')'.
     const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0] ?? "?", startTicks: Number(fields[19]) };
+    return { state: fields[0] ?? "?", pgrp: Number(fields[2]), startTicks: Number(fields[19]) };
   } catch {
     return null;
   }

@@ -262,6 +262,36 @@ export class Journal {
     return r ? toRun(r) : undefined;
   }
 
+  // ---- process groups (benchmark commands), reaped on the next start if the daemon died
+
+  addProcessGroup(row: ProcessGroupRow): void {
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT OR REPLACE INTO process_groups (pgid, start_ticks, owner_pid, label, created_at)
+           VALUES (?, ?, ?, ?, ?)`,
+        )
+        .run(row.pgid, row.startTicks, row.ownerPid, row.label, this.now());
+    });
+  }
+
+  removeProcessGroup(pgid: number): void {
+    this.write(() => {
+      this.db.prepare("DELETE FROM process_groups WHERE pgid = ?").run(pgid);
+    });
+  }
+
+  processGroups(): ProcessGroupRow[] {
+    return (
+      this.db.prepare("SELECT * FROM process_groups ORDER BY created_at").all() as {
+        pgid: number;
+        start_ticks: number | null;
+        owner_pid: number;
+        label: string;
+      }[]
+    ).map((r) => ({ pgid: r.pgid, startTicks: r.start_ticks, ownerPid: r.owner_pid, label: r.label }));
+  }
+
   /** Every run, oldest first. */
   runs(): RunRow[] {
     return (this.db.prepare("SELECT * FROM runs ORDER BY created_at, rowid").all() as RunRecord[]).map(toRun);
@@ -987,6 +1017,14 @@ export interface ProgressRow {
   total: number;
   etaS: number | null;
   updatedAt?: number;
+}
+
+/** A process group the daemon started; the leader's start time tells a reused number apart. */
+export interface ProcessGroupRow {
+  pgid: number;
+  startTicks: number | null;
+  ownerPid: number;
+  label: string;
 }
 
 export type IterationOutcome = "accepted" | "rejected" | "no_change";

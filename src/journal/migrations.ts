@@ -169,4 +169,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX steering_versions_path ON steering_versions(path, status, id);
   `,
+  // Process groups the daemon started (benchmark commands), so the next start reaps what a killed daemon left.
+  `
+  CREATE TABLE process_groups (
+    pgid INTEGER PRIMARY KEY,
+    start_ticks INTEGER,
+    owner_pid INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import type { ProcessGroupTracker } from "../../daemon/process-groups.ts";
 import { HarnessError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { redact } from "../../secrets.ts";
@@ -40,6 +41,8 @@ export interface CommandAdapterOptions {
   settings?: { agentModel: string; maxConcurrency: number; taskTimeoutS: number };
   /** Run the command under bubblewrap (`command.sandbox`). */
   sandbox?: CommandSandbox;
+  /** Journals each command's process group, so it is killed with the daemon or reaped after a SIGKILL. */
+  groups?: ProcessGroupTracker;
 }
 
 export interface CommandSandbox {
@@ -140,6 +143,7 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
               }),
             }
           : {}),
+        ...(opts.groups ? { groups: opts.groups } : {}),
         cwd: opts.cwd,
         env,
         timeoutMs: opts.timeoutS * 1000,
@@ -217,12 +221,20 @@ interface ShellResult {
 
 function runShell(
   command: string,
-  o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; signal?: AbortSignal; sandboxArgs?: string[] },
+  o: {
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    timeoutMs: number;
+    signal?: AbortSignal;
+    sandboxArgs?: string[];
+    groups?: ProcessGroupTracker;
+  },
 ): Promise<ShellResult> {
   return new Promise((resolvePromise, reject) => {
     // Its own process group, so a timeout kills the whole tree the shell started.
     const options: SpawnOptions = { cwd: o.cwd, env: o.env, stdio: ["ignore", "ignore", "pipe"], detached: true };
     const child = o.sandboxArgs ? spawn("bwrap", o.sandboxArgs, options) : spawn(command, { ...options, shell: true });
+    const untrack = child.pid ? o.groups?.track(child.pid, `benchmark command: ${command.slice(0, 200)}`) : undefined;
     let stderrTail = "";
     let timedOut = false;
     const killTree = () => {
@@ -243,10 +255,14 @@ function runShell(
     });
     child.on("error", (error) => {
       clearTimeout(timer);
+      untrack?.();
       reject(new HarnessError("INFRA_FAILURE", `cannot start the benchmark command: ${error.message}`));
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      // The shell is gone; anything it left running in its group goes too.
+      killTree();
+      untrack?.();
       o.signal?.removeEventListener("abort", onAbort);
       resolvePromise({ code, signal, stderrTail, timedOut });
     });

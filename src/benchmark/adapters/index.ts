@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { Config } from "../../config/schema.ts";
+import type { ProcessGroupTracker } from "../../daemon/process-groups.ts";
 import { UserError } from "../../errors.ts";
 import { createLogger, type Logger } from "../../log.ts";
 import { createCommandAdapter } from "./command.ts";
@@ -11,7 +12,7 @@ export type { Adapter, AgentAdapter, CommandAdapter, Score, TaskRunResult, TaskS
 export { createCommandAdapter, createExampleAdapter, createLocalAdapter };
 
 /** The adapter `config.benchmark` names; relative paths in the config are relative to the experiment root. */
-export function createAdapter(config: Config, root: string, log?: Logger): Adapter {
+export function createAdapter(config: Config, root: string, log?: Logger, groups?: ProcessGroupTracker): Adapter {
   switch (config.benchmark) {
     case "example":
       return createExampleAdapter();
@@ -44,6 +45,7 @@ export function createAdapter(config: Config, root: string, log?: Logger): Adapt
           taskTimeoutS: config.per_task_timeout,
         },
         log: log ?? createLogger({ stdout: false }).log,
+        ...(groups ? { groups } : {}),
       });
   }
 }
