@@ -208,6 +208,11 @@ describe("entryFromIteration", () => {
     expect(formatEntry(e)).toContain("## Iteration 4 — val_score: 0.60 → 0.72 ✓");
   });
 
+  it("an accepted change under the bayes rule says how sure the gate was", () => {
+    const e = entryFromIteration({ ...base, gate: { ...gate, rule: "bayes", pGood: 0.9371, testRuns: 23 } });
+    expect(e.worked).toMatch(/^Worked: P\(improvement\) 0\.937 with 23 held-out run\(s\), val_score 0\.7200/);
+  });
+
   it("a failed load check: nothing measured, the reason kept", () => {
     const failedGate: GateOutput = {
       ...gate,
@@ -238,6 +243,26 @@ describe("entryFromIteration", () => {
 });
 
 describe("closing summary", () => {
+  it("leads with the sealed holdout when there is one", () => {
+    const text = formatSummary({
+      runId: "run-1",
+      stopReason: "max_iterations reached: 4",
+      bestValScore: 0.72,
+      bestCommit: "abc1234",
+      baselineScore: 0.55,
+      accepted: 1,
+      rejected: 3,
+      iterations: 4,
+      entries: [],
+      holdout: "0.4000 → 0.5500 (+0.1500, 95% interval +0.0200 to +0.2800) on 16 sealed task(s) no gate ever saw",
+    });
+    const lines = text.split("\n");
+    expect(lines[3]).toBe(
+      "**Sealed holdout:** 0.4000 → 0.5500 (+0.1500, 95% interval +0.0200 to +0.2800) on 16 sealed task(s) no gate ever saw",
+    );
+    expect(text.indexOf("Sealed holdout")).toBeLessThan(text.indexOf("Stopped because"));
+  });
+
   it("formats best score and commit, counts, frequent patterns and what to look at", () => {
     const entries = [
       entry({ iteration: 1, pattern: "tool misuse" }),

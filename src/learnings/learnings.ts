@@ -97,7 +97,11 @@ export function entryFromIteration(input: LearnInput): LearningEntry & { runId: 
   let worked: string;
   if (passed) {
     const promoted = gate.promoted.length > 0 ? `; ${gate.promoted.length} task(s) promoted into the suite` : "";
-    worked = `Worked: val_score ${gate.valScore?.toFixed(4)} (best before ${input.bestBefore?.toFixed(4) ?? "none"}), ${suite}${promoted}. Hypothesis: ${oneLine(edit.hypothesis, "none given")}`;
+    const judged =
+      typeof gate.pGood === "number"
+        ? `P(improvement) ${gate.pGood.toFixed(3)} with ${gate.testRuns ?? 0} held-out run(s), `
+        : "";
+    worked = `Worked: ${judged}val_score ${gate.valScore?.toFixed(4)} (best before ${input.bestBefore?.toFixed(4) ?? "none"}), ${suite}${promoted}. Hypothesis: ${oneLine(edit.hypothesis, "none given")}`;
   } else {
     const measured = gate.valScore === null ? "" : ` (val_score ${gate.valScore.toFixed(4)}, ${suite})`;
     worked = `Didn't work: ${gate.reasons.join("; ") || "rejected"}${measured}. Hypothesis: ${oneLine(edit.hypothesis, "none given")}`;
