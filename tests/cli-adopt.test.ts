@@ -1,7 +1,9 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { isCodingAgentRequest, simulatedCodingModel } from "../dev/demo/simulated-coding-model.ts";
+import { startTestLlmServer, textReply } from "../dev/llm-server/llm-server.ts";
 import { main } from "../src/cli/program.ts";
 import { runRecordCommand } from "../src/cli/record.ts";
 import { loadConfig } from "../src/config/load.ts";
@@ -183,4 +185,50 @@ describe.skipIf(!haveTool("python3"))("adopt: an experiment of the Python origin
     expect(missing.stderr).toContain("no task split found");
     expect(existsSync(join(noSplit, "experiment_config.original.yaml"))).toBe(false);
   });
+
+  it("the loop continues an adopted Terminal-Bench experiment: Harbor wrapper, no new baseline, numbering after the original's", async () => {
+    const dir = original("terminal-bench");
+    expect((await adopt(dir)).code).toBe(0);
+    const config = join(dir, "experiment_config.yaml");
+    writeFileSync(config, `${read(dir, "experiment_config.yaml")}max_iterations: 1\n`);
+    execFileSync("git", ["-C", dir, "commit", "-qam", "one iteration"]);
+    const server = await startTestLlmServer({
+      responder: (req, i) => (isCodingAgentRequest(req) ? simulatedCodingModel(req, i) : textReply("ok")),
+    });
+    try {
+      const scenario = Object.fromEntries(
+        Array.from({ length: 20 }, (_, i) => [`task-${String(i).padStart(2, "0")}`, i % 2 ? "pass" : "fail"]),
+      );
+      const env = {
+        ...process.env,
+        ANTHROPIC_BASE_URL: server.url,
+        ANTHROPIC_API_KEY: "test-key",
+        PATH: `${join(REPO, "tests", "fixtures", "harbor-stub")}:${process.env.PATH}`,
+        HARBOR_STUB_LOG: join(dir, "harbor.log"),
+        HARBOR_STUB_SCENARIO: JSON.stringify(scenario),
+      };
+      const code = await new Promise<number | null>((done) => {
+        const child = spawn(process.execPath, [join(REPO, "bin", "auto-harness.js"), "run", "--dir", dir], {
+          env,
+          stdio: "ignore",
+        });
+        child.on("exit", done);
+      });
+      expect(code).toBe(0);
+    } finally {
+      await server.close();
+    }
+    // Harbor ran the train split only (no baseline), through the wrapper.
+    const calls = read(dir, "harbor.log")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).argv as string[]);
+    const train = JSON.parse(read(dir, "tbench_data/task_split.json")).train as string[];
+    expect(calls[0]?.filter((_a, i, all) => all[i - 1] === "--include-task-name").sort()).toEqual([...train].sort());
+    expect(readResults(join(dir, "workspace", "results.tsv")).map((r) => r.commit)[0]).toBe("baseline");
+    const headings = read(dir, "workspace/learnings.md")
+      .split("\n")
+      .filter((l) => l.startsWith("## Iteration"));
+    expect(headings.map((h) => Number(/Iteration (\d+)/.exec(h)?.[1]))).toEqual([1, 2, 3, 4]);
+  }, 120_000);
 });

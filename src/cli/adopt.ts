@@ -11,7 +11,10 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { z } from "zod";
+import { agentHashOf } from "../benchmark/runner.ts";
 import { validateConfig } from "../config/load.ts";
+import { pinSplit } from "../gate/records.ts";
+import { Journal } from "../journal/journal.ts";
 import { UserError } from "../errors.ts";
 import { openRepo } from "../git/repo.ts";
 import { passes } from "../scoring.ts";
@@ -22,7 +25,6 @@ import {
   readTrainResults,
   type SplitFile,
   writeFileAtomic,
-  writeSplit,
 } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
 
@@ -187,6 +189,7 @@ export async function adoptCommand(options: AdoptOptions): Promise<number> {
   const taskSplit = findTaskSplit(root, original);
   if (readSplit(p.split)) throw new UserError("RUN_STATE", `${p.split} exists already; remove it to adopt again`);
   const config = adoptedConfig(original, suite.threshold, options.harnessRoot);
+  const best = Math.max(...rows.map((r) => r.valScore));
   const check = validateConfig(config);
   if (!check.config) throw new UserError("CONFIG_INVALID", `adopted config: ${check.errors.join("; ")}`);
 
@@ -219,7 +222,21 @@ export async function adoptCommand(options: AdoptOptions): Promise<number> {
   say(
     `wrote    experiment_config.yaml (benchmark command, agent_file ${ORIGINAL_AGENT}); the original's kept as ${ORIGINAL_CONFIG}`,
   );
-  writeSplit(p.split, split);
+  // The journal holds the records the gate trusts: the split, the suite and the best score so far (the
+  // incumbent is the last accepted agent, which scored the best row, as the original's gate compares).
+  const journal = Journal.open(p.journal);
+  try {
+    pinSplit(journal, p.split, split);
+    // The suite as the original wrote it, byte for byte: the file stays its view.
+    if (existsSync(p.suite)) journal.pin("suite", readFileSync(p.suite, "utf8"));
+    journal.pin(
+      "baseline",
+      JSON.stringify({ valScore: best, agentHash: agentHashOf(readFileSync(join(root, ORIGINAL_AGENT))) }),
+    );
+    journal.putFact("adopted_from_original", now().toISOString());
+  } finally {
+    journal.close();
+  }
   say(
     `wrote    ${relative(root, p.split)} from ${split.source}: ${split.train.length} train, ${split.test.length} test`,
   );
@@ -235,7 +252,6 @@ export async function adoptCommand(options: AdoptOptions): Promise<number> {
     "adopt: experiment of the Python original",
   );
   if (commit) say(`commit   ${commit.slice(0, 7)} adopt: experiment of the Python original`);
-  const best = Math.max(...rows.map((r) => r.valScore));
   say(
     `kept     results.tsv (${rows.length} rows, best val_score ${best.toFixed(4)}), suite.json (${suite.tasks.length} tasks), ` +
       `train_results.json, learnings.md, PROGRAM.md, ${ORIGINAL_AGENT} and its history`,

@@ -13,8 +13,9 @@ import { journalBest } from "../gate/records.ts";
 import { preflight } from "../git/preflight.ts";
 import { openRepo } from "../git/repo.ts";
 import type { RunRow } from "../journal/journal.ts";
+import { readEntries } from "../learnings/learnings.ts";
 import { bestValScore } from "../scoring.ts";
-import { readResults } from "../workspace/files.ts";
+import { loopIterationOf, readResults } from "../workspace/files.ts";
 import { refuseLostJournal } from "../workspace/history.ts";
 import { describeFinding, reconcileWorkspace, scanResults } from "../workspace/reconcile.ts";
 import {
@@ -235,7 +236,13 @@ export async function runCommand(options: RunOptions): Promise<number> {
       if (!run) journal.createRun(runId, exp.config);
       const input: LoopInput = {
         runId,
-        lastIteration: Math.max(0, ...rows.map((r) => r.iteration), ...journal.iterationNumbers()),
+        // An adopted experiment's iterations are numbered on from the original's learnings.md entries.
+        lastIteration: Math.max(
+          0,
+          ...rows.map(loopIterationOf),
+          ...journal.iterationNumbers(),
+          ...readEntries(exp.paths.learnings).map((e) => e.iteration),
+        ),
         // The journal is the record; results.tsv is its view (read only for experiments from before the pin).
         bestValScore: journalBest(journal) ?? bestValScore(rows),
         limits: limitsOf(exp.config, run?.createdAt ?? clock.now()),
