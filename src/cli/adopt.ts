@@ -13,10 +13,10 @@ import { parse, stringify } from "yaml";
 import { z } from "zod";
 import { agentHashOf } from "../benchmark/runner.ts";
 import { validateConfig } from "../config/load.ts";
-import { pinSplit } from "../gate/records.ts";
-import { Journal } from "../journal/journal.ts";
 import { UserError } from "../errors.ts";
+import { pinSplit } from "../gate/records.ts";
 import { openRepo } from "../git/repo.ts";
+import { Journal } from "../journal/journal.ts";
 import { passes } from "../scoring.ts";
 import {
   readResults,
