@@ -98,3 +98,37 @@ describe("smaller contracts", () => {
     expect(text).not.toMatch(/pm2 does it by itself/);
   });
 });
+
+describe("siblings: the other commands on a directory that is not (yet) an experiment", () => {
+  it.each([
+    ["stop"],
+    ["resume"],
+    ["report"],
+    ["rebaseline"],
+    ["benchmark"],
+    ["record", "--val-score", "0.5", "--evals-passed", "0", "--evals-total", "0"],
+  ])("%s on a directory that does not exist says so, exit 2", async (...args) => {
+    const dir = join(tempDir(), "nope");
+    const r = await cli([...args, "--dir", dir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(new RegExp(`${dir} does not exist; pass --dir <experiment>`));
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it("stop before any run says so and creates no journal", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "experiment_config.yaml"), "benchmark: example\n");
+    const r = await cli(["stop", "--dir", dir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe("auto-harness: no unfinished run to stop (no run yet)\n");
+    expect(readdirSync(dir)).toEqual(["experiment_config.yaml"]);
+  });
+
+  it("record outside a git repository exits 2 with the fix, not a stack trace", async () => {
+    const dir = tempDir();
+    const r = await cli(["record", "--val-score", "0.5", "--evals-passed", "0", "--evals-total", "0", "--dir", dir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/is not a git repository; run `auto-harness prepare` first/);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+});

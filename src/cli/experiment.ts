@@ -21,6 +21,7 @@ export interface Experiment {
 
 export function openExperiment(options: GlobalOptions): Experiment {
   const root = resolve(options.dir ?? process.cwd());
+  if (!existsSync(root)) throw new UserError("USAGE", `${root} does not exist; pass --dir <experiment>`);
   const configFile = options.config ?? "experiment_config.yaml";
   const configPath = isAbsolute(configFile) ? configFile : resolve(root, configFile);
   const config = loadConfig(configPath);

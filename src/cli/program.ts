@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { createAdapter } from "../benchmark/adapters/index.ts";
@@ -38,6 +39,8 @@ function globals(cmd: Command): GlobalOptions {
 
 function requestStop(options: GlobalOptions, out: NodeJS.WritableStream): number {
   const exp = openExperiment(options);
+  // Nothing to stop before the first run: and `stop` must not create a journal on its way to saying so.
+  if (!existsSync(exp.paths.journal)) throw new UserError("RUN_STATE", "no unfinished run to stop (no run yet)");
   const journal = Journal.open(exp.paths.journal);
   try {
     const run = journal.unfinishedRun();
@@ -231,6 +234,8 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .action(
       act(async (cmd) => {
         const root = resolve(globals(cmd).dir ?? process.cwd());
+        // simple-git refuses a directory that does not exist before the command could say so itself.
+        if (!existsSync(root)) throw new UserError("USAGE", `${root} does not exist; pass --dir <experiment>`);
         return runRecordCommand({ root, repo: openRepo(root), options: cmd.args, stdout: out, stderr: err });
       }),
     );

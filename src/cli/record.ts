@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { agentFileIn } from "../config/load.ts";
 import { errorMessage, HarnessError, UserError } from "../errors.ts";
@@ -110,6 +111,13 @@ export async function runRecordCommand(deps: RecordCommandDeps): Promise<number>
     return 0;
   }
   return presented(stderr, RECORD_ERRORS, async () => {
+    if (!existsSync(deps.root)) throw new UserError("USAGE", `${deps.root} does not exist; pass --dir <experiment>`);
+    if (!(await repo.isRepo())) {
+      throw new UserError(
+        "GIT_STATE",
+        `${deps.root} is not a git repository; run \`auto-harness prepare\` first (or \`git init\` and commit the agent)`,
+      );
+    }
     const options = Array.isArray(deps.options) ? parseRecordArgs(deps.options) : deps.options;
     const rows = readResults(file);
     // Rows are numbered as record.py numbers them: the next row is the count of data rows.
