@@ -2,8 +2,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
 import { CRASH_POINTS } from "../src/daemon/crash-point.ts";
+import { expectInvariants } from "./helpers/expect-invariants.ts";
 import { preparedExperiment, REAL_RECORD_CLI, readState, spawnCli } from "./helpers/experiment.ts";
-import { expectInvariants } from "./helpers/invariants.ts";
 import { tempDir } from "./helpers/temp.ts";
 
 // Iterations 1 and 3 are accepted, 2 is rejected (the restore path): every crash point is reached.

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
 import { EXIT_RESUMABLE } from "../src/errors.ts";
+import { expectInvariants } from "./helpers/expect-invariants.ts";
 import { preparedExperiment, REAL_RECORD_CLI, readState, spawnCli, waitForState } from "./helpers/experiment.ts";
-import { expectInvariants } from "./helpers/invariants.ts";
 import { tempDir } from "./helpers/temp.ts";
 
 const ITERATIONS = 3;

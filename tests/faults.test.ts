@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
 import { loopIterationOf, readResults } from "../src/workspace/files.ts";
+import { expectInvariants } from "./helpers/expect-invariants.ts";
 import { preparedExperiment, REAL_RECORD_CLI, readState, type Spawned, spawnCli } from "./helpers/experiment.ts";
-import { expectInvariants } from "./helpers/invariants.ts";
 import { tempDir } from "./helpers/temp.ts";
 
 /** Iterations 1 and 3 are accepted, 2 rejected. */
