@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { Journal } from "../src/journal/journal.ts";
-import { readResults } from "../src/workspace/files.ts";
+import { loopIterationOf, readResults } from "../src/workspace/files.ts";
 import { preparedExperiment } from "./helpers/experiment.ts";
 import { tempDir } from "./helpers/temp.ts";
 
@@ -186,7 +186,7 @@ describe("pm2 restarts a killed daemon", () => {
         expect(journal.integrityCheck()).toBe("ok");
 
         const rows = readResults(join(dir, "workspace", "results.tsv"));
-        expect(rows.map((r) => r.iteration)).toEqual([0, ...accepted]);
+        expect(rows.map(loopIterationOf)).toEqual([0, ...accepted]);
 
         const learnings = readFileSync(join(dir, "workspace", "learnings.md"), "utf8");
         const entries = [...learnings.matchAll(/^## Iteration (\d+)/gm)].map((m) => Number(m[1]));
