@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
-import { CRASH_POINTS } from "../src/daemon/crash-point.ts";
+import { CRASH_POINTS } from "../src/crash-point.ts";
 import { preparedExperiment, REAL_RECORD_CLI, spawnCli } from "../tests/helpers/experiment.ts";
 import { checkInvariants } from "../tests/helpers/invariants.ts";
 

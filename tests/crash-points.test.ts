@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
-import { CRASH_POINTS } from "../src/daemon/crash-point.ts";
+import { CRASH_POINTS } from "../src/crash-point.ts";
 import { expectInvariants } from "./helpers/expect-invariants.ts";
 import { preparedExperiment, REAL_RECORD_CLI, readState, spawnCli } from "./helpers/experiment.ts";
 import { tempDir } from "./helpers/temp.ts";

@@ -18,10 +18,12 @@
  *   harness's own side (the model endpoint, the benchmark's environment or scorer), already retried.
  * - Nothing of a test task's content travels in an outcome: `events` and `error` are null for test.
  */
+
+import type { Split } from "../domain.ts";
 import type { LlmCallRow } from "../journal/journal.ts";
 import type { AgentTask } from "./agent-contract.ts";
 import type { TraceEvent } from "./protocol.ts";
-import type { Reward, Split } from "./types.ts";
+import type { Reward } from "./types.ts";
 
 export interface TaskBatch {
   /** Absolute path of the agent file to run. */

@@ -11,6 +11,7 @@ import { pathToFileURL } from "node:url";
 import { tsImport } from "tsx/esm/api";
 import { withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
+import type { Split } from "../domain.ts";
 import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
 import type { LlmCallRow } from "../journal/journal.ts";
 import type { AgentAdapter, TaskSpec } from "./adapters/types.ts";
@@ -29,7 +30,7 @@ import {
   startAgentProcess,
   takeAgentProcess,
 } from "./sandbox.ts";
-import type { Reward, Split } from "./types.ts";
+import type { Reward } from "./types.ts";
 
 export interface LocalExecutorOptions {
   adapter: AgentAdapter;

@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { budgetExhausted, budgetLeft, withinBudget } from "../budget.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
+import type { Split } from "../domain.ts";
 import { errorMessage, HarnessError, UserError } from "../errors.ts";
 import type { LlmLedger, RunStore, TaskResultCache } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
@@ -22,7 +23,7 @@ import { allNonTransient, describeClasses, infraClass } from "./infra-class.ts";
 import { createLocalExecutor } from "./local-executor.ts";
 import type { SandboxMode } from "./sandbox.ts";
 import { writeTrainTraceAsync } from "./traces.ts";
-import type { BenchmarkRunner, Reward, RunRequest, RunSummary, Split } from "./types.ts";
+import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
 
 export const DEFAULT_INFRA_ERROR_SHARE = 0.5;
 

@@ -1,5 +1,4 @@
-/** The two kinds of task the loop runs: train (the coding agent sees its traces) and test (the gate only). */
-export type Split = "train" | "test";
+import type { Split } from "../domain.ts";
 
 /** One task's outcome: reward 0..1, or null for an infrastructure error (excluded from means). */
 export type Reward = number | null;

@@ -3,8 +3,9 @@
 import { createAdapter } from "../benchmark/adapters/index.ts";
 import type { Adapter } from "../benchmark/adapters/types.ts";
 import { createRunner, type RunnerOptions } from "../benchmark/runner.ts";
-import type { Progress, Split } from "../benchmark/types.ts";
+import type { Progress } from "../benchmark/types.ts";
 import type { Config } from "../config/schema.ts";
+import type { Split } from "../domain.ts";
 import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
 import { passes } from "../scoring.ts";

@@ -6,8 +6,10 @@ import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
+import { refuseLostJournal } from "../daemon/history.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { reapProcessGroups } from "../daemon/process-groups.ts";
+import { describeFinding, reconcileWorkspace, scanResults } from "../daemon/reconcile.ts";
 import { UserError } from "../errors.ts";
 import { journalBest } from "../gate/records.ts";
 import { preflight } from "../git/preflight.ts";
@@ -16,8 +18,6 @@ import type { RunRow } from "../journal/journal.ts";
 import { readEntries } from "../learnings/learnings.ts";
 import { bestValScore } from "../scoring.ts";
 import { loopIterationOf, readResults } from "../workspace/files.ts";
-import { refuseLostJournal } from "../workspace/history.ts";
-import { describeFinding, reconcileWorkspace, scanResults } from "../workspace/reconcile.ts";
 import {
   type Experiment,
   type GlobalOptions,

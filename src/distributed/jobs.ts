@@ -4,7 +4,7 @@
  * handshake, and the held-out rule (a test job carries a hashed task reference, and its result only the reward).
  */
 import { createHash } from "node:crypto";
-import type { Split } from "../benchmark/types.ts";
+import type { Split } from "../domain.ts";
 import type { LlmCallRow } from "../journal/journal.ts";
 
 /** Queue name and Redis key prefix: everything the harness keeps in Redis starts with `auto-harness:`. */

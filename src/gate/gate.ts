@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type { BenchmarkRunner, RunSummary } from "../benchmark/types.ts";
 import type { Config } from "../config/schema.ts";
-import { crashPoint } from "../daemon/crash-point.ts";
+import { crashPoint } from "../crash-point.ts";
 import { AbortedError } from "../errors.ts";
 import type { Repo } from "../git/repo.ts";
 import type { Journal } from "../journal/journal.ts";

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import type { Split } from "../benchmark/types.ts";
+import type { Split } from "../domain.ts";
 import { classifyFault, HarnessError, journalCorrupt } from "../errors.ts";
 import { redact } from "../secrets.ts";
 import { MIGRATIONS } from "./migrations.ts";

@@ -1,4 +1,4 @@
-import { crashPoint } from "../daemon/crash-point.ts";
+import { crashPoint } from "../crash-point.ts";
 import { HarnessError } from "../errors.ts";
 import { type Repo, shortSha } from "../git/repo.ts";
 import type { EditOutput, GateOutput, RecordOutput } from "../steps/contracts.ts";

@@ -6,7 +6,7 @@ import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import type { CodingAgent } from "../coding-agent/index.ts";
 import type { Config } from "../config/schema.ts";
-import { crashPoint } from "../daemon/crash-point.ts";
+import { crashPoint } from "../crash-point.ts";
 import { runGate } from "../gate/gate.ts";
 import { heldOutOf } from "../gate/held-out.ts";
 import { holdoutLine, scoreHoldout } from "../gate/holdout.ts";

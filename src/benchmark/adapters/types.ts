@@ -1,5 +1,6 @@
+import type { Split } from "../../domain.ts";
 import type { AgentTask } from "../agent-contract.ts";
-import type { Reward, Split } from "../types.ts";
+import type { Reward } from "../types.ts";
 
 /** One task as the runner holds it: what the agent sees, what its env is built from, and the rest for the scorer. */
 export interface TaskSpec {

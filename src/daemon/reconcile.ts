@@ -13,8 +13,8 @@ import {
   RESULTS_HEADER,
   type ResultRow,
   writeFileAtomic,
-} from "./files.ts";
-import type { Paths } from "./paths.ts";
+} from "../workspace/files.ts";
+import type { Paths } from "../workspace/paths.ts";
 
 /**
  * Cross-checks at start and resume between the journal, results.tsv, learnings.md and the git trailers.

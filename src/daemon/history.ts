@@ -1,9 +1,10 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { journalCorrupt } from "../errors.ts";
 import type { Repo } from "../git/repo.ts";
+import { readEntries } from "../learnings/learnings.ts";
 import { RUN_TRAILER } from "../record/record.ts";
-import { readResults } from "./files.ts";
-import type { Paths } from "./paths.ts";
+import { readResults } from "../workspace/files.ts";
+import type { Paths } from "../workspace/paths.ts";
 
 function sizeOf(file: string): number | null {
   try {
@@ -23,7 +24,7 @@ export async function workspaceHistory(p: Paths, repo: Repo): Promise<string[]> 
     evidence.push(`${p.results} exists (damaged)`);
   }
   if (existsSync(p.learnings)) {
-    const entries = readFileSync(p.learnings, "utf8").split("<!-- harness:entry ").length - 1;
+    const entries = readEntries(p.learnings).filter((e) => e.runId !== null).length;
     if (entries > 0) evidence.push(`${p.learnings} has ${entries} entr${entries === 1 ? "y" : "ies"}`);
   }
   const commits = (await repo.isRepo()) ? (await repo.trailerCommits(RUN_TRAILER)).length : 0;
