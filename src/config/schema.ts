@@ -134,7 +134,12 @@ export const configSchema = z.strictObject({
       "How the agent under test is sealed: `bwrap` (bubblewrap: read-only view of what it needs, no network, no secrets, nothing outlives a batch) or `none` (runs unsealed; marked so in status, logs and the report).",
     ),
   seed: z.int().default(42).describe("Seed of the train/test split."),
-  step_attempts: z.int().min(1).max(10).default(3).describe("Times a failing step is tried before the run pauses for the operator (fix the cause, then `resume`)."),
+  step_attempts: z
+    .int()
+    .min(1)
+    .max(10)
+    .default(3)
+    .describe("Times a failing step is tried before the run pauses for the operator (fix the cause, then `resume`)."),
   infra_error_share: z
     .number()
     .min(0)
