@@ -7,6 +7,14 @@ const print = (title: string, figures: Record<string, number>) => {
   for (const [k, v] of Object.entries(figures)) process.stdout.write(`  ${k.padEnd(32)} ${v}\n`);
 };
 
+// `npm run bench -- distributed`: only the queue's figures (real redis-server and worker processes; slow).
+if (process.argv[2] === "distributed") {
+  const { benchDistributed } = await import("./distributed.ts");
+  for (const latency of [50, 500])
+    print(`executor: bullmq vs local (${latency} ms replies)`, await benchDistributed(latency));
+  process.exit(0);
+}
+
 print("orchestrator (zero-cost steps, synchronous = FULL)", await benchOrchestrator());
 print("agent process start-up to a loaded agent (median of 5)", {
   sandbox_bwrap_ms: await benchStartup("bwrap"),

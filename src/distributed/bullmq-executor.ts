@@ -5,6 +5,7 @@
  * pulls the next item), and every outcome carries a delivery id, so a copy delivered twice is dropped.
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import { extname } from "node:path";
 import type { ExecutorItem, TaskBatch, TaskExecutor, TaskOutcome } from "../benchmark/executor.ts";
 import type { TraceEvent } from "../benchmark/protocol.ts";
 import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
@@ -95,6 +96,7 @@ async function* runBatch(
   const dataOf = (key: Key): TaskJobData => ({
     run,
     agentHash: batch.agentHash,
+    agentExt: extname(batch.agentFile) || ".ts",
     split: batch.split,
     taskRef: taskRefOf(batch.split, key.taskId),
     trial: key.trial,

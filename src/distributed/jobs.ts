@@ -21,6 +21,8 @@ export interface Versions {
 export interface TaskJobData {
   run: string;
   agentHash: string;
+  /** The agent file's extension (".ts", ".py"): which runtime the worker's sandbox starts. */
+  agentExt?: string;
   split: Split;
   /** The task: its id for train; for test a hash, so no held-out id is stored in Redis. */
   taskRef: string;

@@ -80,13 +80,14 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
   let testRefs: Promise<Map<string, string>> | null = null;
   let exitCode = 0;
 
-  const agentFileFor = (hash: string): Promise<string> => {
+  const agentFileFor = (hash: string, ext: string): Promise<string> => {
     let file = agentFiles.get(hash);
     if (!file) {
       file = getAgentFile(redis, hash).then((content) => {
         const dir = join(opts.cacheDir, hash);
         mkdirSync(dir, { recursive: true });
-        const path = join(dir, "agent.ts");
+        // The extension tells the sandbox which runtime loads it (TypeScript or Python).
+        const path = join(dir, `agent${/^\.[a-z]{1,4}$/.test(ext) ? ext : ".ts"}`);
         writeFileSync(path, content);
         return path;
       });
@@ -155,7 +156,7 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
       const taskId = await taskIdOf(data);
       if (taskId === null)
         throw new UnrecoverableError("the task is not in this worker's benchmark (its versions agree: a bug)");
-      const agentFile = await agentFileFor(data.agentHash);
+      const agentFile = await agentFileFor(data.agentHash, data.agentExt ?? ".ts");
       let outcome: TaskOutcome;
       try {
         outcome = await local.run({
