@@ -202,7 +202,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
       },
       { type: "text", text: digest },
     ];
-    const tools = toolDeclarations(phase);
+    const tools = toolDeclarations(phase, agentRel);
     const messages: MessageParam[] = [
       { role: "user", content: phase === "analyze" ? "Begin the analysis." : "Begin the edit." },
     ];
@@ -371,8 +371,8 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
       return {
         changed,
         hypothesis: `(none stated: the edit phase hit ${limit} before calling finish)`,
-        changeSummary: `The edit phase hit ${limit} before calling finish; agent/agent.ts is ${changed ? "changed" : "unchanged"}.`,
-        commitMessage: `Edit agent/agent.ts (the coding agent hit ${limit} before finishing)`,
+        changeSummary: `The edit phase hit ${limit} before calling finish; ${agentRel} is ${changed ? "changed" : "unchanged"}.`,
+        commitMessage: `Edit ${agentRel} (the coding agent hit ${limit} before finishing)`,
         pattern: input.analysis?.patterns[0] ?? "unknown",
         needsFromHuman: "none",
       };

@@ -109,7 +109,21 @@ function declare(name: string, description: string, schema: z.ZodType): Tool {
 }
 
 /** Tool declarations for a phase; the last one carries the cache breakpoint so the tool list is cached. */
-export function toolDeclarations(phase: Phase): Tool[] {
+/** The tools of a phase; their descriptions name the agent file (config `agent_file`). */
+export function toolDeclarations(phase: Phase, agentFile = "agent/agent.ts"): Tool[] {
+  return declarationsOf(phase).map((tool) =>
+    agentFile === "agent/agent.ts" || !("description" in tool) || typeof tool.description !== "string"
+      ? tool
+      : {
+          ...tool,
+          description: tool.description
+            .replaceAll("agent/agent.ts", agentFile)
+            .replace("Type-check and load", agentFile.endsWith(".py") ? "Compile and import" : "Type-check and load"),
+        },
+  );
+}
+
+function declarationsOf(phase: Phase): Tool[] {
   const tools: Tool[] = [
     { type: "text_editor_20250728", name: EDITOR_TOOL },
     declare(
@@ -267,9 +281,9 @@ function editor(ctx: ToolContext, raw: unknown): ToolOutcome {
       return write(ctx, "str_replace", input.path, (before) => {
         const count = before.split(input.old_str).length - 1;
         if (count === 0)
-          return fail("old_str was not found in agent/agent.ts; view the file and copy the text exactly");
+          return fail(`old_str was not found in ${ctx.agentFile}; view the file and copy the text exactly`);
         if (count > 1)
-          return fail(`old_str occurs ${count} times in agent/agent.ts; include more context so it is unique`);
+          return fail(`old_str occurs ${count} times in ${ctx.agentFile}; include more context so it is unique`);
         return before.replace(input.old_str, () => input.new_str);
       });
     case "insert":
@@ -438,7 +452,7 @@ async function checkAgentTool(ctx: ToolContext): Promise<ToolOutcome> {
 
 /** Carries out one tool call. Never throws for bad input; only an abort escapes. */
 export async function runTool(ctx: ToolContext, name: string, input: unknown): Promise<ToolOutcome> {
-  const names = toolDeclarations(ctx.phase).map((t) => (t as { name: string }).name);
+  const names = toolDeclarations(ctx.phase, ctx.agentFile).map((t) => (t as { name: string }).name);
   const parse = <T>(schema: z.ZodType<T>): { ok: true; data: T } | { ok: false; outcome: ToolOutcome } => {
     const parsed = schema.safeParse(input ?? {});
     return parsed.success

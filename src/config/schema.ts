@@ -28,7 +28,7 @@ export const configSchema = z.strictObject({
     .string()
     .min(1)
     .default("claude-opus-4-6")
-    .describe("Model of the coding agent that analyzes failures and edits agent/agent.ts."),
+    .describe("Model of the coding agent that analyzes failures and edits the agent file."),
   split: z.literal("train").default("train").describe("Split the loop benchmarks and the coding agent may read."),
   gate_split: z
     .literal("test")
