@@ -1,4 +1,5 @@
 import { readdirSync } from "node:fs";
+import type { ProcessGroupTracker } from "../benchmark/adapters/types.ts";
 import type { Journal, ProcessGroupRow } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
 import { processAlive, procStat } from "./lock.ts";
@@ -8,11 +9,6 @@ import { processAlive, procStat } from "./lock.ts";
  * it runs, killed when the daemon exits (normally or by an uncaught error), and, when the daemon itself was
  * SIGKILLed, reaped by the next start. Agent processes die with their sandbox (bubblewrap --die-with-parent).
  */
-export interface ProcessGroupTracker {
-  /** Records a group just started; returns the function that forgets it once it has ended. */
-  track(pgid: number, label: string): () => void;
-}
-
 export function createProcessGroupTracker(journal: Pick<Journal, "addProcessGroup" | "removeProcessGroup">) {
   const live = new Set<number>();
   let hooked = false;

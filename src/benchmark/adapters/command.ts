@@ -19,12 +19,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import type { ProcessGroupTracker } from "../../daemon/process-groups.ts";
 import { HarnessError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { redact } from "../../secrets.ts";
 import type { Reward } from "../types.ts";
-import type { CommandAdapter, CommandRunRequest } from "./types.ts";
+import type { CommandAdapter, CommandRunRequest, ProcessGroupTracker } from "./types.ts";
 
 /** The harness's own directory. */
 const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");

@@ -1,12 +1,11 @@
 import { resolve } from "node:path";
 import type { Config } from "../../config/schema.ts";
-import type { ProcessGroupTracker } from "../../daemon/process-groups.ts";
 import { UserError } from "../../errors.ts";
 import { createLogger, type Logger } from "../../log.ts";
 import { createCommandAdapter } from "./command.ts";
 import { createExampleAdapter } from "./example.ts";
 import { createLocalAdapter } from "./local.ts";
-import type { Adapter } from "./types.ts";
+import type { Adapter, ProcessGroupTracker } from "./types.ts";
 
 export type { Adapter, AgentAdapter, CommandAdapter, Score, TaskRunResult, TaskSpec } from "./types.ts";
 export { createCommandAdapter, createExampleAdapter, createLocalAdapter };

@@ -64,3 +64,9 @@ export function rewardOf(score: Score): { reward: number; detail: string | null 
     throw new Error(`scorer returned ${JSON.stringify(score)}, not a number`);
   return { reward: Math.min(1, Math.max(0, raw)), detail };
 }
+
+/** Where a command adapter reports the process groups it starts, so nothing outlives the daemon. */
+export interface ProcessGroupTracker {
+  /** Records a group just started; returns the function that forgets it once it has ended. */
+  track(pgid: number, label: string): () => void;
+}
