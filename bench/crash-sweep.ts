@@ -42,8 +42,10 @@ for (const point of points) {
         ({ code } = await spawnCli(["daemon", "--dir", dir], env, REAL_RECORD_CLI).exited);
       }
       const { violations } = checkInvariants(dir, ITERATIONS);
-      if (code === EXIT_NOTHING_TO_DO && violations.length === 0) survived++;
+      const ok = code === EXIT_NOTHING_TO_DO && violations.length === 0;
+      if (ok) survived++;
       else failures.push(`${point}:${hit}: exit ${code}; ${violations.join("; ")}`);
+      process.stdout.write(`    ${point}:${hit} ${ok ? "survived" : "FAILED"} (${survived}/${tried})\n`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
