@@ -1,3 +1,4 @@
+import { withinBudget } from "../src/budget.ts";
 import type { Observation } from "../src/steps/contracts.ts";
 
 export interface Limits {
@@ -25,7 +26,7 @@ export function limitChanges(before: Limits, after: Limits): string[] {
 /** Pure: why the run should stop now, or null to go on. Checked before every iteration. */
 export function stopReason(limits: Limits, progress: Progress, seen: Observation): string | null {
   if (seen.stopRequested) return "operator requested stop";
-  if (limits.budgetUsd !== null && seen.spentUsd >= limits.budgetUsd) {
+  if (limits.budgetUsd !== null && !withinBudget(limits.budgetUsd, seen.spentUsd)) {
     return `budget reached: $${seen.spentUsd.toFixed(2)} of $${limits.budgetUsd.toFixed(2)}`;
   }
   if (limits.deadline !== null && seen.now >= limits.deadline) {
