@@ -91,14 +91,14 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
     server = await startTestLlmServer({ responder: () => textReply("ok") });
     ENV = { ...process.env, ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: "test-key" };
     prepared = await prepare(mkdtempSync(join(tmpdir(), "ah-gate-prepared-")));
-  }, 120_000);
+  }, 300_000);
   afterAll(async () => {
     rmSync(prepared, { recursive: true, force: true });
     await server?.close();
   });
 
   it("seals a holdout, rejects a neutral edit, accepts a real fix, and --explain says why in ids and numbers", {
-    timeout: 180_000,
+    timeout: 400_000,
   }, async () => {
     const dir = experiment(tempDir("ah-gate-e2e-"));
     const split = JSON.parse(readFileSync(join(dir, "workspace", "split.json"), "utf8"));
@@ -141,7 +141,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
   });
 
   it("a gate SIGKILLed mid-way resumes from its journal without running a finished task again", {
-    timeout: 180_000,
+    timeout: 400_000,
   }, async () => {
     const dir = experiment(tempDir("ah-gate-kill-"));
     writeFileSync(join(dir, "agent", "agent.ts"), agent(["alpha"], "fix-kill"));
@@ -194,7 +194,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
   });
 
   it("scores the sealed holdout once, paired with the baseline, and journals only the numbers", {
-    timeout: 180_000,
+    timeout: 400_000,
   }, async () => {
     const dir = experiment(tempDir("ah-gate-holdout-"));
     writeFileSync(join(dir, "agent", "agent.ts"), agent(["alpha", "beta", "delta"], "final"));
