@@ -64,6 +64,7 @@ export function searchWithDeadline(
       workerData: { pattern, files, maxMatches: options.maxMatches, lineLimit: LINE_LIMIT, shown: SHOWN },
     });
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const finish = (result: RegexSearchResult) => {
       if (settled) return;
       settled = true;
@@ -71,15 +72,19 @@ export function searchWithDeadline(
       void worker.terminate();
       resolve(result);
     };
-    const timer = setTimeout(
-      () =>
-        finish({
-          ok: false,
-          reason: "timeout",
-          message: `the regular expression ran longer than ${options.timeoutMs / 1000}s over the traces and was stopped (nested quantifiers such as (a+)+ backtrack without end); simplify it, or search for a substring`,
-        }),
-      options.timeoutMs,
-    );
+    // The limit counts from when the worker runs: starting a thread on a loaded machine is not the pattern's fault.
+    worker.once("online", () => {
+      if (settled) return;
+      timer = setTimeout(
+        () =>
+          finish({
+            ok: false,
+            reason: "timeout",
+            message: `the regular expression ran longer than ${options.timeoutMs / 1000}s over the traces and was stopped (nested quantifiers such as (a+)+ backtrack without end); simplify it, or search for a substring`,
+          }),
+        options.timeoutMs,
+      );
+    });
     worker.once("message", (m: { matches: string[]; more: boolean }) => finish({ ok: true, ...m }));
     worker.once("error", (e) => finish({ ok: false, reason: "invalid", message: e.message }));
     worker.once("exit", () => finish({ ok: false, reason: "invalid", message: "the search stopped unexpectedly" }));
