@@ -100,7 +100,7 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap") || !haveTool("python3"))("init 
       expect(learnings).toMatch(/## Iteration 1 /);
       expect(learnings).toMatch(/## Run summary/);
     },
-    240_000,
+    600_000,
   );
 
   it("refuses a directory that already has an experiment, writing nothing", async () => {
