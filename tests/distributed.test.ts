@@ -279,6 +279,21 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
       expect(exp.logs.join("")).toMatch(/refused: benchmark version differs/);
     }, 120_000);
 
+    it("an agent file that does not load on the worker fails the batch once, with the reason", async () => {
+      exp.writeAgent("export default { run( {\n");
+      exp.journal.createRun("run-load-failed", {});
+      const from = server.requests.length;
+      const error = await exp
+        .runner({ executor: executor() })
+        .run({ split: "train", taskIds: ["train-0", "train-1"], runId: "run-load-failed" })
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "AGENT_LOAD_FAILED" });
+      // The type-checker's own words, as a local run gives them; never the worker's cache path.
+      expect((error as Error).message).toMatch(/agent\.ts\(2,1\): error TS1005/);
+      expect((error as Error).message).not.toContain("workspace/worker");
+      expect(server.requests.length).toBe(from);
+    }, 120_000);
+
     const heldoutRequestsSince = (from: number) =>
       server.requests.slice(from).filter((r) => promptOf(r).startsWith("HELDOUT")).length;
   },

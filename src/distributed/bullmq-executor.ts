@@ -97,6 +97,7 @@ async function* runBatch(
     run,
     agentHash: batch.agentHash,
     agentExt: extname(batch.agentFile) || ".ts",
+    agentName: batch.agentFile,
     split: batch.split,
     taskRef: taskRefOf(batch.split, key.taskId),
     trial: key.trial,

@@ -23,6 +23,8 @@ export interface TaskJobData {
   agentHash: string;
   /** The agent file's extension (".ts", ".py"): which runtime the worker's sandbox starts. */
   agentExt?: string;
+  /** The agent file's path on the daemon's machine: what a worker's messages call it. */
+  agentName?: string;
   split: Split;
   /** The task: its id for train; for test a hash, so no held-out id is stored in Redis. */
   taskRef: string;

@@ -170,8 +170,12 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
         });
       } catch (error) {
         // The agent file does not load: the daemon fails the whole batch with this reason, as a local run does.
-        if (error instanceof HarnessError && error.code === "AGENT_LOAD_FAILED")
-          return { reward: null, durationMs: 0, llmCalls: [], worker: id, loadError: error.message };
+        if (error instanceof HarnessError && error.code === "AGENT_LOAD_FAILED") {
+          // Name the file as the daemon's operator knows it, not by this worker's cache path.
+          const cached = new RegExp(`\\S*${data.agentHash}/agent\\.\\w+`, "g");
+          const loadError = error.message.replace(cached, data.agentName ?? "the agent file");
+          return { reward: null, durationMs: 0, llmCalls: [], worker: id, loadError };
+        }
         throw error;
       }
       health.done += 1;
