@@ -126,7 +126,12 @@ export interface LocalSession {
  * The local pool for a queue worker: the same sandbox, timeouts, retries and scoring as a batch, but the
  * tasks arrive one by one and the agent process stays warm between them.
  */
-export function openLocalSession(o: LocalExecutorOptions, s: { agentFile: string; split: Split }): LocalSession {
+export function openLocalSession(
+  o: LocalExecutorOptions,
+  s: { agentFile: string; agentHash: string; split: Split },
+  /** Agent hashes already type-checked, shared by a worker's sessions: tsc once per agent version. */
+  checked: Set<string> = new Set(),
+): LocalSession {
   const language = languageOf(s.agentFile);
   const q = new ItemQueue<ExecutorItem>();
   const abort = new AbortController();
@@ -140,7 +145,7 @@ export function openLocalSession(o: LocalExecutorOptions, s: { agentFile: string
   });
   const batch: TaskBatch = {
     agentFile: s.agentFile,
-    agentHash: "",
+    agentHash: s.agentHash,
     split: s.split,
     taskIds: [],
     trials: [],
@@ -160,16 +165,7 @@ export function openLocalSession(o: LocalExecutorOptions, s: { agentFile: string
       opened();
     },
   };
-  runBatch(
-    o,
-    batch,
-    q,
-    abort.signal,
-    () => takeAgentProcess(o.sandbox, language),
-    envLoader(o),
-    new Set<string>(),
-    session,
-  ).then(
+  runBatch(o, batch, q, abort.signal, () => takeAgentProcess(o.sandbox, language), envLoader(o), checked, session).then(
     () => end(new AbortedError("the agent pool was closed")),
     (error: unknown) => end(error),
   );

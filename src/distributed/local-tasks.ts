@@ -46,6 +46,7 @@ export interface LocalTasksOptions {
 export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
   const { adapter, log } = o;
   const sessions = new Map<string, { session: LocalSession; lastUsed: number; active: number }>();
+  const checked = new Set<string>();
   const idleMs = o.idleMs ?? 60_000;
   const sweeper = setInterval(
     () => {
@@ -84,7 +85,8 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
           typeCheck: true,
           warn: (obj, msg) => log.warn(r.split === "train" ? obj : { reason: obj.kind }, msg),
         },
-        { agentFile: r.agentFile, split: r.split },
+        { agentFile: r.agentFile, agentHash: r.agentHash, split: r.split },
+        checked,
       );
       s = { session, lastUsed: Date.now(), active: 0 };
       sessions.set(key, s);
