@@ -56,7 +56,9 @@ export function spawnWorker(
       "--concurrency",
       String(opts.concurrency ?? 2),
       "--lock-timeout",
-      String(opts.lockTimeoutS ?? 2),
+      // Short enough for a killed worker's tasks to move on in seconds, long enough that a loaded machine's
+      // slow lock renewal is not taken for a dead worker.
+      String(opts.lockTimeoutS ?? 4),
     ],
     { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
   );
