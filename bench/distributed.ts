@@ -250,6 +250,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     for (const [k, v] of Object.entries(await benchDistributed(latency)))
       process.stdout.write(`  ${k.padEnd(36)} ${v}\n`);
   }
-  // The spare agent process the local pool keeps started would hold the bench open.
+  // A figure printed is the end: no leftover handle (a spare agent process, a closing socket) holds it open.
   process.exit(0);
 }
