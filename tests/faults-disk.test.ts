@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { closeSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
 import { EXIT_RESUMABLE } from "../src/errors.ts";
 import { expectInvariants } from "./helpers/expect-invariants.ts";
@@ -24,12 +24,14 @@ function smallDisk(): string | null {
     return null;
   }
   mounted.push(dir);
+  // Unmount (bind mounts first), then remove the mount point.
+  onTestFinished(() => {
+    for (const m of mounted.splice(0)) execFileSync("umount", ["-l", m], { stdio: "pipe" });
+    rmSync(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 const mounted: string[] = [];
-afterEach(() => {
-  for (const dir of mounted.splice(0)) execFileSync("umount", ["-l", dir], { stdio: "pipe" });
-});
 
 /** Writes zeros until the disk refuses: ENOSPC. */
 function fill(file: string): void {
