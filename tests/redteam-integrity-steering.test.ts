@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openRepo } from "../src/git/repo.ts";
-import { createSteeringGuard, REFUSED_DIR, sha256 } from "../src/steering/steering.ts";
+import { agentsSealed, createSteeringGuard, REFUSED_DIR, sha256 } from "../src/steering/steering.ts";
 import { type Experiment, makeExperiment } from "./benchmark-fixtures.ts";
 
 let exp: Experiment | undefined;
@@ -100,5 +100,35 @@ describe("an agent process that rewrites the steering files", () => {
     expect(git(root, "show", "HEAD:PROGRAM.md")).toBe(operators);
     expect(exp.journal.acceptedSteering("PROGRAM.md")).toMatchObject({ sha256: sha256(operators), commit: sha });
     expect(git(root, "show", "--name-only", "--format=", "HEAD").trim()).toBe("PROGRAM.md");
+  });
+
+  it("with every agent sealed, an operator's edit made while tasks run is kept and committed, not restored", async () => {
+    const s = setUp();
+    exp = s.exp;
+    const root = exp.root;
+    const steering = createSteeringGuard({ root, journal: exp.journal, log: exp.log, agentsSealed: true });
+    const repo = openRepo(root);
+    await steering.commitChanges(repo);
+
+    const operators = "# Program\nImprove refunds. Check identity first.\n";
+    await steering.within(async () => {
+      writeFileSync(join(root, "PROGRAM.md"), operators);
+      // No steering commit while a window is open.
+      expect(await steering.commitChanges(repo)).toBeNull();
+    });
+    expect(readFileSync(join(root, "PROGRAM.md"), "utf8")).toBe(operators);
+    expect(await steering.commitChanges(repo)).not.toBeNull();
+    expect(git(root, "show", "HEAD:PROGRAM.md")).toBe(operators);
+  });
+});
+
+describe("agentsSealed", () => {
+  it.each([
+    [{ benchmark: "example", sandbox: "bwrap" }, true],
+    [{ benchmark: "local", sandbox: "none" }, false],
+    [{ benchmark: "command", sandbox: "bwrap", command: { sandbox: false } }, false],
+    [{ benchmark: "command", sandbox: "bwrap", command: { sandbox: true } }, true],
+  ])("%o → %s", (config, sealed) => {
+    expect(agentsSealed(config as never)).toBe(sealed);
   });
 });

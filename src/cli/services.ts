@@ -9,7 +9,7 @@ import { createBullmqExecutor } from "../distributed/bullmq-executor.ts";
 import { versionsOf } from "../distributed/versions.ts";
 import { openRepo, type Repo } from "../git/repo.ts";
 import { createAnthropic } from "../llm/client.ts";
-import { createSteeringGuard } from "../steering/steering.ts";
+import { agentsSealed, createSteeringGuard } from "../steering/steering.ts";
 import { acceptedAgentContent, agentCheck, createSteps } from "../steps/steps.ts";
 import type { Experiment, Opened } from "./experiment.ts";
 
@@ -50,7 +50,7 @@ export function createServices(exp: Experiment, opened: Opened, clock: Clock): S
   const { root, config } = exp;
   const { journal, log } = opened;
   // Every agent process the loop starts (task runs, the coding agent's runs, load checks) runs in a steering window.
-  const steering = createSteeringGuard({ root, journal, log });
+  const steering = createSteeringGuard({ root, journal, log, agentsSealed: agentsSealed(config) });
   const runner = steering.wrapRunner(createRunnerFor(exp, opened, clock));
   const repo = openRepo(root);
   const codingAgent = createCodingAgent({

@@ -5,12 +5,14 @@
  * in the journal, every agent process runs inside a window (task runs, load checks), and a steering file that
  * changed during a window is restored to what it was when the window opened, its changed text set aside for the
  * operator and reported. Only a change made outside every window, against the pinned version, is committed.
- * (The sandbox also keeps the experiment read-only to the agent; this is the second wall.)
+ * When every agent runs sealed the sandbox is the wall (the experiment is read-only to it) and windows only delay
+ * the commit.
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
+import type { Config } from "../config/schema.ts";
 import type { Repo } from "../git/repo.ts";
 import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
@@ -45,6 +47,17 @@ export interface SteeringDeps {
   journal: Journal;
   log: Pick<Logger, "warn" | "info">;
   now?: () => Date;
+  /**
+   * Every agent process runs sealed (read-only view of the experiment), so none can write a steering file: a change
+   * during a window is the operator's, and restoring it would throw away most edits of a night (tasks run most of
+   * the time). Windows then only guard unsealed agents.
+   */
+  agentsSealed?: boolean;
+}
+
+/** Whether no agent process of this config can write the experiment: the sandbox, or a sandboxed command. */
+export function agentsSealed(config: Pick<Config, "benchmark" | "sandbox" | "command">): boolean {
+  return config.benchmark === "command" ? config.command?.sandbox === true : config.sandbox === "bwrap";
 }
 
 export function createSteeringGuard(deps: SteeringDeps): SteeringGuard {
@@ -62,7 +75,7 @@ export function createSteeringGuard(deps: SteeringDeps): SteeringGuard {
   }
 
   function exit(): void {
-    if (--open > 0) return;
+    if (--open > 0 || deps.agentsSealed) return;
     for (const file of STEERING_FILES) {
       const before = atOpen.get(file) ?? null;
       const after = read(file);

@@ -16,7 +16,7 @@ import { type Journal, rejectedDiffKey } from "../journal/journal.ts";
 import { learnIteration, writeClosingSummary } from "../learnings/learnings.ts";
 import type { Logger } from "../log.ts";
 import { recordIteration } from "../record/record.ts";
-import { createSteeringGuard, type SteeringGuard } from "../steering/steering.ts";
+import { agentsSealed, createSteeringGuard, type SteeringGuard } from "../steering/steering.ts";
 import { writeTrainResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 import { createCheck } from "./check.ts";
@@ -58,7 +58,7 @@ export function createSteps(deps: StepDeps): Steps {
   const { root, config, journal, log, clock, codingAgent, repo } = deps;
   const agent = config.agent_file;
   const p = paths(root, undefined, agent);
-  const steering = deps.steering ?? createSteeringGuard({ root, journal, log });
+  const steering = deps.steering ?? createSteeringGuard({ root, journal, log, agentsSealed: agentsSealed(config) });
   const runner = deps.steering ? deps.runner : steering.wrapRunner(deps.runner);
   /** The sealed holdout, scored once at the end of the run; the closing summary leads with it. */
   const sealedHoldout = async (runId: string): Promise<string | null> => {
