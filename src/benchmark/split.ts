@@ -9,7 +9,7 @@ export interface SplitResult {
 }
 
 /** mulberry32: small, fast and the same on every platform, which is all a reproducible split needs. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -5,6 +5,7 @@
  * and feeds the results back with `applyResult`; the state is a fold of those results, so a resumed gate
  * replays its journaled results and continues where it stopped.
  */
+import { prng } from "../../benchmark/split.ts";
 
 export interface Counts {
   s: number;
@@ -197,17 +198,8 @@ export function fitPrior(histories: History[], g: BayesParams = DEFAULT_BAYES): 
 
 // ---------------------------------------------------------------- the sequential procedure
 
-/** mulberry32, as the split uses: the order of held-out tasks must replay exactly from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The split's generator: the order of held-out tasks must replay exactly from its seed.
+export { prng };
 
 export function seededOrder(ids: readonly string[], seed: number): string[] {
   const random = prng(seed);
