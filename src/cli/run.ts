@@ -9,7 +9,7 @@ import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
 import { refuseLostJournal } from "../daemon/history.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { reapProcessGroups } from "../daemon/process-groups.ts";
-import { describeFinding, reconcileWorkspace, scanResults } from "../daemon/reconcile.ts";
+import { describeFinding, reconcileWorkspace } from "../daemon/reconcile.ts";
 import { UserError } from "../errors.ts";
 import { journalBest } from "../gate/records.ts";
 import { preflight } from "../git/preflight.ts";
@@ -17,7 +17,7 @@ import { openRepo } from "../git/repo.ts";
 import type { RunRow } from "../journal/journal.ts";
 import { readEntries } from "../learnings/learnings.ts";
 import { bestValScore } from "../scoring.ts";
-import { loopIterationOf, readResults } from "../workspace/files.ts";
+import { loopIterationOf, readResults, scanResults } from "../workspace/files.ts";
 import {
   type Experiment,
   type GlobalOptions,

@@ -1,17 +1,24 @@
 import { existsSync, readFileSync } from "node:fs";
-import { FileDamagedError } from "../errors.ts";
 import { type Repo, shortSha } from "../git/repo.ts";
 import type { Journal, StepRow } from "../journal/journal.ts";
-import { entryFromIteration, entryMarker, formatEntry, LEARNINGS_HEADER } from "../learnings/learnings.ts";
+import {
+  entryFromIteration,
+  entryMarker,
+  formatEntry,
+  LEARNINGS_HEADER,
+  type LearningsBlock,
+  scanLearnings,
+  summaryMarker,
+} from "../learnings/learnings.ts";
 import { RUN_TRAILER, runTrailerValue } from "../record/record.ts";
 import type { EditOutput, GateOutput, LearnInput, RecordOutput } from "../steps/contracts.ts";
 import {
   formatResultRow,
   LOOP_ITERATION_COLUMN,
   loopIterationOf,
-  parseResults,
   RESULTS_HEADER,
   type ResultRow,
+  scanResults,
   writeFileAtomic,
 } from "../workspace/files.ts";
 import type { Paths } from "../workspace/paths.ts";
@@ -96,51 +103,13 @@ export function journalTruth(journal: Journal): Truth {
 
 // ---- results.tsv
 
-/**
- * Reads results.tsv leniently: a torn last line (no trailing newline) and duplicated iterations are findings
- * to repair; any other damage still stops with the file and line, since nothing here knows the right content.
- */
-export function scanResults(text: string, file: string): { header: string; rows: ResultRow[]; findings: Finding[] } {
-  const findings: Finding[] = [];
-  const lines = text.split("\n");
-  const torn = text !== "" && !text.endsWith("\n");
-  if (lines.at(-1) === "") lines.pop();
-  const header = lines[0] ?? "";
-  // The header and every complete row must parse; parseResults names the file and line otherwise.
-  const complete = torn ? lines.slice(0, -1) : lines;
-  if (torn && lines.length === 1) throw new FileDamagedError(file, 1, "the header line is torn (no newline)");
-  const { rows } = parseResults(`${complete.join("\n")}\n`, file);
-  if (torn) {
-    findings.push({
-      file,
-      line: lines.length,
-      problem: `torn last line (no trailing newline): "${(lines.at(-1) ?? "").slice(0, 80)}"`,
-      repair: "dropped",
-    });
-  }
-  const seen = new Set<number>();
-  const unique: ResultRow[] = [];
-  rows.forEach((row, i) => {
-    const loop = loopIterationOf(row);
-    if (seen.has(loop)) {
-      findings.push({
-        file,
-        line: i + 2,
-        problem: `duplicate row for iteration ${loop}`,
-        repair: "dropped (the first row is kept)",
-      });
-      return;
-    }
-    seen.add(loop);
-    unique.push(row);
-  });
-  return { header, rows: unique, findings };
-}
-
 function reconcileResults(file: string, truth: Truth): Finding[] {
   if (!existsSync(file)) return [];
   const text = readFileSync(file, "utf8");
-  const { header, rows, findings } = scanResults(text, file);
+  const scanned = scanResults(text, file);
+  const { header } = scanned;
+  const rows = scanned.rows.map((r) => r.row);
+  const findings: Finding[] = scanned.damage.map((d) => ({ file, ...d }));
   const have = new Set(rows.map(loopIterationOf));
   const rebuilt: ResultRow[] = [];
   for (const [iteration, row] of truth.rows) {
@@ -167,41 +136,11 @@ function reconcileResults(file: string, truth: Truth): Finding[] {
 
 // ---- learnings.md
 
-const BLOCK_START = /^<!-- harness:(entry|summary) /;
-const ENTRY_MARKER = /^<!-- harness:entry run=(\S+) iteration=(\d+) -->/;
-
-interface Block {
-  marker: string | null;
-  line: number;
-  text: string;
-}
-
-function splitBlocks(text: string): Block[] {
-  const blocks: Block[] = [{ marker: null, line: 1, text: "" }];
-  text.split("\n").forEach((raw, i) => {
-    if (BLOCK_START.test(raw)) blocks.push({ marker: raw.trim(), line: i + 1, text: "" });
-    const current = blocks.at(-1) as Block;
-    current.text += `${raw}\n`;
-  });
-  const last = blocks.at(-1) as Block;
-  last.text = last.text.slice(0, -1);
-  return blocks;
-}
-
-/** An entry in DESIGN §7's format that lost its tail (the file was cut inside it). */
-function entryIncomplete(block: Block): boolean {
-  if (!block.marker || !ENTRY_MARKER.test(block.marker)) return false;
-  const body = block.text.split("\n").slice(1);
-  const formatted = body.some((l) => l.startsWith("## Iteration ") && l.includes("val_score:"));
-  return formatted && !body.some((l) => l.startsWith("**Needs from human:**"));
-}
-
 function reconcileLearnings(file: string, truth: Truth): Finding[] {
   const text = existsSync(file) ? readFileSync(file, "utf8") : "";
   const findings: Finding[] = [];
-  const blocks = splitBlocks(text);
-  const torn = text !== "" && !text.endsWith("\n");
-  const kept: Block[] = [];
+  const { blocks, torn } = scanLearnings(text);
+  const kept: LearningsBlock[] = [];
   const seen = new Set<string>();
   blocks.forEach((block, i) => {
     const isLast = i === blocks.length - 1;
@@ -209,7 +148,7 @@ function reconcileLearnings(file: string, truth: Truth): Finding[] {
       findings.push({ file, line: block.line, problem: `duplicate of ${block.marker}`, repair: "dropped" });
       return;
     }
-    if (block.marker && ((isLast && torn) || entryIncomplete(block))) {
+    if (block.marker && ((isLast && torn) || block.incomplete)) {
       findings.push({
         file,
         line: block.line,
@@ -236,11 +175,16 @@ function reconcileLearnings(file: string, truth: Truth): Finding[] {
       repair: "rebuilt from the journal",
     });
     const at = kept.findIndex((b) => {
-      const m = b.marker ? ENTRY_MARKER.exec(b.marker) : null;
-      if (b.marker === `<!-- harness:summary run=${entry.runId} -->`) return true;
-      return m !== null && m[1] === entry.runId && Number(m[2]) > entry.iteration;
+      if (b.marker === summaryMarker(entry.runId)) return true;
+      return b.entry !== null && b.entry.runId === entry.runId && b.entry.iteration > entry.iteration;
     });
-    const block: Block = { marker, line: 0, text: `${entry.text}\n` };
+    const block: LearningsBlock = {
+      marker,
+      line: 0,
+      text: `${entry.text}\n`,
+      incomplete: false,
+      entry: { runId: entry.runId, iteration: entry.iteration },
+    };
     if (at < 0) kept.push(block);
     else kept.splice(at, 0, block);
   }

@@ -195,6 +195,47 @@ export function parseEntries(text: string): LearningEntry[] {
   return entries;
 }
 
+const BLOCK_START = /^<!-- harness:(entry|summary) /;
+const ENTRY_BLOCK = /^<!-- harness:entry run=(\S+) iteration=(\d+) -->/;
+
+/** A stretch of learnings.md from one marker line to the next (the first has none: the file's head). */
+export interface LearningsBlock {
+  /** The marker line, trimmed, or null for the text before the first marker. */
+  marker: string | null;
+  /** 1-based line of the marker (1 for the head). */
+  line: number;
+  /** The raw lines, each with its newline (the file's last line as found). */
+  text: string;
+  /** An entry in DESIGN §7's format that lost its tail (the file was cut inside it). */
+  incomplete: boolean;
+  /** The run and iteration an entry marker names; null for the head and summaries. */
+  entry: { runId: string; iteration: number } | null;
+}
+
+/** Splits learnings.md into marker blocks with their lines, and says whether the last line is torn. */
+export function scanLearnings(text: string): { blocks: LearningsBlock[]; torn: boolean } {
+  const blocks: LearningsBlock[] = [{ marker: null, line: 1, text: "", incomplete: false, entry: null }];
+  text.split("\n").forEach((raw, i) => {
+    if (BLOCK_START.test(raw)) {
+      const marker = raw.trim();
+      const m = ENTRY_BLOCK.exec(marker);
+      const entry = m ? { runId: m[1]!, iteration: Number(m[2]) } : null;
+      blocks.push({ marker, line: i + 1, text: "", incomplete: false, entry });
+    }
+    const current = blocks.at(-1) as LearningsBlock;
+    current.text += `${raw}\n`;
+  });
+  const last = blocks.at(-1) as LearningsBlock;
+  last.text = last.text.slice(0, -1);
+  for (const block of blocks) {
+    if (!block.entry) continue;
+    const body = block.text.split("\n").slice(1);
+    const formatted = body.some((l) => l.startsWith("## Iteration ") && l.includes("val_score:"));
+    block.incomplete = formatted && !body.some((l) => l.startsWith("**Needs from human:**"));
+  }
+  return { blocks, torn: text !== "" && !text.endsWith("\n") };
+}
+
 export function readEntries(file: string): LearningEntry[] {
   return parseEntries(readText(file));
 }

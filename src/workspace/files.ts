@@ -260,3 +260,50 @@ export function readSplit(file: string): SplitFile | null {
 export function writeSplit(file: string, split: z.input<typeof splitSchema>): void {
   writeFileAtomic(file, `${JSON.stringify(split, null, 2)}\n`);
 }
+
+/** Damage a reader can name by line and a rewrite can repair. */
+export interface ResultsDamage {
+  line: number;
+  problem: string;
+  repair: string;
+}
+
+/**
+ * Reads results.tsv leniently, each kept row with its 1-based line and raw text: a torn last line (no trailing
+ * newline) and duplicated iterations are damage to repair; any other damage still stops with the file and line,
+ * since nothing here knows the right content.
+ */
+export function scanResults(
+  text: string,
+  file: string,
+): { header: string; rows: { line: number; raw: string; row: ResultRow }[]; damage: ResultsDamage[] } {
+  const damage: ResultsDamage[] = [];
+  const lines = text.split("\n");
+  const torn = text !== "" && !text.endsWith("\n");
+  if (lines.at(-1) === "") lines.pop();
+  const header = lines[0] ?? "";
+  // The header and every complete row must parse; parseResults names the file and line otherwise.
+  const complete = torn ? lines.slice(0, -1) : lines;
+  if (torn && lines.length === 1) throw new FileDamagedError(file, 1, "the header line is torn (no newline)");
+  const { rows } = parseResults(`${complete.join("\n")}\n`, file);
+  if (torn) {
+    damage.push({
+      line: lines.length,
+      problem: `torn last line (no trailing newline): "${(lines.at(-1) ?? "").slice(0, 80)}"`,
+      repair: "dropped",
+    });
+  }
+  const seen = new Set<number>();
+  const unique: { line: number; raw: string; row: ResultRow }[] = [];
+  rows.forEach((row, i) => {
+    const line = i + 2;
+    const loop = loopIterationOf(row);
+    if (seen.has(loop)) {
+      damage.push({ line, problem: `duplicate row for iteration ${loop}`, repair: "dropped (the first row is kept)" });
+      return;
+    }
+    seen.add(loop);
+    unique.push({ line, raw: complete[i + 1] ?? "", row });
+  });
+  return { header, rows: unique, damage };
+}
