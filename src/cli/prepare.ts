@@ -5,14 +5,12 @@ import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { stratifiedSplit } from "../benchmark/split.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { UserError } from "../errors.ts";
+import { measureBaseline, type RecordedBaseline, recordBaseline } from "../experiment/baseline.ts";
 import { pinSplit } from "../gate/records.ts";
 import { openRepo } from "../git/repo.ts";
 import { LEARNINGS_HEADER } from "../learnings/learnings.ts";
-import { meanReward } from "../scoring.ts";
 import {
-  appendResult,
   initResults,
-  LOOP_ITERATION_COLUMN,
   readResults,
   readSplit,
   readSuite,
@@ -33,6 +31,10 @@ export function holdoutFraction(configured: number | null | undefined, tasks: nu
   if (configured !== null && configured !== undefined) return configured;
   return tasks >= 60 ? 0.2 : 0;
 }
+
+/** The line prepare and rebaseline print once iteration 0 is recorded. */
+export const describeBaseline = (r: RecordedBaseline): string =>
+  `  recorded iteration 0: val_score ${(r.valScore ?? 0).toFixed(4)} on the test split, train ${(r.trainScore ?? 0).toFixed(4)}; the baseline cost $${r.spend.toFixed(2)}\n`;
 
 export interface PrepareOptions extends GlobalOptions {
   /** Human-readable progress lines. */
@@ -144,16 +146,14 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
   const opened = openJournalAndLog(exp, { stdout: false });
   try {
     const runner = createRunnerFor(exp, opened, clock);
-    const spentBefore = opened.journal.spendOutsideRuns();
     const all = await runner.listTasks();
     out.write(`  running  baseline on ${all.length} tasks (max_concurrency ${config.max_concurrency})\n`);
     // The split does not exist yet: run every task the private way (no traces), as test tasks are.
     const bar = progressBar(process.stderr.isTTY ? process.stderr : null);
-    const baseline = await runner.run({
-      split: "test",
+    const baseline = await measureBaseline({
+      runner,
+      journal: opened.journal,
       taskIds: all,
-      runId: null,
-      writeTraces: false,
       trials: config.trials,
       ...(bar ? { onProgress: bar.update } : {}),
     });
@@ -175,13 +175,6 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
       holdout,
       counts: split.counts,
     });
-    opened.journal.pin(
-      "baseline",
-      JSON.stringify({
-        valScore: meanReward(Object.fromEntries(split.test.map((id) => [id, baseline.results[id] ?? null]))),
-        agentHash: baseline.agentHash,
-      }),
-    );
     did(
       `${rel(p.split)}: ${split.train.length} train, ${split.test.length} test` +
         (holdout.length
@@ -193,21 +186,16 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
     );
     const trainResults = Object.fromEntries(split.train.map((id) => [id, baseline.results[id] ?? null]));
     if (!readTrainResults(p.trainResults)) writeTrainResults(p.trainResults, trainResults, new Date(clock.now()));
-    const valScore = meanReward(Object.fromEntries(split.test.map((id) => [id, baseline.results[id] ?? null])));
     const suite = readSuite(p.suite, config.threshold);
-    appendResult(p.results, {
-      valScore: valScore ?? 0,
-      commit: "baseline",
-      evalsPassed: 0,
+    const recorded = recordBaseline({
+      journal: opened.journal,
+      results: p.results,
+      split,
+      baseline,
       evalsTotal: suite.tasks.length,
-      timestamp: new Date(clock.now()).toISOString(),
-      extra: { [LOOP_ITERATION_COLUMN]: "0" },
+      now: new Date(clock.now()),
     });
-    const baselineSpend = opened.journal.spendOutsideRuns() - spentBefore;
-    opened.journal.putFact("baseline_spend_usd", baselineSpend);
-    out.write(
-      `  recorded iteration 0: val_score ${(valScore ?? 0).toFixed(4)} on the test split, train ${(meanReward(trainResults) ?? 0).toFixed(4)}; the baseline cost $${baselineSpend.toFixed(2)}\n`,
-    );
+    out.write(describeBaseline(recorded));
     return 0;
   } finally {
     opened.journal.close();

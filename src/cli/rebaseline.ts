@@ -11,20 +11,14 @@ import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { UserError } from "../errors.ts";
+import { measureBaseline, recordBaseline } from "../experiment/baseline.ts";
 import { saveSuite, trustedSplit } from "../gate/records.ts";
 import { openRepo } from "../git/repo.ts";
-import { meanReward } from "../scoring.ts";
-import {
-  appendResult,
-  initResults,
-  LOOP_ITERATION_COLUMN,
-  readResults,
-  readSplit,
-  writeTrainResults,
-} from "../workspace/files.ts";
+import { initResults, readResults, readSplit, writeTrainResults } from "../workspace/files.ts";
 import { progressBar } from "./benchmark.ts";
 import { type GlobalOptions, openExperiment, openJournalAndLog, requirePrepared } from "./experiment.ts";
 import { PREPARE_CHECKS, type PreflightCheck, runPreflight } from "./preflight.ts";
+import { describeBaseline } from "./prepare.ts";
 import { createRunnerFor } from "./services.ts";
 
 export interface RebaselineOptions extends GlobalOptions {
@@ -78,16 +72,14 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
     // The split as the journal pinned it (the file is a view); the sealed holdout's baseline is measured too.
     const split = trustedSplit(journal, p.split, opened.log).value;
     const ids = [...split.train, ...split.test, ...(split.holdout ?? [])];
-    const spentBefore = journal.spendOutsideRuns();
     out.write(`  running  baseline on ${ids.length} tasks (max_concurrency ${config.max_concurrency})\n`);
     const bar = progressBar(process.stderr.isTTY ? process.stderr : null);
-    const baseline = await createRunnerFor(exp, opened, clock).run({
-      split: "test",
+    const baseline = await measureBaseline({
+      runner: createRunnerFor(exp, opened, clock),
+      journal,
       taskIds: ids,
-      runId: null,
-      writeTraces: false,
-      reuse: false,
       trials: config.trials,
+      reuse: false,
       ...(bar ? { onProgress: bar.update } : {}),
     });
     bar?.done();
@@ -104,20 +96,9 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
     );
     if (existsSync(p.results)) renameSync(p.results, archived);
     initResults(p.results);
-    const valScore = meanReward(Object.fromEntries(split.test.map((id) => [id, baseline.results[id] ?? null])));
-    journal.pin("baseline", JSON.stringify({ valScore, agentHash: baseline.agentHash }));
-    appendResult(p.results, {
-      valScore: valScore ?? 0,
-      commit: "baseline",
-      evalsPassed: 0,
-      evalsTotal: 0,
-      timestamp: now.toISOString(),
-      extra: { [LOOP_ITERATION_COLUMN]: "0" },
-    });
-    const spend = journal.spendOutsideRuns() - spentBefore;
-    journal.putFact("baseline_spend_usd", spend);
+    const recorded = recordBaseline({ journal, results: p.results, split, baseline, evalsTotal: 0, now });
     out.write(
-      `  recorded iteration 0: val_score ${(valScore ?? 0).toFixed(4)} on the test split, train ${(meanReward(trainResults) ?? 0).toFixed(4)}; the baseline cost $${spend.toFixed(2)}\n` +
+      describeBaseline(recorded) +
         `  kept     ${rel(p.split)} (same split); the old results are in ${rel(archived)}; the suite starts empty\n`,
     );
     return 0;

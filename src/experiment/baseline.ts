@@ -1,0 +1,71 @@
+import type { BenchmarkRunner, Progress, Reward } from "../benchmark/types.ts";
+import type { Journal } from "../journal/journal.ts";
+import { meanReward } from "../scoring.ts";
+import { appendResult, LOOP_ITERATION_COLUMN } from "../workspace/files.ts";
+
+/**
+ * The baseline, iteration 0, shared by prepare and rebaseline: every given task run the private way (no
+ * traces), then pinned in the journal and written as results.tsv's first row with what it cost.
+ */
+
+export interface MeasuredBaseline {
+  results: Record<string, Reward>;
+  agentHash: string;
+  /** Spend outside runs before the baseline, so its own cost can be told. */
+  spentBefore: number;
+}
+
+export async function measureBaseline(opts: {
+  runner: BenchmarkRunner;
+  journal: Journal;
+  taskIds: string[];
+  trials: number;
+  /** false: run every task afresh, ignoring journaled results. */
+  reuse?: boolean;
+  onProgress?: (progress: Progress) => void;
+}): Promise<MeasuredBaseline> {
+  const spentBefore = opts.journal.spendOutsideRuns();
+  const baseline = await opts.runner.run({
+    split: "test",
+    taskIds: opts.taskIds,
+    runId: null,
+    writeTraces: false,
+    ...(opts.reuse === undefined ? {} : { reuse: opts.reuse }),
+    trials: opts.trials,
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
+  return { results: baseline.results, agentHash: baseline.agentHash, spentBefore };
+}
+
+export interface RecordedBaseline {
+  valScore: number | null;
+  trainScore: number | null;
+  /** What the baseline cost, in USD. */
+  spend: number;
+}
+
+/** Pins the baseline's val_score on the split's test tasks and appends iteration 0 to results.tsv. */
+export function recordBaseline(opts: {
+  journal: Journal;
+  results: string;
+  split: { train: string[]; test: string[] };
+  baseline: MeasuredBaseline;
+  evalsTotal: number;
+  now: Date;
+}): RecordedBaseline {
+  const { journal, baseline } = opts;
+  const on = (ids: string[]) => Object.fromEntries(ids.map((id) => [id, baseline.results[id] ?? null]));
+  const valScore = meanReward(on(opts.split.test));
+  journal.pin("baseline", JSON.stringify({ valScore, agentHash: baseline.agentHash }));
+  appendResult(opts.results, {
+    valScore: valScore ?? 0,
+    commit: "baseline",
+    evalsPassed: 0,
+    evalsTotal: opts.evalsTotal,
+    timestamp: opts.now.toISOString(),
+    extra: { [LOOP_ITERATION_COLUMN]: "0" },
+  });
+  const spend = journal.spendOutsideRuns() - baseline.spentBefore;
+  journal.putFact("baseline_spend_usd", spend);
+  return { valScore, trainScore: meanReward(on(opts.split.train)), spend };
+}
