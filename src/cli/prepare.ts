@@ -1,6 +1,7 @@
 import { relative } from "node:path";
 import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
+import type { Config } from "../config/schema.ts";
 import { measureBaseline, type RecordedBaseline, recordBaseline } from "../experiment/baseline.ts";
 import { checkAgentSource, pinBaselineSplit, scaffoldExperiment } from "../experiment/prepare.ts";
 import { openRepo } from "../git/repo.ts";
@@ -22,6 +23,22 @@ export interface PrepareOptions extends GlobalOptions {
   preflight?: readonly PreflightCheck[];
 }
 
+/** The checks before a baseline is measured (prepare, rebaseline): nothing is written when one refuses. */
+export async function preflightBaseline(
+  exp: { root: string; config: Config },
+  options: PrepareOptions,
+  clock: Clock,
+): Promise<void> {
+  await runPreflight(options.preflight ?? PREPARE_CHECKS, {
+    root: exp.root,
+    config: exp.config,
+    env: options.env ?? process.env,
+    clock,
+    resuming: null,
+    journal: null,
+  });
+}
+
 /** Idempotent: every part that already exists is kept, and says so. */
 export async function prepareCommand(options: PrepareOptions): Promise<number> {
   const out = options.stderr ?? process.stderr;
@@ -32,14 +49,7 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
   const rel = (file: string) => relative(root, file);
   checkAgentSource(exp);
   if (!readSplit(p.split)) {
-    await runPreflight(options.preflight ?? PREPARE_CHECKS, {
-      root,
-      config,
-      env: options.env ?? process.env,
-      clock,
-      resuming: null,
-      journal: null,
-    });
+    await preflightBaseline(exp, options, clock);
   }
   const did = (what: string) => out.write(`  created  ${what}\n`);
   const kept = (what: string) => out.write(`  kept     ${what} (exists)\n`);

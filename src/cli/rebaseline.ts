@@ -8,7 +8,7 @@
 import { existsSync, renameSync, rmSync } from "node:fs";
 import { relative } from "node:path";
 import { assertSandboxReady } from "../benchmark/sandbox.ts";
-import { type Clock, systemClock } from "../clock.ts";
+import { systemClock } from "../clock.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { UserError } from "../errors.ts";
 import { measureBaseline, recordBaseline } from "../experiment/baseline.ts";
@@ -16,17 +16,11 @@ import { saveSuite, trustedSplit } from "../gate/records.ts";
 import { openRepo } from "../git/repo.ts";
 import { initResults, readResults, readSplit, writeTrainResults } from "../workspace/files.ts";
 import { progressBar } from "./benchmark.ts";
-import { type GlobalOptions, openExperiment, openJournalAndLog, requirePrepared } from "./experiment.ts";
-import { PREPARE_CHECKS, type PreflightCheck, runPreflight } from "./preflight.ts";
-import { describeBaseline } from "./prepare.ts";
+import { openExperiment, openJournalAndLog, requirePrepared } from "./experiment.ts";
+import { describeBaseline, type PrepareOptions, preflightBaseline } from "./prepare.ts";
 import { createRunnerFor } from "./services.ts";
 
-export interface RebaselineOptions extends GlobalOptions {
-  stderr?: NodeJS.WritableStream;
-  clock?: Clock;
-  env?: NodeJS.ProcessEnv;
-  preflight?: readonly PreflightCheck[];
-}
+export type RebaselineOptions = PrepareOptions;
 
 export async function rebaselineCommand(options: RebaselineOptions): Promise<number> {
   const out = options.stderr ?? process.stderr;
@@ -45,14 +39,7 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
       `${p.agentRel} has uncommitted changes; the baseline measures the accepted agent: commit or restore it first (git checkout -- ${p.agentRel})`,
     );
   }
-  await runPreflight(options.preflight ?? PREPARE_CHECKS, {
-    root,
-    config,
-    env: options.env ?? process.env,
-    clock,
-    resuming: null,
-    journal: null,
-  });
+  await preflightBaseline(exp, options, clock);
 
   const release = acquireLock(p.lock, "rebaseline");
   const opened = openJournalAndLog(exp, { stdout: false });
