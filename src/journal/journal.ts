@@ -857,17 +857,13 @@ export class Journal {
   finishGateDecision(
     runId: string,
     iteration: number,
-    d: {
+    // The decided row's fields, stated once in GateDecisionRow.
+    d: Pick<
+      GateDecisionRow,
+      "pGood" | "pBad" | "expectedGain" | "testRuns" | "infraErrors" | "valScore" | "looks" | "output"
+    > & {
       accept: boolean;
       stage: string;
-      pGood: number | null;
-      pBad: number | null;
-      expectedGain: number | null;
-      testRuns: number;
-      infraErrors: number;
-      valScore: number | null;
-      looks: unknown;
-      output: unknown;
     },
     history?: { test: TaskHistory; train: TaskHistory; fold: string[] },
   ): void {
