@@ -197,6 +197,7 @@ export function takeAgentProcess(mode: SandboxMode, language: AgentLanguage = "t
   if (spare && alive(spare)) {
     spare.child.ref();
     (spare.child.channel as { ref?: () => void } | undefined)?.ref?.();
+    (spare.child.stderr as { ref?: () => void } | null)?.ref?.();
     return spare;
   }
   spare?.dispose();
@@ -218,6 +219,7 @@ export function keepSpareAgentProcess(mode: SandboxMode, language: AgentLanguage
   spare.child.unref();
   (spare.child.channel as { unref?: () => void } | undefined)?.unref?.();
   spare.child.stderr?.resume();
+  (spare.child.stderr as { unref?: () => void } | null)?.unref?.();
   spares.set(key, spare);
   spare.child.once("exit", () => {
     if (spares.get(key) === spare) spares.delete(key);
