@@ -112,6 +112,9 @@ describe("task runner", () => {
     expect(summary.infraErrors).toBe(0);
     const trace = JSON.parse(readFileSync(join(paths(exp.root).tracesLatest, "boom", "trace.json"), "utf8"));
     expect(trace.error).toContain("agent exploded on purpose");
+    // The harness compiles the agent; its stack still names the line of the agent's own source.
+    expect(trace.error).toMatch(/agent\.ts:7:\d+/);
+    expect(trace.error).not.toContain("agent.cjs");
     const okTrace = JSON.parse(readFileSync(join(paths(exp.root).tracesLatest, "ok", "trace.json"), "utf8"));
     expect(okTrace.events.map((e: { kind: string }) => e.kind)).toEqual(["llm", "note"]);
     expect(okTrace.events[0].response.content[0].text).toBe("answer:ok");

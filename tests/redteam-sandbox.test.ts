@@ -384,7 +384,8 @@ export default {
     const allowed = ["NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "PWD"];
     expect(Object.keys(seen.env).filter((k) => !allowed.includes(k))).toEqual([]);
     expect(seen.env.PWD).toBe("/tmp");
-    expect(seen.agentDir).toEqual(["agent.ts"]);
+    // Its own directory holds its own file only, as the harness compiled it.
+    expect(seen.agentDir).toEqual(["agent.cjs"]);
   });
 });
 

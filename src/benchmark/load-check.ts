@@ -7,8 +7,9 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, extname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { outsideText, placeAgent } from "./agent-build.ts";
 import { fromChildSchema, type ToChild } from "./protocol.ts";
 import { compilePython } from "./python-check.ts";
 import { type AgentProcess, languageOf, type SandboxMode, startAgentProcess } from "./sandbox.ts";
@@ -123,8 +124,7 @@ export function loadAgentOnce(
       return;
     }
     const child = proc.child;
-    const name = `agent${extname(agentFile) || ".ts"}`;
-    const outside = (text: string) => text.split(proc.insidePath(name)).join(resolve(agentFile));
+    const outside = (text: string) => outsideText(proc, resolve(agentFile), text);
     let stderr = "";
     let settled = false;
     const done = (result: CheckResult): void => {
@@ -153,20 +153,27 @@ export function loadAgentOnce(
         message: outside(`the agent process exited while loading (code ${code}, signal ${signal}) ${stderr}`),
       }),
     );
+    let content: Buffer;
     try {
-      writeFileSync(join(proc.agentDir, name), readFileSync(agentFile));
+      content = readFileSync(agentFile);
     } catch (error) {
       done({ ok: false, message: `cannot read ${agentFile}: ${(error as Error).message}` });
       return;
     }
-    const init: ToChild = {
-      type: "init",
-      agentFile: proc.insidePath(name),
-      model: "load-check",
-      maxRetries: 0,
-      heartbeatMs: 60_000,
-    };
-    child.send(init);
+    placeAgent(proc, agentFile, content).then(
+      (placed) => {
+        if (!placed.ok) return done({ ok: false, message: outside(placed.message) });
+        const init: ToChild = {
+          type: "init",
+          agentFile: placed.inside,
+          model: "load-check",
+          maxRetries: 0,
+          heartbeatMs: 60_000,
+        };
+        child.send(init);
+      },
+      (error: unknown) => done({ ok: false, message: `cannot place the agent: ${(error as Error).message}` }),
+    );
   });
 }
 

@@ -5,8 +5,6 @@
  * scorer on the harness's own copy of the env's state, and the call on whose failure it was.
  */
 import { readFileSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { extname } from "node:path";
 import { pathToFileURL } from "node:url";
 import { tsImport } from "tsx/esm/api";
 import { withinBudget } from "../budget.ts";
@@ -16,6 +14,7 @@ import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
 import type { LlmCallRow } from "../journal/journal.ts";
 import type { AgentAdapter, TaskSpec } from "./adapters/types.ts";
 import { rewardOf } from "./adapters/types.ts";
+import { outsideText, placeAgent } from "./agent-build.ts";
 import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor, type TaskOutcome } from "./executor.ts";
 import { infraClass } from "./infra-class.ts";
 import { forwardLlmCall, type Upstream } from "./llm-proxy.ts";
@@ -297,7 +296,9 @@ class Worker {
     child.stderr?.on("data", (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_CHARS);
     });
+    let failLoad: (error: Error) => void = () => {};
     this.ready = new Promise<void>((resolve, reject) => {
+      failLoad = reject;
       child.on("message", (raw: unknown) => {
         const parsed = fromChildSchema.safeParse(raw);
         // The agent shares the child's process and can send anything: what does not parse is dropped.
@@ -321,23 +322,25 @@ class Worker {
       });
     });
     this.ready.catch(() => {});
-    const name = `agent${extname(agentFile) || ".ts"}`;
-    writeFile(`${proc.agentDir}/${name}`, content).then(
-      () =>
+    placeAgent(proc, agentFile, content).then(
+      (placed) => {
+        // The pool fails the whole run on this, and closes the process with it.
+        if (!placed.ok) return failLoad(new HarnessError("AGENT_LOAD_FAILED", this.outside(placed.message)));
         this.send({
           type: "init",
-          agentFile: proc.insidePath(name),
+          agentFile: placed.inside,
           model: o.model,
           maxRetries: o.maxRetries,
           heartbeatMs: o.heartbeatMs,
-        }),
+        });
+      },
       () => this.kill(),
     );
   }
 
   /** Messages name the agent by its path inside the sandbox; the operator knows it by its own. */
   outside(text: string): string {
-    return text.split(this.proc.insidePath(`agent${extname(this.agentFile) || ".ts"}`)).join(this.agentFile);
+    return outsideText(this.proc, this.agentFile, text);
   }
 
   send(message: ToChild): void {
