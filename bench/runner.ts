@@ -4,10 +4,11 @@
  * and the agent process's start-up with and without the sandbox.
  * Run directly: `tsx bench/runner.ts [latency_ms] [bwrap|none] [cold|warm]`.
  */
+
+import { fork } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestLlmServer, textReply } from "../dev/llm-server/llm-server.ts";
 import { createLocalAdapter } from "../src/benchmark/adapters/local.ts";
 import { loadAgentOnce } from "../src/benchmark/load-check.ts";
 import { createRunner } from "../src/benchmark/runner.ts";
@@ -57,6 +58,58 @@ function descendantPids(): number[] {
   return out;
 }
 
+interface ServerProcess {
+  url: string;
+  clear(): void;
+  /** When each request reached the server (ms since epoch). */
+  arrivals(): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+/** The endpoint lives in its own process, as a real one lives on another machine. */
+async function startServerProcess(delayMs: number): Promise<ServerProcess> {
+  const child = fork(join(import.meta.dirname, "llm-server-process.ts"), [String(delayMs)], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const next = <T>(): Promise<T> =>
+    new Promise((resolve, reject) => {
+      child.once("message", (m) => resolve(m as T));
+      child.once("exit", (code) => reject(new Error(`the test LLM server exited (code ${code})`)));
+    });
+  const { url } = await next<{ url: string }>();
+  return {
+    url,
+    clear: () => child.send({ type: "clear" }),
+    arrivals: async () => {
+      const reply = next<{ at: number[] }>();
+      child.send({ type: "requests" });
+      return (await reply).at;
+    },
+    close: async () => {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.disconnect();
+      await exited;
+    },
+  };
+}
+
+/** BENCH_PROFILE=file.cpuprofile: the harness's CPU profile of the measured run only (for Chrome DevTools). */
+async function startProfile(): Promise<(() => Promise<void>) | null> {
+  const file = process.env.BENCH_PROFILE;
+  if (!file) return null;
+  const { Session } = await import("node:inspector/promises");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return async () => {
+    const { profile } = await session.post("Profiler.stop");
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 export interface RunnerBenchOptions {
   sandbox?: SandboxMode;
   /**
@@ -88,7 +141,7 @@ export async function benchStartup(sandbox: SandboxMode, runs = 5): Promise<numb
 
 export async function benchRunner(LATENCY_MS = 50, o: RunnerBenchOptions = {}): Promise<Record<string, number>> {
   const root = mkdtempSync(join(tmpdir(), "bench-runner-"));
-  const server = await startTestLlmServer({ responder: () => textReply("ok"), defaultDelayMs: LATENCY_MS });
+  const server = await startServerProcess(LATENCY_MS);
   const journal = Journal.open(join(root, "workspace", "journal.sqlite"));
   let peakChildKb = 0;
   const sampler = setInterval(() => {
@@ -122,8 +175,9 @@ export async function benchRunner(LATENCY_MS = 50, o: RunnerBenchOptions = {}): 
       await runner.run({ split: "train", taskIds: [ids[0]!], runId: null, writeTraces: false });
       // The spare loads node, the SDK and tsx in the background.
       await new Promise((r) => setTimeout(r, 3000));
-      server.requests.length = 0;
+      server.clear();
     }
+    const profiler = await startProfile();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const summary = await runner.run({
@@ -134,10 +188,12 @@ export async function benchRunner(LATENCY_MS = 50, o: RunnerBenchOptions = {}): 
     });
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
+    await profiler?.();
     if (summary.passed !== TASKS) throw new Error(`only ${summary.passed}/${TASKS} tasks passed`);
     // Start-up (tsx load of the agent in the child) is paid once per run; the steady state is the pool.
-    const first = Math.min(...server.requests.map((r) => r.at));
-    const last = Math.max(...server.requests.map((r) => r.at)) + LATENCY_MS;
+    const arrivals = await server.arrivals();
+    const first = Math.min(...arrivals);
+    const last = Math.max(...arrivals) + LATENCY_MS;
     const idealMs = (TASKS * LATENCY_MS) / CONCURRENCY;
     return {
       tasks: TASKS,
