@@ -1,8 +1,14 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { agentText, readTraceResult, traceDirName, writeTrainTrace } from "../src/benchmark/traces.ts";
+import {
+  agentText,
+  readTraceResult,
+  traceDirName,
+  writeTrainTrace,
+  writeTrainTraceAsync,
+} from "../src/benchmark/traces.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -36,5 +42,21 @@ describe("train trace result.json", () => {
     mkdirSync(join(latest, "t3"), { recursive: true });
     writeFileSync(join(latest, "t3", "result.json"), "{not json");
     expect(readTraceResult(latest, "t3")).toEqual({ found: false, why: "foreign" });
+  });
+
+  it("keeps a task's first trace as its baseline, and completes a baseline a crash cut short", async () => {
+    const latest = join(dir, "latest");
+    const baseline = join(dir, "baseline");
+    const files = (reward: number) => ({ trace: { reward }, result: { reward, duration_ms: 1, error: null } });
+    await writeTrainTraceAsync(latest, baseline, "t1", files(0));
+    await writeTrainTraceAsync(latest, baseline, "t1", files(1));
+    expect(readTraceResult(latest, "t1")).toMatchObject({ result: { reward: 1 } });
+    expect(readTraceResult(baseline, "t1")).toMatchObject({ result: { reward: 0 } });
+    expect(JSON.parse(readFileSync(join(baseline, "t1", "trace.json"), "utf8"))).toEqual({ reward: 0 });
+    // result.json is written last: a baseline without it was never finished, and is written again.
+    unlinkSync(join(baseline, "t1", "result.json"));
+    await writeTrainTraceAsync(latest, baseline, "t1", files(1));
+    expect(existsSync(join(baseline, "t1", "result.json"))).toBe(true);
+    expect(JSON.parse(readFileSync(join(baseline, "t1", "trace.json"), "utf8"))).toEqual({ reward: 1 });
   });
 });

@@ -1,5 +1,5 @@
 import { cpSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { cp, mkdir, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { redact } from "../secrets.ts";
@@ -129,16 +129,21 @@ export async function writeTrainTraceAsync(
   const dir = join(latestDir, name);
   await mkdir(dir, { recursive: true });
   const sealed = sealAgentText(files);
-  await writeAtomicAsync(join(dir, "trace.json"), traceJson(sealed));
-  await writeAtomicAsync(join(dir, "result.json"), resultJson(sealed));
+  const trace = traceJson(sealed);
+  const result = resultJson(sealed);
+  await writeAtomicAsync(join(dir, "trace.json"), trace);
+  await writeAtomicAsync(join(dir, "result.json"), result);
+  // The first trace of a task is its baseline: the same two files from the same text, result.json last,
+  // so a baseline cut short by a crash is written again rather than kept half.
   const to = join(baselineDir, name);
   if (
-    await stat(to).then(
+    await stat(join(to, "result.json")).then(
       () => true,
       () => false,
     )
   )
     return;
-  await mkdir(baselineDir, { recursive: true });
-  await cp(dir, to, { recursive: true, errorOnExist: false, force: false });
+  await mkdir(to, { recursive: true });
+  await writeAtomicAsync(join(to, "trace.json"), trace);
+  await writeAtomicAsync(join(to, "result.json"), result);
 }
