@@ -24,7 +24,7 @@ export function createCommandExecutor(o: CommandExecutorOptions): TaskExecutor {
         () => q.end(),
         (error: unknown) => q.fail(error),
       );
-      return q;
+      return q.groups();
     },
   };
 }

@@ -9,6 +9,9 @@
  * (a queue) and stream the outcomes back.
  *
  * Contract:
+ * - Items come in groups: what finished together travels together, and the runner journals each group in
+ *   one transaction (one fsync) before it asks for the next; an executor that acknowledges a delivery
+ *   (a queue) does so only then.
  * - Every (taskId, trial) of the batch yields exactly one `task` item, unless the run stops early: the
  *   signal aborts (the iterator throws `AbortedError`), the budget runs out (`BUDGET_EXHAUSTED`) or
  *   the agent does not load (`AGENT_LOAD_FAILED`, thrown once for the whole batch before any task).
@@ -74,8 +77,8 @@ export interface UnfinishedSpend {
 export type ExecutorItem = TaskOutcome | UnfinishedSpend;
 
 export interface TaskExecutor {
-  /** Runs the batch; items arrive as tasks finish. Stop iterating (or abort) to stop the batch. */
-  run(batch: TaskBatch, signal?: AbortSignal): AsyncIterable<ExecutorItem>;
+  /** Runs the batch; items arrive in groups as tasks finish. Stop iterating (or abort) to stop the batch. */
+  run(batch: TaskBatch, signal?: AbortSignal): AsyncIterable<ExecutorItem[]>;
 }
 
 /**
@@ -114,9 +117,28 @@ export class ItemQueue<T> implements AsyncIterable<T> {
       while (this.items.length > 0) yield this.items.shift()!;
       if (this.failure) throw this.failure.error;
       if (this.ended) return;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
+      await this.arrival();
     }
+  }
+
+  /** The items in groups: whatever arrives in the same turn of the event loop is yielded together. */
+  async *groups(): AsyncGenerator<T[]> {
+    for (;;) {
+      if (this.items.length > 0) {
+        // The tasks that finished with this one are still being scored in this turn's callbacks.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        yield this.items.splice(0);
+        continue;
+      }
+      if (this.failure) throw this.failure.error;
+      if (this.ended) return;
+      await this.arrival();
+    }
+  }
+
+  private arrival(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
   }
 }

@@ -84,7 +84,7 @@ export function createLocalExecutor(o: LocalExecutorOptions): TaskExecutor {
       return {
         async *[Symbol.asyncIterator]() {
           try {
-            yield* q;
+            yield* q.groups();
           } finally {
             restock(language);
           }

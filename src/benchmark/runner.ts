@@ -186,8 +186,8 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     // Train errors may be shown (the coding agent reads them anyway); a test task's never are.
     let firstTrainError: string | null = null;
 
-    const finish = (o: TaskOutcome): void => {
-      const fresh = journal.putTaskResult(
+    const journalOutcome = (o: TaskOutcome): boolean =>
+      journal.putTaskResult(
         {
           agentHash,
           split,
@@ -198,12 +198,12 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
           error: isTrain ? o.error : null,
           runId: request.runId,
         },
-        // Journaled with the task: one fsync per task, not one per call.
+        // Journaled with the task, not one write per call.
         o.llmCalls,
         o.deliveryId,
       );
-      // A second delivery of the same outcome (a queue's): journaled once, counted once.
-      if (!fresh) return;
+
+    const finish = (o: TaskOutcome): void => {
       rewards.get(o.taskId)?.set(o.trial, o.reward);
       if (o.reward === null) {
         const cls = o.infraClass ?? infraClass(o.error);
@@ -268,10 +268,20 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
           request.signal,
         );
         try {
-          for await (const item of items) {
-            if (item.kind === "task") finish(item);
-            // Calls of tasks that never finished (aborted, crashed) are still spend.
-            else journal.recordLlmCalls(item.llmCalls);
+          for await (const group of items) {
+            // What finished together is journaled together: one fsync, not one per task.
+            const fresh = journal.transaction(() =>
+              group.map((item) => {
+                if (item.kind === "task") return journalOutcome(item);
+                // Calls of tasks that never finished (aborted, crashed) are still spend.
+                journal.recordLlmCalls(item.llmCalls);
+                return false;
+              }),
+            );
+            // A second delivery of the same outcome (a queue's): journaled once, counted once.
+            group.forEach((item, i) => {
+              if (item.kind === "task" && fresh[i]) finish(item);
+            });
           }
         } catch (error) {
           if (error instanceof HarnessError && error.code === "BUDGET_EXHAUSTED") throw budgetError(request.runId);

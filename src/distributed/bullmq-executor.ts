@@ -1,8 +1,8 @@
 /**
  * `executor: bullmq`: the daemon's side of the queue. A batch becomes one job per (task, trial) — a job id
  * already in Redis (queued, running or finished before a crash) is not added twice — and outcomes are
- * yielded as jobs finish. A job is removed from Redis only after the runner has journaled its outcome (it
- * pulls the next item), and every outcome carries a delivery id, so a copy delivered twice is dropped.
+ * yielded in groups as jobs finish. A job is removed from Redis only after the runner has journaled its
+ * outcome (it pulls the next group), and every outcome carries a delivery id, so a copy delivered twice is dropped.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { extname } from "node:path";
@@ -43,7 +43,7 @@ async function* runBatch(
   o: BullmqExecutorOptions,
   batch: TaskBatch,
   signal?: AbortSignal,
-): AsyncGenerator<ExecutorItem> {
+): AsyncGenerator<ExecutorItem[]> {
   const { log } = o;
   const run = batch.runId ?? "adhoc";
   const pending = new Map<string, Key>();
@@ -124,11 +124,14 @@ async function* runBatch(
   const refusals = new Set<string>();
   const sweep = async () => {
     const missing: string[] = [];
-    for (const jobId of pending.keys()) {
-      const job = await queue.getJob(jobId);
-      if (!job) missing.push(jobId);
-      else if (job.finishedOn) markReady(jobId);
-    }
+    // All at once: the requests share the connection's round trips.
+    await Promise.all(
+      [...pending.keys()].map(async (jobId) => {
+        const job = await queue.getJob(jobId);
+        if (!job) missing.push(jobId);
+        else if (job.finishedOn) markReady(jobId);
+      }),
+    );
     // Not in Redis and not journaled (Redis lost it, or it was withdrawn): add it again.
     if (missing.length > 0) await add(missing);
     const workers = await readHealth(redis, Date.now());
@@ -168,35 +171,48 @@ async function* runBatch(
     while (pending.size > 0) {
       if (signal?.aborted)
         throw new AbortedError("benchmark run aborted; its jobs stay in Redis and are collected on resume");
-      const jobId = ready.shift();
-      if (jobId === undefined) {
+      if (ready.length === 0) {
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
         continue;
       }
-      queued.delete(jobId);
-      const key = pending.get(jobId);
-      if (!key) continue;
-      const job = (await queue.getJob(jobId)) as Job<TaskJobData, TaskJobResult> | undefined;
-      if (!job?.finishedOn) continue;
-      const state = await job.getState();
-      if (state !== "completed" && state !== "failed") continue;
-      const loadError = state === "completed" ? parseResult(job.returnvalue)?.loadError : undefined;
-      if (loadError) {
+      // Every job reported finished since the last look, fetched together rather than one round trip at a time.
+      const ids = ready.splice(0);
+      for (const jobId of ids) queued.delete(jobId);
+      const finished = (
+        await Promise.all(
+          ids.map(async (jobId) => {
+            const key = pending.get(jobId);
+            if (!key) return null;
+            const job = (await queue.getJob(jobId)) as Job<TaskJobData, TaskJobResult> | undefined;
+            if (!job?.finishedOn) return null;
+            const state = await job.getState();
+            if (state !== "completed" && state !== "failed") return null;
+            return { jobId, key, job, state };
+          }),
+        )
+      ).filter((f) => f !== null);
+      const broken = finished.find((f) => f.state === "completed" && parseResult(f.job.returnvalue)?.loadError);
+      if (broken) {
         // As a local run: one clear error for the whole batch, not one failure per task.
-        await job.remove().catch(() => {});
+        await broken.job.remove().catch(() => {});
         await withdraw(queue, [...pending.keys()]);
-        throw new HarnessError("AGENT_LOAD_FAILED", loadError);
+        throw new HarnessError("AGENT_LOAD_FAILED", parseResult(broken.job.returnvalue)!.loadError!);
       }
-      const item = outcomeOf(batch, key, job, state);
-      pending.delete(jobId);
-      spent += item.llmCalls.reduce((sum, c) => sum + c.costUsd, 0);
-      // The runner journals the item before it asks for the next one; only then is the job acknowledged.
-      yield item;
-      await job
-        .remove()
-        .catch((error: unknown) => log.warn({ error: errorMessage(error) }, "could not remove a finished job"));
+      if (finished.length === 0) continue;
+      const items = finished.map((f) => outcomeOf(batch, f.key, f.job, f.state));
+      for (const f of finished) pending.delete(f.jobId);
+      for (const item of items) spent += item.llmCalls.reduce((sum, c) => sum + c.costUsd, 0);
+      // The runner journals the group before it asks for the next one; only then are its jobs acknowledged.
+      yield items;
+      await Promise.all(
+        finished.map((f) =>
+          f.job
+            .remove()
+            .catch((error: unknown) => log.warn({ error: errorMessage(error) }, "could not remove a finished job")),
+        ),
+      );
       if (batch.budgetUsd !== null && spent >= batch.budgetUsd && pending.size > 0) {
         await withdraw(queue, [...pending.keys()]);
         throw new HarnessError(

@@ -98,7 +98,7 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
     if (adapter.kind === "command") {
       // A command benchmark runs per job; its trace files stay with the command (not brought back).
       const executor = createCommandExecutor({ adapter, clock: systemClock, traces: null });
-      for await (const item of executor.run({
+      for await (const items of executor.run({
         agentFile: r.agentFile,
         agentHash: r.agentHash,
         split: r.split,
@@ -108,7 +108,8 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
         iteration: null,
         budgetUsd: null,
       })) {
-        if (item.kind === "task") return item;
+        const outcome = items.find((item) => item.kind === "task");
+        if (outcome) return outcome;
       }
       throw new HarnessError("INFRA_FAILURE", "the benchmark command gave no result for the task");
     }

@@ -226,6 +226,11 @@ export class Journal {
     return Number(this.db.pragma("user_version", { simple: true }));
   }
 
+  /** Several writes in one transaction: one fsync for a group of task results that finished together. */
+  transaction<T>(fn: () => T): T {
+    return this.write(fn);
+  }
+
   private write<T>(fn: () => T): T {
     try {
       return this.db.transaction(fn).immediate();

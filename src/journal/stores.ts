@@ -27,7 +27,7 @@ export type RunStore = Pick<
 >;
 
 /** Task results keyed by (agent hash, split, task, trial): what lets a re-run step reuse finished tasks. */
-export type TaskResultCache = Pick<Journal, "getTaskResult" | "taskResults" | "putTaskResult">;
+export type TaskResultCache = Pick<Journal, "getTaskResult" | "taskResults" | "putTaskResult" | "transaction">;
 
 /** Every LLM call with its tokens and cost: the spend, and the replay of paid replies after a crash. */
 export type LlmLedger = Pick<Journal, "recordLlmCall" | "recordLlmCalls" | "findLlmResponse" | "llmCalls" | "spend">;
