@@ -9,7 +9,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { startTestLlmServer, textReply } from "../dev/llm-server/llm-server.ts";
 import { createLocalAdapter } from "../src/benchmark/adapters/local.ts";
 import type { TaskExecutor } from "../src/benchmark/executor.ts";
 import { createRunner } from "../src/benchmark/runner.ts";
@@ -20,6 +19,7 @@ import { Journal } from "../src/journal/journal.ts";
 import { createLogger } from "../src/log.ts";
 import { startRedis } from "../tests/helpers/redis.ts";
 import { findTool } from "../tests/helpers/tools.ts";
+import { startServerProcess } from "./llm-server-process.ts";
 
 const BIN = resolve(import.meta.dirname, "..", "bin", "auto-harness.js");
 /** Tasks one worker runs at once; the local pool gets workers · PER_WORKER. */
@@ -39,7 +39,7 @@ export default {
 interface Setup {
   root: string;
   /** When each model request arrived (ms since epoch). */
-  requestTimes(): number[];
+  requestTimes(): Promise<number[]>;
   redisUrl: string;
   serverUrl: string;
   journal: Journal;
@@ -68,11 +68,11 @@ async function setUp(latencyMs: number, tasks: number): Promise<Setup> {
     `benchmark: local\nlocal: { tasks: bench/tasks.jsonl, scorer: bench/scorer.ts }\nsandbox: ${sandbox}\n`,
   );
   const redis = await startRedis({ aof: true });
-  const server = await startTestLlmServer({ responder: () => textReply("ok"), defaultDelayMs: latencyMs });
+  const server = await startServerProcess(latencyMs);
   const journal = Journal.open(join(root, "workspace", "journal.sqlite"));
   return {
     root,
-    requestTimes: () => server.requests.map((r) => r.at),
+    requestTimes: () => server.arrivals(),
     redisUrl: redis.url,
     serverUrl: server.url,
     journal,
@@ -164,7 +164,7 @@ async function timeBatch(
   const run = `bench-${from}`;
   s.journal.createRun(run, {});
   await runner.run({ split: "train", taskIds: ids(from, warm), runId: run, writeTraces: false });
-  const seen = s.requestTimes().length;
+  const seen = (await s.requestTimes()).length;
   const t0 = performance.now();
   const summary = await runner.run({
     split: "train",
@@ -174,7 +174,7 @@ async function timeBatch(
   });
   const wall = performance.now() - t0;
   if (summary.passed !== count) throw new Error(`only ${summary.passed}/${count} tasks passed`);
-  const times = s.requestTimes().slice(seen);
+  const times = (await s.requestTimes()).slice(seen);
   return { wall, steady: Math.max(...times) + s.latencyMs - Math.min(...times) };
 }
 

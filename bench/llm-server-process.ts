@@ -1,17 +1,59 @@
 /**
  * The test LLM server in its own process, for figures of the harness alone: a real endpoint is another
- * machine, so its work must not share the harness's event loop. Forked with IPC by bench/runner.ts:
- * replies `{ url }` once listening, then `{ at }` (request arrival times, ms since epoch) when asked.
+ * machine, so its work must not share the harness's event loop. The forked process replies `{ url }` once
+ * listening, then `{ at }` (request arrival times, ms since epoch) when asked; it answers "ok" after the delay.
  */
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { startTestLlmServer, textReply } from "../dev/llm-server/llm-server.ts";
 
-const delay = Number(process.argv[2] ?? 0);
-const server = await startTestLlmServer({ responder: () => textReply("ok"), defaultDelayMs: delay });
-process.send?.({ url: server.url });
-process.on("message", (m: { type: string }) => {
-  if (m.type === "requests") process.send?.({ at: server.requests.map((r) => r.at) });
-  if (m.type === "clear") server.requests.length = 0;
-});
-process.on("disconnect", () => {
-  void server.close().finally(() => process.exit(0));
-});
+interface ServerProcess {
+  url: string;
+  clear(): void;
+  /** When each request reached the server (ms since epoch). */
+  arrivals(): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+/** The endpoint lives in its own process, as a real one lives on another machine. */
+export async function startServerProcess(delayMs: number): Promise<ServerProcess> {
+  const child = fork(fileURLToPath(import.meta.url), [String(delayMs)], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const next = <T>(): Promise<T> =>
+    new Promise((resolve, reject) => {
+      child.once("message", (m) => resolve(m as T));
+      child.once("exit", (code) => reject(new Error(`the test LLM server exited (code ${code})`)));
+    });
+  const { url } = await next<{ url: string }>();
+  return {
+    url,
+    clear: () => child.send({ type: "clear" }),
+    arrivals: async () => {
+      const reply = next<{ at: number[] }>();
+      child.send({ type: "requests" });
+      return (await reply).at;
+    },
+    close: async () => {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.disconnect();
+      await exited;
+    },
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const server = await startTestLlmServer({
+    responder: () => textReply("ok"),
+    defaultDelayMs: Number(process.argv[2]),
+  });
+  process.send?.({ url: server.url });
+  process.on("message", (m: { type: string }) => {
+    if (m.type === "requests") process.send?.({ at: server.requests.map((r) => r.at) });
+    if (m.type === "clear") server.requests.length = 0;
+  });
+  process.on("disconnect", () => {
+    void server.close().finally(() => process.exit(0));
+  });
+}

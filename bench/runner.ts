@@ -5,7 +5,6 @@
  * Run directly: `tsx bench/runner.ts [latency_ms] [bwrap|none] [cold|warm]`.
  */
 
-import { fork } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +15,7 @@ import type { SandboxMode } from "../src/benchmark/sandbox.ts";
 import { configSchema } from "../src/config/schema.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createLogger } from "../src/log.ts";
+import { startServerProcess } from "./llm-server-process.ts";
 
 const TASKS = 200;
 const CONCURRENCY = 16;
@@ -56,42 +56,6 @@ function descendantPids(): number[] {
     queue.push(...childrenOf(pid));
   }
   return out;
-}
-
-interface ServerProcess {
-  url: string;
-  clear(): void;
-  /** When each request reached the server (ms since epoch). */
-  arrivals(): Promise<number[]>;
-  close(): Promise<void>;
-}
-
-/** The endpoint lives in its own process, as a real one lives on another machine. */
-async function startServerProcess(delayMs: number): Promise<ServerProcess> {
-  const child = fork(join(import.meta.dirname, "llm-server-process.ts"), [String(delayMs)], {
-    execArgv: ["--import", "tsx"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  const next = <T>(): Promise<T> =>
-    new Promise((resolve, reject) => {
-      child.once("message", (m) => resolve(m as T));
-      child.once("exit", (code) => reject(new Error(`the test LLM server exited (code ${code})`)));
-    });
-  const { url } = await next<{ url: string }>();
-  return {
-    url,
-    clear: () => child.send({ type: "clear" }),
-    arrivals: async () => {
-      const reply = next<{ at: number[] }>();
-      child.send({ type: "requests" });
-      return (await reply).at;
-    },
-    close: async () => {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.disconnect();
-      await exited;
-    },
-  };
 }
 
 /** BENCH_PROFILE=file.cpuprofile: the harness's CPU profile of the measured run only (for Chrome DevTools). */
