@@ -1,5 +1,5 @@
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildSync } from "esbuild";
 import { describe, expect, it } from "vitest";
@@ -60,6 +60,67 @@ function spawnTaker(script: string, file: string): Taker {
   return { lines, ready, done, go: () => child.stdin.write("go\n") };
 }
 
+/** Waits, in 10 ms steps up to a bound, for `ready`; throws naming `what` if it never comes. */
+async function until(ready: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!ready()) throw new Error(`never came: ${what}`);
+}
+
+function procText(pid: number, name: string): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/${name}`, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+/** Field 4 of /proc/<pid>/stat, counted from the last ')' as procStat does. */
+function parentPid(pid: number): number | null {
+  const text = procText(pid, "stat");
+  return text ? Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]) : null;
+}
+
+/**
+ * Runs `body` with a zombie that stays one until it returns. Its parent is a process that is alive for the
+ * whole body and never calls wait(): a shell that forks the child and then execs `sleep`. The child is only
+ * killed once that exec has happened, so no shell (dash, or bash with its SIGCHLD handler) is there to reap
+ * it, and since its parent lives on, it is never handed to init, which may reap it at any moment (or never,
+ * in a container): that is what made the check flaky while the parent exited before it.
+ */
+async function withZombie(body: (zombie: number) => void | Promise<void>): Promise<void> {
+  const parent = spawn("sh", ["-c", "sleep 120 & echo $!; exec sleep 120"], { stdio: ["ignore", "pipe", "inherit"] });
+  const parentGone = new Promise<void>((r) => {
+    parent.once("exit", () => r());
+    parent.once("error", () => r());
+  });
+  let child: number | null = null;
+  try {
+    child = await new Promise<number>((resolve, reject) => {
+      let buf = "";
+      parent.stdout.on("data", (d) => {
+        buf += d;
+        if (buf.includes("\n")) resolve(Number(buf.split("\n")[0]));
+      });
+      parent.once("error", reject);
+      parent.once("exit", () => reject(new Error(`the zombie's parent exited before naming its child: ${buf}`)));
+    });
+    const pid = child;
+    const sleeper = parent.pid ?? -1;
+    await until(() => procText(sleeper, "cmdline") === "sleep\u0000120\u0000", "the shell's exec of sleep");
+    expect(parentPid(pid)).toBe(sleeper);
+    process.kill(pid, "SIGKILL");
+    await until(() => procStat(pid)?.state === "Z", `pid ${pid} a zombie`);
+    // Still the sleeper's, which never waits for it: a zombie until the sleeper goes.
+    expect(parentPid(pid)).toBe(sleeper);
+    await body(pid);
+  } finally {
+    // The child first, and only while its parent lives: until then its number is not another process's.
+    if (child !== null && parent.exitCode === null && parent.signalCode === null) process.kill(child, "SIGKILL");
+    parent.kill("SIGKILL");
+    await parentGone;
+  }
+}
+
 describe("the workspace lock", () => {
   it(`${TAKERS} processes racing for it, over ${TRIALS} trials (one over a dead holder's stale lock): exactly one wins`, async () => {
     const dir = tempDir("lock-");
@@ -100,19 +161,17 @@ describe("the workspace lock", () => {
       process.stderr.write("SKIP: no /proc on this system: zombie detection is not tested\n");
       return;
     }
-    // sh execs a sleeper that never waits for its finished child: that child stays a zombie.
-    const out = execFileSync("sh", ["-c", "sleep 0 & echo $!; exec sleep 3 >/dev/null 2>&1 &"], { encoding: "utf8" });
-    const zombie = Number(out.trim());
-    for (let i = 0; i < 200 && procStat(zombie)?.state !== "Z"; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(procStat(zombie)?.state).toBe("Z");
-    expect(() => process.kill(zombie, 0)).not.toThrow();
-    expect(processAlive(zombie)).toBe(false);
-    expect(processAlive(process.pid)).toBe(true);
-    // A reused pid: same number, another start time.
-    expect(processAlive(process.pid, (procStat(process.pid)?.startTicks ?? 0) + 1)).toBe(false);
-    const file = join(tempDir("lock-"), "daemon.lock");
-    writeFileSync(file, JSON.stringify({ pid: zombie, startedAt: "x", command: "daemon" }));
-    expect(lockHolder(file)).toBeNull();
+    await withZombie((zombie) => {
+      expect(procStat(zombie)?.state).toBe("Z");
+      expect(() => process.kill(zombie, 0)).not.toThrow();
+      expect(processAlive(zombie)).toBe(false);
+      expect(processAlive(process.pid)).toBe(true);
+      // A reused pid: same number, another start time.
+      expect(processAlive(process.pid, (procStat(process.pid)?.startTicks ?? 0) + 1)).toBe(false);
+      const file = join(tempDir("lock-"), "daemon.lock");
+      writeFileSync(file, JSON.stringify({ pid: zombie, startedAt: "x", command: "daemon" }));
+      expect(lockHolder(file)).toBeNull();
+    });
   });
 
   it("a restart right after SIGKILL is not refused", async () => {
