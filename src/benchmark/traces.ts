@@ -1,6 +1,6 @@
 import { cpSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { z } from "zod";
 import { redact } from "../secrets.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
@@ -109,15 +109,10 @@ export function copyToBaselineOnce(latestDir: string, baselineDir: string, taskI
   cpSync(from, to, { recursive: true });
 }
 
-async function writeAtomicAsync(file: string, content: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, file);
-}
-
 /**
- * The same as writeTrainTrace, off the event loop's critical path: with many tasks in flight,
- * synchronous file writes between tasks were the runner's main cost.
+ * The same as writeTrainTrace, off the harness's thread: the file system calls (four files per task on a
+ * first run) run in a worker thread, and the harness only serialises. With sixteen tasks finishing
+ * together, those calls were the largest cost between one task and the next.
  */
 export async function writeTrainTraceAsync(
   latestDir: string,
@@ -126,24 +121,82 @@ export async function writeTrainTraceAsync(
   files: TraceFiles,
 ): Promise<void> {
   const name = traceDirName(taskId);
-  const dir = join(latestDir, name);
-  await mkdir(dir, { recursive: true });
   const sealed = sealAgentText(files);
-  const trace = traceJson(sealed);
-  const result = resultJson(sealed);
-  await writeAtomicAsync(join(dir, "trace.json"), trace);
-  await writeAtomicAsync(join(dir, "result.json"), result);
-  // The first trace of a task is its baseline: the same two files from the same text, result.json last,
-  // so a baseline cut short by a crash is written again rather than kept half.
-  const to = join(baselineDir, name);
-  if (
-    await stat(join(to, "result.json")).then(
-      () => true,
-      () => false,
-    )
-  )
-    return;
-  await mkdir(to, { recursive: true });
-  await writeAtomicAsync(join(to, "trace.json"), trace);
-  await writeAtomicAsync(join(to, "result.json"), result);
+  await traceWriter().write({
+    latest: join(latestDir, name),
+    baseline: join(baselineDir, name),
+    trace: traceJson(sealed),
+    result: resultJson(sealed),
+  });
+}
+
+// The first trace of a task is its baseline: the same two files from the same text, result.json last,
+// so a baseline cut short by a crash is written again rather than kept half.
+const WRITER_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const fs = require("node:fs");
+const path = require("node:path");
+const atomic = (file, content) => {
+  const tmp = file + "." + process.pid + ".tmp";
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
+};
+parentPort.on("message", ({ id, latest, baseline, trace, result }) => {
+  try {
+    fs.mkdirSync(latest, { recursive: true });
+    atomic(path.join(latest, "trace.json"), trace);
+    atomic(path.join(latest, "result.json"), result);
+    if (!fs.existsSync(path.join(baseline, "result.json"))) {
+      fs.mkdirSync(baseline, { recursive: true });
+      atomic(path.join(baseline, "trace.json"), trace);
+      atomic(path.join(baseline, "result.json"), result);
+    }
+    parentPort.postMessage({ id, error: null });
+  } catch (e) {
+    parentPort.postMessage({ id, error: String((e && e.message) || e) });
+  }
+});
+`;
+
+interface TraceWrite {
+  latest: string;
+  baseline: string;
+  trace: string;
+  result: string;
+}
+
+let writer: { write(w: TraceWrite): Promise<void> } | null = null;
+
+/** One writer thread per harness process, started on first use; it never keeps the process alive. */
+function traceWriter(): { write(w: TraceWrite): Promise<void> } {
+  if (writer) return writer;
+  const worker = new Worker(WRITER_SOURCE, { eval: true });
+  const waiting = new Map<number, { resolve(): void; reject(e: Error): void }>();
+  let next = 0;
+  worker.unref();
+  const stop = (error: Error) => {
+    if (writer === self) writer = null;
+    for (const w of waiting.values()) w.reject(error);
+    waiting.clear();
+  };
+  worker.on("message", (m: { id: number; error: string | null }) => {
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (waiting.size === 0) worker.unref();
+    if (m.error === null) w?.resolve();
+    else w?.reject(new Error(m.error));
+  });
+  worker.on("error", stop);
+  worker.on("exit", (code) => stop(new Error(`the trace writer stopped (code ${code})`)));
+  const self = {
+    write: (w: TraceWrite) =>
+      new Promise<void>((resolve, reject) => {
+        const id = ++next;
+        waiting.set(id, { resolve, reject });
+        worker.ref();
+        worker.postMessage({ id, ...w });
+      }),
+  };
+  writer = self;
+  return self;
 }
