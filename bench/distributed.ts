@@ -164,6 +164,8 @@ async function timeBatch(
   const run = `bench-${from}`;
   s.journal.createRun(run, {});
   await runner.run({ split: "train", taskIds: ids(from, warm), runId: run, writeTraces: false });
+  // As between a night's benchmark runs: the fresh agent process kept for the next batch has loaded.
+  await new Promise((r) => setTimeout(r, 3000));
   const seen = (await s.requestTimes()).length;
   const t0 = performance.now();
   const summary = await runner.run({

@@ -23,8 +23,12 @@ export async function startServerProcess(delayMs: number): Promise<ServerProcess
   });
   const next = <T>(): Promise<T> =>
     new Promise((resolve, reject) => {
-      child.once("message", (m) => resolve(m as T));
-      child.once("exit", (code) => reject(new Error(`the test LLM server exited (code ${code})`)));
+      const onExit = (code: number | null) => reject(new Error(`the test LLM server exited (code ${code})`));
+      child.once("exit", onExit);
+      child.once("message", (m) => {
+        child.off("exit", onExit);
+        resolve(m as T);
+      });
     });
   const { url } = await next<{ url: string }>();
   return {

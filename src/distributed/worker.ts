@@ -2,13 +2,14 @@
  * `auto-harness worker`: takes task jobs from the queue and runs each in this machine's own sandboxed agent
  * pool, exactly as the daemon would run it locally, then hands back the outcome (for test jobs the reward only).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import type { TaskOutcome } from "../benchmark/executor.ts";
 import { errorMessage, HarnessError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { writeFileAtomic } from "../workspace/files.ts";
 import {
   hashTaskId,
   resultForSplit,
@@ -88,7 +89,8 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
         mkdirSync(dir, { recursive: true });
         // The extension tells the sandbox which runtime loads it (TypeScript or Python).
         const path = join(dir, `agent${/^\.[a-z]{1,4}$/.test(ext) ? ext : ".ts"}`);
-        writeFileSync(path, content);
+        // Workers sharing an experiment directory share this cache: another one must never read a half-written file.
+        writeFileAtomic(path, content);
         return path;
       });
       file.catch(() => agentFiles.delete(hash));

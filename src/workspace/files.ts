@@ -9,7 +9,7 @@ import { formatScore } from "../scoring.ts";
  */
 
 /** Write-then-rename, so a crash never leaves a half-written file behind. */
-export function writeFileAtomic(file: string, content: string): void {
+export function writeFileAtomic(file: string, content: string | Buffer): void {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, content);
   renameSync(tmp, file);
