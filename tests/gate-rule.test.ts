@@ -237,6 +237,26 @@ describe("the sequential procedure", () => {
     expect(state.pairs).toBe(0);
   });
 
+  it("an infrastructure error never helps the candidate: provoked on the tasks it breaks, it weighs as the break", () => {
+    const incumbent = (id: string) => Number(id.slice(1)) % 2;
+    const order = seededOrder(setup().testIds, setup().orderSeed);
+    // Breaks two tasks the incumbent always passes, fixes two it always fails: no improvement.
+    const breaks = order.filter((id) => incumbent(id) === 1).slice(0, 2);
+    const fixes = order.filter((id) => incumbent(id) === 0).slice(0, 2);
+    const honest = (id: string) => (breaks.includes(id) ? 0 : fixes.includes(id) ? 1 : incumbent(id));
+    // The same agent, flooding the endpoint on the tasks it breaks until they end in rate-limit errors
+    // (a share the gate tolerates). Left out of the evidence, they would hide the breaks: accepted at P 0.96.
+    const flooding = (id: string) => (breaks.includes(id) ? null : honest(id));
+    const decide = (reward: (id: string) => number | null) =>
+      runGateSync(setup(), (who, taskId) => (who === "candidate" ? reward(taskId) : incumbent(taskId)));
+    const a = decide(honest);
+    const b = decide(flooding);
+    expect(a.decision!.accept).toBe(false);
+    expect(b.infraErrors).toBe(2);
+    expect(b.decision!.accept).toBe(false);
+    expect(b.decision!.pGood).toBeCloseTo(a.decision!.pGood, 12);
+  });
+
   it("refuses to decide when too many held-out runs were infrastructure errors", () => {
     const state = startGate(setup());
     const a = nextAction(state);

@@ -35,6 +35,17 @@ describe("the flake-aware suite", () => {
     expect(bad.allowedFailures).toBeLessThan(4);
   });
 
+  it("a member that ended in an infrastructure error counts as failed: provoking one hides no break", () => {
+    const broken = flakySuiteVerdict(suite(), { a: 0, b: 0, c: 0, d: 1, e: 1 }, { a: 1, b: 1, c: 1 });
+    // The same breaks, each turned into a rate-limit error by flooding the endpoint.
+    const hidden = flakySuiteVerdict(suite(), { a: null, b: null, c: null, d: 1, e: 1 }, { a: 1, b: 1, c: 1 });
+    expect(broken.passed).toBe(false);
+    expect(hidden.passed).toBe(false);
+    expect(hidden.failed).toEqual(["a", "b", "c"]);
+    expect(hidden.infraErrors).toBe(3);
+    expect(hidden.quarantined).toEqual([]);
+  });
+
   it("a member the incumbent also fails on a re-run flipped with no edit: quarantined, not charged", () => {
     const v = flakySuiteVerdict(suite(), { a: 0, b: 0, c: 0, d: 1, e: 1 }, { a: 0, b: 0, c: 0 });
     expect(v.quarantined).toEqual(["a", "b", "c"]);

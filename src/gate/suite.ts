@@ -45,12 +45,12 @@ export function flakySuiteVerdict(
   let variance = 0;
   for (const id of suite.tasks) {
     if (quarantine.has(id)) continue;
-    const r = candidate[id];
-    if (r === null || r === undefined) {
-      infra += 1;
-      continue;
-    }
-    if (!passes(r) && incumbentRerun[id] !== undefined && incumbentRerun[id] !== null && !passes(incumbentRerun[id])) {
+    const got = candidate[id] ?? null;
+    // An infrastructure error is a failed member: leaving it out would let an agent that provokes rate
+    // limits on the members it breaks pass the check.
+    if (got === null) infra += 1;
+    const r = got ?? 0;
+    if (got !== null && !passes(r) && incumbentRerun[id] !== undefined && incumbentRerun[id] !== null && !passes(incumbentRerun[id])) {
       quarantine.add(id);
       continue;
     }

@@ -222,7 +222,7 @@ export interface GateSetup {
   histTest: History;
   /** Incumbent history on train, including this iteration's incumbent train run. */
   histTrain: History;
-  /** The candidate's train results (null: infrastructure error, ignored). */
+  /** The candidate's train results (null: infrastructure error, counted as a fail). */
   trainCandidate: Record<string, number | null>;
   /** Held-out runs spent over the run so far (baseline included); the bank counts from it. */
   testRunsSoFar: number;
@@ -299,8 +299,9 @@ export function startGate(setup: GateSetup): GateState {
   const g = setup.params;
   const trainEv = new Map<string, Evidence>();
   for (const [id, r] of Object.entries(setup.trainCandidate)) {
-    if (r === null) continue;
-    trainEv.set(id, taskEvidence(setup.histTrain[id], r, 1 - r, g));
+    // As on the held-out split: an infrastructure error never helps the candidate.
+    const reward = r ?? 0;
+    trainEv.set(id, taskEvidence(setup.histTrain[id], reward, 1 - reward, g));
   }
   return {
     setup,
@@ -445,12 +446,11 @@ export function applyResult(state: GateState, r: GateResult): GateState {
     if (state.firstDone.has(key)) return state;
     state.firstDone.add(key);
     state.testRuns += 1;
-    if (r.reward === null) {
-      state.infraErrors += 1;
-      return state;
-    }
+    // An infrastructure error counts as a fail: were it left out, an agent that provokes rate limits on the
+    // tasks it would fail (flooding the endpoint) would leave only its good answers in the evidence.
+    if (r.reward === null) state.infraErrors += 1;
     const c = state.obs.get(r.taskId) ?? { s: 0, f: 0 };
-    addReward(c, r.reward);
+    addReward(c, r.reward ?? 0);
     state.obs.set(r.taskId, c);
     state.ev.set(r.taskId, taskEvidence(state.histTest[r.taskId], c.s, c.f, g));
     return state;
@@ -458,12 +458,11 @@ export function applyResult(state: GateState, r: GateResult): GateState {
   if (r.index !== state.pairs) throw new Error(`gate replay out of step: pair ${r.index}, expected ${state.pairs}`);
   state.pairs += 1;
   state.testRuns += 2;
-  if (r.candidate === null || r.incumbent === null) {
-    state.infraErrors += (r.candidate === null ? 1 : 0) + (r.incumbent === null ? 1 : 0);
-    return state;
-  }
+  state.infraErrors += (r.candidate === null ? 1 : 0) + (r.incumbent === null ? 1 : 0);
+  // Without the incumbent's side there is no pair; the candidate's own error is its fail, as above.
+  if (r.incumbent === null) return state;
   const c = state.obs.get(r.taskId) ?? { s: 0, f: 0 };
-  addReward(c, r.candidate);
+  addReward(c, r.candidate ?? 0);
   state.obs.set(r.taskId, c);
   const h = state.histTest[r.taskId] ?? { s: 0, f: 0 };
   addReward(h, r.incumbent);
