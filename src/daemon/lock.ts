@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { UserError } from "../errors.ts";
@@ -42,7 +42,8 @@ export function processAlive(pid: number, startTicks?: number | null): boolean {
     if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
   const stat = procStat(pid);
-  if (!stat) return true;
+  // No entry: either no /proc here (trust kill), or the process ended between the two looks.
+  if (!stat) return !existsSync("/proc/self/stat");
   if (stat.state === "Z" || stat.state === "X") return false;
   return startTicks == null || stat.startTicks === startTicks;
 }
