@@ -1,8 +1,9 @@
 /**
- * The agent's process (inside the sandbox): loads the agent file fresh (through tsx), then runs the
- * tasks the harness sends, several at a time. It holds no key and has no network: the agent's
+ * The agent's process (inside the sandbox): loads the agent file fresh (compiled by the harness), then
+ * runs the tasks the harness sends, several at a time. It holds no key and has no network: the agent's
  * Anthropic client speaks to the harness over IPC (protocol.ts), and so do the benchmark's tools.
- * Train and test runs look the same from here. Started by child-entry.mjs; never imported by the harness.
+ * Train and test runs look the same from here. The harness compiles this file (sandbox.ts) and runs it
+ * as plain JavaScript; it never imports it.
  */
 import { pathToFileURL } from "node:url";
 import Anthropic from "@anthropic-ai/sdk";

@@ -50,7 +50,8 @@ export function flakySuiteVerdict(
     // limits on the members it breaks pass the check.
     if (got === null) infra += 1;
     const r = got ?? 0;
-    if (got !== null && !passes(r) && incumbentRerun[id] !== undefined && incumbentRerun[id] !== null && !passes(incumbentRerun[id])) {
+    const rerun = incumbentRerun[id] ?? null;
+    if (got !== null && !passes(got) && rerun !== null && !passes(rerun)) {
       quarantine.add(id);
       continue;
     }
