@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createLocalAdapter } from "../src/benchmark/adapters/local.ts";
 import { loadAgentOnce } from "../src/benchmark/load-check.ts";
 import { createRunner } from "../src/benchmark/runner.ts";
-import type { SandboxMode } from "../src/benchmark/sandbox.ts";
+import { dropSpareAgentProcesses, type SandboxMode } from "../src/benchmark/sandbox.ts";
 import { configSchema } from "../src/config/schema.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createLogger } from "../src/log.ts";
@@ -135,6 +135,8 @@ export async function benchRunner(LATENCY_MS = 50, o: RunnerBenchOptions = {}): 
       sandbox: o.sandbox ?? "bwrap",
       warmSpare: (o.start ?? "warm") === "warm",
     });
+    // Cold: no process kept by an earlier measurement either.
+    if (o.start === "cold") dropSpareAgentProcesses();
     if ((o.start ?? "warm") === "warm") {
       await runner.run({ split: "train", taskIds: [ids[0]!], runId: null, writeTraces: false });
       // The spare loads node, the SDK and tsx in the background.

@@ -9,13 +9,17 @@
  * marked unsealed wherever it is reported.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   accessSync,
   constants,
   existsSync,
+  lstatSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   realpathSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -54,12 +58,27 @@ export function childScriptPath(): string {
   const sdk = import.meta.resolve("@anthropic-ai/sdk");
   const js = code.replace(/from\s*["']@anthropic-ai\/sdk["']/, `from ${JSON.stringify(sdk)}`);
   if (js === code) throw new Error(`${CHILD_SOURCE}: its import of @anthropic-ai/sdk was not found after compiling`);
-  const dir = mkdtempSync(join(tmpdir(), "auto-harness-child-"));
-  const file = join(dir, "child.mjs");
-  writeFileSync(file, js);
-  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(privateCacheDir(), `child-${createHash("sha256").update(js).digest("hex").slice(0, 16)}.mjs`);
+  // Named by its content: harness processes of one version share the file, and nothing piles up.
+  if (!existsSync(file) || readFileSync(file, "utf8") !== js) {
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, js, { mode: 0o600 });
+    renameSync(tmp, file);
+  }
   childScript = file;
   return file;
+}
+
+/** $TMPDIR/auto-harness-<uid>, this user's alone: a directory another user made or can write is refused. */
+function privateCacheDir(): string {
+  const uid = process.getuid?.() ?? 0;
+  const dir = join(tmpdir(), `auto-harness-${uid}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) {
+    throw new Error(`${dir} is not a private directory of this user; remove it and start again`);
+  }
+  return dir;
 }
 /** The Python twin of child.ts (standard library only). */
 export const PYTHON_RUNTIME = join(HARNESS_ROOT, "src", "benchmark", "python", "harness_runtime.py");
@@ -217,6 +236,13 @@ export function startAgentProcess(mode: SandboxMode, language: AgentLanguage = "
 // One fresh process per mode, shared by every runner of this harness process: it has never run an
 // agent, so handing it to a batch gives that batch nothing of another's.
 const spares = new Map<string, AgentProcess>();
+let sparesCleanedAtExit = false;
+
+/** Ends the kept spares (and removes their directories). The harness does so when it exits. */
+export function dropSpareAgentProcesses(): void {
+  for (const spare of spares.values()) spare.dispose();
+  spares.clear();
+}
 
 function alive(p: AgentProcess): boolean {
   return p.child.exitCode === null && p.child.signalCode === null && p.child.connected;
@@ -254,6 +280,11 @@ export function keepSpareAgentProcess(mode: SandboxMode, language: AgentLanguage
   spare.child.stderr?.resume();
   (spare.child.stderr as { unref?: () => void } | null)?.unref?.();
   spares.set(key, spare);
+  if (!sparesCleanedAtExit) {
+    sparesCleanedAtExit = true;
+    // A spare dies with the harness (--die-with-parent), but its directory would stay behind in /tmp.
+    process.once("exit", dropSpareAgentProcesses);
+  }
   spare.child.once("exit", () => {
     if (spares.get(key) === spare) spares.delete(key);
     spare.dispose();
