@@ -19,22 +19,13 @@ import { Journal } from "../src/journal/journal.ts";
 import { createLogger } from "../src/log.ts";
 import { startRedis } from "../tests/helpers/redis.ts";
 import { findTool } from "../tests/helpers/tools.ts";
-import { startServerProcess } from "./llm-server-process.ts";
+import { BENCH_AGENT, BENCH_SCORER, startServerProcess } from "./llm-server-process.ts";
 
 const BIN = resolve(import.meta.dirname, "..", "bin", "auto-harness.js");
 /** Tasks one worker runs at once; the local pool gets workers · PER_WORKER. */
 const PER_WORKER = 4;
 /** Rounds of full concurrency per measured batch. */
 const ROUNDS = 8;
-
-const AGENT = `import type Anthropic from "@anthropic-ai/sdk";
-export default {
-  async run(task: { id: string }, ctx: { client: Anthropic; model: string }) {
-    const r = await ctx.client.messages.create({ model: ctx.model, max_tokens: 20, messages: [{ role: "user", content: task.id }] });
-    return r.content.map((b) => (b.type === "text" ? b.text : "")).join("");
-  },
-};
-`;
 
 interface Setup {
   root: string;
@@ -52,16 +43,13 @@ async function setUp(latencyMs: number, tasks: number): Promise<Setup> {
   const root = mkdtempSync(join(tmpdir(), "bench-distributed-"));
   mkdirSync(join(root, "agent"));
   mkdirSync(join(root, "bench"));
-  writeFileSync(join(root, "agent", "agent.ts"), AGENT);
+  writeFileSync(join(root, "agent", "agent.ts"), BENCH_AGENT);
   const ids = Array.from({ length: tasks }, (_, i) => `task-${i}`);
   writeFileSync(
     join(root, "bench", "tasks.jsonl"),
     `${ids.map((id) => JSON.stringify({ id, input: null })).join("\n")}\n`,
   );
-  writeFileSync(
-    join(root, "bench", "scorer.ts"),
-    `export default (_t: unknown, r: { answer: unknown }) => (r.answer === "ok" ? 1 : 0);\n`,
-  );
+  writeFileSync(join(root, "bench", "scorer.ts"), BENCH_SCORER);
   const sandbox = findTool("bwrap") ? "bwrap" : "none";
   writeFileSync(
     join(root, "experiment_config.yaml"),

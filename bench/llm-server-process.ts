@@ -2,10 +2,24 @@
  * The test LLM server in its own process, for figures of the harness alone: a real endpoint is another
  * machine, so its work must not share the harness's event loop. The forked process replies `{ url }` once
  * listening, then `{ at }` (request arrival times, ms since epoch) when asked; it answers "ok" after the delay.
+ * The agent and scorer the benches run against it live here too.
  */
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startTestLlmServer, textReply } from "../dev/llm-server/llm-server.ts";
+
+/** The agent the benches run against this server: one model call, whose reply is its answer. */
+export const BENCH_AGENT = `import type Anthropic from "@anthropic-ai/sdk";
+export default {
+  async run(task: { id: string }, ctx: { client: Anthropic; model: string }) {
+    const r = await ctx.client.messages.create({ model: ctx.model, max_tokens: 20, messages: [{ role: "user", content: task.id }] });
+    return r.content.map((b) => (b.type === "text" ? b.text : "")).join("");
+  },
+};
+`;
+
+/** Its scorer: the server's "ok" is a pass, so a bench counts only tasks that really went round. */
+export const BENCH_SCORER = `export default (_t: unknown, r: { answer: unknown }) => (r.answer === "ok" ? 1 : 0);\n`;
 
 interface ServerProcess {
   url: string;

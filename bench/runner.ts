@@ -15,19 +15,10 @@ import { dropSpareAgentProcesses, type SandboxMode } from "../src/benchmark/sand
 import { configSchema } from "../src/config/schema.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createLogger } from "../src/log.ts";
-import { startServerProcess } from "./llm-server-process.ts";
+import { BENCH_AGENT, BENCH_SCORER, startServerProcess } from "./llm-server-process.ts";
 
 const TASKS = 200;
 const CONCURRENCY = 16;
-
-const AGENT = `import type Anthropic from "@anthropic-ai/sdk";
-export default {
-  async run(task: { id: string }, ctx: { client: Anthropic; model: string }) {
-    const r = await ctx.client.messages.create({ model: ctx.model, max_tokens: 20, messages: [{ role: "user", content: task.id }] });
-    return r.content.map((b) => (b.type === "text" ? b.text : "")).join("");
-  },
-};
-`;
 
 function rssKb(pid: number | "self"): number {
   try {
@@ -87,7 +78,7 @@ export interface RunnerBenchOptions {
 export async function benchStartup(sandbox: SandboxMode, runs = 5): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "bench-startup-"));
   const agentFile = join(dir, "agent.ts");
-  writeFileSync(agentFile, AGENT);
+  writeFileSync(agentFile, BENCH_AGENT);
   const times: number[] = [];
   try {
     for (let i = 0; i < runs; i++) {
@@ -113,13 +104,10 @@ export async function benchRunner(LATENCY_MS = 50, o: RunnerBenchOptions = {}): 
   }, 50);
   try {
     mkdirSync(join(root, "agent"));
-    writeFileSync(join(root, "agent", "agent.ts"), AGENT);
+    writeFileSync(join(root, "agent", "agent.ts"), BENCH_AGENT);
     const ids = Array.from({ length: TASKS }, (_, i) => `task-${i}`);
     writeFileSync(join(root, "tasks.jsonl"), `${ids.map((id) => JSON.stringify({ id, input: null })).join("\n")}\n`);
-    writeFileSync(
-      join(root, "scorer.ts"),
-      `export default (_t: unknown, r: { answer: unknown }) => (r.answer === "ok" ? 1 : 0);\n`,
-    );
+    writeFileSync(join(root, "scorer.ts"), BENCH_SCORER);
     const { log } = createLogger({ stdout: false });
     const config = configSchema.parse({ benchmark: "local", max_concurrency: CONCURRENCY });
     const runner = createRunner({
