@@ -2,13 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  agentText,
-  readTraceResult,
-  traceDirName,
-  writeTrainTrace,
-  writeTrainTraceAsync,
-} from "../src/benchmark/traces.ts";
+import { agentText, readTraceResult, traceDirName, writeTrainTrace } from "../src/benchmark/traces.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -17,11 +11,11 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("train trace result.json", () => {
-  it("reads back what the writer wrote, for ids that are not safe path segments too", () => {
+  it("reads back what the writer wrote, for ids that are not safe path segments too", async () => {
     const latest = join(dir, "latest");
     const baseline = join(dir, "baseline");
     for (const id of ["t1", "suite/../odd id"]) {
-      writeTrainTrace(latest, baseline, id, {
+      await writeTrainTrace(latest, baseline, id, {
         trace: [],
         result: { reward: 0.25, duration_ms: 12, error: `refused ${id}` },
       });
@@ -48,14 +42,14 @@ describe("train trace result.json", () => {
     const latest = join(dir, "latest");
     const baseline = join(dir, "baseline");
     const files = (reward: number) => ({ trace: { reward }, result: { reward, duration_ms: 1, error: null } });
-    await writeTrainTraceAsync(latest, baseline, "t1", files(0));
-    await writeTrainTraceAsync(latest, baseline, "t1", files(1));
+    await writeTrainTrace(latest, baseline, "t1", files(0));
+    await writeTrainTrace(latest, baseline, "t1", files(1));
     expect(readTraceResult(latest, "t1")).toMatchObject({ result: { reward: 1 } });
     expect(readTraceResult(baseline, "t1")).toMatchObject({ result: { reward: 0 } });
     expect(JSON.parse(readFileSync(join(baseline, "t1", "trace.json"), "utf8"))).toEqual({ reward: 0 });
     // result.json is written last: a baseline without it was never finished, and is written again.
     unlinkSync(join(baseline, "t1", "result.json"));
-    await writeTrainTraceAsync(latest, baseline, "t1", files(1));
+    await writeTrainTrace(latest, baseline, "t1", files(1));
     expect(existsSync(join(baseline, "t1", "result.json"))).toBe(true);
     expect(JSON.parse(readFileSync(join(baseline, "t1", "trace.json"), "utf8"))).toEqual({ reward: 1 });
   });

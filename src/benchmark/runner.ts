@@ -22,7 +22,7 @@ import type { TaskExecutor, TaskOutcome } from "./executor.ts";
 import { allNonTransient, describeClasses, infraClass } from "./infra-class.ts";
 import { createLocalExecutor } from "./local-executor.ts";
 import type { SandboxMode } from "./sandbox.ts";
-import { writeTrainTraceAsync } from "./traces.ts";
+import { writeTrainTrace } from "./traces.ts";
 import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
 
 export const DEFAULT_INFRA_ERROR_SHARE = 0.5;
@@ -212,7 +212,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
       }
       if (writeTraces && o.events !== null) {
         traceWrites.push(
-          writeTrainTraceAsync(p.tracesLatest, p.tracesBaseline, o.taskId, {
+          writeTrainTrace(p.tracesLatest, p.tracesBaseline, o.taskId, {
             trace: { task_id: o.taskId, task: o.task ?? null, events: o.events, answer: o.answer, error: o.error },
             result: { reward: o.reward, duration_ms: o.durationMs, error: o.error },
           }).catch((error: unknown) =>

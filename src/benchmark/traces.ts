@@ -3,7 +3,6 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { z } from "zod";
 import { redact } from "../secrets.ts";
-import { writeFileAtomic } from "../workspace/files.ts";
 
 /** A task id as one safe path segment (ids come from benchmark files, not from us). */
 export function traceDirName(taskId: string): string {
@@ -90,16 +89,6 @@ export function sealAgentText(files: TraceFiles): TraceFiles {
 const traceJson = (files: TraceFiles) => redact(`${JSON.stringify(files.trace, null, 2)}\n`);
 const resultJson = (files: TraceFiles) => redact(`${JSON.stringify(files.result, null, 2)}\n`);
 
-/** Train only: writes latest/<id>/ and, the first time only, baseline/<id>/. */
-export function writeTrainTrace(latestDir: string, baselineDir: string, taskId: string, files: TraceFiles): void {
-  const dir = join(latestDir, traceDirName(taskId));
-  mkdirSync(dir, { recursive: true });
-  const sealed = sealAgentText(files);
-  writeFileAtomic(join(dir, "trace.json"), traceJson(sealed));
-  writeFileAtomic(join(dir, "result.json"), resultJson(sealed));
-  copyToBaselineOnce(latestDir, baselineDir, taskId);
-}
-
 /** The baseline trace is the reference for "what changed": it is never overwritten. */
 export function copyToBaselineOnce(latestDir: string, baselineDir: string, taskId: string): void {
   const from = join(latestDir, traceDirName(taskId));
@@ -110,11 +99,11 @@ export function copyToBaselineOnce(latestDir: string, baselineDir: string, taskI
 }
 
 /**
- * The same as writeTrainTrace, off the harness's thread: the file system calls (four files per task on a
- * first run) run in a worker thread, and the harness only serialises. With sixteen tasks finishing
- * together, those calls were the largest cost between one task and the next.
+ * Train only: writes latest/<id>/ and, the first time only, baseline/<id>/. The file system calls (four
+ * files per task on a first run) run in a worker thread and the harness only serialises: with sixteen
+ * tasks finishing together, those calls were the largest cost between one task and the next.
  */
-export async function writeTrainTraceAsync(
+export async function writeTrainTrace(
   latestDir: string,
   baselineDir: string,
   taskId: string,
