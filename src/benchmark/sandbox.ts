@@ -19,15 +19,14 @@ import {
   mkdtempSync,
   readFileSync,
   realpathSync,
-  renameSync,
   rmSync,
-  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { transformSync } from "esbuild";
 import { UserError } from "../errors.ts";
+import { writeFileAtomic } from "../workspace/files.ts";
 
 export type SandboxMode = "bwrap" | "none";
 /** The agent file's language: which runtime the agent process runs (child.ts, or the Python runtime). */
@@ -60,11 +59,7 @@ export function childScriptPath(): string {
   if (js === code) throw new Error(`${CHILD_SOURCE}: its import of @anthropic-ai/sdk was not found after compiling`);
   const file = join(privateCacheDir(), `child-${createHash("sha256").update(js).digest("hex").slice(0, 16)}.mjs`);
   // Named by its content: harness processes of one version share the file, and nothing piles up.
-  if (!existsSync(file) || readFileSync(file, "utf8") !== js) {
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, js, { mode: 0o600 });
-    renameSync(tmp, file);
-  }
+  if (!existsSync(file) || readFileSync(file, "utf8") !== js) writeFileAtomic(file, js);
   childScript = file;
   return file;
 }

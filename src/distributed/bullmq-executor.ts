@@ -193,12 +193,13 @@ async function* runBatch(
           }),
         )
       ).filter((f) => f !== null);
-      const broken = finished.find((f) => f.state === "completed" && parseResult(f.job.returnvalue)?.loadError);
-      if (broken) {
+      for (const f of finished) {
+        const loadError = f.state === "completed" ? parseResult(f.job.returnvalue)?.loadError : undefined;
+        if (!loadError) continue;
         // As a local run: one clear error for the whole batch, not one failure per task.
-        await broken.job.remove().catch(() => {});
+        await f.job.remove().catch(() => {});
         await withdraw(queue, [...pending.keys()]);
-        throw new HarnessError("AGENT_LOAD_FAILED", parseResult(broken.job.returnvalue)!.loadError!);
+        throw new HarnessError("AGENT_LOAD_FAILED", loadError);
       }
       if (finished.length === 0) continue;
       const items = finished.map((f) => outcomeOf(batch, f.key, f.job, f.state));
