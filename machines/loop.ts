@@ -1,7 +1,7 @@
 import { assign, fromPromise, setup } from "xstate";
+import type { AnalyzeOutput, EditOutput, GateOutput, RecordOutput, Steps } from "../src/contracts.ts";
 import { type ErrorHandling, errorHandling } from "../src/errors.ts";
 import { nextBest } from "../src/scoring.ts";
-import type { AnalyzeOutput, EditOutput, GateOutput, RecordOutput, Steps } from "../src/steps/contracts.ts";
 import { type Limits, stopReason } from "./stop-rules.ts";
 
 export interface LoopInput {

@@ -1,5 +1,5 @@
 import { withinBudget } from "../src/budget.ts";
-import type { Observation } from "../src/steps/contracts.ts";
+import type { Observation } from "../src/contracts.ts";
 
 export interface Limits {
   patience: number;

@@ -1,8 +1,8 @@
 import type { Clock } from "../../src/clock.ts";
+import type { Steps } from "../../src/contracts.ts";
 import type { LlmLedger, RunStore } from "../../src/journal/stores.ts";
 import { learnIteration, writeClosingSummary } from "../../src/learnings/learnings.ts";
 import { createCheck } from "../../src/steps/check.ts";
-import type { Steps } from "../../src/steps/contracts.ts";
 import { appendResult, LOOP_ITERATION_COLUMN } from "../../src/workspace/files.ts";
 import type { Paths } from "../../src/workspace/paths.ts";
 

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import { budgetExhausted, withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
+import type { AnalyzeOutput, EditInput, EditOutput } from "../contracts.ts";
 import { AbortedError } from "../errors.ts";
 import { stepKey } from "../journal/journal.ts";
 import type { LlmLedger } from "../journal/stores.ts";
@@ -22,7 +23,6 @@ import {
   type PriceOverrides,
   worstCaseCostUsd,
 } from "../llm/client.ts";
-import type { AnalyzeOutput, EditInput, EditOutput } from "../steps/contracts.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 import { buildDigest, phaseInstructions, readProgram } from "./prompts.ts";

@@ -2,14 +2,14 @@ import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate"
 import { type LoopContext, type LoopInput, loopMachine, upgradeSnapshot } from "../../machines/loop.ts";
 import { type Limits, limitChanges } from "../../machines/stop-rules.ts";
 import type { Clock } from "../clock.ts";
+import type { Steps } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { classifyFault, errorMessage, HarnessError } from "../errors.ts";
 import type { RunStatus } from "../journal/journal.ts";
 import type { RunStore } from "../journal/stores.ts";
 import type { Logger, LogPlace } from "../log.ts";
-import type { Steps } from "../steps/contracts.ts";
 
-export type { Steps } from "../steps/contracts.ts";
+export type { Steps } from "../contracts.ts";
 
 type StepKey = keyof Steps;
 const STEP_KEYS: readonly StepKey[] = ["check", "benchmark", "analyze", "edit", "gate", "record", "learn", "summarize"];

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import type { EditOutput, GateOutput, LearnInput, RecordOutput } from "../contracts.ts";
 import { type Repo, shortSha } from "../git/repo.ts";
 import type { Journal, StepRow } from "../journal/journal.ts";
 import {
@@ -11,7 +12,6 @@ import {
   summaryMarker,
 } from "../learnings/learnings.ts";
 import { RUN_TRAILER, runTrailerValue } from "../record/record.ts";
-import type { EditOutput, GateOutput, LearnInput, RecordOutput } from "../steps/contracts.ts";
 import {
   formatResultRow,
   LOOP_ITERATION_COLUMN,

@@ -8,12 +8,12 @@ import { basename, dirname, join } from "node:path";
 import { agentHashOf } from "../benchmark/runner.ts";
 import type { BenchmarkRunner, RunRequest } from "../benchmark/types.ts";
 import type { Config } from "../config/schema.ts";
+import type { GateOutput } from "../contracts.ts";
 import { AbortedError } from "../errors.ts";
 import type { Repo } from "../git/repo.ts";
 import type { GateResultRow, Journal, TaskHistory } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
 import { passes } from "../scoring.ts";
-import type { GateOutput } from "../steps/contracts.ts";
 import type { SplitFile, Suite } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 import {

@@ -1,7 +1,7 @@
+import type { GateOutput } from "../contracts.ts";
 import { HarnessError } from "../errors.ts";
 import type { ChangedPath } from "../git/repo.ts";
 import { meanReward, passes, round4 } from "../scoring.ts";
-import type { GateOutput } from "../steps/contracts.ts";
 import type { Suite } from "../workspace/files.ts";
 import { AGENT_FILE, isSteering } from "../workspace/paths.ts";
 

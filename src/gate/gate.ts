@@ -1,13 +1,13 @@
 import { existsSync } from "node:fs";
 import type { BenchmarkRunner, RunSummary } from "../benchmark/types.ts";
 import type { Config } from "../config/schema.ts";
+import type { GateOutput } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { AbortedError } from "../errors.ts";
 import type { Repo } from "../git/repo.ts";
 import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
 import { bestValScore } from "../scoring.ts";
-import type { GateOutput } from "../steps/contracts.ts";
 import { readResults, readSuite, readTrainResults, type SplitFile, writeSuite } from "../workspace/files.ts";
 import { AGENT_FILE, paths, STEERING_FILES } from "../workspace/paths.ts";
 import { type BayesConfig, type BayesProgress, runBayesGate } from "./bayes-gate.ts";

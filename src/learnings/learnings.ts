@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
+import type { LearnInput, LearnOutput, SummarizeInput } from "../contracts.ts";
 import { bestValScore, round4 } from "../scoring.ts";
 import { redact } from "../secrets.ts";
-import type { LearnInput, LearnOutput, SummarizeInput } from "../steps/contracts.ts";
 import { readResults, writeFileAtomic } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 

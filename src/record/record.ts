@@ -1,7 +1,7 @@
+import type { EditOutput, GateOutput, RecordOutput } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { HarnessError } from "../errors.ts";
 import { type Repo, shortSha } from "../git/repo.ts";
-import type { EditOutput, GateOutput, RecordOutput } from "../steps/contracts.ts";
 import { appendResult, LOOP_ITERATION_COLUMN, readResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 

@@ -1,6 +1,6 @@
 import type { Clock } from "../clock.ts";
+import type { Observation, StepInput } from "../contracts.ts";
 import type { LlmLedger, RunStore } from "../journal/stores.ts";
-import type { Observation, StepInput } from "./contracts.ts";
 
 /** The stop check's view of the world: the injected clock, the ledger, and the operator's stop request. */
 export function createCheck(journal: Pick<RunStore, "getRun"> & Pick<LlmLedger, "spend">, clock: Clock) {

@@ -6,6 +6,7 @@ import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import type { CodingAgent } from "../coding-agent/index.ts";
 import type { Config } from "../config/schema.ts";
+import type { Steps } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { runGate } from "../gate/gate.ts";
 import { heldOutOf } from "../gate/held-out.ts";
@@ -20,7 +21,6 @@ import { agentsSealed, createSteeringGuard, type SteeringGuard } from "../steeri
 import { writeTrainResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 import { createCheck } from "./check.ts";
-import type { Steps } from "./contracts.ts";
 
 export interface StepDeps {
   root: string;
