@@ -47,7 +47,7 @@ function rows(props: Record<string, JsonSchema>, required: Set<string>, prefix =
   });
 }
 
-/** The README's configuration reference, generated from the zod schema so the two cannot drift. */
+/** docs/configuration.md's reference, generated from the zod schema so the two cannot drift. */
 export function configReference(): string {
   const schema = z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as JsonSchema & {
     required?: string[];
@@ -64,10 +64,10 @@ export function configReference(): string {
   ].join("\n");
 }
 
-/** Replaces the generated block in a README's text. */
+/** Replaces the generated block in a page's text. */
 export function withReference(readme: string): string {
   const start = readme.indexOf(REFERENCE_START);
   const end = readme.indexOf(REFERENCE_END);
-  if (start < 0 || end < 0) throw new Error("README has no config-reference markers");
+  if (start < 0 || end < 0) throw new Error("the page has no config-reference markers");
   return readme.slice(0, start) + configReference() + readme.slice(end + REFERENCE_END.length);
 }

@@ -3,15 +3,15 @@ import { describe, expect, it } from "vitest";
 import { configReference, REFERENCE_END, REFERENCE_START } from "../../../src/config/reference.ts";
 import { configSchema } from "../../../src/config/schema.ts";
 
-const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+const page = readFileSync(new URL("../../../docs/configuration.md", import.meta.url), "utf8");
 
-describe("README configuration reference", () => {
+describe("the configuration reference (docs/configuration.md)", () => {
   it("is exactly what the schema generates (run `npm run docs:config` after changing the schema)", () => {
-    const block = readme.slice(readme.indexOf(REFERENCE_START), readme.indexOf(REFERENCE_END) + REFERENCE_END.length);
+    const block = page.slice(page.indexOf(REFERENCE_START), page.indexOf(REFERENCE_END) + REFERENCE_END.length);
     expect(block).toBe(configReference());
   });
 
   it("documents every key of the schema", () => {
-    for (const key of Object.keys(configSchema.shape)) expect(readme).toContain(`| \`${key}\` |`);
+    for (const key of Object.keys(configSchema.shape)) expect(page).toContain(`| \`${key}\` |`);
   });
 });
