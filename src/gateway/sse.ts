@@ -1,0 +1,52 @@
+/** Server-sent events as the three formats stream them: `event:` and `data:` lines, a blank line between events. */
+
+export interface SseEvent {
+  event: string | null;
+  data: string;
+}
+
+const BOUNDARY = /\r?\n\r?\n/;
+
+function parseEvent(raw: string): SseEvent | null {
+  let event: string | null = null;
+  const data: string[] = [];
+  for (const line of raw.split(/\r?\n/)) {
+    if (line.startsWith("event:")) event = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
+  }
+  return data.length ? { event, data: data.join("\n") } : null;
+}
+
+/** The complete events of a stream's text; an unfinished last event (the stream broke off) is left out. */
+export function parseSse(text: string): SseEvent[] {
+  const parts = text.split(BOUNDARY);
+  parts.pop();
+  return parts.map(parseEvent).filter((e): e is SseEvent => e !== null);
+}
+
+/**
+ * Cuts a stream into whole events as its bytes arrive, so each event can be redacted whole before it is
+ * passed on: a key split across two network chunks is still one string inside its event.
+ */
+export class EventSplitter {
+  private pending = "";
+
+  /** The complete events in what has arrived so far, each with its blank line. */
+  push(text: string): string {
+    this.pending += text;
+    const lf = this.pending.lastIndexOf("\n\n");
+    const crlf = this.pending.lastIndexOf("\r\n\r\n");
+    const end = Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4);
+    if (end < 0) return "";
+    const whole = this.pending.slice(0, end);
+    this.pending = this.pending.slice(end);
+    return whole;
+  }
+
+  /** Whatever is left when the stream ends. */
+  rest(): string {
+    const rest = this.pending;
+    this.pending = "";
+    return rest;
+  }
+}
