@@ -34,7 +34,7 @@ export const configSchema = z.strictObject({
     ),
   providers: z
     .record(
-      z.string().regex(/^[a-z][a-z0-9_-]*$/, "a provider's name is lower-case letters, digits, `-` or `_`"),
+      z.string().regex(/^[a-z][a-z0-9_-]*$/),
       z.strictObject({
         format: z
           .enum(["anthropic", "openai"])
@@ -62,6 +62,10 @@ export const configSchema = z.strictObject({
             "`anthropic` format: the `anthropic-beta` values the agent may send (null: the gateway's own list).",
           ),
       }),
+      {
+        error: (issue) =>
+          issue.code === "invalid_key" ? "a provider's name is lower-case letters, digits, `-` or `_`" : undefined,
+      },
     )
     .default({})
     .describe(
