@@ -153,7 +153,7 @@ export class LoopbackEndpoint {
     const sink: ReplySink = {
       head: (status, h) => open() && res.writeHead(status, h),
       chunk: (data) => open() && res.write(data),
-      end: () => open() && res.end(),
+      end: (last) => open() && res.end(last),
       fail: () => res.destroy(),
     };
     const call = this.o.gateway

@@ -221,8 +221,7 @@ export function createGateway(o: GatewayOptions): Gateway {
 
   function refusal(r: Refusal, sink: ReplySink, started: number): GatewayResult {
     sink.head(r.status, { "content-type": "application/json" });
-    sink.chunk(r.format.errorBody(r.type, r.reason));
-    sink.end();
+    sink.end(r.format.errorBody(r.type, r.reason));
     return {
       class: r.class,
       infra: false,

@@ -9,7 +9,8 @@ import { EventSplitter } from "./sse.ts";
 export interface ReplySink {
   head(status: number, headers: Record<string, string>): void;
   chunk(data: string): void;
-  end(): void;
+  /** The reply's last bytes, if any, and its end: a whole body leaves in one write, headers included. */
+  end(last?: string): void;
   /** The reply broke off: the caller's client should see a broken connection, not a clean end. */
   fail(message: string): void;
 }
@@ -77,7 +78,6 @@ export class ReplyRelay {
   end(): void {
     const rest = this.events ? this.events.rest() : this.body;
     this.body = "";
-    if (rest) this.sink.chunk(this.clean(rest));
-    this.sink.end();
+    this.sink.end(rest ? this.clean(rest) : undefined);
   }
 }

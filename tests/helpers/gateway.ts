@@ -99,7 +99,8 @@ export function captureSink() {
     chunk: (data) => {
       reply.body += data;
     },
-    end: () => {
+    end: (last) => {
+      if (last) reply.body += last;
       reply.ended = true;
     },
     fail: (message) => {
