@@ -2,6 +2,7 @@
  * A gateway world for tests: the test LLM server as both providers (OpenAI and Anthropic formats) behind a real
  * key, the gateway over the config's allow-list, and its loopback endpoint, with every paid call and result kept.
  */
+import { onTestFinished } from "vitest";
 import { startTestLlmServer, type TestLlmServer, type TestLlmServerOptions } from "../../dev/llm-server/llm-server.ts";
 import { systemClock } from "../../src/clock.ts";
 import { validateConfig } from "../../src/config/load.ts";
@@ -83,6 +84,13 @@ export async function startGatewayWorld(o: WorldOptions = {}): Promise<GatewayWo
       await localServer.close();
     },
   };
+}
+
+/** A world closed when the current test finishes, as tempDir's directory is removed. */
+export async function gatewayWorld(o: WorldOptions = {}): Promise<GatewayWorld> {
+  const world = await startGatewayWorld(o);
+  onTestFinished(() => world.close());
+  return world;
 }
 
 /** A sink that keeps what the gateway replied, for calls made without HTTP. */

@@ -7,8 +7,9 @@ import {
   isRecord,
   jsonObject,
   type Metered,
+  meterWhole,
   parseJson,
-  parseStrict,
+  parseRequest,
   positiveInt,
   serverTool,
   type WireFormat,
@@ -179,31 +180,29 @@ export const anthropicMessages: WireFormat = {
   provider: "anthropic",
   path: "/v1/messages",
   upstreamPath: "/v1/messages",
-  parse(raw) {
-    const parsed = parseStrict(
+  parse: (raw) =>
+    parseRequest(
       raw,
       request,
       (body) => forbiddenField(body, FORBIDDEN) ?? serverTool(body.tools, (t) => t === undefined || t === "custom"),
-    );
-    if (!parsed.ok) return parsed;
-    const { body } = parsed;
-    return {
-      ok: true,
-      request: { body, model: body.model, stream: body.stream === true, maxOutputTokens: body.max_tokens ?? null },
-    };
-  },
+      (body) => body.max_tokens,
+    ),
   finalize(req, upstreamModel, cap) {
     // The Messages API requires max_tokens; a request without one gets the gateway's cap.
     return { ...req.body, model: upstreamModel, max_tokens: req.maxOutputTokens ?? cap };
   },
-  meter(text, streamed) {
-    if (streamed) return fromStream(text);
-    const reply = parseJson(text);
-    if (!isRecord(reply) || reply.type !== "message") {
-      return { usage: null, stopReason: null, response: reply ?? text, complete: false };
-    }
-    const stopReason = typeof reply.stop_reason === "string" ? reply.stop_reason : null;
-    return { usage: usageOf(reply.usage), stopReason, response: reply, complete: true };
-  },
+  meter: (text, streamed) =>
+    streamed
+      ? fromStream(text)
+      : meterWhole(
+          text,
+          (reply) => reply.type === "message",
+          (reply) => ({
+            usage: usageOf(reply.usage),
+            stopReason: typeof reply.stop_reason === "string" ? reply.stop_reason : null,
+            response: reply,
+            complete: true,
+          }),
+        ),
   errorBody: (type, message) => JSON.stringify({ type: "error", error: { type, message } }),
 };

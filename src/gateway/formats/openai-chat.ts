@@ -7,9 +7,10 @@ import {
   isRecord,
   jsonObject,
   type Metered,
+  meterWhole,
   openaiErrorBody,
   parseJson,
-  parseStrict,
+  parseRequest,
   positiveInt,
   serverTool,
   type WireFormat,
@@ -191,22 +192,24 @@ function fromStream(text: string): Metered {
   return { usage: usageOf(usage), stopReason: choices[0]?.finish_reason ?? null, response, complete };
 }
 
+function fromWhole(reply: Record<string, unknown>): Metered {
+  const first = Array.isArray(reply.choices) && isRecord(reply.choices[0]) ? reply.choices[0] : {};
+  const stopReason = typeof first.finish_reason === "string" ? first.finish_reason : null;
+  return { usage: usageOf(reply.usage), stopReason, response: reply, complete: true };
+}
+
 export const openaiChat: WireFormat = {
   api: "openai-chat",
   provider: "openai",
   path: "/v1/chat/completions",
   upstreamPath: "/chat/completions",
-  parse(raw) {
-    const parsed = parseStrict(
+  parse: (raw) =>
+    parseRequest(
       raw,
       request,
       (body) => forbiddenField(body, FORBIDDEN) ?? serverTool(body.tools, (t) => t === "function"),
-    );
-    if (!parsed.ok) return parsed;
-    const { body } = parsed;
-    const maxOutputTokens = body.max_completion_tokens ?? body.max_tokens ?? null;
-    return { ok: true, request: { body, model: body.model, stream: body.stream === true, maxOutputTokens } };
-  },
+      (body) => body.max_completion_tokens ?? body.max_tokens,
+    ),
   finalize(req, upstreamModel, cap) {
     const { stream_options: asked, ...body } = req.body;
     return {
@@ -217,15 +220,7 @@ export const openaiChat: WireFormat = {
       ...(req.stream ? { stream_options: { ...(isRecord(asked) ? asked : {}), include_usage: true } } : {}),
     };
   },
-  meter(text, streamed) {
-    if (streamed) return fromStream(text);
-    const reply = parseJson(text);
-    if (!isRecord(reply) || reply.object !== "chat.completion") {
-      return { usage: null, stopReason: null, response: reply ?? text, complete: false };
-    }
-    const first = Array.isArray(reply.choices) && isRecord(reply.choices[0]) ? reply.choices[0] : {};
-    const stopReason = typeof first.finish_reason === "string" ? first.finish_reason : null;
-    return { usage: usageOf(reply.usage), stopReason, response: reply, complete: true };
-  },
+  meter: (text, streamed) =>
+    streamed ? fromStream(text) : meterWhole(text, (reply) => reply.object === "chat.completion", fromWhole),
   errorBody: openaiErrorBody,
 };

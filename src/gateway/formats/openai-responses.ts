@@ -7,9 +7,10 @@ import {
   isRecord,
   jsonObject,
   type Metered,
+  meterWhole,
   openaiErrorBody,
   parseJson,
-  parseStrict,
+  parseRequest,
   positiveInt,
   serverTool,
   type WireFormat,
@@ -170,27 +171,27 @@ export const openaiResponses: WireFormat = {
   provider: "openai",
   path: "/v1/responses",
   upstreamPath: "/responses",
-  parse(raw) {
-    const parsed = parseStrict(withItemTypes(raw), request, (body) => {
-      if (body.store === true) return `store: not allowed through the gateway; ${BETWEEN_RUNS}`;
-      return forbiddenField(body, FORBIDDEN) ?? serverTool(body.tools, (t) => t === "function");
-    });
-    if (!parsed.ok) return parsed;
-    const { body } = parsed;
-    const maxOutputTokens = body.max_output_tokens ?? null;
-    return { ok: true, request: { body, model: body.model, stream: body.stream === true, maxOutputTokens } };
-  },
+  parse: (raw) =>
+    parseRequest(
+      withItemTypes(raw),
+      request,
+      (body) =>
+        body.store === true
+          ? `store: not allowed through the gateway; ${BETWEEN_RUNS}`
+          : (forbiddenField(body, FORBIDDEN) ?? serverTool(body.tools, (t) => t === "function")),
+      (body) => body.max_output_tokens,
+    ),
   finalize(req, upstreamModel, cap) {
     // The Responses API keeps every response unless told not to.
     return { ...req.body, model: upstreamModel, store: false, max_output_tokens: req.maxOutputTokens ?? cap };
   },
-  meter(text, streamed) {
-    if (streamed) return fromStream(text);
-    const reply = parseJson(text);
-    if (!isRecord(reply) || reply.object !== "response") {
-      return { usage: null, stopReason: null, response: reply ?? text, complete: false };
-    }
-    return meterResponse(reply, true);
-  },
+  meter: (text, streamed) =>
+    streamed
+      ? fromStream(text)
+      : meterWhole(
+          text,
+          (reply) => reply.object === "response",
+          (reply) => meterResponse(reply, true),
+        ),
   errorBody: openaiErrorBody,
 };

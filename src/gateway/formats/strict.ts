@@ -124,12 +124,16 @@ export function serverTool(tools: unknown, allowed: (type: unknown) => boolean):
   return null;
 }
 
-/** Parses with the format's schema after its named refusals; the parsed value is what gets forwarded. */
-export function parseStrict<S extends z.ZodType>(
+/**
+ * Parses with the format's schema after its named refusals; the parsed value is what gets forwarded.
+ * `maxOutput` reads the request's own output cap, in whichever field the format keeps it.
+ */
+export function parseRequest<S extends z.ZodType<{ model: string; stream?: boolean | null }>>(
   raw: unknown,
   schema: S,
   checks: (body: Record<string, unknown>) => string | null,
-): { ok: true; body: z.output<S> & Record<string, unknown> } | { ok: false; reason: string } {
+  maxOutput: (body: z.output<S>) => number | null | undefined,
+): Parsed {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return { ok: false, reason: "(body): expected a JSON object" };
   }
@@ -137,7 +141,29 @@ export function parseStrict<S extends z.ZodType>(
   if (named) return { ok: false, reason: named };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) return { ok: false, reason: firstProblem(parsed.error, raw) };
-  return { ok: true, body: parsed.data as z.output<S> & Record<string, unknown> };
+  const body = parsed.data;
+  return {
+    ok: true,
+    request: {
+      body: body as Record<string, unknown>,
+      model: body.model,
+      stream: body.stream === true,
+      maxOutputTokens: maxOutput(body) ?? null,
+    },
+  };
+}
+
+/** A whole (not streamed) reply: read by the format when it is its kind of reply; an error body was not paid for. */
+export function meterWhole(
+  text: string,
+  isReply: (reply: Record<string, unknown>) => boolean,
+  read: (reply: Record<string, unknown>) => Metered,
+): Metered {
+  const reply = parseJson(text);
+  if (!isRecord(reply) || !isReply(reply)) {
+    return { usage: null, stopReason: null, response: reply ?? text, complete: false };
+  }
+  return read(reply);
 }
 
 export function count(v: unknown): number {

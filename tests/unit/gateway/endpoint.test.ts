@@ -8,19 +8,13 @@ import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { textReply } from "../../../dev/llm-server/llm-server.ts";
 import { providersOf } from "../../../src/config/schema.ts";
 import { commandEnvironment } from "../../../src/gateway/endpoint.ts";
-import { type GatewayWorld, post, startGatewayWorld, UPSTREAM_KEY } from "../../helpers/gateway.ts";
+import { gatewayWorld, post, UPSTREAM_KEY } from "../../helpers/gateway.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { haveTool } from "../../helpers/tools.ts";
-
-let world: GatewayWorld | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
 
 /** A benchmark's model client written with nothing but the standard library. */
 const PYTHON_CLIENT = `
@@ -52,7 +46,7 @@ print(json.dumps(out))
 
 describe.skipIf(!haveTool("python3"))("a command's Python client through the loopback endpoint", () => {
   it("gets its replies, holds only the token, and every call is metered and attributed to the run's split", async () => {
-    world = await startGatewayWorld({
+    const world = await gatewayWorld({
       split: "test",
       server: { script: [textReply("plain"), textReply("streamed"), textReply("messages")] },
     });
@@ -96,7 +90,7 @@ describe.skipIf(!haveTool("python3"))("a command's Python client through the loo
 
 describe("the endpoint's life", () => {
   it("close cancels a call in flight, still settles its reservation, and is idempotent; then nothing listens", async () => {
-    world = await startGatewayWorld({ budgetUsd: 5, server: { script: [{ ...textReply("late"), delayMs: 10_000 }] } });
+    const world = await gatewayWorld({ budgetUsd: 5, server: { script: [{ ...textReply("late"), delayMs: 10_000 }] } });
     const url = world.endpoint.url;
     const pending = post(world, "/v1/chat/completions", {
       model: "gpt-5-mini",

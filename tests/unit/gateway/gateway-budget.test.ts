@@ -4,15 +4,9 @@
  * that does not fit is refused (402, class `budget`) without reaching the provider.
  */
 import OpenAI from "openai";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { textReply } from "../../../dev/llm-server/llm-server.ts";
-import { type GatewayWorld, startGatewayWorld } from "../../helpers/gateway.ts";
-
-let world: GatewayWorld | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+import { type GatewayWorld, gatewayWorld } from "../../helpers/gateway.ts";
 
 const messages = [{ role: "user" as const, content: "spend it all" }];
 
@@ -29,7 +23,7 @@ const outcome = (p: Promise<unknown>) =>
 describe("the gateway's reservations against budget_usd", () => {
   it("concurrent calls: those whose worst case does not fit are refused, and spend stays within the budget", async () => {
     const limit = 0.01;
-    world = await startGatewayWorld({
+    const world = await gatewayWorld({
       budgetUsd: limit,
       // Each call reserves its 1000-token cap ($0.002 at $2/M) but uses half, after a delay so calls overlap.
       server: { responder: () => ({ ...textReply("ok", { input_tokens: 100, output_tokens: 500 }), delayMs: 300 }) },
@@ -58,7 +52,7 @@ describe("the gateway's reservations against budget_usd", () => {
   });
 
   it("a request with no output cap gets the gateway's, and an outsized one is refused before anything is paid", async () => {
-    world = await startGatewayWorld({ budgetUsd: 0.01, server: { responder: () => textReply("never") } });
+    const world = await gatewayWorld({ budgetUsd: 0.01, server: { responder: () => textReply("never") } });
     const api = client(world);
     // 16,384 default output tokens at $2/M is $0.033: more than the whole budget.
     expect(await outcome(api.chat.completions.create({ model: "gpt-5-mini", messages }))).toBe("HTTP 402");
@@ -72,7 +66,7 @@ describe("the gateway's reservations against budget_usd", () => {
 
   it("a reply costlier than its reservation overruns by that one call, and the next call is refused", async () => {
     const limit = 0.01;
-    world = await startGatewayWorld({
+    const world = await gatewayWorld({
       budgetUsd: limit,
       // 100,000 input tokens ($0.025) from a request of a few hundred bytes: more than any estimate.
       server: { responder: () => textReply("long context", { input_tokens: 100_000, output_tokens: 10 }) },

@@ -4,18 +4,12 @@
  * too): each is refused as the agent's fault with the field named, and nothing reaches the provider. Then the
  * formats' rebuild, table by table: what passes is what the schema knows, never the body as sent.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { anthropicMessages } from "../../../src/gateway/formats/anthropic.ts";
 import { openaiChat } from "../../../src/gateway/formats/openai-chat.ts";
 import { openaiResponses } from "../../../src/gateway/formats/openai-responses.ts";
 import type { GatewayRequest } from "../../../src/gateway/gateway.ts";
-import { captureSink, type GatewayWorld, post, startGatewayWorld } from "../../helpers/gateway.ts";
-
-let world: GatewayWorld | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+import { captureSink, gatewayWorld, post } from "../../helpers/gateway.ts";
 
 const chat = { model: "gpt-5-mini", messages: [{ role: "user", content: "hi" }] };
 const anthropicBody = { model: "claude-sonnet-4-6", max_tokens: 10, messages: [{ role: "user", content: "hi" }] };
@@ -78,7 +72,7 @@ describe("the gateway refuses a malformed request as the agent's fault, before a
       /n: got 5; several choices multiply the cost/,
     ],
   ])("%s", async (_name, req, status, reason) => {
-    world = await startGatewayWorld();
+    const world = await gatewayWorld();
     const { reply, sink } = captureSink();
     const result = await world.gateway.handle(req, sink);
     expect(reply.status).toBe(status);
@@ -90,7 +84,7 @@ describe("the gateway refuses a malformed request as the agent's fault, before a
   });
 
   it("a body over the size limit is refused with 413", async () => {
-    world = await startGatewayWorld({ gateway: { maxRequestBytes: 1024 } });
+    const world = await gatewayWorld({ gateway: { maxRequestBytes: 1024 } });
     const big = { ...chat, messages: [{ role: "user", content: "x".repeat(2000) }] };
     const { reply, sink } = captureSink();
     const result = await world.gateway.handle(request({ body: JSON.stringify(big) }), sink);
@@ -99,7 +93,7 @@ describe("the gateway refuses a malformed request as the agent's fault, before a
   });
 
   it("a beta on the list passes, with the harness's key and never the agent's headers", async () => {
-    world = await startGatewayWorld({ server: { script: [{ reply: { content: [{ type: "text", text: "ok" }] } }] } });
+    const world = await gatewayWorld({ server: { script: [{ reply: { content: [{ type: "text", text: "ok" }] } }] } });
     const { reply, sink } = captureSink();
     const headers = {
       "anthropic-beta": "interleaved-thinking-2025-05-14",
@@ -118,7 +112,7 @@ describe("the gateway refuses a malformed request as the agent's fault, before a
   });
 
   it("over HTTP: a wrong or missing token is refused before the gateway sees the call", async () => {
-    world = await startGatewayWorld();
+    const world = await gatewayWorld();
     expect((await post(world, "/v1/chat/completions", chat, "not-the-token")).status).toBe(401);
     expect((await post(world, "/v1/chat/completions", chat, "")).status).toBe(401);
     const upstreamKeyAsToken = await post(world, "/v1/chat/completions", chat, "upstream-secret-7f3a9c2e5b41d8");

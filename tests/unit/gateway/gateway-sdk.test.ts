@@ -6,17 +6,11 @@
  */
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { textReply, toolUseReply } from "../../../dev/llm-server/llm-server.ts";
 import { DEFAULT_MAX_TOKENS } from "../../../src/gateway/gateway.ts";
 import { costOf, knownPrice } from "../../../src/gateway/prices.ts";
-import { type GatewayWorld, startGatewayWorld, UPSTREAM_KEY } from "../../helpers/gateway.ts";
-
-let world: GatewayWorld | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+import { type GatewayWorld, gatewayWorld, UPSTREAM_KEY } from "../../helpers/gateway.ts";
 
 const messages = [{ role: "user" as const, content: "what is the refund window?" }];
 
@@ -46,7 +40,7 @@ const sonnet = knownPrice("claude-sonnet-4-6")!;
 
 describe("the OpenAI formats through the gateway, with the real openai package", () => {
   it("a chat completion arrives intact, is metered from its usage and priced from the table", async () => {
-    world = await startGatewayWorld({
+    const world = await gatewayWorld({
       server: {
         script: [textReply("30 days", { input_tokens: 1000, output_tokens: 20, cache_read_input_tokens: 4000 })],
       },
@@ -76,7 +70,7 @@ describe("the OpenAI formats through the gateway, with the real openai package",
   });
 
   it("a stream is relayed chunk by chunk, and usage is forced on it even when the agent did not ask", async () => {
-    world = await startGatewayWorld({ server: { script: [toolUseReply("refund", { order: "A1" })] } });
+    const world = await gatewayWorld({ server: { script: [toolUseReply("refund", { order: "A1" })] } });
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     const stream = await openai(world).chat.completions.create({
       model: "openai/gpt-5-mini",
@@ -102,7 +96,7 @@ describe("the OpenAI formats through the gateway, with the real openai package",
   });
 
   it("a Responses call, whole and streamed, arrives intact with store forced off and usage metered", async () => {
-    world = await startGatewayWorld({
+    const world = await gatewayWorld({
       server: { script: [textReply("whole", { input_tokens: 50, output_tokens: 5 }), textReply("streamed reply")] },
     });
     const api = openai(world);
@@ -120,7 +114,7 @@ describe("the OpenAI formats through the gateway, with the real openai package",
   });
 
   it("a provider that costs nothing is still metered, at the operator's price", async () => {
-    world = await startGatewayWorld({ local: { script: [textReply("local answer", { output_tokens: 9 })] } });
+    const world = await gatewayWorld({ local: { script: [textReply("local answer", { output_tokens: 9 })] } });
     const reply = await openai(world).chat.completions.create({ model: "local/qwen3-8b", messages });
     expect(reply.choices[0]?.message.content).toBe("local answer");
     expect(world.localServer.requests[0]?.body.model).toBe("qwen3-8b");
@@ -138,7 +132,7 @@ describe("the Messages API through the gateway, with the real @anthropic-ai/sdk"
       cache_creation_input_tokens: 2000,
       cache_read_input_tokens: 3000,
     };
-    world = await startGatewayWorld({
+    const world = await gatewayWorld({
       server: { script: [textReply("one", usage), toolUseReply("lookup", { id: 3 })] },
     });
     const api = anthropic(world);
@@ -161,7 +155,7 @@ describe("the Messages API through the gateway, with the real @anthropic-ai/sdk"
 
 describe("what the agent may not send is refused as its own fault, and nothing is forwarded", () => {
   it("an unconfigured model, in either SDK", async () => {
-    world = await startGatewayWorld();
+    const world = await gatewayWorld();
     const viaOpenai = await refused(openai(world).chat.completions.create({ model: "gpt-4o", messages }));
     expect(viaOpenai).toBeInstanceOf(OpenAI.BadRequestError);
     expect(viaOpenai.message).toMatch(/model: `gpt-4o` is not one this run may call.*openai\/gpt-5-mini/);
@@ -182,7 +176,7 @@ describe("what the agent may not send is refused as its own fault, and nothing i
   });
 
   it("server tools, mcp_servers, a container, a fetched URL, a stored response: each named in the refusal", async () => {
-    world = await startGatewayWorld();
+    const world = await gatewayWorld();
     const api = openai(world);
     const refusals = await Promise.all(
       [
@@ -232,7 +226,7 @@ describe("what the agent may not send is refused as its own fault, and nothing i
 
 describe("the provider's failures are infrastructure; its words never carry the key back", () => {
   it("an endpoint echoing the key in an error body: the agent reads [REDACTED], and a 400 is the request's fault", async () => {
-    world = await startGatewayWorld({
+    const world = await gatewayWorld({
       server: { script: [{ fault: "echo-key" }, { fault: "echo-key", status: 401 }] },
     });
     const first = await openai(world)
@@ -255,7 +249,7 @@ describe("the provider's failures are infrastructure; its words never carry the 
   it("a reply that carries the key, whole or in a streamed event, reaches the agent and its trace without it", async () => {
     // The test server streams a text in two halves; the key sits whole in the first.
     const streamed = `${UPSTREAM_KEY} ${"x".repeat(UPSTREAM_KEY.length + 10)}`;
-    world = await startGatewayWorld({ server: { script: [textReply(`key=${UPSTREAM_KEY}`), textReply(streamed)] } });
+    const world = await gatewayWorld({ server: { script: [textReply(`key=${UPSTREAM_KEY}`), textReply(streamed)] } });
     const whole = await openai(world).chat.completions.create({ model: "gpt-5-mini", messages });
     expect(whole.choices[0]?.message.content).toBe("key=[REDACTED]");
     let text = "";
@@ -267,7 +261,7 @@ describe("the provider's failures are infrastructure; its words never carry the 
   });
 
   it("429 and 5xx are the provider's (upstream-http), a dropped connection upstream-connection, a cut stream upstream-stream", async () => {
-    world = await startGatewayWorld({
+    const world = await gatewayWorld({
       server: { script: [{ fault: "429" }, { fault: "500" }, { fault: "drop" }, { fault: "drop-mid-stream" }] },
     });
     const api = openai(world);
