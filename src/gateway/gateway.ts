@@ -16,38 +16,11 @@ import { openaiResponses } from "./formats/openai-responses.ts";
 import type { ApiName, Metered, ParsedRequest, WireFormat } from "./formats/strict.ts";
 import { costOf, worstCaseOf } from "./prices.ts";
 import { route, type Target, upstreamHeaders } from "./providers.ts";
-import { keyRemover, ReplyRelay, type ReplySink, replyHeaders } from "./reply.ts";
+import { keyRemover, type ReplySink } from "./reply.ts";
+import { type CallClass, describeFailure, forwardUpstream, isInfrastructure } from "./upstream.ts";
 
 export type { ReplySink } from "./reply.ts";
-
-/**
- * Who a call's outcome is on. `agent-request` (refused here) and `upstream-refused` (a 4xx the request earned)
- * are the agent's; `budget` is the run's limit; `upstream-*` are infrastructure: the provider failed, not the agent.
- */
-export type CallClass =
-  | "ok"
-  | "agent-request"
-  | "upstream-refused"
-  | "budget"
-  | "cancelled"
-  | "upstream-auth"
-  | "upstream-http"
-  | "upstream-connection"
-  | "upstream-stream";
-
-const INFRASTRUCTURE = new Set<CallClass>(["upstream-auth", "upstream-http", "upstream-connection", "upstream-stream"]);
-
-export function isInfrastructure(c: CallClass): boolean {
-  return INFRASTRUCTURE.has(c);
-}
-
-/** How an upstream status is classed: the account (key, billing), a transient failure, or the request's fault. */
-export function statusClass(status: number): CallClass {
-  if (status < 300) return "ok";
-  if (status === 401 || status === 402 || status === 403) return "upstream-auth";
-  if (status === 408 || status === 409 || status === 429 || status >= 500) return "upstream-http";
-  return "upstream-refused";
-}
+export { type CallClass, isInfrastructure, statusClass } from "./upstream.ts";
 
 /** A call the provider was paid for, reported as soon as its reply ends (or breaks off after usage was seen). */
 export interface PaidCall {
@@ -168,12 +141,65 @@ function wrongPath(method: string, pathname: string): string {
 }
 
 export function createGateway(o: GatewayOptions): Gateway {
-  const cap = o.defaultMaxTokens ?? DEFAULT_MAX_TOKENS;
-  const maxRequestBytes = o.maxRequestBytes ?? MAX_REQUEST_BYTES;
-  const maxReplyBytes = o.maxReplyBytes ?? MAX_REPLY_BYTES;
-  const clean = keyRemover([...new Set(o.targets.map((t) => t.provider.apiKey))]);
+  return new MeteredGateway(o);
+}
 
-  function admit(req: GatewayRequest): Admitted | Refusal {
+class MeteredGateway implements Gateway {
+  private readonly cap: number;
+  private readonly maxRequestBytes: number;
+  private readonly maxReplyBytes: number;
+  private readonly clean: (text: string) => string;
+
+  constructor(private readonly o: GatewayOptions) {
+    this.cap = o.defaultMaxTokens ?? DEFAULT_MAX_TOKENS;
+    this.maxRequestBytes = o.maxRequestBytes ?? MAX_REQUEST_BYTES;
+    this.maxReplyBytes = o.maxReplyBytes ?? MAX_REPLY_BYTES;
+    this.clean = keyRemover([...new Set(o.targets.map((t) => t.provider.apiKey))]);
+  }
+
+  async handle(req: GatewayRequest, sink: ReplySink, options: CallOptions = {}): Promise<GatewayResult> {
+    const started = this.o.clock.now();
+    const admitted = this.admit(req);
+    if (!("target" in admitted)) return this.refusal(admitted, sink, started);
+    const call = admitted;
+    let paid: PaidCall | null = null;
+    try {
+      const signal = options.signal ?? new AbortController().signal;
+      const { provider } = call.target;
+      const upstream = { url: `${provider.baseUrl}${call.format.upstreamPath}`, provider: provider.name };
+      const sent = await forwardUpstream(
+        { ...upstream, headers: call.headers, body: call.body },
+        { sink, signal, clean: this.clean, maxReplyBytes: this.maxReplyBytes },
+      );
+      // A reply that carried usage was paid for, whole or not; an error body carries none.
+      const metered = sent.status === null ? null : call.format.meter(this.clean(sent.text), sent.streamed);
+      const latencyMs = this.o.clock.now() - started;
+      paid = metered ? this.paidCall(call, metered, options, latencyMs) : null;
+      let cls = sent.cls;
+      let reason = sent.reason;
+      if (cls === "ok" && !metered?.complete) {
+        cls = "upstream-stream";
+        reason = `${call.target.provider.name}: the reply ended before the format's end (no final event or whole body)`;
+      }
+      if (paid) this.report(paid);
+      return {
+        class: cls,
+        infra: isInfrastructure(cls),
+        status: sent.status,
+        reason,
+        api: call.format.api,
+        model: call.target.ref,
+        paid,
+        request: call.sent,
+        response: metered?.response ?? null,
+        latencyMs,
+      };
+    } finally {
+      this.o.budget.settle(call.reservedUsd, paid?.costUsd ?? 0);
+    }
+  }
+
+  private admit(req: GatewayRequest): Admitted | Refusal {
     const pathname = new URL(req.path, "http://gateway.invalid").pathname;
     const format = formatFor(pathname);
     const refuse = (
@@ -188,8 +214,8 @@ export function createGateway(o: GatewayOptions): Gateway {
     }
     const header = badHeader(req.headers);
     if (header) return refuse(400, "invalid_request_error", header);
-    if (req.body !== null && Buffer.byteLength(req.body) > maxRequestBytes) {
-      return refuse(413, "request_too_large", `(body): larger than ${maxRequestBytes} bytes`);
+    if (req.body !== null && Buffer.byteLength(req.body) > this.maxRequestBytes) {
+      return refuse(413, "request_too_large", `(body): larger than ${this.maxRequestBytes} bytes`);
     }
     let raw: unknown;
     try {
@@ -199,27 +225,27 @@ export function createGateway(o: GatewayOptions): Gateway {
     }
     const parsed = format.parse(raw);
     if (!parsed.ok) return refuse(400, "invalid_request_error", parsed.reason, "agent-request", raw);
-    const routed = route(o.targets, format.provider as ProviderFormat, parsed.request.model);
+    const routed = route(this.o.targets, format.provider as ProviderFormat, parsed.request.model);
     if (!routed.ok) return refuse(400, "invalid_request_error", routed.reason, "agent-request", raw);
     const { target } = routed;
     const headers = upstreamHeaders(target.provider, req.headers);
     if (!headers.ok) return refuse(400, "invalid_request_error", headers.reason, "agent-request", raw);
-    const sent = format.finalize(parsed.request, target.model, cap);
+    const sent = format.finalize(parsed.request, target.model, this.cap);
     const body = JSON.stringify(sent);
-    const reservedUsd = reservation(target, parsed.request, body);
-    if (!o.budget.reserve(reservedUsd)) {
+    const reservedUsd = this.reservation(target, parsed.request, body);
+    if (!this.o.budget.reserve(reservedUsd)) {
       const why = `the run's budget_usd has no room for this call (up to $${reservedUsd.toFixed(4)}); lower its max tokens or raise budget_usd`;
       return refuse(402, "budget_exhausted", why, "budget", sent);
     }
     return { format, target, body, sent, headers: headers.headers, reservedUsd };
   }
 
-  function reservation(target: Target, request: ParsedRequest, body: string): number {
+  private reservation(target: Target, request: ParsedRequest, body: string): number {
     const inputTokens = Math.ceil(Buffer.byteLength(body) / BYTES_PER_TOKEN);
-    return worstCaseOf(target.price, inputTokens, request.maxOutputTokens ?? cap);
+    return worstCaseOf(target.price, inputTokens, request.maxOutputTokens ?? this.cap);
   }
 
-  function refusal(r: Refusal, sink: ReplySink, started: number): GatewayResult {
+  private refusal(r: Refusal, sink: ReplySink, started: number): GatewayResult {
     sink.head(r.status, { "content-type": "application/json" });
     sink.end(r.format.errorBody(r.type, r.reason));
     return {
@@ -232,56 +258,11 @@ export function createGateway(o: GatewayOptions): Gateway {
       paid: null,
       request: r.request,
       response: null,
-      latencyMs: o.clock.now() - started,
+      latencyMs: this.o.clock.now() - started,
     };
   }
 
-  async function forward(call: Admitted, sink: ReplySink, signal: AbortSignal) {
-    const { provider } = call.target;
-    let res: Response;
-    try {
-      res = await fetch(`${provider.baseUrl}${call.format.upstreamPath}`, {
-        method: "POST",
-        headers: call.headers,
-        body: call.body,
-        signal,
-      });
-    } catch (error) {
-      sink.fail("the model provider could not be reached");
-      const cls: CallClass = signal.aborted ? "cancelled" : "upstream-connection";
-      return { cls, status: null, text: "", streamed: false, reason: `${provider.name}: ${describeFailure(error)}` };
-    }
-    const streamed = (res.headers.get("content-type") ?? "").includes("text/event-stream");
-    sink.head(res.status, replyHeaders(res.headers, clean));
-    const relay = new ReplyRelay(sink, clean, streamed);
-    const decoder = new TextDecoder();
-    let text = "";
-    try {
-      for await (const bytes of res.body ?? []) {
-        const piece = decoder.decode(bytes as Uint8Array, { stream: true });
-        text += piece;
-        if (text.length > maxReplyBytes) throw new ReplyTooLarge(maxReplyBytes);
-        relay.push(piece);
-      }
-      relay.push(decoder.decode());
-      relay.end();
-    } catch (error) {
-      sink.fail("the reply broke off");
-      const cls: CallClass = signal.aborted && !(error instanceof ReplyTooLarge) ? "cancelled" : "upstream-stream";
-      return {
-        cls,
-        status: res.status,
-        text,
-        streamed,
-        reason: `${provider.name}: the reply broke off (${describeFailure(error)})`,
-      };
-    }
-    const cls = statusClass(res.status);
-    const reason = cls === "ok" ? null : `${provider.name} answered ${res.status}: ${clean(text).slice(0, 300)}`;
-    return { cls, status: res.status, text, streamed, reason };
-  }
-
-  function paidCall(call: Admitted, metered: Metered, options: CallOptions, latencyMs: number): PaidCall | null {
+  private paidCall(call: Admitted, metered: Metered, options: CallOptions, latencyMs: number): PaidCall | null {
     if (!metered.usage) return null;
     const u = metered.usage;
     return {
@@ -300,67 +281,11 @@ export function createGateway(o: GatewayOptions): Gateway {
     };
   }
 
-  async function handle(req: GatewayRequest, sink: ReplySink, options: CallOptions = {}): Promise<GatewayResult> {
-    const started = o.clock.now();
-    const admitted = admit(req);
-    if (!("target" in admitted)) return refusal(admitted, sink, started);
-    const call = admitted;
-    const signal = options.signal ?? new AbortController().signal;
-    let paid: PaidCall | null = null;
+  private report(paid: PaidCall): void {
     try {
-      const sent = await forward(call, sink, signal);
-      // A reply that carried usage was paid for, whole or not; an error body carries none.
-      const metered = sent.status === null ? null : call.format.meter(clean(sent.text), sent.streamed);
-      const latencyMs = o.clock.now() - started;
-      paid = metered ? paidCall(call, metered, options, latencyMs) : null;
-      let cls = sent.cls;
-      let reason = sent.reason;
-      if (cls === "ok" && !metered?.complete) {
-        cls = "upstream-stream";
-        reason = `${call.target.provider.name}: the reply ended before the format's end (no final event or whole body)`;
-      }
-      if (paid) report(paid);
-      return {
-        class: cls,
-        infra: isInfrastructure(cls),
-        status: sent.status,
-        reason,
-        api: call.format.api,
-        model: call.target.ref,
-        paid,
-        request: call.sent,
-        response: metered?.response ?? null,
-        latencyMs,
-      };
-    } finally {
-      o.budget.settle(call.reservedUsd, paid?.costUsd ?? 0);
-    }
-  }
-
-  function report(paid: PaidCall): void {
-    try {
-      o.onPaid?.(paid);
+      this.o.onPaid?.(paid);
     } catch (error) {
-      o.log?.warn({ callId: paid.callId, err: describeFailure(error) }, "recording a paid model call failed");
+      this.o.log?.warn({ callId: paid.callId, err: describeFailure(error) }, "recording a paid model call failed");
     }
   }
-
-  return { handle };
-}
-
-class ReplyTooLarge extends Error {
-  constructor(limit: number) {
-    super(`the reply is larger than ${limit} bytes`);
-  }
-}
-
-/** The network error's code, which fetch hides under its causes ("fetch failed (ECONNREFUSED)"). */
-function describeFailure(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  let e = error as { code?: unknown; cause?: unknown } | null | undefined;
-  for (let depth = 0; e && depth < 5; depth++) {
-    if (typeof e.code === "string") return `${message} (${e.code})`;
-    e = e.cause as typeof e;
-  }
-  return message;
 }
