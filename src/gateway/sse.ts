@@ -33,10 +33,16 @@ export class EventSplitter {
 
   /** The complete events in what has arrived so far, each with its blank line. */
   push(text: string): string {
+    // Only the new bytes (and a separator's start just before them) are searched: a long event that arrives
+    // in many pieces must not be scanned again at each one.
+    const from = Math.max(0, this.pending.length - 3);
     this.pending += text;
-    const lf = this.pending.lastIndexOf("\n\n");
-    const crlf = this.pending.lastIndexOf("\r\n\r\n");
-    const end = Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4);
+    let end = -1;
+    for (const separator of ["\n\n", "\r\n\r\n"]) {
+      for (let i = this.pending.indexOf(separator, from); i >= 0; i = this.pending.indexOf(separator, i + 1)) {
+        end = Math.max(end, i + separator.length);
+      }
+    }
     if (end < 0) return "";
     const whole = this.pending.slice(0, end);
     this.pending = this.pending.slice(end);

@@ -9,6 +9,7 @@ import { anthropicMessages } from "../../../src/gateway/formats/anthropic.ts";
 import { openaiChat } from "../../../src/gateway/formats/openai-chat.ts";
 import { openaiResponses } from "../../../src/gateway/formats/openai-responses.ts";
 import type { GatewayRequest } from "../../../src/gateway/gateway.ts";
+import { EventSplitter, parseSse } from "../../../src/gateway/sse.ts";
 import { captureSink, gatewayWorld, post } from "../../helpers/gateway.ts";
 
 const chat = { model: "gpt-5-mini", messages: [{ role: "user", content: "hi" }] };
@@ -253,5 +254,27 @@ describe("each format meters usage from the reply it got", () => {
       complete: true,
     });
     expect(openaiResponses.meter('{"error":{"message":"no"}}', false)).toMatchObject({ usage: null, complete: false });
+  });
+});
+
+describe("a stream is cut into whole events however its bytes arrive", () => {
+  it("the same events come out of any split, CRLF separators and a long event in many pieces included", () => {
+    const events = [
+      'data: {"a":1}\n\n',
+      "event: x\r\ndata: two\r\n\r\n",
+      `data: ${"z".repeat(5000)}\n\n`,
+      "data: [DONE]\n\n",
+    ];
+    const stream = events.join("");
+    for (const size of [1, 2, 3, 7, 64, 4096]) {
+      const splitter = new EventSplitter();
+      const out: string[] = [];
+      for (let i = 0; i < stream.length; i += size) {
+        const whole = splitter.push(stream.slice(i, i + size));
+        if (whole) out.push(whole);
+      }
+      expect(out.join("") + splitter.rest()).toBe(stream);
+      expect(parseSse(out.join("")).map((e) => e.data.slice(0, 8))).toEqual(['{"a":1}', "two", "zzzzzzzz", "[DONE]"]);
+    }
   });
 });
