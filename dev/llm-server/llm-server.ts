@@ -1,41 +1,26 @@
 /**
- * A local stand-in for the Anthropic Messages API, so the real SDK can be tested over real HTTP
- * with scripted replies and injected faults (rate limits, overload, dropped connections).
+ * A local stand-in for the model APIs the harness meets: the Anthropic Messages API and OpenAI's Chat
+ * Completions and Responses, streaming or not, so the real SDKs can be tested over real HTTP with scripted
+ * replies and injected faults (rate limits, overload, dropped connections, an endpoint echoing the key).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { anthropicWriter } from "./anthropic-format.ts";
+import { chatWriter, responsesWriter } from "./openai-format.ts";
+import {
+  type ContentBlock,
+  type FormatWriter,
+  type RecordedRequest,
+  type ReplyStep,
+  type RetryHint,
+  retryHeaders,
+  roughTokens,
+  sendJson,
+  type TestMessage,
+  type Usage,
+} from "./shared.ts";
 
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  // biome-ignore lint/suspicious/noExplicitAny: request bodies are arbitrary JSON chosen by the caller
-  body: any;
-  raw: string;
-  at: number;
-}
-
-export type ContentBlock =
-  | { type: "text"; text: string }
-  | { type: "tool_use"; id?: string; name: string; input: unknown };
-
-export interface Usage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_creation_input_tokens: number;
-  cache_read_input_tokens: number;
-}
-
-export interface ReplyStep {
-  reply: { content: ContentBlock[]; stop_reason?: string; usage?: Partial<Usage>; model?: string };
-  delayMs?: number;
-}
-
-/** Retry hints; the SDK honours `retry-after-ms` before `retry-after`. */
-interface RetryHint {
-  retryAfterSeconds?: number;
-  retryAfterMs?: number;
-}
+export type { ContentBlock, RecordedRequest, ReplyStep, Usage } from "./shared.ts";
 
 export type FaultStep =
   | ({ fault: "429"; message?: string } & RetryHint)
@@ -45,7 +30,9 @@ export type FaultStep =
   | { fault: "401" }
   | { fault: "drop" }
   | { fault: "drop-mid-stream" }
-  | { fault: "stream-error" };
+  | { fault: "stream-error" }
+  /** An endpoint that puts the caller's key into its error body, as some do. */
+  | { fault: "echo-key"; status?: number };
 
 export type ScriptStep = ReplyStep | FaultStep;
 
@@ -67,10 +54,24 @@ export interface TestLlmServerOptions {
   port?: number;
   host?: string;
   defaultDelayMs?: number;
-  /** When set, a request with another x-api-key is refused (401), as a real endpoint does. */
+  /** When set, a request with another key (x-api-key or a bearer token) is refused (401), as a real endpoint does. */
   apiKey?: string;
   /** When set, a request for another model is refused (404 model not found), count_tokens included. */
   models?: string[];
+}
+
+/** What GET /v1/models lists when no `models` are given. */
+export const LISTED_MODELS = ["claude-sonnet-4-6", "claude-opus-4-6", "gpt-5-mini", "gpt-5", "gpt-5.4-mini"];
+
+const ROUTES: Record<string, FormatWriter> = {
+  "/v1/messages": anthropicWriter,
+  "/v1/chat/completions": chatWriter,
+  "/v1/responses": responsesWriter,
+};
+
+/** The key a request carried, whichever header its SDK puts it in. */
+function keyOf(rec: RecordedRequest): string | undefined {
+  return rec.headers["x-api-key"] ?? /^Bearer (.+)$/.exec(rec.headers.authorization ?? "")?.[1];
 }
 
 export function textReply(text: string, usage?: Partial<Usage>): ScriptStep {
@@ -81,35 +82,6 @@ export function toolUseReply(name: string, input: unknown, id?: string): ScriptS
   const block: ContentBlock =
     id === undefined ? { type: "tool_use", name, input } : { type: "tool_use", id, name, input };
   return { reply: { content: [block], stop_reason: "tool_use" } };
-}
-
-const roughTokens = (chars: number): number => Math.max(1, Math.ceil(chars / 4));
-
-function errorBody(type: string, message: string): string {
-  return JSON.stringify({ type: "error", error: { type, message } });
-}
-
-function retryHeaders(step: RetryHint): Record<string, string> {
-  const headers: Record<string, string> = {};
-  if (step.retryAfterMs !== undefined) headers["retry-after-ms"] = String(step.retryAfterMs);
-  if (step.retryAfterSeconds !== undefined) headers["retry-after"] = String(step.retryAfterSeconds);
-  return headers;
-}
-
-function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { "content-type": "application/json", "request-id": "req_test", ...headers });
-  res.end(body);
-}
-
-function sse(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-/** Splits a string into two pieces so clients see more than one delta per block. */
-function halves(s: string): string[] {
-  if (s.length < 2) return [s];
-  const mid = Math.ceil(s.length / 2);
-  return [s.slice(0, mid), s.slice(mid)];
 }
 
 export async function startTestLlmServer(opts: TestLlmServerOptions = {}): Promise<TestLlmServer> {
@@ -137,7 +109,7 @@ export async function startTestLlmServer(opts: TestLlmServerOptions = {}): Promi
     return null;
   };
 
-  const buildMessage = (rec: RecordedRequest, step: ReplyStep) => {
+  const buildMessage = (rec: RecordedRequest, step: ReplyStep): TestMessage => {
     messageSeq += 1;
     const content = step.reply.content.map((b) => {
       if (b.type !== "tool_use") return { ...b };
@@ -168,125 +140,35 @@ export async function startTestLlmServer(opts: TestLlmServerOptions = {}): Promi
     };
   };
 
-  const streamMessage = (res: ServerResponse, message: ReturnType<typeof buildMessage>): void => {
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "request-id": "req_test" });
-    res.write(
-      sse("message_start", {
-        type: "message_start",
-        message: {
-          ...message,
-          content: [],
-          stop_reason: null,
-          usage: { ...message.usage, output_tokens: 1 },
-        },
-      }),
-    );
-    message.content.forEach((block, index) => {
-      if (block.type === "text") {
-        res.write(
-          sse("content_block_start", { type: "content_block_start", index, content_block: { type: "text", text: "" } }),
-        );
-        for (const text of halves(block.text)) {
-          res.write(
-            sse("content_block_delta", { type: "content_block_delta", index, delta: { type: "text_delta", text } }),
-          );
-        }
-      } else {
-        res.write(
-          sse("content_block_start", {
-            type: "content_block_start",
-            index,
-            content_block: { type: "tool_use", id: block.id, name: block.name, input: {} },
-          }),
-        );
-        for (const partial_json of halves(JSON.stringify(block.input ?? {}))) {
-          res.write(
-            sse("content_block_delta", {
-              type: "content_block_delta",
-              index,
-              delta: { type: "input_json_delta", partial_json },
-            }),
-          );
-        }
-      }
-      res.write(sse("content_block_stop", { type: "content_block_stop", index }));
-    });
-    res.write(
-      sse("message_delta", {
-        type: "message_delta",
-        delta: { stop_reason: message.stop_reason, stop_sequence: null },
-        usage: message.usage,
-      }),
-    );
-    res.end(sse("message_stop", { type: "message_stop" }));
-  };
-
-  /** Starts a believable stream: the message envelope and part of a text block. */
-  const streamPrefix = (res: ServerResponse, rec: RecordedRequest): void => {
-    const message = buildMessage(rec, { reply: { content: [] } });
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "request-id": "req_test" });
-    res.write(sse("message_start", { type: "message_start", message: { ...message, stop_reason: null } }));
-    res.write(
-      sse("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }),
-    );
-    res.write(
-      sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Par" } }),
-    );
-  };
-
-  const answer = async (req: IncomingMessage, res: ServerResponse, rec: RecordedRequest, index: number) => {
-    const path = rec.path.split("?")[0];
-    if (opts.apiKey !== undefined && rec.headers["x-api-key"] !== opts.apiKey) {
-      return sendJson(res, 401, errorBody("authentication_error", "invalid x-api-key"));
-    }
-    const model = rec.body?.model;
-    if (opts.models && typeof model === "string" && !opts.models.includes(model)) {
-      return sendJson(res, 404, errorBody("not_found_error", `model: ${model}`));
-    }
-    if (rec.method === "POST" && path === "/v1/messages/count_tokens") {
-      return sendJson(res, 200, JSON.stringify({ input_tokens: roughTokens(rec.raw.length) }));
-    }
-    if (rec.method !== "POST" || path !== "/v1/messages") {
-      return sendJson(res, 404, errorBody("not_found_error", `test LLM server: no route ${rec.method} ${rec.path}`));
-    }
-    if (rec.body === undefined) {
-      return sendJson(res, 400, errorBody("invalid_request_error", "test LLM server: body is not JSON"));
-    }
-    const step = await nextStep(rec, index);
-    if (step === null) {
-      return sendJson(res, 500, errorBody("api_error", "test LLM server: script exhausted"));
-    }
+  const fault = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    rec: RecordedRequest,
+    step: FaultStep,
+    w: FormatWriter,
+  ) => {
     const streaming = rec.body?.stream === true;
-    if ("reply" in step) {
-      const delay = step.delayMs ?? opts.defaultDelayMs ?? 0;
-      if (delay > 0) await wait(delay);
-      if (res.destroyed) return;
-      const message = buildMessage(rec, step);
-      if (streaming) return streamMessage(res, message);
-      return sendJson(res, 200, JSON.stringify(message));
-    }
+    const error = (status: number, type: string, message: string, headers?: Record<string, string>) =>
+      sendJson(res, status, w.errorBody(type, message), headers);
     switch (step.fault) {
       case "429":
-        return sendJson(
-          res,
-          429,
-          errorBody("rate_limit_error", step.message ?? "test LLM server: rate limited"),
-          retryHeaders(step),
-        );
+        return error(429, "rate_limit_error", step.message ?? "test LLM server: rate limited", retryHeaders(step));
       case "529":
-        return sendJson(res, 529, errorBody("overloaded_error", "Overloaded"), retryHeaders(step));
+        return error(529, "overloaded_error", "Overloaded", retryHeaders(step));
       case "500":
-        return sendJson(res, 500, errorBody("api_error", "test LLM server: internal error"), retryHeaders(step));
+        return error(500, "api_error", "test LLM server: internal error", retryHeaders(step));
       case "400":
-        return sendJson(res, 400, errorBody("invalid_request_error", step.message ?? "test LLM server: bad request"));
+        return error(400, "invalid_request_error", step.message ?? "test LLM server: bad request");
       case "401":
-        return sendJson(res, 401, errorBody("authentication_error", "invalid x-api-key"));
+        return error(401, "authentication_error", "invalid x-api-key");
+      case "echo-key":
+        return error(step.status ?? 400, "invalid_request_error", `test LLM server: no access for key ${keyOf(rec)}`);
       case "drop":
         req.socket.destroy();
         return;
       case "drop-mid-stream":
         if (streaming) {
-          streamPrefix(res, rec);
+          w.streamPrefix(res, buildMessage(rec, { reply: { content: [] } }));
         } else {
           res.writeHead(200, { "content-type": "application/json" });
           res.flushHeaders();
@@ -296,13 +178,47 @@ export async function startTestLlmServer(opts: TestLlmServerOptions = {}): Promi
         req.socket.destroy();
         return;
       case "stream-error":
-        if (!streaming) {
-          return sendJson(res, 529, errorBody("overloaded_error", "Overloaded"));
-        }
-        streamPrefix(res, rec);
-        res.end(sse("error", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }));
+        if (!streaming) return error(529, "overloaded_error", "Overloaded");
+        w.streamPrefix(res, buildMessage(rec, { reply: { content: [] } }));
+        res.end(w.streamError());
         return;
     }
+  };
+
+  const answer = async (req: IncomingMessage, res: ServerResponse, rec: RecordedRequest, index: number) => {
+    const path = rec.path.split("?")[0] ?? "";
+    const w = ROUTES[path] ?? (path.startsWith("/v1/messages") ? anthropicWriter : chatWriter);
+    if (opts.apiKey !== undefined && keyOf(rec) !== opts.apiKey) {
+      return sendJson(res, 401, w.errorBody("authentication_error", "invalid x-api-key"));
+    }
+    if (rec.method === "GET" && path === "/v1/models") {
+      const data = (opts.models ?? LISTED_MODELS).map((id) => ({ id, object: "model", created: 0, owned_by: "test" }));
+      return sendJson(res, 200, JSON.stringify({ object: "list", data }));
+    }
+    const model = rec.body?.model;
+    if (opts.models && typeof model === "string" && !opts.models.includes(model)) {
+      return sendJson(res, 404, w.errorBody("not_found_error", `model: ${model}`));
+    }
+    if (rec.method === "POST" && path === "/v1/messages/count_tokens") {
+      return sendJson(res, 200, JSON.stringify({ input_tokens: roughTokens(rec.raw.length) }));
+    }
+    if (rec.method !== "POST" || !ROUTES[path]) {
+      return sendJson(res, 404, w.errorBody("not_found_error", `test LLM server: no route ${rec.method} ${rec.path}`));
+    }
+    if (rec.body === undefined) {
+      return sendJson(res, 400, w.errorBody("invalid_request_error", "test LLM server: body is not JSON"));
+    }
+    const step = await nextStep(rec, index);
+    if (step === null) {
+      return sendJson(res, 500, w.errorBody("api_error", "test LLM server: script exhausted"));
+    }
+    if (!("reply" in step)) return fault(req, res, rec, step, w);
+    const delay = step.delayMs ?? opts.defaultDelayMs ?? 0;
+    if (delay > 0) await wait(delay);
+    if (res.destroyed) return;
+    const message = buildMessage(rec, step);
+    if (rec.body?.stream === true) return w.stream(res, message, rec);
+    return w.reply(res, message, rec);
   };
 
   const server = createServer((req, res) => {
@@ -336,7 +252,7 @@ export async function startTestLlmServer(opts: TestLlmServerOptions = {}): Promi
           return;
         }
         const message = error instanceof Error ? error.message : String(error);
-        sendJson(res, 500, errorBody("api_error", `test LLM server: responder failed: ${message}`));
+        sendJson(res, 500, anthropicWriter.errorBody("api_error", `test LLM server: responder failed: ${message}`));
       });
     });
   });

@@ -4,8 +4,11 @@
  * requirement (a tool, a file) is one more entry.
  */
 import type { Clock } from "../clock.ts";
-import type { Config } from "../config/schema.ts";
+import { type Config, modelRef, providersOf } from "../config/schema.ts";
 import { errorMessage, UserError } from "../errors.ts";
+import { checkOpenaiProvider } from "../gateway/check.ts";
+import { knownPrice } from "../gateway/prices.ts";
+import { agentModelRefs, agentTargets, type Provider, resolveProvider } from "../gateway/providers.ts";
 import type { RunRow } from "../journal/journal.ts";
 import type { LlmLedger } from "../journal/stores.ts";
 import { type AnthropicClient, createAnthropic, describeLlmFailure, isLocalUrl } from "../llm/client.ts";
@@ -65,10 +68,63 @@ export const budgetCheck: PreflightCheck = {
   },
 };
 
+/** A provider the agent calls through the gateway needs its key in the harness's environment. */
+export const providerKeyCheck: PreflightCheck = {
+  name: "provider keys",
+  check: ({ config, env }) => {
+    const providers = providersOf(config);
+    for (const ref of agentModelRefs(config)) {
+      const name = modelRef(ref).provider;
+      const cfg = providers[name];
+      const keyEnv = cfg?.api_key_env;
+      if (!cfg || !keyEnv || env[keyEnv] || isLocalUrl(resolveProvider(name, cfg, env).baseUrl)) continue;
+      return `${keyEnv} is not set (providers.${name}.api_key_env, for ${ref}); export it, or set api_key_env: null for a provider that needs no key`;
+    }
+    return null;
+  },
+};
+
+type AnthropicApi = Pick<AnthropicClient, "messages">;
+
+/** One line when an Anthropic endpoint does not answer for a model; null when every model answers. */
+async function checkAnthropicModels(
+  api: AnthropicApi,
+  models: readonly string[],
+  where: string,
+): Promise<string | null> {
+  for (const model of models) {
+    const messages = [{ role: "user" as const, content: "ping" }];
+    let failure: unknown = null;
+    try {
+      await api.messages.countTokens({ model, messages });
+      continue;
+    } catch (error) {
+      failure = error;
+    }
+    const status = (failure as { status?: unknown }).status;
+    if (status === 404 || status === 405) {
+      // Either the model is unknown or the endpoint has no count_tokens: a real call tells them apart.
+      try {
+        await api.messages.create({ model, max_tokens: 1, messages });
+        continue;
+      } catch (error) {
+        failure = error;
+      }
+    }
+    if ((failure as { status?: unknown }).status === 404 && /\/v1\/?$/.test(where)) {
+      return `${where} ends in /v1, but the Anthropic SDK adds /v1 itself; drop it from the base URL (ANTHROPIC_BASE_URL or the provider's base_url)`;
+    }
+    const line = describeLlmFailure(failure, { model, where });
+    if (line.fatal) return line.message;
+  }
+  return null;
+}
+
 /**
- * One cheap call per model (count_tokens, free on Anthropic's API): a wrong key, base URL or model name
- * fails here instead of hours later. An endpoint without count_tokens gets a 1-token message instead.
- * A transient answer (429, 5xx) means the endpoint is there; the loop's own retries handle the rest.
+ * One cheap call per model (count_tokens, free on Anthropic's API; an OpenAI-format provider's model list):
+ * a wrong key, base URL or model name fails here instead of hours later. An endpoint without count_tokens gets
+ * a 1-token message instead. A transient answer (429, 5xx) means the endpoint is there; the loop's own retries
+ * handle the rest.
  */
 export const endpointCheck: PreflightCheck = {
   name: "endpoint",
@@ -81,38 +137,61 @@ export const endpointCheck: PreflightCheck = {
         maxRetries: 1,
         timeoutMs: 20_000,
       });
+    const { targets } = agentTargets(config, env);
+    const viaEnv = targets.filter((t) => t.provider.name === "anthropic").map((t) => t.model);
     const where = env.ANTHROPIC_BASE_URL ?? "api.anthropic.com";
-    const models = [...new Set([config.coding_model, config.agent_model])];
-    for (const model of models) {
-      const messages = [{ role: "user" as const, content: "ping" }];
-      let failure: unknown = null;
-      try {
-        await api.messages.countTokens({ model, messages });
-        continue;
-      } catch (error) {
-        failure = error;
-      }
-      const status = (failure as { status?: unknown }).status;
-      if (status === 404 || status === 405) {
-        // Either the model is unknown or the endpoint has no count_tokens: a real call tells them apart.
-        try {
-          await api.messages.create({ model, max_tokens: 1, messages });
-          continue;
-        } catch (error) {
-          failure = error;
-        }
-      }
-      const line = describeLlmFailure(failure, { model, where });
-      if (line.fatal) return line.message;
+    const problem = await checkAnthropicModels(api, [...new Set([config.coding_model, ...viaEnv])], where);
+    if (problem) return problem;
+    const byProvider = new Map<Provider, string[]>();
+    for (const t of targets.filter((t) => t.provider.name !== "anthropic")) {
+      byProvider.set(t.provider, [...(byProvider.get(t.provider) ?? []), t.model]);
+    }
+    for (const [provider, models] of byProvider) {
+      const own =
+        provider.format === "openai"
+          ? await checkOpenaiProvider(provider, models)
+          : await checkAnthropicModels(
+              createAnthropic({
+                baseURL: provider.baseUrl,
+                ...(provider.apiKey ? { apiKey: provider.apiKey } : {}),
+                maxRetries: 1,
+                timeoutMs: 20_000,
+              }),
+              models,
+              provider.baseUrl,
+            );
+      if (own) return own;
     }
     return null;
   },
 };
 
+/**
+ * Every model the run calls has a price, from the project's table or the config's `prices`: a call to an
+ * unpriced model could not be reserved or metered, so it is refused before anything is paid.
+ */
+export const priceCheck: PreflightCheck = {
+  name: "prices",
+  check: ({ config, env }) => {
+    const unpriced = agentTargets(config, env).unpriced.map((m) => `${m.provider}/${m.model}`);
+    if (!knownPrice(config.coding_model, config.prices)) unpriced.unshift(config.coding_model);
+    const ref = unpriced[0];
+    if (ref === undefined) return null;
+    return `no price is known for \`${ref}\`; add one to experiment_config.yaml in USD per million tokens, e.g. prices: { ${ref}: { input: 1, output: 4 } } (for a free local model, 0 and 0)`;
+  },
+};
+
 /** What `run`, `resume` and `daemon` check, cheapest first. */
-export const RUN_CHECKS: PreflightCheck[] = [deadlineCheck, budgetCheck, apiKeyCheck, endpointCheck];
+export const RUN_CHECKS: PreflightCheck[] = [
+  deadlineCheck,
+  budgetCheck,
+  apiKeyCheck,
+  providerKeyCheck,
+  endpointCheck,
+  priceCheck,
+];
 /** What `prepare` checks before it pays for the baseline. */
-export const PREPARE_CHECKS: PreflightCheck[] = [apiKeyCheck, endpointCheck];
+export const PREPARE_CHECKS: PreflightCheck[] = [apiKeyCheck, providerKeyCheck, endpointCheck, priceCheck];
 /** Checks that need no API (stand-in steps in tests and benchmarks). */
 export const LIMIT_CHECKS: PreflightCheck[] = [deadlineCheck, budgetCheck];
 

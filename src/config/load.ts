@@ -4,7 +4,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import { AGENT_FILE } from "../workspace/paths.ts";
-import { type Config, configSchema } from "./schema.ts";
+import { type Config, configSchema, modelRef, providersOf } from "./schema.ts";
 
 export const DEFAULT_CONFIG_FILE = "experiment_config.yaml";
 
@@ -85,6 +85,21 @@ export function validateConfig(raw: unknown): { config: Config | null; errors: s
   }
   if (config.executor === "bullmq" && !config.redis_url) {
     errors.push("redis_url: got nothing; executor `bullmq` needs `redis_url: redis://<host>:<port>`");
+  }
+  const providers = providersOf(config);
+  const refs: [string, string][] = [
+    ["agent_model", config.agent_model],
+    ...config.agent_models.map((m, i): [string, string] => [`agent_models.${i}`, m]),
+  ];
+  for (const [key, ref] of refs) {
+    const { provider, model } = modelRef(ref);
+    if (!Object.hasOwn(providers, provider)) {
+      errors.push(
+        `${key}: got ${show(ref)}; provider \`${provider}\` is not configured; add it under \`providers\` or use one of: ${Object.keys(providers).join(", ")}`,
+      );
+    } else if (model === "") {
+      errors.push(`${key}: got ${show(ref)}; name the model after the provider, e.g. ${provider}/<model>`);
+    }
   }
   return errors.length ? { config: null, errors } : { config, errors: [] };
 }

@@ -23,7 +23,54 @@ export const configSchema = z.strictObject({
     .string()
     .min(1)
     .default("claude-sonnet-4-6")
-    .describe("Model the agent under optimization calls; handed to the agent through its context, never hard-coded."),
+    .describe(
+      "Model the agent under optimization calls, as `provider/model` (e.g. `openai/gpt-5-mini`; a bare name is an Anthropic model); handed to the agent through its context, never hard-coded.",
+    ),
+  agent_models: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      "More models the agent may call besides `agent_model`, each `provider/model` or a bare Anthropic name; the gateway refuses a call to any other model.",
+    ),
+  providers: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9_-]*$/),
+      z.strictObject({
+        format: z
+          .enum(["anthropic", "openai"])
+          .describe("The API it speaks: `anthropic` (Messages) or `openai` (Chat Completions and Responses)."),
+        base_url: z
+          .url({ protocol: /^https?$/, error: "expected an http(s) URL, e.g. http://127.0.0.1:8000/v1" })
+          .nullable()
+          .default(null)
+          .describe(
+            "Where it listens (null: ANTHROPIC_BASE_URL or https://api.anthropic.com for `anthropic`, https://api.openai.com/v1 for `openai`).",
+          ),
+        api_key_env: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected the name of an environment variable, e.g. OPENAI_API_KEY")
+          .nullable()
+          .default(null)
+          .describe("Environment variable holding its key (null: no key, e.g. a local vLLM or Ollama)."),
+        betas: z
+          .array(
+            z.string().regex(/^[a-z0-9-]+$/, "expected an anthropic-beta value, e.g. interleaved-thinking-2025-05-14"),
+          )
+          .nullable()
+          .default(null)
+          .describe(
+            "`anthropic` format: the `anthropic-beta` values the agent may send (null: the gateway's own list).",
+          ),
+      }),
+      {
+        error: (issue) =>
+          issue.code === "invalid_key" ? "a provider's name is lower-case letters, digits, `-` or `_`" : undefined,
+      },
+    )
+    .default({})
+    .describe(
+      "Model providers the agent may call through the harness's gateway, by name, e.g. `{ local: { format: openai, base_url: http://127.0.0.1:8000/v1 } }`; `anthropic` and `openai` are built in. Keys stay in the harness's environment.",
+    ),
   coding_model: z
     .string()
     .min(1)
@@ -191,7 +238,7 @@ export const configSchema = z.strictObject({
     )
     .default({})
     .describe(
-      "Price overrides by model-name prefix, USD per million tokens, e.g. `{ claude-sonnet-4: { input: 3, output: 15 } }`.",
+      "Price overrides and additions, USD per million tokens, by model-name prefix or `provider/model` prefix, e.g. `{ claude-sonnet-4: { input: 3, output: 15 }, local/: { input: 0, output: 0 } }`; a model with no known price is refused before anything is paid.",
     ),
   local: z
     .strictObject({
@@ -226,4 +273,32 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type ProviderConfig = Config["providers"][string];
+export type ProviderFormat = ProviderConfig["format"];
+
+/** Providers every config has; a configured one of the same name replaces it. */
+export const BUILT_IN_PROVIDERS: Readonly<Record<string, ProviderConfig>> = {
+  anthropic: { format: "anthropic", base_url: null, api_key_env: "ANTHROPIC_API_KEY", betas: null },
+  openai: { format: "openai", base_url: null, api_key_env: "OPENAI_API_KEY", betas: null },
+};
+
+export function providersOf(config: Pick<Config, "providers">): Record<string, ProviderConfig> {
+  return { ...BUILT_IN_PROVIDERS, ...config.providers };
+}
+
+export interface ModelRef {
+  provider: string;
+  model: string;
+}
+
+/**
+ * `provider/model` → its parts, split at the first `/` (a model may have more: `local/Qwen/Qwen3-8B`); a name
+ * without one is an Anthropic model, so configs from before providers keep their meaning.
+ */
+export function modelRef(ref: string): ModelRef {
+  const slash = ref.indexOf("/");
+  return slash <= 0
+    ? { provider: "anthropic", model: ref }
+    : { provider: ref.slice(0, slash), model: ref.slice(slash + 1) };
+}
 export type ConfigInput = z.input<typeof configSchema>;

@@ -1,6 +1,6 @@
 /**
  * The one module that talks to `@anthropic-ai/sdk`: client construction, a retrying call that
- * survives outages without multiplying retries, and per-model prices for budgets.
+ * survives outages without multiplying retries; per-model prices come from the gateway's table.
  */
 import Anthropic, { AnthropicError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
 import pRetry, { AbortError as StopRetrying } from "p-retry";
@@ -296,81 +296,12 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
   }
 }
 
-/** USD per million tokens. */
-export interface ModelPrice {
-  input: number;
-  output: number;
-  cacheWrite: number;
-  cacheRead: number;
-}
-
-export type PriceOverrides = Record<string, { input: number; output: number; cacheWrite?: number; cacheRead?: number }>;
-
-function price(input: number, output: number): ModelPrice {
-  // Anthropic's 5-minute cache write is 1.25x input; a cache read is 0.1x input.
-  return { input, output, cacheWrite: input * 1.25, cacheRead: input * 0.1 };
-}
-
-const MOST_EXPENSIVE = price(15, 75);
-
-/** Ordered most specific first; the first matching prefix or pattern wins. */
-const PRICE_TABLE: { match: RegExp; price: ModelPrice }[] = [
-  // Opus 4.5 and later dropped to 5/25; "claude-opus-4-20250514" (a date, not a minor) stays 15/75.
-  { match: /^claude-opus-4-([5-9]|\d{2})(-|$)/, price: price(5, 25) },
-  { match: /^claude-opus-4/, price: price(15, 75) },
-  { match: /^claude-sonnet-4/, price: price(3, 15) },
-  { match: /^claude-haiku-4/, price: price(1, 5) },
-  { match: /^claude-3-7-sonnet/, price: price(3, 15) },
-  { match: /^claude-3-5-sonnet/, price: price(3, 15) },
-  { match: /^claude-3-5-haiku/, price: price(0.8, 4) },
-  { match: /^claude-3-opus/, price: price(15, 75) },
-  { match: /^claude-3-haiku/, price: price(0.25, 1.25) },
-];
-
-/** Price for a model; overrides match by longest prefix; unknown models get the most expensive price. */
-export function priceFor(model: string, overrides?: PriceOverrides): ModelPrice {
-  if (overrides) {
-    const key = Object.keys(overrides)
-      .filter((prefix) => model.startsWith(prefix))
-      .sort((a, b) => b.length - a.length)[0];
-    const o = key === undefined ? undefined : overrides[key];
-    if (o) {
-      return {
-        input: o.input,
-        output: o.output,
-        cacheWrite: o.cacheWrite ?? o.input * 1.25,
-        cacheRead: o.cacheRead ?? o.input * 0.1,
-      };
-    }
-  }
-  return PRICE_TABLE.find((row) => row.match.test(model))?.price ?? MOST_EXPENSIVE;
-}
-
-export interface UsageCounts {
-  input_tokens: number;
-  output_tokens: number;
-  cache_creation_input_tokens?: number | null;
-  cache_read_input_tokens?: number | null;
-}
-
-export function costUsd(model: string, usage: UsageCounts, overrides?: PriceOverrides): number {
-  const p = priceFor(model, overrides);
-  return (
-    (usage.input_tokens * p.input +
-      usage.output_tokens * p.output +
-      (usage.cache_creation_input_tokens ?? 0) * p.cacheWrite +
-      (usage.cache_read_input_tokens ?? 0) * p.cacheRead) /
-    1_000_000
-  );
-}
-
-/** Upper bound for a call before it is made: every input token at the dearer of input/cache-write, full max_tokens out. */
-export function worstCaseCostUsd(
-  model: string,
-  inputTokensEstimate: number,
-  maxTokens: number,
-  overrides?: PriceOverrides,
-): number {
-  const p = priceFor(model, overrides);
-  return (inputTokensEstimate * Math.max(p.input, p.cacheWrite) + maxTokens * p.output) / 1_000_000;
-}
+// Prices live in the gateway's one table; the coding agent's budget reads the same numbers.
+export {
+  costUsd,
+  type ModelPrice,
+  type PriceOverrides,
+  priceFor,
+  type UsageCounts,
+  worstCaseCostUsd,
+} from "../gateway/prices.ts";

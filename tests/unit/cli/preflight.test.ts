@@ -222,3 +222,109 @@ describe("prepare checks before it pays for the baseline", () => {
     expect(server.requests.every((q) => q.path === "/v1/messages/count_tokens")).toBe(true);
   });
 });
+
+/** `run` with the real checks and stand-in steps, so nothing past preflight calls a model. */
+async function runChecked(config: Record<string, unknown>) {
+  const dir = preparedExperiment(tempDir(), { max_iterations: 1, ...config });
+  return cli(["run", "--dir", dir], { stepsFactory: standIn, preflight: RUN_CHECKS });
+}
+
+/** What the test server was asked: only free calls (model lists, token counts) may precede the run. */
+function paidCalls(s: TestLlmServer) {
+  return s.requests.filter((q) => q.path !== "/v1/models" && q.path !== "/v1/messages/count_tokens");
+}
+
+async function withServer(models?: string[]) {
+  server = await startTestLlmServer(models ? { models } : {});
+  vi.stubEnv("ANTHROPIC_BASE_URL", server.url);
+  vi.stubEnv("ANTHROPIC_API_KEY", "");
+  return server;
+}
+
+describe("preflight of the agent's providers", () => {
+  it("a model with no known price is refused before anything is paid; the operator's price lets the run go ahead", async () => {
+    const s = await withServer(["qwen3-8b", "claude-opus-4-6"]);
+    const local = { local: { format: "openai", base_url: `${s.url}/v1` } };
+    const refused = await runChecked({ agent_model: "local/qwen3-8b", providers: local });
+    expect(refused.code).toBe(2);
+    expect(refused.err).toBe(
+      "auto-harness: no price is known for `local/qwen3-8b`; add one to experiment_config.yaml in USD per million tokens, e.g. prices: { local/qwen3-8b: { input: 1, output: 4 } } (for a free local model, 0 and 0)\n",
+    );
+    expect(paidCalls(s)).toEqual([]);
+    const priced = await runChecked({
+      agent_model: "local/qwen3-8b",
+      providers: local,
+      prices: { "local/": { input: 0, output: 0 } },
+    });
+    expect(priced.code, priced.err).toBe(0);
+    expect(paidCalls(s)).toEqual([]);
+  });
+
+  it("an unknown coding model's price is refused too, once its endpoint knows it", async () => {
+    await withServer();
+    const r = await runChecked({ coding_model: "claude-future-9" });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/no price is known for `claude-future-9`/);
+  });
+
+  it("an OpenAI-format provider's key must be in the environment, named by api_key_env", async () => {
+    await withServer();
+    vi.stubEnv("GW_TEST_OPENAI_KEY", "");
+    const r = await runChecked({
+      agent_model: "openai/gpt-5-mini",
+      providers: {
+        openai: { format: "openai", base_url: "https://api.openai.example/v1", api_key_env: "GW_TEST_OPENAI_KEY" },
+      },
+    });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/GW_TEST_OPENAI_KEY is not set \(providers\.openai\.api_key_env, for openai\/gpt-5-mini\)/);
+  });
+
+  it("a model the provider does not list is refused, naming what it lists", async () => {
+    const s = await withServer(["gpt-5-mini", "claude-sonnet-4-6", "claude-opus-4-6"]);
+    const r = await runChecked({
+      agent_model: "mine/gpt-5-mni",
+      providers: { mine: { format: "openai", base_url: `${s.url}/v1` } },
+      prices: { "mine/": { input: 1, output: 1 } },
+    });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(
+      /providers\.mine \(http:\/\/127\.0\.0\.1:\d+\/v1\) does not serve model `gpt-5-mni` \(it lists: gpt-5-mini,/,
+    );
+    expect(paidCalls(s)).toEqual([]);
+  });
+
+  it("a base URL without /v1 gets the hint; an Anthropic base URL with /v1 gets the opposite hint", async () => {
+    const s = await withServer();
+    const bare = await runChecked({
+      agent_model: "mine/gpt-5-mini",
+      providers: { mine: { format: "openai", base_url: s.url } },
+    });
+    expect(bare.err).toMatch(
+      /\/models answered 404; an OpenAI-compatible base URL usually ends in \/v1 \(providers\.mine\.base_url\)/,
+    );
+    vi.stubEnv("ANTHROPIC_BASE_URL", `${s.url}/v1`);
+    const doubled = await runChecked({});
+    expect(doubled.code).toBe(2);
+    expect(doubled.err).toMatch(/\/v1 ends in \/v1, but the Anthropic SDK adds \/v1 itself; drop it/);
+  });
+
+  it("an unreachable provider is named by its config key", async () => {
+    await withServer();
+    const port = await closedPort();
+    const r = await runChecked({
+      agent_model: "mine/gpt-5-mini",
+      providers: { mine: { format: "openai", base_url: `http://127.0.0.1:${port}/v1` } },
+    });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/cannot reach providers\.mine\.base_url http:\/\/127\.0\.0\.1:\d+\/v1 \(ECONNREFUSED\)/);
+  });
+
+  it("an agent_model naming a provider that is not configured is a config error naming the key", async () => {
+    const r = await runChecked({ agent_model: "opnai/gpt-5-mini" });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(
+      /agent_model: got "opnai\/gpt-5-mini"; provider `opnai` is not configured; add it under `providers` or use one of: anthropic, openai/,
+    );
+  });
+});
