@@ -6,8 +6,7 @@
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { errorMessage, UserError } from "../errors.ts";
-import type { RunRow } from "../journal/journal.ts";
-import type { LlmLedger } from "../journal/stores.ts";
+import type { LlmLedger, RunRow } from "../journal/stores.ts";
 import { type AnthropicClient, createAnthropic, describeLlmFailure, isLocalUrl } from "../llm/client.ts";
 
 export interface PreflightContext {

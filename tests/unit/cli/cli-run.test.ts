@@ -25,7 +25,7 @@ describe("run, resume, stop and status through the CLI", () => {
   it("refuses a second run while one is unfinished, and --new abandons it", async () => {
     const dir = preparedExperiment(tempDir(), { max_iterations: 2 });
     const journal = Journal.open(join(dir, "workspace", "journal.sqlite"));
-    journal.createRun("run-old", {});
+    journal.runs.createRun("run-old", {});
     journal.close();
 
     const refused = await cli(["run", "--dir", dir]);
@@ -38,8 +38,8 @@ describe("run, resume, stop and status through the CLI", () => {
     expect(fresh.code, fresh.err).toBe(0);
     expect(fresh.err).toMatch(/run done: max_iterations reached: 2/);
     const after = Journal.open(join(dir, "workspace", "journal.sqlite"), { readonly: true });
-    expect(after.getRun("run-old")?.status).toBe("abandoned");
-    expect(after.latestRun()?.status).toBe("done");
+    expect(after.runs.getRun("run-old")?.status).toBe("abandoned");
+    expect(after.runs.latestRun()?.status).toBe("done");
     after.close();
 
     const human = await cli(["status", "--dir", dir]);

@@ -49,7 +49,7 @@ async function drive(phase: "analyze" | "edit", calls: ScriptStep[], limits: { t
   const finish = toolCalls({ name: "finish", input: phase === "edit" ? FINISH : { patterns: ["p"] } });
   server = await startTestLlmServer({ responder: (req) => calls[turnOf(req.body)] ?? finish });
   journal = Journal.open(fx!.journalPath);
-  journal.createRun("r1", {});
+  journal.runs.createRun("r1", {});
   const runner = fixedRunner({ t1: 0, t2: 1, t3: 0 });
   const agent = createCodingAgent({
     root: fx!.root,
