@@ -203,7 +203,7 @@ function reconcileLearnings(file: string, truth: Truth): Finding[] {
     const block: LearningsBlock = {
       marker,
       line: 0,
-      text: `${entry.text}\n`,
+      text: entry.text.endsWith("\n") ? entry.text : `${entry.text}\n`,
       incomplete: false,
       entry: entry.summary ? null : { runId: entry.runId, iteration: entry.iteration },
       summary: entry.summary ? { runId: entry.runId } : null,

@@ -246,6 +246,27 @@ function scan(dir: string, out: string[] = []): string[] {
   return out;
 }
 
+describe("the split a run takes is the journal's pin", () => {
+  it("a split.json rewritten to call a test task train runs the pinned train tasks only, and traces none other", async () => {
+    server = await startTestLlmServer({ responder: echo });
+    exp = makeExperiment({
+      tasks: ["tr-1", "tr-2", "te-1"].map((id) => task(id)),
+      agent: ECHO_AGENT,
+      baseURL: server.url,
+      split: { train: ["tr-1", "tr-2"], test: ["te-1"] },
+    });
+    // What an unsealed agent under test, or a stray edit, could do to the view.
+    const file = paths(exp.root).split;
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), train: ["te-1"], test: [] }));
+    const train = await exp.runner().run({ split: "train", runId: null, writeTraces: true });
+    expect(Object.keys(train.results).sort()).toEqual(["tr-1", "tr-2"]);
+    expect(server.requests.map(promptOf).sort()).toEqual(["tr-1", "tr-2"]);
+    expect(readdirSync(paths(exp.root).tracesLatest).sort()).toEqual(["tr-1", "tr-2"]);
+    const test = await exp.runner().run({ split: "test", runId: null });
+    expect(Object.keys(test.results)).toEqual(["te-1"]);
+  });
+});
+
 describe("test-split secrecy", () => {
   it("leaves no trace of test tasks' inputs or outputs in the workspace, the journal or the logs", async () => {
     server = await startTestLlmServer({ responder: (req) => textReply(`reply-${promptOf(req)}-OUTMARK`) });
