@@ -5,13 +5,11 @@ import { type Clock, systemClock } from "../clock.ts";
 import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
 import { refuseLostJournal } from "../daemon/history.ts";
 import { acquireLock } from "../daemon/lock.ts";
-import { reapProcessGroups } from "../daemon/process-groups.ts";
-import { describeFinding, reconcileWorkspace } from "../daemon/reconcile.ts";
-import { limitsOf, pinFirstRecords, startingPoint } from "../daemon/start.ts";
+import { limitsOf, pinFirstRecords, startingPoint, startUpRepairs } from "../daemon/start.ts";
 import { UserError } from "../errors.ts";
 import { preflight } from "../git/preflight.ts";
 import { openRepo } from "../git/repo.ts";
-import type { RunRow } from "../journal/stores.ts";
+import type { RunRow, RunStore } from "../journal/stores.ts";
 import { scanResults } from "../workspace/files.ts";
 import {
   type Experiment,
@@ -85,6 +83,32 @@ function describeRun(run: RunRow): string {
   return `${run.id} (${run.status}, ${run.state ?? "not started"}, iteration ${run.iteration})`;
 }
 
+/**
+ * The unfinished run this command continues (or `run --new` abandons), undefined to start one, or "finished"
+ * when `daemon` finds the last run over; refuses what the mode does not allow.
+ */
+function runToContinue(runs: Pick<RunStore, "unfinishedRun" | "latestRun">, options: RunOptions) {
+  const run = runs.unfinishedRun();
+  if (options.mode === "run" && run && !options.fresh) {
+    throw new UserError(
+      "RUN_STATE",
+      `run ${describeRun(run)} is unfinished; \`auto-harness resume\` continues it, \`auto-harness run --new\` abandons it`,
+    );
+  }
+  if (run) return run;
+  const latest = runs.latestRun();
+  if (options.mode === "resume") {
+    throw new UserError(
+      "RUN_STATE",
+      latest
+        ? `no unfinished run to resume (latest: ${describeRun(latest)}); start one with \`auto-harness run\``
+        : "no run to resume; start one with `auto-harness run`",
+    );
+  }
+  if (options.mode === "daemon" && latest && latest.status !== "abandoned" && !options.fresh) return "finished";
+  return undefined;
+}
+
 /** `run`, `resume` and `daemon` (resume-or-start, what pm2 runs). Returns the exit code. */
 export async function runCommand(options: RunOptions): Promise<number> {
   const out = options.stderr ?? process.stderr;
@@ -108,17 +132,9 @@ export async function runCommand(options: RunOptions): Promise<number> {
     throw error;
   }
   const { journal, log, place } = opened;
-  // Repairs before anything runs: git locks a killed commit left, and workspace files that disagree with the
-  // journal (a torn, truncated or duplicated row or entry), each reported with file and line.
-  const repairs: string[] = [];
+  let repairs: string[];
   try {
-    for (const g of reapProcessGroups(journal.processGroups, log)) {
-      repairs.push(`process group ${g.pgid} (${g.label}): ${g.processes} process(es) a killed daemon left; killed`);
-    }
-    for (const lock of await repo.repairStaleLocks()) repairs.push(`.git/${lock}: left by a killed git; removed`);
-    for (const finding of await reconcileWorkspace({ paths: exp.paths, journal, repo })) {
-      repairs.push(describeFinding(finding));
-    }
+    repairs = await startUpRepairs({ journal, repo, paths: exp.paths, log });
   } catch (error) {
     release();
     journal.close();
@@ -141,31 +157,15 @@ export async function runCommand(options: RunOptions): Promise<number> {
   };
   try {
     const { runs } = journal;
-    let run = runs.unfinishedRun();
-    if (options.mode === "run" && run && !options.fresh) {
-      throw new UserError(
-        "RUN_STATE",
-        `run ${describeRun(run)} is unfinished; \`auto-harness resume\` continues it, \`auto-harness run --new\` abandons it`,
+    const found = runToContinue(runs, options);
+    if (found === "finished") {
+      const latest = runs.latestRun() as RunRow;
+      out.write(
+        `latest run ${describeRun(latest)} has finished; start a new one with \`auto-harness run\` (or \`daemon --new\`)\n`,
       );
+      return EXIT_NOTHING_TO_DO;
     }
-    if (options.mode === "resume" && !run) {
-      const latest = runs.latestRun();
-      throw new UserError(
-        "RUN_STATE",
-        latest
-          ? `no unfinished run to resume (latest: ${describeRun(latest)}); start one with \`auto-harness run\``
-          : "no run to resume; start one with `auto-harness run`",
-      );
-    }
-    if (options.mode === "daemon" && !run) {
-      const latest = runs.latestRun();
-      if (latest && latest.status !== "abandoned" && !options.fresh) {
-        out.write(
-          `latest run ${describeRun(latest)} has finished; start a new one with \`auto-harness run\` (or \`daemon --new\`)\n`,
-        );
-        return EXIT_NOTHING_TO_DO;
-      }
-    }
+    let run = found;
     const abandoning = options.mode === "run" && run ? run : undefined;
     // Checked before anything changes or is paid: a failing check leaves the journal as it was.
     await runPreflight(options.preflight ?? (options.stepsFactory ? LIMIT_CHECKS : RUN_CHECKS), {

@@ -221,6 +221,12 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
       `${money(s.spendUsd.total)}${budget}  (coding agent ${money(s.spendUsd.coding)}, agent under test ${money(s.spendUsd.agent)})`,
     ],
   ];
+  if (s.generation && s.generation > 1) {
+    lines.push([
+      "generation",
+      `${s.generation}: a rebaseline started the score history over; the report lists earlier runs`,
+    ]);
+  }
   if (s.progress) lines.push(["progress", progressLine(s.progress)]);
   if (s.lastIteration) lines.push(["last gate", verdictLine(s.lastIteration)]);
   if (s.baselineSpendUsd !== null)

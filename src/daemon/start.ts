@@ -2,11 +2,14 @@ import type { LoopInput } from "../../machines/loop.ts";
 import type { Limits } from "../../machines/stop-rules.ts";
 import type { Config } from "../config/schema.ts";
 import { bestSoFar, pinLegacyBaseline, trustedSplit } from "../gate/records.ts";
+import type { Repo } from "../git/repo.ts";
 import type { RunRow, Stores } from "../journal/stores.ts";
 import { readEntries } from "../learnings/learnings.ts";
 import type { Logger } from "../log.ts";
 import { loopIterationOf, readResults } from "../workspace/files.ts";
 import type { Paths } from "../workspace/paths.ts";
+import { reapProcessGroups } from "./process-groups.ts";
+import { describeFinding, reconcileWorkspace } from "./reconcile.ts";
 
 /**
  * Where a run starts: its number, the best score it must beat and its limits, all from the journal. A
@@ -58,4 +61,25 @@ export function startingPoint(o: {
     limits: limitsOf(config, run.createdAt),
     stepAttempts: config.step_attempts,
   };
+}
+
+/**
+ * Repairs before anything runs: process groups a killed daemon left, git locks a killed commit left, and
+ * workspace files that disagree with the journal (a torn, truncated or duplicated row or entry). Returns one
+ * line per repair, each with its file and line.
+ */
+export async function startUpRepairs(o: {
+  journal: Pick<Stores, "runs" | "pins" | "processGroups">;
+  repo: Repo;
+  paths: Paths;
+  log: Logger;
+}): Promise<string[]> {
+  const repairs = reapProcessGroups(o.journal.processGroups, o.log).map(
+    (g) => `process group ${g.pgid} (${g.label}): ${g.processes} process(es) a killed daemon left; killed`,
+  );
+  for (const lock of await o.repo.repairStaleLocks()) repairs.push(`.git/${lock}: left by a killed git; removed`);
+  for (const finding of await reconcileWorkspace({ paths: o.paths, journal: o.journal, repo: o.repo })) {
+    repairs.push(describeFinding(finding));
+  }
+  return repairs;
 }

@@ -78,6 +78,8 @@ describe("a rebaseline starts a new generation that the next run keeps", () => {
     const report = JSON.parse(status.out);
     expect(report).toMatchObject({ generation: 2, accepted: rows.length - 1 });
     expect(report.bestValScore).toBeCloseTo(Math.max(...rows.map((r) => r.valScore)), 4);
+    const human = await cli(["status", "--dir", dir], env);
+    expect(human.out).toMatch(/\ngeneration 2: a rebaseline started the score history over/);
 
     // Earlier generations stay queryable, and the report shows them apart.
     const journal = Journal.open(join(dir, "workspace", "journal.sqlite"), { readonly: true });

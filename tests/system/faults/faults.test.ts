@@ -2,12 +2,12 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { EXIT_NOTHING_TO_DO } from "../../../src/cli/run.ts";
 import { loopIterationOf, readResults } from "../../../src/workspace/files.ts";
 import { expectInvariants } from "../../helpers/expect-invariants.ts";
 import { preparedExperiment, REAL_RECORD_CLI, readState, type Spawned, spawnCli } from "../../helpers/experiment.ts";
+import { damageRootPage } from "../../helpers/journal-damage.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 /** Iterations 1 and 3 are accepted, 2 rejected. */
@@ -220,17 +220,8 @@ describe("a damaged journal is refused as found", () => {
     expect((await killed.exited).signal, killed.stderr()).toBe("SIGKILL");
     const journal = ws(dir, "journal.sqlite");
     expect(statSync(`${journal}-wal`).size).toBeGreaterThan(0);
-    const inspect = new Database(journal, { readonly: true });
-    const { rootpage } = inspect.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'process_groups'").get() as {
-      rootpage: number;
-    };
-    const pageSize = Number(inspect.pragma("page_size", { simple: true }));
-    inspect.close();
-    const bytes = readFileSync(journal);
     // A page that never changes in a stand-in night: its copy in the file is the one SQLite reads.
-    expect(bytes.length).toBeGreaterThanOrEqual(rootpage * pageSize);
-    bytes[(rootpage - 1) * pageSize] = 0x01;
-    writeFileSync(journal, bytes);
+    damageRootPage(journal, "process_groups");
     const before = [sha256(journal), sha256(`${journal}-wal`)];
     for (const command of ["resume", "daemon"]) {
       const cli = spawnCli([command, "--dir", dir], FAST, REAL_RECORD_CLI);

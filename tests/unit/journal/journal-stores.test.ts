@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
@@ -8,6 +8,7 @@ import { bestSoFar } from "../../../src/gate/records.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { MIGRATIONS } from "../../../src/journal/migrations.ts";
 import type { LlmCallRow } from "../../../src/journal/stores.ts";
+import { damageRootPage } from "../../helpers/journal-damage.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const call = (runId: string, costUsd: number): LlmCallRow => ({
@@ -241,16 +242,7 @@ describe("the journal's stores", () => {
     copyFileSync(file, evidence);
     copyFileSync(`${file}-wal`, `${evidence}-wal`);
     live.close();
-    const inspect = new Database(evidence, { readonly: true });
-    const { rootpage } = inspect.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'process_groups'").get() as {
-      rootpage: number;
-    };
-    const pageSize = Number(inspect.pragma("page_size", { simple: true }));
-    inspect.close();
-    // An invalid b-tree page type on a page the WAL does not hold: what a bad sector does.
-    const bytes = readFileSync(evidence);
-    bytes[(rootpage - 1) * pageSize] = 0x01;
-    writeFileSync(evidence, bytes);
+    damageRootPage(evidence, "process_groups");
     const before = [readFileSync(evidence), readFileSync(`${evidence}-wal`)];
     expect(before[1]!.length).toBeGreaterThan(0);
 
