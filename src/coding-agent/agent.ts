@@ -158,6 +158,12 @@ function storedMessage(m: Message): Message {
   } as Message;
 }
 
+/** The train tasks of the split the journal pins: the only ones whose traces and runs the model may reach. */
+function trainIdsOf(pins: CodingAgentOptions["journal"]["pins"]): TrainIds {
+  const split = pinnedSplit(pins);
+  return split ? new Set(split.train) : null;
+}
+
 export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
   const { root, journal, log, client, clock, model, limits, prices } = opts;
   const maxResultChars = opts.maxResultChars ?? 20_000;
@@ -166,10 +172,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
   const agentFile = paths(root, undefined, agentRel).agentFile;
   const readAgent = (): string => (existsSync(agentFile) ? readFileSync(agentFile, "utf8") : "");
   const history = (ref: IterationRef) => (opts.digest ? opts.digest(ref) : learningsDigest(paths(root).learnings));
-  const trainIds = (): TrainIds => {
-    const split = pinnedSplit(journal.pins);
-    return split ? new Set(split.train) : null;
-  };
+  const trainIds = () => trainIdsOf(journal.pins);
 
   function reserve(runId: string, params: MessageParams): void {
     if (limits.budgetUsd === null) return;
