@@ -150,7 +150,7 @@ async function timeBatch(
   });
   const ids = (start: number, n: number) => Array.from({ length: n }, (_, i) => `task-${start + i}`);
   const run = `bench-${from}`;
-  s.journal.createRun(run, {});
+  s.journal.runs.createRun(run, {});
   await runner.run({ split: "train", taskIds: ids(from, warm), runId: run, writeTraces: false });
   // As between a night's benchmark runs: the fresh agent process kept for the next batch has loaded.
   await new Promise((r) => setTimeout(r, 3000));

@@ -1,6 +1,6 @@
 import type { Clock } from "../../src/clock.ts";
 import type { Steps } from "../../src/contracts.ts";
-import type { LlmLedger, RunStore } from "../../src/journal/stores.ts";
+import type { Stores } from "../../src/journal/stores.ts";
 import { learnIteration, writeClosingSummary } from "../../src/learnings/learnings.ts";
 import { createCheck } from "../../src/steps/check.ts";
 import { appendResult, LOOP_ITERATION_COLUMN } from "../../src/workspace/files.ts";
@@ -13,7 +13,7 @@ import type { Paths } from "../../src/workspace/paths.ts";
  */
 export function createStandInSteps(opts: {
   paths: Paths;
-  journal: RunStore & LlmLedger;
+  journal: Pick<Stores, "runs" | "ledger">;
   clock: Clock;
   delayMs: number;
 }): Steps {
@@ -70,7 +70,7 @@ export function createStandInSteps(opts: {
     learn: async (input, signal) => {
       await pause(signal);
       const output = learnIteration(paths.root, input);
-      journal.putIteration({
+      journal.runs.putIteration({
         runId: input.runId,
         iteration: input.iteration,
         outcome: input.record ? (input.record.accepted ? "accepted" : "rejected") : "no_change",

@@ -6,7 +6,7 @@
  * reports), the trace event, and whether the endpoint — not the agent — failed.
  */
 import type { Clock } from "../clock.ts";
-import type { LlmCallRow } from "../journal/journal.ts";
+import type { LlmCallRow } from "../journal/stores.ts";
 import { costUsd } from "../llm/client.ts";
 import type { TraceEvent } from "./protocol.ts";
 

@@ -11,7 +11,7 @@ import { withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
 import type { Split } from "../domain.ts";
 import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
-import type { LlmCallRow } from "../journal/journal.ts";
+import type { LlmCallRow } from "../journal/stores.ts";
 import type { AgentAdapter, TaskSpec } from "./adapters/types.ts";
 import { rewardOf } from "./adapters/types.ts";
 import { outsideText, placeAgent } from "./agent-build.ts";

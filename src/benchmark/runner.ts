@@ -11,10 +11,10 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import type { Split } from "../domain.ts";
 import { errorMessage, HarnessError, UserError } from "../errors.ts";
-import type { LlmLedger, RunStore, TaskResultCache } from "../journal/stores.ts";
+import { pinnedSplit } from "../journal/pins.ts";
+import type { Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { meanReward, passes } from "../scoring.ts";
-import { readSplit } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
 import type { Adapter } from "./adapters/types.ts";
 import { createCommandExecutor } from "./command-executor.ts";
@@ -30,7 +30,8 @@ export const DEFAULT_INFRA_ERROR_SHARE = 0.5;
 export interface RunnerOptions {
   root: string;
   config: Config;
-  journal: TaskResultCache & LlmLedger & Pick<RunStore, "putProgress">;
+  /** The task-result cache, the ledger, progress, and the pinned split (the split a run takes its tasks from). */
+  journal: Pick<Stores, "taskResults" | "ledger" | "runs" | "pins" | "transaction">;
   log: Logger;
   adapter: Adapter;
   clock?: Clock;
@@ -59,10 +60,10 @@ export function agentHashOf(content: string | Buffer): string {
   return createHash("sha256").update(content).digest("hex");
 }
 
-/** Tasks of a split as fixed by workspace/split.json. */
-function splitTaskIds(root: string, split: Split): string[] {
-  const file = readSplit(paths(root).split);
-  if (!file) throw new UserError("RUN_STATE", "workspace/split.json is missing; run `auto-harness prepare` first");
+/** Tasks of a split as the journal pins it (workspace/split.json is only its view). */
+function splitTaskIds(journal: RunnerOptions["journal"], split: Split): string[] {
+  const file = pinnedSplit(journal.pins);
+  if (!file) throw new UserError("RUN_STATE", "the journal holds no split; run `auto-harness prepare` first");
   return split === "train" ? file.train : file.test;
 }
 
@@ -118,7 +119,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
   };
 
   /** Dollars the run may still spend (budget_usd covers the agent under test too); null: no limit. */
-  const spentBy = (runId: string | null): number => (runId === null ? 0 : journal.spend(runId).totalUsd);
+  const spentBy = (runId: string | null): number => (runId === null ? 0 : journal.ledger.spend(runId).totalUsd);
   const budgetError = (runId: string | null) =>
     budgetExhausted(config.budget_usd, spentBy(runId), ", the agent under test included");
 
@@ -130,7 +131,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     const writeTraces = isTrain && (request.writeTraces ?? request.agentFile === undefined);
     const agentHash = agentHashOf(readFileSync(agentFile));
     const trials = trialsOf(request);
-    const ids = [...new Set(request.taskIds ?? splitTaskIds(root, split))];
+    const ids = [...new Set(request.taskIds ?? splitTaskIds(journal, split))];
     if (request.taskIds) {
       const known = new Set(await listTasks());
       const unknown = ids.filter((id) => !known.has(id));
@@ -147,7 +148,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     const rewards = new Map<string, Map<number, Reward>>(ids.map((id) => [id, new Map()]));
     let reused = 0;
     if (request.reuse ?? options.reuse ?? (config as Config & { reuse_results?: boolean }).reuse_results ?? true) {
-      for (const row of journal.taskResults(agentHash, split)) {
+      for (const row of journal.taskResults.taskResults(agentHash, split)) {
         // An infrastructure error is not an answer: run those again.
         if (row.reward !== null && trials.includes(row.trial) && rewards.has(row.taskId)) {
           rewards.get(row.taskId)!.set(row.trial, row.reward);
@@ -167,7 +168,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     const journalProgress = (doneNow: number, etaS: number | null, force: boolean): void => {
       if (request.runId === null || (!force && clock.now() - progressAt < 1000)) return;
       progressAt = clock.now();
-      journal.putProgress({
+      journal.runs.putProgress({
         runId: request.runId,
         iteration: request.iteration ?? null,
         split,
@@ -187,7 +188,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     let firstTrainError: string | null = null;
 
     const journalOutcome = (o: TaskOutcome): boolean =>
-      journal.putTaskResult(
+      journal.taskResults.putTaskResult(
         {
           agentHash,
           split,
@@ -274,7 +275,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
               group.map((item) => {
                 if (item.kind === "task") return journalOutcome(item);
                 // Calls of tasks that never finished (aborted, crashed) are still spend.
-                journal.recordLlmCalls(item.llmCalls);
+                journal.ledger.recordLlmCalls(item.llmCalls);
                 return false;
               }),
             );

@@ -14,7 +14,7 @@ import { z } from "zod";
 import { agentHashOf } from "../benchmark/runner.ts";
 import { validateConfig } from "../config/load.ts";
 import { UserError } from "../errors.ts";
-import { pinSplit } from "../gate/records.ts";
+import { bestSoFar, pinSplit } from "../gate/records.ts";
 import { openRepo } from "../git/repo.ts";
 import { Journal } from "../journal/journal.ts";
 import { passes } from "../scoring.ts";
@@ -189,7 +189,6 @@ export async function adoptCommand(options: AdoptOptions): Promise<number> {
   const taskSplit = findTaskSplit(root, original);
   if (readSplit(p.split)) throw new UserError("RUN_STATE", `${p.split} exists already; remove it to adopt again`);
   const config = adoptedConfig(original, suite.threshold, options.harnessRoot);
-  const best = Math.max(...rows.map((r) => r.valScore));
   const check = validateConfig(config);
   if (!check.config) throw new UserError("CONFIG_INVALID", `adopted config: ${check.errors.join("; ")}`);
 
@@ -225,15 +224,20 @@ export async function adoptCommand(options: AdoptOptions): Promise<number> {
   // The journal holds the records the gate trusts: the split, the suite and the best score so far (the
   // incumbent is the last accepted agent, which scored the best row, as the original's gate compares).
   const journal = Journal.open(p.journal);
+  let best: number | null;
   try {
     pinSplit(journal, p.split, split);
     // The suite as the original wrote it, byte for byte: the file stays its view.
-    if (existsSync(p.suite)) journal.pin("suite", readFileSync(p.suite, "utf8"));
-    journal.pin(
+    if (existsSync(p.suite)) journal.pins.pin("suite", readFileSync(p.suite, "utf8"));
+    journal.pins.pin(
       "baseline",
-      JSON.stringify({ valScore: best, agentHash: agentHashOf(readFileSync(join(root, ORIGINAL_AGENT))) }),
+      JSON.stringify({
+        valScore: Math.max(...rows.map((r) => r.valScore)),
+        agentHash: agentHashOf(readFileSync(join(root, ORIGINAL_AGENT))),
+      }),
     );
-    journal.putFact("adopted_from_original", now().toISOString());
+    journal.pins.putFact("adopted_from_original", now().toISOString());
+    best = bestSoFar(journal);
   } finally {
     journal.close();
   }
@@ -253,7 +257,7 @@ export async function adoptCommand(options: AdoptOptions): Promise<number> {
   );
   if (commit) say(`commit   ${commit.slice(0, 7)} adopt: experiment of the Python original`);
   say(
-    `kept     results.tsv (${rows.length} rows, best val_score ${best.toFixed(4)}), suite.json (${suite.tasks.length} tasks), ` +
+    `kept     results.tsv (${rows.length} rows, best val_score ${best?.toFixed(4) ?? "n/a"}), suite.json (${suite.tasks.length} tasks), ` +
       `train_results.json, learnings.md, PROGRAM.md, ${ORIGINAL_AGENT} and its history`,
   );
   say("next     auto-harness run: the loop continues from here (no new baseline)");

@@ -6,7 +6,6 @@ import { createRunner, type RunnerOptions } from "../benchmark/runner.ts";
 import type { Progress } from "../benchmark/types.ts";
 import type { Config } from "../config/schema.ts";
 import type { Split } from "../domain.ts";
-import type { Journal } from "../journal/journal.ts";
 import type { Logger } from "../log.ts";
 import { passes } from "../scoring.ts";
 import { writeTrainResults } from "../workspace/files.ts";
@@ -15,7 +14,7 @@ import { paths } from "../workspace/paths.ts";
 export interface BenchmarkCommandOptions {
   root: string;
   config: Config;
-  journal: Journal;
+  journal: RunnerOptions["journal"];
   log: Logger;
   split: Split;
   taskIds?: string[];

@@ -42,8 +42,8 @@ export interface Opened {
 }
 
 /** Journal and logger of an experiment: logs go to stdout and workspace/logs/. */
-export function openJournalAndLog(exp: Experiment, options: { stdout?: boolean } = {}): Opened {
-  const journal = Journal.open(exp.paths.journal);
+export function openJournalAndLog(exp: Experiment, options: { stdout?: boolean; now?: () => number } = {}): Opened {
+  const journal = Journal.open(exp.paths.journal, options.now ? { now: options.now } : {});
   const { log, place } = createLogger({ file: logFileFor(exp.paths.workspace), stdout: options.stdout ?? true });
   return { journal, log, place };
 }

@@ -114,10 +114,10 @@ export function explainCommand(
     throw new UserError("RUN_STATE", "no journal yet; run `auto-harness prepare` first");
   const journal = Journal.open(exp.paths.journal, { readonly: true });
   try {
-    const d = findDecision(journal, iteration, o.run);
+    const d = findDecision(journal.gateRecords, iteration, o.run);
     if (!d)
       throw new UserError("USAGE", `no gate decision for iteration ${iteration}${o.run ? ` of run ${o.run}` : ""}`);
-    o.stdout.write(explainDecision(d, journal.gateResults(d.runId, d.iteration)));
+    o.stdout.write(explainDecision(d, journal.gateRecords.gateResults(d.runId, d.iteration)));
     return 0;
   } finally {
     journal.close();

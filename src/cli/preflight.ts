@@ -9,8 +9,7 @@ import { errorMessage, UserError } from "../errors.ts";
 import { checkOpenaiProvider } from "../gateway/check.ts";
 import { knownPrice } from "../gateway/prices.ts";
 import { agentModelRefs, agentTargets, type Provider, resolveProvider } from "../gateway/providers.ts";
-import type { RunRow } from "../journal/journal.ts";
-import type { LlmLedger } from "../journal/stores.ts";
+import type { LlmLedger, RunRow } from "../journal/stores.ts";
 import { type AnthropicClient, createAnthropic, describeLlmFailure, isLocalUrl } from "../llm/client.ts";
 
 export interface PreflightContext {

@@ -5,6 +5,7 @@ import { createAdapter } from "../benchmark/adapters/index.ts";
 import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { systemClock } from "../clock.ts";
 import { lockHolder } from "../daemon/lock.ts";
+import { pinFirstRecords } from "../daemon/start.ts";
 import { UserError } from "../errors.ts";
 import { heldOutOf } from "../gate/held-out.ts";
 import { openRepo } from "../git/repo.ts";
@@ -43,9 +44,9 @@ function requestStop(options: GlobalOptions, out: NodeJS.WritableStream): number
   if (!existsSync(exp.paths.journal)) throw new UserError("RUN_STATE", "no unfinished run to stop (no run yet)");
   const journal = Journal.open(exp.paths.journal);
   try {
-    const run = journal.unfinishedRun();
+    const run = journal.runs.unfinishedRun();
     if (!run) throw new UserError("RUN_STATE", "no unfinished run to stop");
-    journal.requestStop(run.id);
+    journal.runs.requestStop(run.id);
     const holder = lockHolder(exp.paths.lock);
     out.write(
       `stop requested for ${run.id}: it finishes the current iteration, writes the closing summary and exits` +
@@ -175,6 +176,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
         assertSandboxReady(exp.config);
         const opened = openJournalAndLog(exp, { stdout: false });
         try {
+          pinFirstRecords(opened.journal, exp.paths, opened.log);
           const o = cmd.opts() as { split: "train" | "test"; taskIds?: string };
           return await runBenchmarkCommand({
             root: exp.root,

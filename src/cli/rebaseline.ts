@@ -38,9 +38,10 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
   const opened = openJournalAndLog(exp, { stdout: false });
   const { journal } = opened;
   try {
-    const { abandoned, dropped } = dropOldScores(journal, clock.now());
+    const { abandoned, dropped, generation } = dropOldScores(journal);
     if (abandoned) out.write(`  abandoned run ${abandoned}: its scores came from the old scorer\n`);
     out.write(`  dropped  ${dropped} journaled task results (scored by the old scorer)\n`);
+    out.write(`  opened   generation ${generation}: earlier runs stay in the journal as earlier generations\n`);
 
     // The split as the journal pinned it (the file is a view); the sealed holdout's baseline is measured too.
     const split = trustedSplit(journal, p.split, opened.log).value;

@@ -1,23 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { LoopInput } from "../../machines/loop.ts";
-import type { Limits } from "../../machines/stop-rules.ts";
 import { assertSandboxReady } from "../benchmark/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import type { Config } from "../config/schema.ts";
 import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
 import { refuseLostJournal } from "../daemon/history.ts";
 import { acquireLock } from "../daemon/lock.ts";
-import { reapProcessGroups } from "../daemon/process-groups.ts";
-import { describeFinding, reconcileWorkspace } from "../daemon/reconcile.ts";
+import { limitsOf, pinFirstRecords, startingPoint, startUpRepairs } from "../daemon/start.ts";
 import { UserError } from "../errors.ts";
-import { journalBest } from "../gate/records.ts";
 import { preflight } from "../git/preflight.ts";
 import { openRepo } from "../git/repo.ts";
-import type { RunRow } from "../journal/journal.ts";
-import { readEntries } from "../learnings/learnings.ts";
-import { bestValScore } from "../scoring.ts";
-import { loopIterationOf, readResults, scanResults } from "../workspace/files.ts";
+import type { RunRow, RunStore } from "../journal/stores.ts";
+import { scanResults } from "../workspace/files.ts";
 import {
   type Experiment,
   type GlobalOptions,
@@ -86,22 +79,34 @@ function exitCodeFor(result: DaemonResult, mode: RunMode): number {
   }
 }
 
-/** The run's stop limits; `max_hours` counts from the run's start, and the earlier of it and `deadline` holds. */
-export function limitsOf(c: Config, runStartedAt: number): Limits {
-  const ends = [
-    ...(c.deadline ? [Date.parse(c.deadline)] : []),
-    ...(c.max_hours === null ? [] : [runStartedAt + c.max_hours * 3_600_000]),
-  ];
-  return {
-    patience: c.patience,
-    maxIterations: c.max_iterations,
-    budgetUsd: c.budget_usd,
-    deadline: ends.length ? Math.min(...ends) : null,
-  };
-}
-
 function describeRun(run: RunRow): string {
   return `${run.id} (${run.status}, ${run.state ?? "not started"}, iteration ${run.iteration})`;
+}
+
+/**
+ * The unfinished run this command continues (or `run --new` abandons), undefined to start one, or "finished"
+ * when `daemon` finds the last run over; refuses what the mode does not allow.
+ */
+function runToContinue(runs: Pick<RunStore, "unfinishedRun" | "latestRun">, options: RunOptions) {
+  const run = runs.unfinishedRun();
+  if (options.mode === "run" && run && !options.fresh) {
+    throw new UserError(
+      "RUN_STATE",
+      `run ${describeRun(run)} is unfinished; \`auto-harness resume\` continues it, \`auto-harness run --new\` abandons it`,
+    );
+  }
+  if (run) return run;
+  const latest = runs.latestRun();
+  if (options.mode === "resume") {
+    throw new UserError(
+      "RUN_STATE",
+      latest
+        ? `no unfinished run to resume (latest: ${describeRun(latest)}); start one with \`auto-harness run\``
+        : "no run to resume; start one with `auto-harness run`",
+    );
+  }
+  if (options.mode === "daemon" && latest && latest.status !== "abandoned" && !options.fresh) return "finished";
+  return undefined;
 }
 
 /** `run`, `resume` and `daemon` (resume-or-start, what pm2 runs). Returns the exit code. */
@@ -120,23 +125,16 @@ export async function runCommand(options: RunOptions): Promise<number> {
   try {
     await refuseLostJournal(exp.paths, repo);
     // The live view replaces the JSON on the terminal; the log file keeps every line.
-    opened = openJournalAndLog(exp, { stdout: !options.live });
+    // The journal's clock is the run's: a run's start, and the deadline `max_hours` counts from it, are one time.
+    opened = openJournalAndLog(exp, { stdout: !options.live, now: () => clock.now() });
   } catch (error) {
     release();
     throw error;
   }
   const { journal, log, place } = opened;
-  // Repairs before anything runs: git locks a killed commit left, and workspace files that disagree with the
-  // journal (a torn, truncated or duplicated row or entry), each reported with file and line.
-  const repairs: string[] = [];
+  let repairs: string[];
   try {
-    for (const g of reapProcessGroups(journal, log)) {
-      repairs.push(`process group ${g.pgid} (${g.label}): ${g.processes} process(es) a killed daemon left; killed`);
-    }
-    for (const lock of await repo.repairStaleLocks()) repairs.push(`.git/${lock}: left by a killed git; removed`);
-    for (const finding of await reconcileWorkspace({ paths: exp.paths, journal, repo })) {
-      repairs.push(describeFinding(finding));
-    }
+    repairs = await startUpRepairs({ journal, repo, paths: exp.paths, log });
   } catch (error) {
     release();
     journal.close();
@@ -146,7 +144,6 @@ export async function runCommand(options: RunOptions): Promise<number> {
     log.warn({ repair: line }, `workspace check: ${line}`);
     out.write(`workspace check: ${line}\n`);
   }
-  const rows = readResults(exp.paths.results);
   let daemon: Daemon | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
     log.info({ signal }, "shutdown requested: stopping after persisting the state");
@@ -159,31 +156,16 @@ export async function runCommand(options: RunOptions): Promise<number> {
     void daemon?.close();
   };
   try {
-    let run = journal.unfinishedRun();
-    if (options.mode === "run" && run && !options.fresh) {
-      throw new UserError(
-        "RUN_STATE",
-        `run ${describeRun(run)} is unfinished; \`auto-harness resume\` continues it, \`auto-harness run --new\` abandons it`,
+    const { runs } = journal;
+    const found = runToContinue(runs, options);
+    if (found === "finished") {
+      const latest = runs.latestRun() as RunRow;
+      out.write(
+        `latest run ${describeRun(latest)} has finished; start a new one with \`auto-harness run\` (or \`daemon --new\`)\n`,
       );
+      return EXIT_NOTHING_TO_DO;
     }
-    if (options.mode === "resume" && !run) {
-      const latest = journal.latestRun();
-      throw new UserError(
-        "RUN_STATE",
-        latest
-          ? `no unfinished run to resume (latest: ${describeRun(latest)}); start one with \`auto-harness run\``
-          : "no run to resume; start one with `auto-harness run`",
-      );
-    }
-    if (options.mode === "daemon" && !run) {
-      const latest = journal.latestRun();
-      if (latest && latest.status !== "abandoned" && !options.fresh) {
-        out.write(
-          `latest run ${describeRun(latest)} has finished; start a new one with \`auto-harness run\` (or \`daemon --new\`)\n`,
-        );
-        return EXIT_NOTHING_TO_DO;
-      }
-    }
+    let run = found;
     const abandoning = options.mode === "run" && run ? run : undefined;
     // Checked before anything changes or is paid: a failing check leaves the journal as it was.
     await runPreflight(options.preflight ?? (options.stepsFactory ? LIMIT_CHECKS : RUN_CHECKS), {
@@ -192,10 +174,10 @@ export async function runCommand(options: RunOptions): Promise<number> {
       env: options.env ?? process.env,
       clock,
       resuming: abandoning ? null : (run ?? null),
-      journal,
+      journal: journal.ledger,
     });
     if (abandoning) {
-      journal.setRunStatus(abandoning.id, "abandoned", { stopReason: "abandoned by run --new" });
+      runs.setRunStatus(abandoning.id, "abandoned", { stopReason: "abandoned by run --new" });
       log.warn({ abandoned: abandoning.id }, `abandoned run ${abandoning.id}`);
       run = undefined;
     }
@@ -204,6 +186,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       await preflight(exp.root, { repo, agentFile: exp.config.agent_file });
     }
 
+    pinFirstRecords(journal, exp.paths, log);
     const steps = (options.stepsFactory ?? ((e, o, c) => createServices(e, o, c).steps))(exp, opened, clock);
     if (options.handleSignals ?? true) {
       process.once("SIGINT", onSignal);
@@ -222,36 +205,23 @@ export async function runCommand(options: RunOptions): Promise<number> {
     };
     let result: DaemonResult;
     if (run?.snapshot) {
-      journal.setRunStatus(run.id, "running", { pid: process.pid });
+      runs.setRunStatus(run.id, "running", { pid: process.pid });
       place.runId = run.id;
       out.write(`resuming run ${run.id} at ${run.state}, iteration ${run.iteration}\n`);
-      daemon = new Daemon(run.id, { journal, log, place, steps, clock });
+      daemon = new Daemon(run.id, { journal: runs, log, place, steps, clock });
       const finished = daemon.start({ snapshot: run.snapshot });
       const changed = daemon.setLimits(limitsOf(exp.config, run.createdAt), exp.config.step_attempts);
       log.info({ state: run.state, iteration: run.iteration, limitsChanged: changed }, `resuming run ${run.id}`);
       if (changed.length) out.write(`limits from the config now: ${changed.join(", ")}\n`);
       result = await watched(finished);
     } else {
-      const runId = run?.id ?? newRunId(new Date(clock.now()));
-      if (!run) journal.createRun(runId, exp.config);
-      const input: LoopInput = {
-        runId,
-        // An adopted experiment's iterations are numbered on from the original's learnings.md entries.
-        lastIteration: Math.max(
-          0,
-          ...rows.map(loopIterationOf),
-          ...journal.iterationNumbers(),
-          ...readEntries(exp.paths.learnings).map((e) => e.iteration),
-        ),
-        // The journal is the record; results.tsv is its view (read only for experiments from before the pin).
-        bestValScore: journalBest(journal) ?? bestValScore(rows),
-        limits: limitsOf(exp.config, run?.createdAt ?? clock.now()),
-        stepAttempts: exp.config.step_attempts,
-      };
+      const row = run ?? runs.createRun(newRunId(new Date(clock.now())), exp.config);
+      const runId = row.id;
+      const input = startingPoint({ journal, paths: exp.paths, config: exp.config, run: row });
       place.runId = runId;
       log.info({ input }, `starting run ${runId}`);
       out.write(`starting run ${runId}\n`);
-      daemon = new Daemon(runId, { journal, log, place, steps, clock });
+      daemon = new Daemon(runId, { journal: runs, log, place, steps, clock });
       result = await watched(daemon.start({ input }));
     }
     const { context } = result;

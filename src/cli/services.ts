@@ -26,7 +26,7 @@ export function createRunnerFor(exp: Experiment, opened: Opened, clock: Clock): 
     config,
     journal: opened.journal,
     log: opened.log,
-    adapter: createAdapter(config, root, opened.log, createProcessGroupTracker(opened.journal)),
+    adapter: createAdapter(config, root, opened.log, createProcessGroupTracker(opened.journal.processGroups)),
     clock,
     infraErrorShare: config.infra_error_share,
     reuse: config.reuse_results,

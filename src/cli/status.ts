@@ -3,7 +3,9 @@ import { resolve } from "node:path";
 import { lockHolder, readLock } from "../daemon/lock.ts";
 import { type QueueHealth, queueLines, readQueueHealth } from "../distributed/health.ts";
 import { classifyFault, UserError } from "../errors.ts";
-import { Journal, type ProgressRow, type RunRow } from "../journal/journal.ts";
+import { bestSoFar } from "../gate/records.ts";
+import { Journal } from "../journal/journal.ts";
+import type { ProgressRow, RunRow } from "../journal/stores.ts";
 import { bestValScore } from "../scoring.ts";
 import { readResults } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
@@ -11,6 +13,8 @@ import type { GlobalOptions } from "./experiment.ts";
 
 export interface StatusReport {
   run: string | null;
+  /** The score history the run belongs to (a rebaseline opens the next); null before the journal. */
+  generation?: number | null;
   status: string | null;
   state: string | null;
   iteration: number | null;
@@ -47,6 +51,7 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
   const rows = existsSync(p.results) ? safeResults(p.results) : [];
   const empty: StatusReport = {
     run: null,
+    generation: null,
     status: null,
     state: null,
     iteration: null,
@@ -76,13 +81,17 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
   try {
     // A daemon may be creating the journal right now: no schema yet means no run yet.
     if (journal.schemaVersion() === 0) return empty;
-    const baseline = journal.fact("baseline_spend_usd");
+    const { runs, ledger, pins } = journal;
+    const baseline = pins.fact("baseline_spend_usd");
     empty.baselineSpendUsd = typeof baseline === "number" ? baseline : null;
-    const run: RunRow | undefined = journal.unfinishedRun() ?? journal.latestRun();
+    // The current generation only: a run before a rebaseline was scored by the old scorer.
+    empty.generation = runs.currentGeneration();
+    empty.bestValScore = bestSoFar(journal) ?? empty.bestValScore;
+    const run: RunRow | undefined = runs.unfinishedRun() ?? runs.latestRun(empty.generation);
     if (!run) return empty;
-    const step = journal.currentStep(run.id);
-    const spend = journal.spend(run.id);
-    const iterations = journal.iterations(run.id);
+    const step = runs.currentStep(run.id);
+    const spend = ledger.spend(run.id);
+    const iterations = runs.iterations(run.id);
     const config = run.config as { budget_usd?: number | null; sandbox?: "bwrap" | "none" } | null;
     const last = iterations.at(-1);
     return {
@@ -98,7 +107,7 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
         step && step.status === "started" && empty.daemonPid !== null
           ? Math.max(0, Math.round((now - step.startedAt) / 1000))
           : null,
-      bestValScore: run.bestValScore ?? empty.bestValScore,
+      bestValScore: empty.bestValScore,
       accepted: run.accepted,
       rejected: run.rejected,
       noChange: iterations.filter((i) => i.outcome === "no_change").length,
@@ -108,7 +117,7 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
       lastError: run.lastError,
       pausedFor: pausedFor(run),
       stopReason: run.stopReason,
-      progress: progressOf(journal.progress(run.id), step, empty.daemonPid !== null),
+      progress: progressOf(runs.progress(run.id), step, empty.daemonPid !== null),
       lastIteration: last
         ? { iteration: last.iteration, outcome: last.outcome, valScore: last.valScore, bestBefore: last.bestBefore }
         : null,
@@ -212,6 +221,12 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
       `${money(s.spendUsd.total)}${budget}  (coding agent ${money(s.spendUsd.coding)}, agent under test ${money(s.spendUsd.agent)})`,
     ],
   ];
+  if (s.generation && s.generation > 1) {
+    lines.push([
+      "generation",
+      `${s.generation}: a rebaseline started the score history over; the report lists earlier runs`,
+    ]);
+  }
   if (s.progress) lines.push(["progress", progressLine(s.progress)]);
   if (s.lastIteration) lines.push(["last gate", verdictLine(s.lastIteration)]);
   if (s.baselineSpendUsd !== null)

@@ -10,8 +10,9 @@ import { budgetExhausted, withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
 import type { AnalyzeOutput, EditInput, EditOutput } from "../contracts.ts";
 import { AbortedError } from "../errors.ts";
-import { stepKey } from "../journal/journal.ts";
-import type { LlmLedger } from "../journal/stores.ts";
+import { pinnedSplit } from "../journal/pins.ts";
+import { stepKey } from "../journal/runs.ts";
+import type { Stores } from "../journal/stores.ts";
 import { learningsDigest } from "../learnings/learnings.ts";
 import {
   type AnthropicClient,
@@ -26,6 +27,7 @@ import {
 import { writeFileAtomic } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 import { buildDigest, phaseInstructions, readProgram } from "./prompts.ts";
+import type { TrainIds } from "./sandbox.ts";
 import {
   analyzeFinishInput,
   type CheckAgent,
@@ -62,7 +64,8 @@ export interface IterationRef {
 
 export interface CodingAgentOptions {
   root: string;
-  journal: LlmLedger;
+  /** The ledger (every call, and the replies a resumed step replays) and the pins (the split's train ids). */
+  journal: Pick<Stores, "ledger" | "pins">;
   log: CodingAgentLog;
   client: AnthropicClient;
   clock: Clock;
@@ -155,6 +158,12 @@ function storedMessage(m: Message): Message {
   } as Message;
 }
 
+/** The train tasks of the split the journal pins: the only ones whose traces and runs the model may reach. */
+function trainIdsOf(pins: CodingAgentOptions["journal"]["pins"]): TrainIds {
+  const split = pinnedSplit(pins);
+  return split ? new Set(split.train) : null;
+}
+
 export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
   const { root, journal, log, client, clock, model, limits, prices } = opts;
   const maxResultChars = opts.maxResultChars ?? 20_000;
@@ -163,10 +172,11 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
   const agentFile = paths(root, undefined, agentRel).agentFile;
   const readAgent = (): string => (existsSync(agentFile) ? readFileSync(agentFile, "utf8") : "");
   const history = (ref: IterationRef) => (opts.digest ? opts.digest(ref) : learningsDigest(paths(root).learnings));
+  const trainIds = () => trainIdsOf(journal.pins);
 
   function reserve(runId: string, params: MessageParams): void {
     if (limits.budgetUsd === null) return;
-    const spent = journal.spend(runId).totalUsd;
+    const spent = journal.ledger.spend(runId).totalUsd;
     // ~3 characters per token over-estimates the input, so the reservation is an upper bound.
     const estimate = Math.ceil(JSON.stringify(params).length / 3);
     const worst = worstCaseCostUsd(model, estimate, params.max_tokens, prices);
@@ -177,7 +187,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
 
   function warnSpend(runId: string): void {
     if (limits.budgetUsd === null) return;
-    const spent = journal.spend(runId).totalUsd;
+    const spent = journal.ledger.spend(runId).totalUsd;
     const done = warned.get(runId) ?? new Set<number>();
     warned.set(runId, done);
     for (const share of BUDGET_WARNINGS) {
@@ -217,6 +227,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
       checkAgent: opts.checkAgent,
       taskRunBudget: limits.taskRunBudget,
       maxResultChars,
+      trainIds: trainIds(),
       ...(opts.regexTimeoutMs === undefined ? {} : { regexTimeoutMs: opts.regexTimeoutMs }),
       state: { taskRunsUsed: 0 },
     };
@@ -242,7 +253,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
         messages: withCacheMarker(messages),
       };
       const hash = promptHash(params);
-      let message = journal.findLlmResponse(key, hash) as Message | undefined;
+      let message = journal.ledger.findLlmResponse(key, hash) as Message | undefined;
       if (message) {
         result.replayedCalls += 1;
       } else {
@@ -258,7 +269,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
         message = call.message;
         const usage = message.usage;
         // Journaled before any tool runs: a crash after this point replays the reply instead of paying again.
-        journal.recordLlmCall({
+        journal.ledger.recordLlmCall({
           runId: ref.runId,
           iteration: ref.iteration,
           stepKey: key,
@@ -308,6 +319,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
         iteration: input.iteration,
         trainScore: input.trainScore,
         history: await history(ref),
+        trainIds: trainIds(),
       });
       const result = await runPhase("analyze", ref, digest, signal);
       const parsed = analyzeFinishInput.safeParse(result.finish);
@@ -334,6 +346,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
         trainScore: input.trainScore ?? null,
         history: await history(ref),
         analysis: input.analysis ?? null,
+        trainIds: trainIds(),
       });
       const result = await runPhase("edit", ref, digest, signal);
       const changed = readAgent() !== base;

@@ -4,8 +4,9 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { passes } from "../scoring.ts";
-import { readSplit, readTrainResults } from "../workspace/files.ts";
+import { readTrainResults } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
+import type { TrainIds } from "./sandbox.ts";
 import type { Phase } from "./tools.ts";
 
 const AGENT_TEXT_NOTE =
@@ -42,6 +43,8 @@ export interface DigestFacts {
   history: string;
   /** Analyze's findings, for the edit phase. */
   analysis?: { patterns: string[]; notes?: string } | null;
+  /** The pinned split's train ids (null before one is pinned). */
+  trainIds: TrainIds;
 }
 
 export function readProgram(root: string): string {
@@ -50,11 +53,9 @@ export function readProgram(root: string): string {
 }
 
 /** The failing train tasks as `id (reward)`, at most `limit`; train ids only. */
-export function failingTrainTasks(root: string, limit = 30): { line: string; count: number } {
+export function failingTrainTasks(root: string, train: TrainIds, limit = 30): { line: string; count: number } {
   const results = readTrainResults(paths(root).trainResults);
   if (!results) return { line: "(no train results yet)", count: 0 };
-  const split = readSplit(paths(root).split);
-  const train = split ? new Set(split.train) : null;
   const failing = Object.entries(results.results)
     .filter(([id, reward]) => (train === null || train.has(id)) && !passes(reward))
     .sort(([a], [b]) => a.localeCompare(b));
@@ -64,7 +65,7 @@ export function failingTrainTasks(root: string, limit = 30): { line: string; cou
 }
 
 export function buildDigest(root: string, facts: DigestFacts): string {
-  const failing = failingTrainTasks(root);
+  const failing = failingTrainTasks(root, facts.trainIds);
   const lines = [
     `# Iteration ${facts.iteration}`,
     `Train score: ${facts.trainScore === null ? "unknown" : facts.trainScore.toFixed(4)}`,

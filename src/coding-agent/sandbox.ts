@@ -32,7 +32,7 @@ export const ALLOWED_READS_TEXT = allowedReadsText();
 
 export type PathCheck = { ok: true; rel: string; abs: string } | { ok: false; message: string };
 
-/** Which train task ids exist; null when split.json is missing (then every trace folder counts as train). */
+/** Which train task ids exist (the journal's pinned split); null before one is pinned (then every trace folder counts as train). */
 export type TrainIds = ReadonlySet<string> | null;
 
 /** Normalises a path as the model wrote it, or says why it is refused. Pure: no file system access. */

@@ -12,7 +12,7 @@ import type { BenchmarkRunner } from "../benchmark/types.ts";
 import { AbortedError, errorMessage } from "../errors.ts";
 import type { Tool } from "../llm/client.ts";
 import { passes } from "../scoring.ts";
-import { readSplit, readTrainResults, writeFileAtomic } from "../workspace/files.ts";
+import { readTrainResults, writeFileAtomic } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
 import { regexProblem, type SearchFile, searchWithDeadline } from "./regex-search.ts";
 import { allowedReadsText, checkRead, checkWrite, normalizeRelPath, type TrainIds } from "./sandbox.ts";
@@ -36,6 +36,8 @@ export interface ToolContext {
   checkAgent: CheckAgent;
   taskRunBudget: number;
   maxResultChars: number;
+  /** The train task ids of the split the journal pins: the only traces and tasks the model may touch. */
+  trainIds: TrainIds;
   /** Hard limit of one regex search_traces call (default REGEX_TIMEOUT_MS). */
   regexTimeoutMs?: number;
   /** Mutable per phase run: task runs spent so far. */
@@ -181,11 +183,6 @@ export function cut(text: string, max: number, how: string): string {
   return `${text.slice(0, max)}\n[truncated: showed ${max} of ${text.length} characters; ${how}]`;
 }
 
-export function trainIds(root: string): TrainIds {
-  const split = readSplit(paths(root).split);
-  return split ? new Set(split.train) : null;
-}
-
 function numbered(lines: string[], from: number): string {
   return lines.map((l, i) => `${String(from + i).padStart(6)}\t${l}`).join("\n");
 }
@@ -193,7 +190,7 @@ function numbered(lines: string[], from: number): string {
 // ---- the text editor
 
 function view(ctx: ToolContext, input: z.infer<typeof viewInput>): ToolOutcome {
-  const check = checkRead(ctx.root, input.path, trainIds(ctx.root), ctx.agentFile);
+  const check = checkRead(ctx.root, input.path, ctx.trainIds, ctx.agentFile);
   if (!check.ok) return fail(check.message);
   if (!existsSync(check.abs)) return fail(`${check.rel || "."} does not exist (${allowedReadsText(ctx.agentFile)})`);
   if (statSync(check.abs).isDirectory()) return ok(listDir(ctx, check.rel));
@@ -227,7 +224,7 @@ function view(ctx: ToolContext, input: z.infer<typeof viewInput>): ToolOutcome {
 }
 
 function listDir(ctx: ToolContext, rel: string): string {
-  const ids = trainIds(ctx.root);
+  const ids = ctx.trainIds;
   const abs = rel === "" ? ctx.root : join(ctx.root, rel);
   const entries = readdirSync(abs, { withFileTypes: true })
     .map((e) => ({ e, child: rel === "" ? e.name : `${rel}/${e.name}` }))
@@ -301,8 +298,8 @@ function editor(ctx: ToolContext, raw: unknown): ToolOutcome {
 
 // ---- the harness's own tools
 
-function errorSummary(root: string, taskId: string): string {
-  const check = checkRead(root, `workspace/traces/latest/${taskId}/result.json`, trainIds(root));
+function errorSummary(root: string, taskId: string, ids: TrainIds): string {
+  const check = checkRead(root, `workspace/traces/latest/${taskId}/result.json`, ids);
   if (!check.ok) return "(no result.json)";
   const read = readTraceResult(paths(root).tracesLatest, taskId);
   if (!read.found)
@@ -313,13 +310,13 @@ function errorSummary(root: string, taskId: string): string {
 function listFailing(ctx: ToolContext): ToolOutcome {
   const results = readTrainResults(paths(ctx.root).trainResults);
   if (!results) return fail("workspace/train_results.json does not exist yet; nothing has been benchmarked");
-  const ids = trainIds(ctx.root);
+  const ids = ctx.trainIds;
   const rows = Object.entries(results.results)
     .filter(([id, reward]) => (ids === null || ids.has(id)) && !passes(reward))
     .sort(([a], [b]) => a.localeCompare(b))
     .map(
       ([id, reward]) =>
-        `${id}\treward=${reward === null ? "null (infrastructure error)" : reward}\t${errorSummary(ctx.root, id)}`,
+        `${id}\treward=${reward === null ? "null (infrastructure error)" : reward}\t${errorSummary(ctx.root, id, ids)}`,
     );
   const total = Object.keys(results.results).length;
   return ok(
@@ -348,7 +345,7 @@ async function searchTraces(ctx: ToolContext, input: z.infer<typeof searchInput>
     const problem = regexProblem(input.pattern);
     if (problem !== null) return fail(`invalid regular expression: ${problem}`);
   }
-  const ids = trainIds(ctx.root);
+  const ids = ctx.trainIds;
   const base = "workspace/traces/latest";
   let taskDirs: string[];
   if (input.task_id !== undefined) {
@@ -410,8 +407,9 @@ function substringMatches(pattern: string, files: SearchFile[], max: number): { 
 
 async function runTrainTasks(ctx: ToolContext, input: z.infer<typeof runTasksInput>): Promise<ToolOutcome> {
   if (!ctx.runner) return fail("running tasks is not available in this session");
-  const ids = trainIds(ctx.root);
-  if (ids === null) return fail("workspace/split.json is missing, so no task is known to be a train task");
+  const ids = ctx.trainIds;
+  if (ids === null)
+    return fail("the journal holds no split (run `auto-harness prepare`), so no task is known to be a train task");
   const taskIds = [...new Set(input.task_ids)];
   const notTrain = taskIds.filter((id) => !ids.has(id));
   if (notTrain.length > 0) {

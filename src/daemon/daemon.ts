@@ -5,8 +5,7 @@ import type { Clock } from "../clock.ts";
 import type { Steps } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { classifyFault, errorMessage, HarnessError } from "../errors.ts";
-import type { RunStatus } from "../journal/journal.ts";
-import type { RunStore } from "../journal/stores.ts";
+import type { RunStatus, RunStore } from "../journal/stores.ts";
 import type { Logger, LogPlace } from "../log.ts";
 
 export type { Steps } from "../contracts.ts";
@@ -64,6 +63,8 @@ export class Daemon {
   private stopping = false;
   /** The first step after a restore was interrupted, not started by a transition. */
   private restoring = false;
+  /** The state last persisted: a transition that stays in it (new limits) starts no step. */
+  private lastState: string | null = null;
   private settle: ((result: DaemonResult) => void) | null = null;
   private readonly runId: string;
 
@@ -150,7 +151,9 @@ export class Daemon {
         ...(status === "done" ? { stopReason: context.stopReason } : {}),
         ...(context.lastError && this.ended?.status === "failed" ? { lastError: context.lastError.message } : {}),
         ...(this.ended ? { ended: this.ended } : {}),
-        ...(isStep(state) ? { started: { iteration: context.iteration, step: state } } : {}),
+        ...(isStep(state) && (this.ended || state !== this.lastState)
+          ? { started: { iteration: context.iteration, step: state } }
+          : {}),
       });
     } catch (raw) {
       this.haltOnFault(raw, snapshot);
@@ -158,6 +161,7 @@ export class Daemon {
     }
     crashPoint("transition:after-commit");
     this.ended = null;
+    this.lastState = state;
     this.deps.place.iteration = context.iteration;
     if (status !== "running") {
       this.deps.place.step = null;
@@ -201,6 +205,7 @@ export class Daemon {
         : createActor(machine, { snapshot: upgradeSnapshot(from.snapshot), input: undefined } as never);
     this.actor = actor;
     this.restoring = !("input" in from) && (from.snapshot as { value?: unknown } | null)?.value !== "paused";
+    this.lastState = "input" in from ? null : String(actor.getSnapshot().value);
     actor.start();
     // Subscribed after start: a restored snapshot is already in the journal, and no step can finish synchronously.
     actor.subscribe({

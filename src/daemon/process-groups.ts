@@ -1,6 +1,6 @@
 import { readdirSync } from "node:fs";
 import type { ProcessGroupTracker } from "../benchmark/adapters/types.ts";
-import type { Journal, ProcessGroupRow } from "../journal/journal.ts";
+import type { ProcessGroupRow, ProcessGroupStore } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { processAlive, procStat } from "./lock.ts";
 
@@ -9,7 +9,7 @@ import { processAlive, procStat } from "./lock.ts";
  * it runs, killed when the daemon exits (normally or by an uncaught error), and, when the daemon itself was
  * SIGKILLed, reaped by the next start. Agent processes die with their sandbox (bubblewrap --die-with-parent).
  */
-export function createProcessGroupTracker(journal: Pick<Journal, "addProcessGroup" | "removeProcessGroup">) {
+export function createProcessGroupTracker(journal: Pick<ProcessGroupStore, "addProcessGroup" | "removeProcessGroup">) {
   const live = new Set<number>();
   let hooked = false;
   const killAll = () => {
@@ -73,7 +73,7 @@ function membersOf(row: ProcessGroupRow): number[] {
  * kernel reused for someone else's group is left alone). Returns what was reaped.
  */
 export function reapProcessGroups(
-  journal: Pick<Journal, "processGroups" | "removeProcessGroup">,
+  journal: Pick<ProcessGroupStore, "processGroups" | "removeProcessGroup">,
   log?: Logger,
 ): { pgid: number; label: string; processes: number }[] {
   const reaped: { pgid: number; label: string; processes: number }[] = [];

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { EditOutput, GateOutput, LearnInput, RecordOutput } from "../contracts.ts";
 import { type Repo, shortSha } from "../git/repo.ts";
-import type { Journal, StepRow } from "../journal/journal.ts";
+import { closingSummaryKey } from "../journal/pins.ts";
+import type { StepRow, Stores } from "../journal/stores.ts";
 import {
   entryFromIteration,
   entryMarker,
@@ -43,29 +44,46 @@ export const describeFinding = (f: Finding): string =>
   `${f.file}${f.line === null ? "" : `:${f.line}`}: ${f.problem}; ${f.repair}`;
 
 interface Truth {
-  /** Accepted iterations, as the record step finished them. */
+  /** Accepted iterations of the current generation, as the record step finished them. */
   rows: Map<number, ResultRow & { runId: string; commitSha: string }>;
-  /** Finished iterations' learnings entries, keyed by marker. */
-  entries: Map<string, { runId: string; iteration: number; text: string }>;
+  /** Finished iterations' learnings entries and finished runs' closing summaries, keyed by marker. */
+  entries: Map<string, { runId: string; iteration: number; text: string; summary?: boolean }>;
+  /** Each run's place in the journal's order, oldest first. */
+  runOrder: Map<string, number>;
 }
 
 function outcome<T>(row: StepRow | undefined): T | null {
   return row && row.status === "done" ? (row.outcome as T | null) : null;
 }
 
-/** What the journal recorded: accepted rows and learnings entries of every run. */
-export function journalTruth(journal: Journal): Truth {
-  const truth: Truth = { rows: new Map(), entries: new Map() };
-  for (const run of journal.runs()) {
+/**
+ * What the journal recorded: the current generation's accepted rows (results.tsv starts over with each
+ * generation, so an earlier one's rows, scored by the old scorer, are never brought back), and the learnings
+ * entries and closing summaries of every run (learnings.md is one file across generations).
+ */
+export function journalTruth({ runs, pins }: Pick<Stores, "runs" | "pins">): Truth {
+  const truth: Truth = { rows: new Map(), entries: new Map(), runOrder: new Map() };
+  const current = runs.currentGeneration();
+  for (const run of runs.runs()) {
+    truth.runOrder.set(run.id, truth.runOrder.size);
+    const summary = pins.fact(closingSummaryKey(run.id));
+    if (typeof summary === "string") {
+      truth.entries.set(summaryMarker(run.id), {
+        runId: run.id,
+        iteration: run.iteration,
+        text: summary,
+        summary: true,
+      });
+    }
     const steps = new Map<string, StepRow>();
-    for (const s of journal.steps(run.id)) steps.set(`${s.iteration}:${s.step}`, s);
-    const iterations = new Map(journal.iterations(run.id).map((i) => [i.iteration, i]));
+    for (const s of runs.steps(run.id)) steps.set(`${s.iteration}:${s.step}`, s);
+    const iterations = new Map(runs.iterations(run.id).map((i) => [i.iteration, i]));
     const numbers = new Set([...steps.values()].map((s) => s.iteration));
     for (const i of numbers) {
       const at = (step: string) => steps.get(`${i}:${step}`);
       const record = outcome<RecordOutput>(at("record"));
       const gate = outcome<GateOutput>(at("gate"));
-      if (record?.accepted && record.commit && gate?.valScore != null) {
+      if (run.generation === current && record?.accepted && record.commit && gate?.valScore != null) {
         const finished = at("record")?.finishedAt ?? at("record")?.startedAt ?? 0;
         truth.rows.set(i, {
           runId: run.id,
@@ -171,19 +189,24 @@ function reconcileLearnings(file: string, truth: Truth): Finding[] {
     findings.push({
       file,
       line: null,
-      problem: `no entry for ${entry.runId} iteration ${entry.iteration}, which the journal records finished`,
+      problem: entry.summary
+        ? `no closing summary for ${entry.runId}, which the journal records written`
+        : `no entry for ${entry.runId} iteration ${entry.iteration}, which the journal records finished`,
       repair: "rebuilt from the journal",
     });
     const at = kept.findIndex((b) => {
+      // A summary closes its run: before the first block of a later run.
+      if (entry.summary) return laterRun(b, entry.runId, truth.runOrder);
       if (b.marker === summaryMarker(entry.runId)) return true;
       return b.entry !== null && b.entry.runId === entry.runId && b.entry.iteration > entry.iteration;
     });
     const block: LearningsBlock = {
       marker,
       line: 0,
-      text: `${entry.text}\n`,
+      text: entry.text.endsWith("\n") ? entry.text : `${entry.text}\n`,
       incomplete: false,
-      entry: { runId: entry.runId, iteration: entry.iteration },
+      entry: entry.summary ? null : { runId: entry.runId, iteration: entry.iteration },
+      summary: entry.summary ? { runId: entry.runId } : null,
     };
     if (at < 0) kept.push(block);
     else kept.splice(at, 0, block);
@@ -199,6 +222,11 @@ function reconcileLearnings(file: string, truth: Truth): Finding[] {
   if (!out.endsWith("\n")) out += "\n";
   writeFileAtomic(file, out);
   return findings;
+}
+
+function laterRun(b: LearningsBlock, runId: string, order: Map<string, number>): boolean {
+  const of = b.entry?.runId ?? b.summary?.runId;
+  return of !== undefined && (order.get(of) ?? -1) > (order.get(runId) ?? Number.POSITIVE_INFINITY);
 }
 
 // ---- git
@@ -236,7 +264,11 @@ async function crossCheckGit(repo: Repo, truth: Truth): Promise<Finding[]> {
 }
 
 /** Runs every cross-check and repairs what the journal and git can restore; returns what it found. */
-export async function reconcileWorkspace(opts: { paths: Paths; journal: Journal; repo: Repo }): Promise<Finding[]> {
+export async function reconcileWorkspace(opts: {
+  paths: Paths;
+  journal: Pick<Stores, "runs" | "pins">;
+  repo: Repo;
+}): Promise<Finding[]> {
   const truth = journalTruth(opts.journal);
   return [
     ...reconcileResults(opts.paths.results, truth),

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Split } from "../domain.ts";
-import type { LlmCallRow } from "../journal/journal.ts";
+import type { LlmCallRow } from "../journal/stores.ts";
 
 /** Queue name and Redis key prefix: everything the harness keeps in Redis starts with `auto-harness:`. */
 export const QUEUE_NAME = "tasks";

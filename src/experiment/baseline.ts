@@ -1,5 +1,5 @@
 import type { BenchmarkRunner, Progress, Reward } from "../benchmark/types.ts";
-import type { Journal } from "../journal/journal.ts";
+import type { Stores } from "../journal/stores.ts";
 import { meanReward } from "../scoring.ts";
 import { appendResult, LOOP_ITERATION_COLUMN } from "../workspace/files.ts";
 
@@ -17,14 +17,14 @@ export interface MeasuredBaseline {
 
 export async function measureBaseline(opts: {
   runner: BenchmarkRunner;
-  journal: Journal;
+  journal: Pick<Stores, "ledger">;
   taskIds: string[];
   trials: number;
   /** false: run every task afresh, ignoring journaled results. */
   reuse?: boolean;
   onProgress?: (progress: Progress) => void;
 }): Promise<MeasuredBaseline> {
-  const spentBefore = opts.journal.spendOutsideRuns();
+  const spentBefore = opts.journal.ledger.spendOutsideRuns();
   const baseline = await opts.runner.run({
     split: "test",
     taskIds: opts.taskIds,
@@ -46,7 +46,7 @@ export interface RecordedBaseline {
 
 /** Pins the baseline's val_score on the split's test tasks and appends iteration 0 to results.tsv. */
 export function recordBaseline(opts: {
-  journal: Journal;
+  journal: Pick<Stores, "ledger" | "pins">;
   results: string;
   split: { train: string[]; test: string[] };
   baseline: MeasuredBaseline;
@@ -56,7 +56,7 @@ export function recordBaseline(opts: {
   const { journal, baseline } = opts;
   const on = (ids: string[]) => Object.fromEntries(ids.map((id) => [id, baseline.results[id] ?? null]));
   const valScore = meanReward(on(opts.split.test));
-  journal.pin("baseline", JSON.stringify({ valScore, agentHash: baseline.agentHash }));
+  journal.pins.pin("baseline", JSON.stringify({ valScore, agentHash: baseline.agentHash }));
   appendResult(opts.results, {
     valScore: valScore ?? 0,
     commit: "baseline",
@@ -65,7 +65,7 @@ export function recordBaseline(opts: {
     timestamp: opts.now.toISOString(),
     extra: { [LOOP_ITERATION_COLUMN]: "0" },
   });
-  const spend = journal.spendOutsideRuns() - baseline.spentBefore;
-  journal.putFact("baseline_spend_usd", spend);
+  const spend = journal.ledger.spendOutsideRuns() - baseline.spentBefore;
+  journal.pins.putFact("baseline_spend_usd", spend);
   return { valScore, trainScore: meanReward(on(opts.split.train)), spend };
 }

@@ -6,7 +6,7 @@ import type { Config } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
 import { pinSplit } from "../gate/records.ts";
 import type { Repo } from "../git/repo.ts";
-import type { Journal } from "../journal/journal.ts";
+import type { Stores } from "../journal/stores.ts";
 import { LEARNINGS_HEADER } from "../learnings/learnings.ts";
 import {
   initResults,
@@ -140,7 +140,7 @@ export async function scaffoldExperiment(
  * the end of a run), pins the split and writes the train results.
  */
 export function pinBaselineSplit(
-  exp: Experiment & { journal: Journal },
+  exp: Experiment & { journal: Pick<Stores, "pins"> },
   baseline: MeasuredBaseline,
   tasks: number,
   now: Date,

@@ -11,11 +11,12 @@ import type { Config } from "../config/schema.ts";
 import type { GateOutput } from "../contracts.ts";
 import { AbortedError } from "../errors.ts";
 import type { Repo } from "../git/repo.ts";
-import type { GateResultRow, Journal, TaskHistory } from "../journal/journal.ts";
+import type { GateResultRow, Stores, TaskHistory } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { passes } from "../scoring.ts";
 import type { SplitFile, Suite } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
+import { foldIntoHistory } from "./history.ts";
 import {
   applyResult,
   type BayesParams,
@@ -59,7 +60,7 @@ export interface BayesProgress {
 export interface BayesGateInput {
   root: string;
   config: BayesConfig;
-  journal: Journal;
+  journal: Pick<Stores, "gateRecords" | "taskResults">;
   log: Logger;
   runner: BenchmarkRunner;
   repo: Repo;
@@ -94,7 +95,8 @@ function setupOf(stored: unknown): GateSetup {
 }
 
 export async function runBayesGate(input: BayesGateInput): Promise<BayesGateResult> {
-  const { journal, runner, log, repo, runId, iteration, split, signal, config } = input;
+  const { runner, log, repo, runId, iteration, split, signal, config } = input;
+  const { gateRecords, taskResults } = input.journal;
   const agent = config.agent_file ?? AGENT_FILE;
   const p = paths(input.root, undefined, agent);
   const trials = config.trials ?? 1;
@@ -114,8 +116,8 @@ export async function runBayesGate(input: BayesGateInput): Promise<BayesGateResu
   const trainSet = new Set(split.train);
   const splitOf = (id: string) => (testSet.has(id) ? "test" : trainSet.has(id) ? "train" : null);
 
-  const existing = journal.gateDecision(runId, iteration);
-  if (existing && existing.candidateHash !== candidateHash) journal.resetGateDecision(runId, iteration);
+  const existing = gateRecords.gateDecision(runId, iteration);
+  if (existing && existing.candidateHash !== candidateHash) gateRecords.resetGateDecision(runId, iteration);
   const prior = existing && existing.candidateHash === candidateHash ? existing : undefined;
   if (prior?.status === "decided" && prior.output) {
     log.info({ gateStep: "bayes" }, "gate: this candidate was decided already; reusing the journaled decision");
@@ -129,17 +131,17 @@ export async function runBayesGate(input: BayesGateInput): Promise<BayesGateResu
 
   let setup: GateSetup;
   if (prior) {
-    setup = setupOf(prior.setup);
+    setup = setupOf(prior.details.setup);
   } else {
     // Every incumbent run not yet counted (the baseline, this iteration's train run) joins its history.
-    journal.foldIntoHistory(incumbentHash, splitOf);
+    foldIntoHistory(gateRecords, incumbentHash, splitOf);
     const histTest: TaskHistory = {};
-    const allTest = journal.gateHistory("test");
+    const allTest = gateRecords.gateHistory("test");
     for (const id of split.test) if (allTest[id]) histTest[id] = allTest[id];
     const histTrain: TaskHistory = {};
-    const allTrain = journal.gateHistory("train");
+    const allTrain = gateRecords.gateHistory("train");
     for (const id of split.train) if (allTrain[id]) histTrain[id] = allTrain[id];
-    const decided = journal.gateDecisions(runId).filter((d) => d.status === "decided" && d.iteration < iteration);
+    const decided = gateRecords.gateDecisions(runId).filter((d) => d.status === "decided" && d.iteration < iteration);
     setup = {
       params: { ...params, ...fitPrior([histTest, histTrain], params) },
       testIds: [...split.test],
@@ -152,20 +154,19 @@ export async function runBayesGate(input: BayesGateInput): Promise<BayesGateResu
       iteration: decided.length + 1,
       infraLimit: Math.min(GATE_INFRA_LIMIT, config.infra_error_share ?? GATE_INFRA_LIMIT),
     };
-    journal.startGateDecision({
+    gateRecords.startGateDecision({
       runId,
       iteration,
       rule: "bayes",
-      orderSeed: setup.orderSeed,
       candidateHash,
       incumbentHash,
-      setup,
+      details: { orderSeed: setup.orderSeed, setup },
     });
   }
 
   // Replay what the journal holds, then go on from there.
   const state = startGate(setup);
-  for (const r of journal.gateResults(runId, iteration)) {
+  for (const r of gateRecords.gateResults(runId, iteration)) {
     nextAction(state);
     applyResult(
       state,
@@ -203,7 +204,7 @@ export async function runBayesGate(input: BayesGateInput): Promise<BayesGateResu
           reward: run.results[taskId] ?? null,
           incumbentReward: null,
         }));
-        journal.appendGateResults(runId, iteration, rows);
+        gateRecords.appendGateResults(runId, iteration, rows);
         for (const r of rows) applyResult(state, { who: "candidate", taskId: r.taskId, trial, reward: r.reward });
       }
       continue;
@@ -221,7 +222,7 @@ export async function runBayesGate(input: BayesGateInput): Promise<BayesGateResu
       reward: c.results[a.taskId] ?? null,
       incumbentReward: i.results[a.taskId] ?? null,
     };
-    journal.appendGateResults(runId, iteration, [row]);
+    gateRecords.appendGateResults(runId, iteration, [row]);
     applyResult(state, {
       who: "pair",
       taskId: a.taskId,
@@ -255,7 +256,7 @@ export async function runBayesGate(input: BayesGateInput): Promise<BayesGateResu
   // Promotion, k of n: train tasks the incumbent failed and the new agent passed, run again before joining.
   const promotionRuns: Record<string, (number | null)[]> = {};
   if (accept) {
-    const incumbentTrain = journal.taskResults(incumbentHash, "train");
+    const incumbentTrain = taskResults.taskResults(incumbentHash, "train");
     const incFailed = new Set(
       incumbentTrain.filter((r) => r.reward !== null && !passes(r.reward)).map((r) => r.taskId),
     );
@@ -306,20 +307,22 @@ export async function runBayesGate(input: BayesGateInput): Promise<BayesGateResu
   for (const [id, r] of Object.entries(trainCandidate)) if (r !== null) trainCounts[id] = { s: r, f: 1 - r };
   const histories = updateHistories(state, accept, trainCounts);
   const result: BayesGateResult = { output, suite: newSuite, suiteVerdict };
-  journal.finishGateDecision(
+  gateRecords.finishGateDecision(
     runId,
     iteration,
     {
       accept,
       stage: decision.stage,
-      pGood: decision.pGood,
-      pBad: decision.pBad,
-      expectedGain: decision.expectedGain,
       testRuns: state.testRuns,
       infraErrors: state.infraErrors,
       valScore,
-      looks: { looks: state.looks, reason: decision.reason, pairs: state.pairs, extraBudget: state.extraBudget },
       output: result,
+      details: {
+        pGood: decision.pGood,
+        pBad: decision.pBad,
+        expectedGain: decision.expectedGain,
+        looks: { looks: state.looks, reason: decision.reason, pairs: state.pairs, extraBudget: state.extraBudget },
+      },
     },
     { test: histories.test, train: histories.train, fold: [incumbentHash, candidateHash] },
   );

@@ -1,7 +1,7 @@
 /**
  * `gate --explain <iteration>`: a journaled decision in words. Held-out tasks appear by id and number only.
  */
-import type { GateDecisionRow, GateResultRow, Journal } from "../journal/journal.ts";
+import type { GateDecisionRow, GateRecordStore, GateResultRow } from "../journal/stores.ts";
 import type { GateSetup, Look } from "./rule/bayes.ts";
 
 const pct = (x: number) => `${Math.round(x * 100)}%`;
@@ -18,9 +18,13 @@ const STAGES: Record<string, string> = {
 };
 
 /** The decision of `iteration`, from the given run or the newest one that gated it. */
-export function findDecision(journal: Journal, iteration: number, runId?: string): GateDecisionRow | undefined {
-  if (runId) return journal.gateDecision(runId, iteration);
-  return journal
+export function findDecision(
+  records: Pick<GateRecordStore, "gateDecision" | "gateDecisions">,
+  iteration: number,
+  runId?: string,
+): GateDecisionRow | undefined {
+  if (runId) return records.gateDecision(runId, iteration);
+  return records
     .gateDecisions()
     .filter((d) => d.iteration === iteration)
     .at(-1);
@@ -35,17 +39,25 @@ export function explainDecision(d: GateDecisionRow, results: GateResultRow[]): s
         ? "accepted"
         : "rejected";
   lines.push(`Iteration ${d.iteration} (run ${d.runId}): ${verdict} by the ${d.rule} rule.`);
-  const info = (d.looks ?? {}) as { looks?: Look[]; reason?: string; pairs?: number; extraBudget?: number };
+  const details = d.details as {
+    looks?: unknown;
+    setup?: GateSetup;
+    orderSeed?: number;
+    pGood?: number | null;
+    pBad?: number | null;
+    expectedGain?: number | null;
+  };
+  const info = (details.looks ?? {}) as { looks?: Look[]; reason?: string; pairs?: number; extraBudget?: number };
   if (d.rule !== "bayes") {
     lines.push(`  val_score ${d.valScore === null ? "n/a" : d.valScore.toFixed(4)}; ${info.reason ?? ""}`);
     lines.push(`  Held-out runs spent: ${d.testRuns}.`);
     return `${lines.join("\n")}\n`;
   }
-  const setup = d.setup as GateSetup;
+  const setup = details.setup as GateSetup;
   const g = setup.params;
   const histRuns = Object.values(setup.histTest).reduce((n, c) => n + c.s + c.f, 0);
   lines.push(
-    `  ${setup.testIds.length} held-out tasks, run in the order of order seed ${d.orderSeed}, ${setup.trials} trial(s) each;` +
+    `  ${setup.testIds.length} held-out tasks, run in the order of order seed ${details.orderSeed}, ${setup.trials} trial(s) each;` +
       ` the incumbent's history held ${histRuns.toFixed(1)} weighted run(s) of them.`,
   );
   lines.push(
@@ -79,7 +91,7 @@ export function explainDecision(d: GateDecisionRow, results: GateResultRow[]): s
   );
   if (d.status === "decided") {
     lines.push(
-      `  Final: P(improvement) ${p3(d.pGood)}, P(harm) ${p3(d.pBad)}, expected gain ${d.expectedGain === null ? "n/a" : d.expectedGain.toFixed(4)}; ${info.reason ?? ""}.`,
+      `  Final: P(improvement) ${p3(details.pGood)}, P(harm) ${p3(details.pBad)}, expected gain ${details.expectedGain == null ? "n/a" : details.expectedGain.toFixed(4)}; ${info.reason ?? ""}.`,
     );
     const out = (d.output as { output?: { reasons?: string[] } } | null)?.output;
     for (const r of out?.reasons ?? []) if (!r.startsWith("held-out")) lines.push(`  Also: ${r}.`);

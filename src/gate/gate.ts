@@ -5,7 +5,7 @@ import type { GateOutput } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { AbortedError } from "../errors.ts";
 import type { Repo } from "../git/repo.ts";
-import type { Journal } from "../journal/journal.ts";
+import type { Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { bestValScore } from "../scoring.ts";
 import { readResults, readSuite, readTrainResults, type SplitFile, writeSuite } from "../workspace/files.ts";
@@ -23,7 +23,7 @@ import {
 } from "./decide.ts";
 import type { HeldOutTasks } from "./hardcode.ts";
 import { hardcodeVerdictFor } from "./held-out.ts";
-import { journalBest, saveSuite, trustedSplit, trustedSuite } from "./records.ts";
+import { bestSoFar, pinLegacyBaseline, saveSuite, trustedSplit, trustedSuite } from "./records.ts";
 import type { FlakySuiteVerdict } from "./suite.ts";
 
 export type LoadCheckResult = { ok: true } | { ok: false; message: string };
@@ -40,12 +40,15 @@ export type GateStepReport =
   | { step: "promotion"; candidates: number; promoted: string[] }
   | { step: "bayes"; output: GateOutput; suite: FlakySuiteVerdict | null };
 
+/** What the gate reads and writes in the journal: the pinned records, its decisions, the incumbent's results. */
+export type GateJournal = Pick<Stores, "pins" | "gateRecords" | "runs" | "taskResults">;
+
 export interface GateDeps {
   root: string;
   /** Without `gate_rule` (a caller with no parsed config) the original rule decides. */
   config: BayesConfig & Partial<Pick<Config, "gate_rule" | "agent_file">>;
   /** The records the gate trusts (split, suite, best score, history); without it, the workspace files (original rule only). */
-  journal?: Journal | null;
+  journal?: GateJournal | null;
   /** The best val_score so far, as the loop knows it; default: from the journal. */
   bestValScore?: number | null;
   onBayes?: (p: BayesProgress) => void;
@@ -82,11 +85,12 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
   // Read everything first: a damaged file stops the gate before any benchmark or write. The journal's
   // pinned copies are the records; the workspace files are views (a differing view is reported, not trusted).
   const notes: string[] = [];
+  if (journal && deps.bestValScore === undefined) pinLegacyBaseline(journal, p.results);
   const previousBest =
     deps.bestValScore !== undefined
       ? deps.bestValScore
       : journal
-        ? (journalBest(journal) ?? bestValScore(readResults(p.results)))
+        ? bestSoFar(journal)
         : bestValScore(readResults(p.results));
   let suite = readSuite(p.suite, deps.config.threshold);
   let split: SplitFile | null = null;
@@ -244,36 +248,34 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
 }
 
 /** The `gate` command outside a run journals its decisions under "manual", numbered on. */
-function manualIteration(journal: Journal): number {
-  const last = journal.gateDecisions("manual").at(-1);
+function manualIteration(journal: GateJournal): number {
+  const last = journal.gateRecords.gateDecisions("manual").at(-1);
   // An interrupted gate is resumed (a different candidate starts that iteration afresh).
   if (last?.status === "running") return last.iteration;
   return (last?.iteration ?? 0) + 1;
 }
 
 /** The original rule's decision, journaled like the bayes rule's so the report and --explain read one table. */
-function recordOriginal(journal: Journal, runId: string, iteration: number, output: GateOutput): void {
-  journal.resetGateDecision(runId, iteration);
-  journal.startGateDecision({
+function recordOriginal({ gateRecords }: GateJournal, runId: string, iteration: number, output: GateOutput): void {
+  gateRecords.resetGateDecision(runId, iteration);
+  gateRecords.startGateDecision({
     runId,
     iteration,
     rule: "original",
-    orderSeed: 0,
     candidateHash: "",
     incumbentHash: "",
-    setup: {},
+    details: {},
   });
-  journal.finishGateDecision(runId, iteration, {
+  gateRecords.finishGateDecision(runId, iteration, {
     accept: output.passed,
     stage: "full",
-    pGood: null,
-    pBad: null,
-    expectedGain: null,
     testRuns: output.testRuns ?? 0,
     infraErrors: 0,
     valScore: output.valScore,
-    looks: { reason: output.reasons.join("; ") || "val_score at least the best so far and the suite at threshold" },
     output: { output },
+    details: {
+      looks: { reason: output.reasons.join("; ") || "val_score at least the best so far and the suite at threshold" },
+    },
   });
 }
 

@@ -4,7 +4,8 @@
  * decision has seen. Only scores leave this module: the journal keeps the result under `holdout:<run>`.
  */
 import type { BenchmarkRunner } from "../benchmark/types.ts";
-import type { Journal } from "../journal/journal.ts";
+import { pinnedBaseline } from "../journal/pins.ts";
+import type { Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import type { SplitFile } from "../workspace/files.ts";
 
@@ -54,8 +55,8 @@ export function holdoutLine(h: HoldoutResult): string {
   return `${h.baseline.toFixed(4)} → ${h.final.toFixed(4)} (${signed(h.diff)}, 95% interval ${signed(h.low)} to ${signed(h.high)}) on ${h.tasks} sealed task(s) no gate ever saw`;
 }
 
-export function holdoutOf(journal: Journal, runId: string): HoldoutResult | null {
-  const pin = journal.pinned(`holdout:${runId}`);
+export function holdoutOf({ pins }: Pick<Stores, "pins">, runId: string): HoldoutResult | null {
+  const pin = pins.pinned(`holdout:${runId}`);
   return pin ? (JSON.parse(pin.content) as HoldoutResult) : null;
 }
 
@@ -64,7 +65,7 @@ export function holdoutOf(journal: Journal, runId: string): HoldoutResult | null
  * results come from the prepare run, the final agent (the workspace's agent file) runs now.
  */
 export async function scoreHoldout(o: {
-  journal: Journal;
+  journal: Pick<Stores, "pins" | "taskResults">;
   runner: BenchmarkRunner;
   runId: string;
   split: SplitFile;
@@ -76,12 +77,12 @@ export async function scoreHoldout(o: {
   if (done) return done;
   const ids = o.split.holdout;
   if (ids.length === 0) return null;
-  const pin = o.journal.pinned("baseline");
-  if (!pin) return null;
-  const { agentHash } = JSON.parse(pin.content) as { agentHash?: string };
+  const agentHash = pinnedBaseline(o.journal.pins)?.agentHash;
   if (!agentHash) return null;
   const baseline: Record<string, number | null> = {};
-  const rows = o.journal.taskResults(agentHash, "test").filter((r) => ids.includes(r.taskId) && r.reward !== null);
+  const rows = o.journal.taskResults
+    .taskResults(agentHash, "test")
+    .filter((r) => ids.includes(r.taskId) && r.reward !== null);
   for (const id of ids) {
     const mine = rows.filter((r) => r.taskId === id).map((r) => r.reward as number);
     baseline[id] = mine.length ? mine.reduce((a, b) => a + b, 0) / mine.length : null;
@@ -96,7 +97,7 @@ export async function scoreHoldout(o: {
   });
   const result = pairedHoldout(o.runId, baseline, run.results);
   if (!result) return null;
-  o.journal.pin(`holdout:${o.runId}`, JSON.stringify(result));
+  o.journal.pins.pin(`holdout:${o.runId}`, JSON.stringify(result));
   o.log.info({ holdout: result }, `sealed holdout: ${holdoutLine(result)}`);
   return result;
 }

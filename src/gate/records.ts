@@ -7,9 +7,18 @@
 import { existsSync, readFileSync } from "node:fs";
 import { relative } from "node:path";
 import { FileDamagedError } from "../errors.ts";
-import { type Journal, sha256 } from "../journal/journal.ts";
+import { pinnedBaseline, sha256 } from "../journal/pins.ts";
+import type { Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
-import { parseSplit, parseSuite, type SplitFile, type Suite, writeFileAtomic } from "../workspace/files.ts";
+import { bestValScore } from "../scoring.ts";
+import {
+  parseSplit,
+  parseSuite,
+  readResults,
+  type SplitFile,
+  type Suite,
+  writeFileAtomic,
+} from "../workspace/files.ts";
 
 export interface Pinned<T> {
   value: T;
@@ -17,23 +26,25 @@ export interface Pinned<T> {
   restored: string | null;
 }
 
+type Pins = Pick<Stores, "pins">;
+
 const serialise = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
 
 function trusted<T>(
-  journal: Journal,
+  { pins }: Pins,
   name: string,
   file: string,
   parse: (text: string, file: string) => T,
   log: Logger,
   fallback: () => T | null,
 ): Pinned<T> | null {
-  const pin = journal.pinned(name);
+  const pin = pins.pinned(name);
   const onDisk = existsSync(file) ? readFileSync(file, "utf8") : null;
   if (!pin) {
     // First use (an experiment prepared before records were pinned): the file as it is now becomes the record.
     const value = onDisk === null ? fallback() : parse(onDisk, file);
     if (value === null) return null;
-    journal.pin(name, serialise(value));
+    pins.pin(name, serialise(value));
     return { value, restored: null };
   }
   const value = parse(pin.content, `${name} (journal)`);
@@ -45,42 +56,57 @@ function trusted<T>(
   return { value, restored: `${name} ${what}; the journal's copy was used and the file rewritten from it` };
 }
 
-export function trustedSplit(journal: Journal, file: string, log: Logger): Pinned<SplitFile> {
+export function trustedSplit(journal: Pins, file: string, log: Logger): Pinned<SplitFile> {
   const r = trusted(journal, "split", file, parseSplit, log, () => null);
   if (!r) throw new FileDamagedError(file, null, "missing; run `auto-harness prepare` first");
   return r;
 }
 
 /** The suite as the journal holds it; `threshold` always comes from the config (the record keeps the value used). */
-export function trustedSuite(journal: Journal, file: string, threshold: number, log: Logger): Pinned<Suite> {
+export function trustedSuite(journal: Pins, file: string, threshold: number, log: Logger): Pinned<Suite> {
   const r = trusted(journal, "suite", file, parseSuite, log, () => ({ tasks: [], threshold, last_results: {} }))!;
   return r;
 }
 
 /** Pins the suite and writes its view. */
-export function saveSuite(journal: Journal, file: string, suite: Suite): void {
+export function saveSuite({ pins }: Pins, file: string, suite: Suite): void {
   const text = serialise(suite);
-  journal.pin("suite", text);
+  pins.pin("suite", text);
   writeFileAtomic(file, text);
 }
 
-export function pinSplit(journal: Journal, file: string, split: SplitFile): void {
+export function pinSplit({ pins }: Pins, file: string, split: SplitFile): void {
   const text = serialise(split);
-  journal.pin("split", text);
+  pins.pin("split", text);
   writeFileAtomic(file, text);
 }
 
-/** The baseline's and the run's best val_score, from the journal only (results.tsv is a view). */
-export function journalBest(journal: Journal): number | null {
-  const baseline = journal.pinned("baseline");
-  let best: number | null = baseline ? (JSON.parse(baseline.content) as { valScore: number | null }).valScore : null;
-  // Decisions scored before a rebaseline used the old scorer: not comparable.
-  const since = journal.fact("rebaselined_at");
-  for (const d of journal.gateDecisions()) {
-    if (typeof since === "number" && d.createdAt < since) continue;
+/**
+ * First use of an experiment prepared before the baseline was pinned: the best row of its results.tsv becomes
+ * the record (the incumbent scored it, as `adopt` pins an adopted experiment's), once.
+ */
+export function pinLegacyBaseline({ pins }: Pins, resultsFile: string): void {
+  if (pins.pinned("baseline") || !existsSync(resultsFile)) return;
+  const best = bestValScore(readResults(resultsFile));
+  if (best !== null) pins.pin("baseline", JSON.stringify({ valScore: best }));
+}
+
+/**
+ * The best val_score so far, from the journal only (results.tsv is a view), in the current generation (an
+ * earlier one was scored by another scorer): the baseline's, every accepted decision of the loop, and the
+ * best each run's machine recorded. The one source the gate, the daemon's starting point, `status`, the
+ * report and `adopt` read.
+ */
+export function bestSoFar({ pins, gateRecords, runs }: Pick<Stores, "pins" | "gateRecords" | "runs">): number | null {
+  const generation = runs.currentGeneration();
+  const scores = [
+    pinnedBaseline(pins)?.valScore ?? null,
     // A manual `gate` is not a record until `record` commits it; the loop's accepted gates are.
-    if (d.runId === "manual") continue;
-    if (d.accept && d.valScore !== null && (best === null || d.valScore > best)) best = d.valScore;
-  }
-  return best;
+    ...gateRecords
+      .generationDecisions(generation)
+      .filter((d) => d.runId !== "manual" && d.accept)
+      .map((d) => d.valScore),
+    ...runs.runs(generation).map((r) => r.bestValScore),
+  ].filter((v): v is number => v !== null);
+  return scores.length === 0 ? null : Math.max(...scores);
 }

@@ -179,4 +179,41 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  // Runs have generations: a rebaseline starts the score history over, and what looks at the history (the
+  // best score, the start-up cross-checks) looks at the current generation only. A journal rebaselined before
+  // this knew one restart, as a fact: the runs after it are the second generation.
+  `
+  CREATE TABLE generations (
+    id INTEGER PRIMARY KEY,
+    opened_at INTEGER NOT NULL,
+    reason TEXT NOT NULL
+  );
+  INSERT INTO generations (id, opened_at, reason)
+    VALUES (1, COALESCE((SELECT MIN(created_at) FROM runs), 0), 'the first baseline');
+  INSERT INTO generations (id, opened_at, reason)
+    SELECT 2, CAST(value AS INTEGER), 'rebaseline' FROM experiment_facts WHERE key = 'rebaselined_at';
+  ALTER TABLE runs ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+  UPDATE runs SET generation = 2
+    WHERE created_at >= (SELECT CAST(value AS INTEGER) FROM experiment_facts WHERE key = 'rebaselined_at');
+  DELETE FROM experiment_facts WHERE key = 'rebaselined_at';
+  CREATE INDEX runs_generation ON runs(generation, created_at);
+  `,
+  // A gate decision keeps what every rule has in columns; what one rule alone keeps moves into details.
+  `
+  ALTER TABLE gate_decisions ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
+  UPDATE gate_decisions SET details = json_object(
+    'orderSeed', order_seed,
+    'setup', CASE WHEN json_valid(setup) THEN json(setup) ELSE setup END,
+    'pGood', p_good,
+    'pBad', p_bad,
+    'expectedGain', expected_gain,
+    'looks', CASE WHEN json_valid(looks) THEN json(looks) ELSE looks END
+  );
+  ALTER TABLE gate_decisions DROP COLUMN order_seed;
+  ALTER TABLE gate_decisions DROP COLUMN setup;
+  ALTER TABLE gate_decisions DROP COLUMN p_good;
+  ALTER TABLE gate_decisions DROP COLUMN p_bad;
+  ALTER TABLE gate_decisions DROP COLUMN expected_gain;
+  ALTER TABLE gate_decisions DROP COLUMN looks;
+  `,
 ];

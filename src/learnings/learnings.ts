@@ -197,6 +197,7 @@ export function parseEntries(text: string): LearningEntry[] {
 
 const BLOCK_START = /^<!-- harness:(entry|summary) /;
 const ENTRY_BLOCK = /^<!-- harness:entry run=(\S+) iteration=(\d+) -->/;
+const SUMMARY_BLOCK = /^<!-- harness:summary run=(\S+) -->/;
 
 /** A stretch of learnings.md from one marker line to the next (the first has none: the file's head). */
 export interface LearningsBlock {
@@ -210,6 +211,8 @@ export interface LearningsBlock {
   incomplete: boolean;
   /** The run and iteration an entry marker names; null for the head and summaries. */
   entry: { runId: string; iteration: number } | null;
+  /** The run a closing summary's marker names; null for the head and entries. */
+  summary?: { runId: string } | null;
 }
 
 /** Splits learnings.md into marker blocks with their lines, and says whether the last line is torn. */
@@ -220,7 +223,8 @@ export function scanLearnings(text: string): { blocks: LearningsBlock[]; torn: b
       const marker = raw.trim();
       const m = ENTRY_BLOCK.exec(marker);
       const entry = m ? { runId: m[1]!, iteration: Number(m[2]) } : null;
-      blocks.push({ marker, line: i + 1, text: "", incomplete: false, entry });
+      const sm = SUMMARY_BLOCK.exec(marker);
+      blocks.push({ marker, line: i + 1, text: "", incomplete: false, entry, summary: sm ? { runId: sm[1]! } : null });
     }
     const current = blocks.at(-1) as LearningsBlock;
     current.text += `${raw}\n`;
@@ -349,8 +353,8 @@ export function appendSummary(file: string, facts: SummaryFacts): boolean {
   return appendBlock(file, summaryMarker(facts.runId), formatSummary(facts));
 }
 
-/** The summarize step: gathers the facts from results.tsv and learnings.md, then appends the summary once. */
-export function writeClosingSummary(root: string, input: SummarizeInput, holdout: string | null = null): boolean {
+/** A run's closing summary, from the facts results.tsv and learnings.md hold now. */
+export function closingSummary(root: string, input: SummarizeInput, holdout: string | null = null): string {
   const p = paths(root);
   const rows = readResults(p.results);
   const bestScore = input.bestValScore ?? bestValScore(rows);
@@ -358,7 +362,7 @@ export function writeClosingSummary(root: string, input: SummarizeInput, holdout
   const bestRow = bestScore === null ? undefined : rows.filter((r) => round4(r.valScore) === round4(bestScore)).at(-1);
   const all = readEntries(p.learnings);
   const mine = all.filter((e) => e.runId === input.runId);
-  return appendSummary(p.learnings, {
+  return formatSummary({
     ...input,
     holdout,
     bestValScore: bestScore,
@@ -366,4 +370,14 @@ export function writeClosingSummary(root: string, input: SummarizeInput, holdout
     baselineScore: rows.find((r) => r.iteration === 0)?.valScore ?? null,
     entries: mine.length > 0 ? mine : all,
   });
+}
+
+/** Appends a run's closing summary, as `closingSummary` made it, unless its marker is already there. */
+export function appendClosingSummary(root: string, runId: string, text: string): boolean {
+  return appendBlock(paths(root).learnings, summaryMarker(runId), text);
+}
+
+/** The summarize step: gathers the facts from results.tsv and learnings.md, then appends the summary once. */
+export function writeClosingSummary(root: string, input: SummarizeInput, holdout: string | null = null): boolean {
+  return appendClosingSummary(root, input.runId, closingSummary(root, input, holdout));
 }

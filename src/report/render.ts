@@ -41,6 +41,15 @@ export interface ReportRun {
   unsealed?: boolean;
 }
 
+/** A score history before the current one (a rebaseline started it over): shown apart, never mixed in. */
+export interface ReportGeneration {
+  generation: number;
+  openedAt: string;
+  runs: string[];
+  accepted: number;
+  bestValScore: number | null;
+}
+
 export interface ReportData {
   root: string;
   benchmark: string;
@@ -56,6 +65,18 @@ export interface ReportData {
   gateNotes?: string[];
   /** What prepare's baseline run cost (not part of any run's spend). */
   baselineSpendUsd?: number | null;
+  /** The best val_score so far as the journal holds it (the gate's); default: the best row shown. */
+  bestValScore?: number | null;
+  earlierGenerations?: ReportGeneration[];
+}
+
+function generationsSection(gens: ReportGeneration[] | undefined): string {
+  if (!gens?.length) return "";
+  const rows = gens.map(
+    (g) =>
+      `<li>generation ${g.generation} (from ${escapeHtml(g.openedAt)}): ${g.runs.length} run(s)${g.runs.length ? ` (${g.runs.map(escapeHtml).join(", ")})` : ""}, ${g.accepted} accepted, best val_score ${fmtScore(g.bestValScore)}</li>`,
+  );
+  return `<section id="earlier-generations"><h2>Earlier generations</h2><p class="sub">Scored before a rebaseline, by the scorer as it was then: kept in the journal, not part of any figure above.</p><ul>${rows.join("")}</ul></section>`;
 }
 
 const STAGE_WORDS: Record<string, string> = {
@@ -376,7 +397,7 @@ ${data.holdout ? `<section id="holdout"><h2>Sealed holdout${data.holdout.scored 
 ${data.gateNotes?.length ? `<section id="gate-notes"><h2>Gate notes</h2><ul>${data.gateNotes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul></section>` : ""}
 <div class="cards">
 ${card("baseline val_score", fmtScore(baseline?.valScore ?? null))}
-${card("best val_score", fmtScore(its.length ? bestScore : null))}
+${card("best val_score", fmtScore(data.bestValScore !== undefined ? data.bestValScore : its.length ? bestScore : null))}
 ${card("iterations", String(its.filter((i) => i.outcome !== "baseline").length))}
 ${card("accepted / rejected", `${accepted} / ${rejected}`)}
 ${card("spend", fmtUsd(spend))}
@@ -408,6 +429,7 @@ ${its.map(tableRow).join("\n")}
 </table>
 </section>
 ${data.queue ? queueSectionHtml(data.queue, escapeHtml) : ""}
+${generationsSection(data.earlierGenerations)}
 </main>
 </body>
 </html>

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Config } from "../config/schema.ts";
 import type { Repo } from "../git/repo.ts";
-import type { Journal } from "../journal/journal.ts";
+import type { Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 import { STEERING_FILES } from "../workspace/paths.ts";
@@ -44,7 +44,8 @@ export interface SteeringGuard {
 
 export interface SteeringDeps {
   root: string;
-  journal: Journal;
+  /** The pinned steering versions. */
+  journal: Pick<Stores, "pins">;
   log: Pick<Logger, "warn" | "info">;
   now?: () => Date;
   /**
@@ -61,7 +62,8 @@ export function agentsSealed(config: Pick<Config, "benchmark" | "sandbox" | "com
 }
 
 export function createSteeringGuard(deps: SteeringDeps): SteeringGuard {
-  const { root, journal, log } = deps;
+  const { root, log } = deps;
+  const { pins } = deps.journal;
   const now = deps.now ?? (() => new Date());
   const read = (file: string): Buffer | null => {
     const abs = join(root, file);
@@ -86,7 +88,7 @@ export function createSteeringGuard(deps: SteeringDeps): SteeringGuard {
         keptAt = `${REFUSED_DIR}/${file}.${now().toISOString().replace(/[:.]/g, "-")}`;
         mkdirSync(join(root, REFUSED_DIR), { recursive: true });
         writeFileAtomic(join(root, keptAt), after.toString("utf8"));
-        journal.recordSteering({ path: file, sha256: sha256(after), status: "refused", commit: null });
+        pins.recordSteering({ path: file, sha256: sha256(after), status: "refused", commit: null });
       }
       if (before === null) rmSync(join(root, file), { force: true });
       else writeFileAtomic(join(root, file), before.toString("utf8"));
@@ -123,22 +125,22 @@ export function createSteeringGuard(deps: SteeringDeps): SteeringGuard {
         const text = read(file);
         if (text === null) continue;
         const hash = sha256(text);
-        let pinned = journal.acceptedSteering(file)?.sha256;
+        let pinned = pins.acceptedSteering(file)?.sha256;
         if (pinned === undefined && head) {
           // First look: the committed version is the accepted one.
           const committed = await repo.fileAtCommit(head, file);
           if (committed !== null) {
             pinned = sha256(committed);
-            journal.recordSteering({ path: file, sha256: pinned, status: "accepted", commit: head });
+            pins.recordSteering({ path: file, sha256: pinned, status: "accepted", commit: head });
           }
         }
         if (pinned === hash) continue;
         if (!(await repo.fileDiffersFromHead(file))) {
-          journal.recordSteering({ path: file, sha256: hash, status: "accepted", commit: head });
+          pins.recordSteering({ path: file, sha256: hash, status: "accepted", commit: head });
           continue;
         }
         last = await repo.commitFile(file, `steer: ${file} updated`);
-        journal.recordSteering({ path: file, sha256: hash, status: "accepted", commit: last });
+        pins.recordSteering({ path: file, sha256: hash, status: "accepted", commit: last });
         log.info({ file, commit: last }, `${file} changed: committed as steering`);
       }
       return last;

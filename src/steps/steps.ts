@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createAdapter } from "../benchmark/adapters/index.ts";
 import { type CheckResult, checkAgent } from "../benchmark/load-check.ts";
 import { compilePython } from "../benchmark/python-check.ts";
@@ -11,10 +11,10 @@ import { crashPoint } from "../crash-point.ts";
 import { runGate } from "../gate/gate.ts";
 import { heldOutOf } from "../gate/held-out.ts";
 import { holdoutLine, scoreHoldout } from "../gate/holdout.ts";
-import { trustedSplit } from "../gate/records.ts";
 import type { Repo } from "../git/repo.ts";
-import { type Journal, rejectedDiffKey } from "../journal/journal.ts";
-import { learnIteration, writeClosingSummary } from "../learnings/learnings.ts";
+import { closingSummaryKey, pinnedSplit, rejectedDiffKey } from "../journal/pins.ts";
+import type { Stores } from "../journal/stores.ts";
+import { appendClosingSummary, closingSummary, learnIteration } from "../learnings/learnings.ts";
 import type { Logger } from "../log.ts";
 import { recordIteration } from "../record/record.ts";
 import { agentsSealed, createSteeringGuard, type SteeringGuard } from "../steering/steering.ts";
@@ -25,7 +25,7 @@ import { createCheck } from "./check.ts";
 export interface StepDeps {
   root: string;
   config: Config;
-  journal: Journal;
+  journal: Pick<Stores, "runs" | "ledger" | "pins" | "gateRecords" | "taskResults">;
   log: Logger;
   clock: Clock;
   runner: BenchmarkRunner;
@@ -62,8 +62,8 @@ export function createSteps(deps: StepDeps): Steps {
   const runner = deps.steering ? deps.runner : steering.wrapRunner(deps.runner);
   /** The sealed holdout, scored once at the end of the run; the closing summary leads with it. */
   const sealedHoldout = async (runId: string): Promise<string | null> => {
-    if (!journal.pinned("split") && !existsSync(p.split)) return null;
-    const split = trustedSplit(journal, p.split, log).value;
+    const split = pinnedSplit(journal.pins);
+    if (!split) return null;
     if (split.holdout.length === 0) {
       return "none sealed (holdout_fraction is 0, or the benchmark has fewer than 60 tasks); every score above was seen by the gate";
     }
@@ -114,9 +114,9 @@ export function createSteps(deps: StepDeps): Steps {
     record: async ({ runId, iteration, edit, gate }) => {
       // A rejected candidate is restored away below: its diff is kept in the journal for the report first
       // (once: a record step re-run after a crash finds the file already restored).
-      if (!gate.passed && journal.fact(rejectedDiffKey(runId, iteration)) === undefined) {
+      if (!gate.passed && journal.pins.fact(rejectedDiffKey(runId, iteration)) === undefined) {
         const diff = (await repo.diffOfWorkingFile(agent)).trim();
-        if (diff) journal.putFact(rejectedDiffKey(runId, iteration), diff);
+        if (diff) journal.pins.putFact(rejectedDiffKey(runId, iteration), diff);
       }
       const output = await recordIteration({
         root,
@@ -134,7 +134,7 @@ export function createSteps(deps: StepDeps): Steps {
     learn: async (input) => {
       const output = learnIteration(root, input);
       crashPoint("learn:after-entry");
-      journal.putIteration({
+      journal.runs.putIteration({
         runId: input.runId,
         iteration: input.iteration,
         outcome: !input.record ? "no_change" : input.record.accepted ? "accepted" : "rejected",
@@ -150,7 +150,7 @@ export function createSteps(deps: StepDeps): Steps {
           suiteTotal: input.gate?.suiteTotal ?? null,
           promoted: input.gate?.promoted ?? [],
           reasons: input.gate?.reasons ?? [],
-          spentUsd: journal.spend(input.runId, input.iteration).totalUsd,
+          spentUsd: journal.ledger.spend(input.runId, input.iteration).totalUsd,
         },
       });
       return output;
@@ -161,7 +161,14 @@ export function createSteps(deps: StepDeps): Steps {
         await repo.restoreFile(agent, await repo.lastAcceptedCommit(agent));
         log.warn(`the run stopped mid-iteration: ${agent} restored to the last accepted version`);
       }
-      return { written: writeClosingSummary(root, input, await sealedHoldout(input.runId)) };
+      // Kept in the journal as written, so a summary learnings.md loses is rebuilt at the next start.
+      const key = closingSummaryKey(input.runId);
+      let text = journal.pins.fact(key);
+      if (typeof text !== "string") {
+        text = closingSummary(root, input, await sealedHoldout(input.runId));
+        journal.pins.putFact(key, text);
+      }
+      return { written: appendClosingSummary(root, input.runId, text as string) };
     },
   };
 }

@@ -1,5 +1,5 @@
 /** Shared set-up for the benchmark tests: a real experiment dir with a local benchmark, journal and captured logs. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -57,6 +57,8 @@ export function makeExperiment(opts: {
     });
   }
   const journal = Journal.open(paths(root).journal);
+  // As `prepare` leaves it: the journal pins the split, the file is its view.
+  if (opts.split) journal.pins.pin("split", readFileSync(paths(root).split, "utf8"));
   const logs: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, cb) {

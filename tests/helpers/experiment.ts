@@ -75,7 +75,7 @@ export function readState(journalFile: string): { state: string | null; status: 
   try {
     const journal = Journal.open(journalFile, { readonly: true });
     try {
-      const run = journal.latestRun();
+      const run = journal.runs.latestRun();
       return { state: run?.state ?? null, status: run?.status ?? null };
     } finally {
       journal.close();

@@ -21,15 +21,15 @@ export function checkInvariants(dir: string, iterations: number): { accepted: nu
   const journal = Journal.open(join(dir, "workspace", "journal.sqlite"));
   try {
     check(journal.integrityCheck() === "ok", "journal integrity_check is not ok");
-    const run = journal.latestRun();
+    const run = journal.runs.latestRun();
     if (!run) return { accepted: [], violations: ["no run in the journal"] };
     check(run.status === "done", `run status ${run.status}, not done`);
-    const started = journal.steps(run.id).filter((s) => s.status === "started");
+    const started = journal.runs.steps(run.id).filter((s) => s.status === "started");
     check(started.length === 0, `steps left started: ${started.map((s) => s.key).join(", ")}`);
-    const finished = journal.iterations(run.id).map((i) => i.iteration);
+    const finished = journal.runs.iterations(run.id).map((i) => i.iteration);
     const expected = Array.from({ length: iterations }, (_, i) => i + 1);
     check(same(finished, expected), `finished iterations ${finished} instead of ${expected}`);
-    const accepted = journal
+    const accepted = journal.runs
       .iterations(run.id)
       .filter((i) => i.outcome === "accepted")
       .map((i) => i.iteration);
@@ -72,7 +72,7 @@ export function checkInvariants(dir: string, iterations: number): { accepted: nu
     check(status === "", `working tree not clean: ${status.trim()}`);
 
     // Nothing paid twice: each step's reply was bought once and reused after a crash.
-    const keys = journal.llmCalls(run.id).map((c) => `${c.stepKey}|${c.promptHash}`);
+    const keys = journal.ledger.llmCalls(run.id).map((c) => `${c.stepKey}|${c.promptHash}`);
     check(new Set(keys).size === keys.length, "an LLM reply was paid twice");
     return { accepted, violations };
   } finally {

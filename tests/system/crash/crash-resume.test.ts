@@ -74,9 +74,9 @@ describe("crash and resume with real processes", () => {
     const journal = Journal.open(journalFile);
     try {
       expect(journal.integrityCheck()).toBe("ok");
-      const run = journal.latestRun()!;
+      const run = journal.runs.latestRun()!;
       expect(run.status).toBe("done");
-      const steps = journal.steps(run.id);
+      const steps = journal.runs.steps(run.id);
       expect(steps.filter((s) => s.status === "started")).toEqual([]);
       // Every iteration ran each of its steps to `done`, exactly once per key.
       for (let i = 1; i <= ITERATIONS; i++) {
@@ -89,7 +89,7 @@ describe("crash and resume with real processes", () => {
         if (!changed) expect(names).not.toContain("gate");
       }
       expect(new Set(steps.map((s) => s.key)).size).toBe(steps.length);
-      const iterations = journal.iterations(run.id);
+      const iterations = journal.runs.iterations(run.id);
       expect(iterations.map((r) => r.iteration)).toEqual([1, 2, 3, 4, 5, 6]);
       const accepted = iterations.filter((r) => r.outcome === "accepted").map((r) => r.iteration);
       expect(accepted).toEqual([1, 3]);

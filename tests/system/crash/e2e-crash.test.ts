@@ -75,10 +75,10 @@ describe.each([
     const journal = Journal.open(join(dir, "workspace", "journal.sqlite"));
     try {
       expect(journal.integrityCheck()).toBe("ok");
-      const run = journal.latestRun()!;
+      const run = journal.runs.latestRun()!;
       expect(run.status).toBe("done");
-      expect(journal.steps(run.id).filter((s) => s.status === "started")).toEqual([]);
-      const iterations = journal.iterations(run.id);
+      expect(journal.runs.steps(run.id).filter((s) => s.status === "started")).toEqual([]);
+      const iterations = journal.runs.iterations(run.id);
       expect(iterations.map((i) => i.iteration)).toEqual([1, 2, 3, 4]);
       const accepted = iterations.filter((i) => i.outcome === "accepted").map((i) => i.iteration);
       expect(accepted.length).toBeGreaterThanOrEqual(1);

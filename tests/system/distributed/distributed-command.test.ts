@@ -47,7 +47,7 @@ describe.skipIf(!haveTool("redis-server", "redis-server"))("a command benchmark 
       const queued = createRunner({ ...base, executor: bullmqExecutorFor(root, redis.url, log) });
       const train = ["r1", "r2", "r3", "r7"];
       const test = ["r5", "r6", "r8"];
-      journal.createRun("run-cmd", {});
+      journal.runs.createRun("run-cmd", {});
       const localTrain = await local.run({ split: "train", taskIds: train, runId: "run-cmd" });
       const localTest = await local.run({ split: "test", taskIds: test, runId: "run-cmd" });
       const queueTrain = await queued.run({ split: "train", taskIds: train, runId: "run-cmd" });

@@ -72,7 +72,7 @@ describe("journal: a result delivered twice is written once", () => {
     const dir = tempDir();
     const journal = Journal.open(join(dir, "journal.sqlite"));
     try {
-      journal.createRun("r1", {});
+      journal.runs.createRun("r1", {});
       const row = {
         agentHash: "h",
         split: "test" as const,
@@ -99,13 +99,13 @@ describe("journal: a result delivered twice is written once", () => {
         stopReason: null,
         response: null,
       };
-      expect(journal.putTaskResult(row, [call], "job-1@100")).toBe(true);
-      expect(journal.putTaskResult(row, [call], "job-1@100")).toBe(false);
-      expect(journal.llmCalls("r1")).toHaveLength(1);
+      expect(journal.taskResults.putTaskResult(row, [call], "job-1@100")).toBe(true);
+      expect(journal.taskResults.putTaskResult(row, [call], "job-1@100")).toBe(false);
+      expect(journal.ledger.llmCalls("r1")).toHaveLength(1);
       // The same task run again (a new job, a new delivery) replaces the infrastructure error.
-      expect(journal.putTaskResult({ ...row, reward: 1 }, [call], "job-1@200")).toBe(true);
-      expect(journal.getTaskResult("h", "test", "t1")?.reward).toBe(1);
-      expect(journal.spend("r1").calls).toBe(2);
+      expect(journal.taskResults.putTaskResult({ ...row, reward: 1 }, [call], "job-1@200")).toBe(true);
+      expect(journal.taskResults.getTaskResult("h", "test", "t1")?.reward).toBe(1);
+      expect(journal.ledger.spend("r1").calls).toBe(2);
     } finally {
       journal.close();
     }

@@ -92,8 +92,8 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
     });
 
     it("gives the same per-task results as the local pool, train traces included", async () => {
-      exp.journal.createRun("run-local", {});
-      exp.journal.createRun("run-queue", {});
+      exp.journal.runs.createRun("run-local", {});
+      exp.journal.runs.createRun("run-queue", {});
       // The local pool, sandboxed as the config says (bwrap by default), as the workers' are.
       const local = exp.runner();
       const queued = exp.runner({ executor: executor() });
@@ -106,7 +106,7 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
       expect(Object.values(queueTest.results)).toContain(0);
       expect(Object.values(queueTest.results)).toContain(1);
       // Each result once, with its model calls once: 14 tasks, 14 calls in this run.
-      expect(exp.journal.spend("run-queue").calls).toBe(TRAIN.length + TEST.length);
+      expect(exp.journal.ledger.spend("run-queue").calls).toBe(TRAIN.length + TEST.length);
       // Train traces came back to the daemon; the queue's health was written for status.
       const trace = JSON.parse(
         (await import("node:fs")).readFileSync(join(paths(exp.root).tracesLatest, "train-0", "trace.json"), "utf8"),
@@ -119,10 +119,10 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
     /** Each task's result journaled once for this run, right, with its one model call; no job left in the queue. */
     const expectExactlyOnce = async (runId: string, split: "train" | "test", ids: string[]) => {
       const agentHash = agentHashOf(readFileSync(paths(exp.root).agentFile));
-      const rows = exp.journal.taskResults(agentHash, split).filter((r) => r.runId === runId);
+      const rows = exp.journal.taskResults.taskResults(agentHash, split).filter((r) => r.runId === runId);
       expect(rows.map((r) => r.taskId).sort()).toEqual([...ids].sort());
       for (const r of rows) expect(r.reward).toBe(tasks.find((t) => t.id === r.taskId)?.expected === "never" ? 0 : 1);
-      expect(exp.journal.spend(runId).calls).toBe(ids.length);
+      expect(exp.journal.ledger.spend(runId).calls).toBe(ids.length);
       const client = connect(redis.url, "test-check");
       try {
         expect(await client.llen("auto-harness:tasks:wait")).toBe(0);
@@ -141,7 +141,7 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
         };
       });
       delayMs = 600;
-      exp.journal.createRun("run-kill-worker", {});
+      exp.journal.runs.createRun("run-kill-worker", {});
       const done = exp.runner({ executor: executor() }).run({ split: "train", runId: "run-kill-worker", reuse: false });
       await midTask;
       for (const w of running) w.kill("SIGKILL");
@@ -220,7 +220,7 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
           if (prompt.startsWith("HELDOUT")) resolve();
         };
       });
-      exp.journal.createRun("run-redis-restart", {});
+      exp.journal.runs.createRun("run-redis-restart", {});
       const done = exp.runner({ executor: executor() }).run({ split: "test", runId: "run-redis-restart" });
       await firstHeldout;
       onRequest = () => {};
@@ -261,7 +261,7 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
       dirs.push(dir);
       const mismatched = spawnWorker(dir, redis.url, env);
       workers.push(mismatched);
-      exp.journal.createRun("run-refusal", {});
+      exp.journal.runs.createRun("run-refusal", {});
       const from = server.requests.length;
       const done = exp.runner({ executor: executor() }).run({
         split: "train",
@@ -281,7 +281,7 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
 
     it("an agent file that does not load on the worker fails the batch once, with the reason", async () => {
       exp.writeAgent("export default { run( {\n");
-      exp.journal.createRun("run-load-failed", {});
+      exp.journal.runs.createRun("run-load-failed", {});
       const from = server.requests.length;
       const error = await exp
         .runner({ executor: executor() })

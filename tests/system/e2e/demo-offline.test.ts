@@ -65,9 +65,9 @@ describe("npm run demo", () => {
 
     const journal = Journal.open(join(ws, "journal.sqlite"), { readonly: true });
     try {
-      const latest = journal.latestRun();
+      const latest = journal.runs.latestRun();
       expect(latest?.status).toBe("done");
-      const its = journal.iterations(latest?.id as string);
+      const its = journal.runs.iterations(latest?.id as string);
       expect(its.length).toBeGreaterThanOrEqual(3);
       expect(its.some((i) => i.outcome === "accepted")).toBe(true);
       expect(its.some((i) => i.outcome === "rejected")).toBe(true);

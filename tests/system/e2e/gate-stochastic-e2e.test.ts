@@ -120,7 +120,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
 
     const j = journalOf(dir);
     try {
-      const decisions = j.gateDecisions("manual");
+      const decisions = j.gateRecords.gateDecisions("manual");
       expect(decisions.map((d) => [d.iteration, d.accept])).toEqual([
         [1, false],
         [2, true],
@@ -128,7 +128,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
       // The held-out runs never touched a sealed task.
       const holdout = new Set<string>(split.holdout);
       for (const d of decisions)
-        for (const r of j.gateResults("manual", d.iteration)) expect(holdout.has(r.taskId)).toBe(false);
+        for (const r of j.gateRecords.gateResults("manual", d.iteration)) expect(holdout.has(r.taskId)).toBe(false);
     } finally {
       j.close();
     }
@@ -156,7 +156,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
       await new Promise((r) => setTimeout(r, 100));
       const j = Journal.open(journalFile, { readonly: true });
       try {
-        if (j.gateResults("manual", 1).length > 0) break;
+        if (j.gateRecords.gateResults("manual", 1).length > 0) break;
       } finally {
         j.close();
       }
@@ -168,9 +168,9 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
     {
       const j = journalOf(dir);
       try {
-        killedAt = j.gateResults("manual", 1).length;
+        killedAt = j.gateRecords.gateResults("manual", 1).length;
         expect(killedAt).toBeGreaterThan(0);
-        expect(j.gateDecision("manual", 1)?.status).toBe("running");
+        expect(j.gateRecords.gateDecision("manual", 1)?.status).toBe("running");
       } finally {
         j.close();
       }
@@ -182,8 +182,8 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
     const j = journalOf(dir);
     try {
       // Resumed, not started again: the same iteration, decided, its journaled results kept in order.
-      expect(j.gateDecisions("manual").map((d) => [d.iteration, d.status])).toEqual([[1, "decided"]]);
-      expect(j.gateResults("manual", 1).length).toBeGreaterThanOrEqual(killedAt);
+      expect(j.gateRecords.gateDecisions("manual").map((d) => [d.iteration, d.status])).toEqual([[1, "decided"]]);
+      expect(j.gateRecords.gateResults("manual", 1).length).toBeGreaterThanOrEqual(killedAt);
       const after = resultTimes(dir);
       // Every task result written before the kill is untouched: none of those tasks ran again.
       for (const [k, c] of before) expect(after.get(k)).toBe(c);
@@ -213,7 +213,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
       expect(first!.high).toBeGreaterThanOrEqual(first!.diff);
       // Three families at 95% instead of 15-50%: the final agent is clearly ahead of the baseline.
       expect(first!.final).toBeGreaterThan(first!.baseline);
-      const pinned = opened.journal.pinned("holdout:run-h")!.content;
+      const pinned = opened.journal.pins.pinned("holdout:run-h")!.content;
       for (const id of split.holdout) expect(pinned).not.toContain(id);
       // Once per run: a second call (a resumed summarize) reads the journal and runs nothing.
       const before = resultTimes(dir);

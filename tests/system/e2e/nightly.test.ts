@@ -1,8 +1,8 @@
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { limitsOf } from "../../../src/cli/run.ts";
 import { configSchema } from "../../../src/config/schema.ts";
+import { limitsOf } from "../../../src/daemon/start.ts";
 import { REPO_ROOT } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 

@@ -73,7 +73,7 @@ function latest(journalFile: string): { id: string; iteration: number; status: s
   try {
     const journal = Journal.open(journalFile, { readonly: true });
     try {
-      return journal.latestRun();
+      return journal.runs.latestRun();
     } finally {
       journal.close();
     }
@@ -179,10 +179,10 @@ describe("pm2 restarts a killed daemon", () => {
 
       const journal = Journal.open(journalFile, { readonly: true });
       try {
-        const its = journal.iterations(done.id);
+        const its = journal.runs.iterations(done.id);
         expect(its.map((i) => i.iteration)).toEqual([1, 2, 3, 4, 5]);
         const accepted = its.filter((i) => i.outcome === "accepted").map((i) => i.iteration);
-        expect(journal.steps(done.id).filter((s) => s.status === "started")).toEqual([]);
+        expect(journal.runs.steps(done.id).filter((s) => s.status === "started")).toEqual([]);
         expect(journal.integrityCheck()).toBe("ok");
 
         const rows = readResults(join(dir, "workspace", "results.tsv"));

@@ -7,6 +7,7 @@ import { EXIT_NOTHING_TO_DO } from "../../../src/cli/run.ts";
 import { loopIterationOf, readResults } from "../../../src/workspace/files.ts";
 import { expectInvariants } from "../../helpers/expect-invariants.ts";
 import { preparedExperiment, REAL_RECORD_CLI, readState, type Spawned, spawnCli } from "../../helpers/experiment.ts";
+import { damageRootPage } from "../../helpers/journal-damage.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 /** Iterations 1 and 3 are accepted, 2 rejected. */
@@ -183,4 +184,51 @@ describe("journal damage is JOURNAL_CORRUPT with the file and what SQLite said, 
     },
     120_000,
   );
+});
+
+describe("the closing summary, once lost, is rebuilt like the iteration entries", () => {
+  it("a learnings.md that lost the summary gets it back, as written, at the next start", async () => {
+    const dir = experiment();
+    await finish(dir);
+    const learnings = ws(dir, "learnings.md");
+    const text = readFileSync(learnings, "utf8");
+    const at = text.indexOf("<!-- harness:summary ");
+    expect(at).toBeGreaterThan(0);
+    // The file as a restore from an older copy leaves it: every entry, no summary.
+    writeFileSync(learnings, text.slice(0, at));
+    const cli = daemon(dir);
+    const { code } = await cli.exited;
+    expect(code, cli.stderr()).toBe(EXIT_NOTHING_TO_DO);
+    expect(cli.stderr()).toMatch(
+      /workspace check: \S+learnings\.md: no closing summary for run-\S+, which the journal records written; rebuilt from the journal/,
+    );
+    expect(readFileSync(learnings, "utf8")).toBe(text);
+    expect(expectInvariants(dir, ITERATIONS)).toEqual([1, 3]);
+  }, 120_000);
+});
+
+describe("a damaged journal is refused as found", () => {
+  it("a bad page under a killed daemon's WAL: exit 2, the file and its WAL byte for byte as they were", async () => {
+    const dir = experiment();
+    // A finished run leaves the journal checkpointed; a second one, killed mid-gate, leaves its commits in the WAL.
+    await finish(dir);
+    const killed = spawnCli(
+      ["daemon", "--new", "--dir", dir],
+      { ...FAST, AUTO_HARNESS_CRASH_AT: "gate:mid" },
+      REAL_RECORD_CLI,
+    );
+    expect((await killed.exited).signal, killed.stderr()).toBe("SIGKILL");
+    const journal = ws(dir, "journal.sqlite");
+    expect(statSync(`${journal}-wal`).size).toBeGreaterThan(0);
+    // A page that never changes in a stand-in night: its copy in the file is the one SQLite reads.
+    damageRootPage(journal, "process_groups");
+    const before = [sha256(journal), sha256(`${journal}-wal`)];
+    for (const command of ["resume", "daemon"]) {
+      const cli = spawnCli([command, "--dir", dir], FAST, REAL_RECORD_CLI);
+      const { code } = await cli.exited;
+      expect(code, `${command}: ${cli.stderr()}`).toBe(2);
+      expect(cli.stderr()).toMatch(/journal \S+journal\.sqlite failed its integrity check/);
+      expect([sha256(journal), existsSync(`${journal}-wal`) ? sha256(`${journal}-wal`) : "gone"]).toEqual(before);
+    }
+  }, 120_000);
 });

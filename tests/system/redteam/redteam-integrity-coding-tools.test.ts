@@ -53,7 +53,7 @@ async function codingAgent(turns: ReturnType<typeof toolCalls>[], extra: Partial
   server = await startTestLlmServer({ script: turns });
   fx = makeFixture("redteam-tools-");
   journal = Journal.open(fx.journalPath);
-  journal.createRun("r1", {});
+  journal.runs.createRun("r1", {});
   const agent = createCodingAgent({
     root: fx.root,
     journal,

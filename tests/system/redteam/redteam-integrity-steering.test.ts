@@ -74,7 +74,7 @@ describe("an agent process that rewrites the steering files", () => {
     expect(exp.logs.join("")).toMatch(
       /PROGRAM\.md changed while an agent process was running: restored and not committed/,
     );
-    expect(exp.journal.steeringVersions("PROGRAM.md").map((v) => v.status)).toEqual(["accepted", "refused"]);
+    expect(exp.journal.pins.steeringVersions("PROGRAM.md").map((v) => v.status)).toEqual(["accepted", "refused"]);
 
     expect(await steering.commitChanges(repo)).toBeNull();
     expect(git(root, "rev-list", "--count", "HEAD").trim()).toBe(commits);
@@ -98,7 +98,7 @@ describe("an agent process that rewrites the steering files", () => {
     expect(sha).not.toBeNull();
     expect(git(root, "log", "-1", "--format=%s").trim()).toBe("steer: PROGRAM.md updated");
     expect(git(root, "show", "HEAD:PROGRAM.md")).toBe(operators);
-    expect(exp.journal.acceptedSteering("PROGRAM.md")).toMatchObject({ sha256: sha256(operators), commit: sha });
+    expect(exp.journal.pins.acceptedSteering("PROGRAM.md")).toMatchObject({ sha256: sha256(operators), commit: sha });
     expect(git(root, "show", "--name-only", "--format=", "HEAD").trim()).toBe("PROGRAM.md");
   });
 

@@ -271,14 +271,14 @@ export default {
   },
 };
 `);
-    exp.journal.createRun("run-s", {});
+    exp.journal.runs.createRun("run-s", {});
     const summary = await exp.runner().run({ split: "train", taskIds: ["s1"], runId: "run-s" });
     expect(summary.results).toEqual({ s1: 1 });
     expect(server.requests).toHaveLength(1);
-    const calls = exp.journal.llmCalls("run-s");
+    const calls = exp.journal.ledger.llmCalls("run-s");
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ role: "agent", inputTokens: 1234, outputTokens: 567 });
-    const spend = exp.journal.spend("run-s").totalUsd;
+    const spend = exp.journal.ledger.spend("run-s").totalUsd;
     expect(spend).toBeGreaterThan(0);
     expect(spend).toBeCloseTo(
       costUsd(calls[0]!.model, { ...usage, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }),
@@ -414,7 +414,7 @@ describe("a run with sandbox: none", () => {
     preparedExperiment(dir, { sandbox: "none" });
     const p = paths(dir);
     const journal = Journal.open(p.journal);
-    journal.createRun("run-u", configSchema.parse({ benchmark: "example", sandbox: "none" }));
+    journal.runs.createRun("run-u", configSchema.parse({ benchmark: "example", sandbox: "none" }));
     journal.close();
     const status = readStatus(dir);
     expect(status.sandbox).toBe("none");
@@ -429,7 +429,7 @@ describe("a run with sandbox: none", () => {
     cleanups.push(() => rmSync(sealedDir, { recursive: true, force: true }));
     preparedExperiment(sealedDir);
     const j2 = Journal.open(paths(sealedDir).journal);
-    j2.createRun("run-s", configSchema.parse({ benchmark: "example" }));
+    j2.runs.createRun("run-s", configSchema.parse({ benchmark: "example" }));
     j2.close();
     expect(readStatus(sealedDir).sandbox).toBe("bwrap");
     expect(formatStatus(readStatus(sealedDir))).not.toContain("UNSEALED");

@@ -49,16 +49,16 @@ describe("task runner", () => {
       config: { max_concurrency: 3 },
       baseURL: server.url,
     });
-    exp.journal.createRun("run-c", {});
+    exp.journal.runs.createRun("run-c", {});
     const summary = await exp.runner().run({ split: "train", taskIds: ids, runId: "run-c" });
     expect(summary.passed).toBe(10);
     expect(peak).toBe(3);
     expect(server.requests).toHaveLength(10);
     // Every call the agent made is in the ledger as agent spend, without a stored response.
-    const calls = exp.journal.llmCalls("run-c");
+    const calls = exp.journal.ledger.llmCalls("run-c");
     expect(calls).toHaveLength(10);
     expect(calls.every((c) => c.role === "agent" && c.response === null && c.inputTokens > 0)).toBe(true);
-    expect(exp.journal.spend("run-c").byRole.agent).toBeGreaterThan(0);
+    expect(exp.journal.ledger.spend("run-c").byRole.agent).toBeGreaterThan(0);
   });
 
   it("starts no task once the run's budget is spent, the agent under test's calls included", async () => {
@@ -70,7 +70,7 @@ describe("task runner", () => {
       config: { max_concurrency: 1, budget_usd: 1e-9 },
       baseURL: server.url,
     });
-    exp.journal.createRun("run-b", {});
+    exp.journal.runs.createRun("run-b", {});
     // The first task starts (nothing spent yet); its one call spends past the budget, so no other starts.
     const error = await exp
       .runner()
@@ -79,7 +79,7 @@ describe("task runner", () => {
     expect(error).toMatchObject({ code: "BUDGET_EXHAUSTED" });
     expect(server.requests).toHaveLength(1);
     // The call that crossed the line is in the ledger all the same.
-    expect(exp.journal.llmCalls("run-b")).toHaveLength(1);
+    expect(exp.journal.ledger.llmCalls("run-b")).toHaveLength(1);
   });
 
   it("kills a busy-looping agent at the timeout, scores it 0 and finishes the others", async () => {
@@ -119,7 +119,9 @@ describe("task runner", () => {
     expect(okTrace.events.map((e: { kind: string }) => e.kind)).toEqual(["llm", "note"]);
     expect(okTrace.events[0].response.content[0].text).toBe("answer:ok");
     expect(existsSync(join(paths(exp.root).tracesBaseline, "ok", "trace.json"))).toBe(true);
-    expect(exp.journal.getTaskResult(summary.agentHash, "train", "boom")?.error).toContain("agent exploded");
+    expect(exp.journal.taskResults.getTaskResult(summary.agentHash, "train", "boom")?.error).toContain(
+      "agent exploded",
+    );
   });
 
   it("fails the whole run once with AGENT_LOAD_FAILED when the agent has a syntax error", async () => {
@@ -140,7 +142,9 @@ describe("task runner", () => {
       expect(error.message).toMatch(/agent\.ts/);
     }
     expect(server.requests).toHaveLength(0);
-    expect(exp.journal.taskResults(agentHashOf(readFileSync(paths(exp.root).agentFile)), "train")).toEqual([]);
+    expect(exp.journal.taskResults.taskResults(agentHashOf(readFileSync(paths(exp.root).agentFile)), "train")).toEqual(
+      [],
+    );
   });
 
   it("retries an infrastructure error once, then gives up with null and fails past the threshold", async () => {
@@ -189,7 +193,7 @@ describe("task runner", () => {
     exp = makeExperiment({ tasks: ids.map((id) => task(id)), agent: ECHO_AGENT, baseURL: server.url });
     const hash = agentHashOf(readFileSync(paths(exp.root).agentFile));
     // What a crashed run left behind: two finished tasks and one infrastructure error.
-    exp.journal.putTaskResult({
+    exp.journal.taskResults.putTaskResult({
       agentHash: hash,
       split: "train",
       taskId: "r1",
@@ -199,7 +203,7 @@ describe("task runner", () => {
       error: null,
       runId: null,
     });
-    exp.journal.putTaskResult({
+    exp.journal.taskResults.putTaskResult({
       agentHash: hash,
       split: "train",
       taskId: "r2",
@@ -209,7 +213,7 @@ describe("task runner", () => {
       error: "x",
       runId: null,
     });
-    exp.journal.putTaskResult({
+    exp.journal.taskResults.putTaskResult({
       agentHash: hash,
       split: "train",
       taskId: "r3",
@@ -223,7 +227,7 @@ describe("task runner", () => {
     expect(summary.reused).toBe(2);
     expect(summary.results).toEqual({ r1: 1, r2: 0, r3: 1, r4: 1, r5: 1 });
     expect(server.requests.map(promptOf).sort()).toEqual(["r3", "r4", "r5"]);
-    expect(exp.journal.taskResults(hash, "train")).toHaveLength(5);
+    expect(exp.journal.taskResults.taskResults(hash, "train")).toHaveLength(5);
 
     // Another agent version shares nothing with the cache.
     exp.writeAgent(`${ECHO_AGENT}\n// v2\n`);
@@ -241,6 +245,27 @@ function scan(dir: string, out: string[] = []): string[] {
   }
   return out;
 }
+
+describe("the split a run takes is the journal's pin", () => {
+  it("a split.json rewritten to call a test task train runs the pinned train tasks only, and traces none other", async () => {
+    server = await startTestLlmServer({ responder: echo });
+    exp = makeExperiment({
+      tasks: ["tr-1", "tr-2", "te-1"].map((id) => task(id)),
+      agent: ECHO_AGENT,
+      baseURL: server.url,
+      split: { train: ["tr-1", "tr-2"], test: ["te-1"] },
+    });
+    // What an unsealed agent under test, or a stray edit, could do to the view.
+    const file = paths(exp.root).split;
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), train: ["te-1"], test: [] }));
+    const train = await exp.runner().run({ split: "train", runId: null, writeTraces: true });
+    expect(Object.keys(train.results).sort()).toEqual(["tr-1", "tr-2"]);
+    expect(server.requests.map(promptOf).sort()).toEqual(["tr-1", "tr-2"]);
+    expect(readdirSync(paths(exp.root).tracesLatest).sort()).toEqual(["tr-1", "tr-2"]);
+    const test = await exp.runner().run({ split: "test", runId: null });
+    expect(Object.keys(test.results)).toEqual(["te-1"]);
+  });
+});
 
 describe("test-split secrecy", () => {
   it("leaves no trace of test tasks' inputs or outputs in the workspace, the journal or the logs", async () => {
@@ -312,7 +337,7 @@ describe("run requests", () => {
 
     const twice = await exp.runner().run({ split: "train", taskIds: ids, runId: null, trials: 2 });
     expect(twice.results).toEqual({ x1: 1, x2: 1 });
-    expect(exp.journal.taskResults(twice.agentHash, "train").map((r) => `${r.taskId}#${r.trial}`)).toEqual([
+    expect(exp.journal.taskResults.taskResults(twice.agentHash, "train").map((r) => `${r.taskId}#${r.trial}`)).toEqual([
       "x1#0",
       "x1#1",
       "x2#0",

@@ -87,8 +87,8 @@ describe("smaller contracts", () => {
     const dir = preparedExperiment(tempDir());
     mkdirSync(join(dir, "workspace"), { recursive: true });
     const journal = Journal.open(join(dir, "workspace", "journal.sqlite"));
-    journal.createRun("run-x", {});
-    journal.setRunStatus("run-x", "stopped");
+    journal.runs.createRun("run-x", {});
+    journal.runs.setRunStatus("run-x", "stopped");
     journal.close();
     const text = formatStatus(readStatus(dir));
     expect(text).toMatch(

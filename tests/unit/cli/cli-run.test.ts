@@ -13,6 +13,8 @@ import { tempDir } from "../../helpers/temp.ts";
 const stepsFactory: StepsFactory = (exp, opened, clock) =>
   createStandInSteps({ paths: exp.paths, journal: opened.journal, clock, delayMs: 0 });
 const standIn = { stepsFactory };
+const limitsOfRun = (snapshot: unknown): number | null | undefined =>
+  (snapshot as { context?: { limits?: { deadline: number | null } } } | null)?.context?.limits?.deadline;
 
 async function cli(args: string[]) {
   const stdout = new Capture();
@@ -25,7 +27,7 @@ describe("run, resume, stop and status through the CLI", () => {
   it("refuses a second run while one is unfinished, and --new abandons it", async () => {
     const dir = preparedExperiment(tempDir(), { max_iterations: 2 });
     const journal = Journal.open(join(dir, "workspace", "journal.sqlite"));
-    journal.createRun("run-old", {});
+    journal.runs.createRun("run-old", {});
     journal.close();
 
     const refused = await cli(["run", "--dir", dir]);
@@ -38,8 +40,8 @@ describe("run, resume, stop and status through the CLI", () => {
     expect(fresh.code, fresh.err).toBe(0);
     expect(fresh.err).toMatch(/run done: max_iterations reached: 2/);
     const after = Journal.open(join(dir, "workspace", "journal.sqlite"), { readonly: true });
-    expect(after.getRun("run-old")?.status).toBe("abandoned");
-    expect(after.latestRun()?.status).toBe("done");
+    expect(after.runs.getRun("run-old")?.status).toBe("abandoned");
+    expect(after.runs.latestRun()?.status).toBe("done");
     after.close();
 
     const human = await cli(["status", "--dir", dir]);
@@ -84,6 +86,32 @@ describe("run, resume, stop and status through the CLI", () => {
     expect(resumed.code, resumed.err).toBe(0);
     expect(resumed.err).toMatch(/limits from the config now: maxIterations 2 -> 3/);
     expect(resumed.err).toMatch(/run done: max_iterations reached: 3/);
+  });
+
+  it("a resume under max_hours reports no limits change nobody made, and counts the interrupted step once more", async () => {
+    const dir = preparedExperiment(tempDir(), { max_iterations: 2, max_hours: 8 });
+    const file = join(dir, "workspace", "journal.sqlite");
+    const started = spawnCli(["run", "--dir", dir], { STAND_IN_DELAY_MS: "60000" });
+    await waitForState(file, "benchmark");
+    started.child.kill("SIGTERM");
+    expect((await started.exited).code, started.stderr()).toBe(0);
+    const resumed = spawnCli(["resume", "--dir", dir], { STAND_IN_DELAY_MS: "60000" });
+    for (let i = 0; i < 2000 && !/resuming run/.test(resumed.stderr()); i++) await new Promise((r) => setTimeout(r, 5));
+    // Stopped while its benchmark step runs again: the second attempt, journaled as such.
+    await new Promise((r) => setTimeout(r, 500));
+    resumed.child.kill("SIGTERM");
+    expect((await resumed.exited).code, resumed.stderr()).toBe(0);
+    expect(resumed.stderr()).toMatch(/resuming run run-\S+ at benchmark, iteration 1/);
+    expect(resumed.stderr()).not.toMatch(/limits from the config now/);
+    const journal = Journal.open(file, { readonly: true });
+    try {
+      const run = journal.runs.latestRun()!;
+      expect(journal.runs.getStep(run.id, 1, "benchmark")).toMatchObject({ status: "started", attempts: 2 });
+      // The deadline counts from the run's own start, on the clock the run keeps.
+      expect(limitsOfRun(run.snapshot)).toBe(run.createdAt + 8 * 3_600_000);
+    } finally {
+      journal.close();
+    }
   });
 
   it("status answers while a daemon is still creating the journal", async () => {

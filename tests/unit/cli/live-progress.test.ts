@@ -51,9 +51,9 @@ describe("task progress in the journal: counts only", () => {
       typeCheck: false,
     });
     const ids = (await runner.listTasks()).slice(0, 5);
-    journal.createRun("run-p", {});
+    journal.runs.createRun("run-p", {});
     await runner.run({ split: "test", taskIds: ids, runId: "run-p", iteration: 2 });
-    const row = journal.progress("run-p");
+    const row = journal.runs.progress("run-p");
     expect(row).toMatchObject({ runId: "run-p", iteration: 2, split: "test", done: 5, total: 5 });
     const raw = JSON.stringify(
       new (await import("better-sqlite3")).default(paths(root).journal, { readonly: true })
@@ -68,9 +68,9 @@ describe("task progress in the journal: counts only", () => {
     const dir = preparedExperiment(tempDir());
     const p = paths(dir);
     const journal = Journal.open(p.journal);
-    journal.createRun("run-s", {});
-    journal.stepStarted("run-s", 1, "benchmark");
-    journal.putProgress({ runId: "run-s", iteration: 1, split: "train", done: 12, total: 40, etaS: 130 });
+    journal.runs.createRun("run-s", {});
+    journal.runs.stepStarted("run-s", 1, "benchmark");
+    journal.runs.putProgress({ runId: "run-s", iteration: 1, split: "train", done: 12, total: 40, etaS: 130 });
     journal.close();
     expect(readStatus(dir).progress).toBeNull();
     // A daemon in another (live) process holds the workspace.

@@ -36,7 +36,7 @@ function runs(dir: string) {
   if (!existsSync(journalFile)) return [];
   const journal = Journal.open(journalFile, { readonly: true });
   try {
-    const latest = journal.latestRun();
+    const latest = journal.runs.latestRun();
     return latest ? [latest] : [];
   } finally {
     journal.close();
@@ -106,7 +106,7 @@ describe("run and daemon check what they need before they start", () => {
   it("a deadline in the past exits 2 before a run starts; `run --new` then abandons nothing", async () => {
     const dir = preparedExperiment(tempDir(), { deadline: "2020-01-01T07:00:00Z" });
     const journal = Journal.open(join(dir, "workspace", "journal.sqlite"));
-    journal.createRun("run-old", {});
+    journal.runs.createRun("run-old", {});
     journal.close();
     const r = await cli(["run", "--new", "--dir", dir], { stepsFactory: standIn });
     expect(r.code).toBe(2);
@@ -119,8 +119,8 @@ describe("run and daemon check what they need before they start", () => {
   it("a resumed run whose budget is spent exits 2 naming budget_usd", async () => {
     const dir = preparedExperiment(tempDir(), { budget_usd: 1 });
     const journal = Journal.open(join(dir, "workspace", "journal.sqlite"));
-    journal.createRun("run-old", {});
-    journal.recordLlmCall({
+    journal.runs.createRun("run-old", {});
+    journal.ledger.recordLlmCall({
       runId: "run-old",
       iteration: 1,
       stepKey: null,
@@ -200,7 +200,7 @@ describe("daemon --new (a nightly cron)", () => {
     db.close();
 
     const j = Journal.open(join(dir, "workspace", "journal.sqlite"));
-    j.createRun("run-unfinished", {});
+    j.runs.createRun("run-unfinished", {});
     j.close();
     const resumed = await cli(["daemon", "--new", "--dir", dir], { stepsFactory: standIn });
     expect(resumed.err).not.toMatch(/abandoned/);

@@ -43,7 +43,7 @@ afterEach(async () => {
 function setup(overrides: Partial<CodingAgentOptions> = {}, limits: Partial<CodingAgentOptions["limits"]> = {}) {
   fx = makeFixture();
   journal = Journal.open(fx.journalPath);
-  journal.createRun("r1", {});
+  journal.runs.createRun("r1", {});
   const clock = new ManualClock(0, true);
   const log = memoryLog();
   const runner = fixedRunner({ t1: 1, t2: 1, t3: 0 });
@@ -162,7 +162,7 @@ describe("coding agent: analyze + edit", () => {
     expect(checked).toEqual([join(fx.root, "agent/agent.ts")]);
 
     // Ledger: one row per call, role coding, keyed by step, with a prompt hash and a cost.
-    const calls = journal.llmCalls("r1");
+    const calls = journal.ledger.llmCalls("r1");
     expect(calls.map((c) => c.stepKey)).toEqual([...Array(3).fill("r1:2:analyze"), ...Array(4).fill("r1:2:edit")]);
     for (const c of calls) {
       expect(c.role).toBe("coding");
@@ -174,7 +174,7 @@ describe("coding agent: analyze + edit", () => {
       expect(c.response).toMatchObject({ content: expect.any(Array) });
     }
     expect(new Set(calls.map((c) => c.promptHash)).size).toBe(7);
-    expect(journal.spend("r1").byRole.coding).toBeCloseTo(
+    expect(journal.ledger.spend("r1").byRole.coding).toBeCloseTo(
       calls.reduce((a, c) => a + c.costUsd, 0),
       12,
     );
@@ -226,7 +226,7 @@ describe("coding agent: retries and errors", () => {
     expect(server.requests).toHaveLength(6);
     expect(clock.sleeps).toEqual([1_000, 2_000, 4_000]);
     expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBe(7_000);
-    expect(journal.llmCalls("r1")).toHaveLength(1);
+    expect(journal.ledger.llmCalls("r1")).toHaveLength(1);
     // Every attempt sent the same request.
     expect(new Set(server.requests.map((r) => r.raw)).size).toBe(1);
   });
@@ -240,7 +240,7 @@ describe("coding agent: retries and errors", () => {
     expect(errorHandling(error)).toBe("resumable");
     expect(clock.sleeps).toEqual([1_000, 2_000, 2_000]);
     expect(server.requests).toHaveLength(4 * 3);
-    expect(journal.llmCalls("r1")).toHaveLength(0);
+    expect(journal.ledger.llmCalls("r1")).toHaveLength(0);
   });
 
   it("a 400 stops at once with LLM_REJECTED and its message", async () => {
@@ -292,11 +292,11 @@ describe("coding agent: budget", () => {
     const error = await agent.analyze({ runId: "r1", iteration: 1, trainScore: null }, signal()).catch((e) => e);
     expect(error).toBeInstanceOf(HarnessError);
     expect(error.code).toBe("BUDGET_EXHAUSTED");
-    const calls = journal.llmCalls("r1");
+    const calls = journal.ledger.llmCalls("r1");
     expect(calls.length).toBeGreaterThan(2);
     // No request went out after the refusal, and every one that did is journaled.
     expect(server.requests).toHaveLength(calls.length);
-    const spent = journal.spend("r1").totalUsd;
+    const spent = journal.ledger.spend("r1").totalUsd;
     const lastRaw = server.requests.at(-1)!.raw.length;
     const oneCall = worstCaseCostUsd("claude-sonnet-4-6", Math.ceil(lastRaw / 3), 200, prices);
     expect(spent).toBeLessThanOrEqual(budgetUsd + oneCall);

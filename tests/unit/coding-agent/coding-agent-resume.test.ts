@@ -99,7 +99,7 @@ describe("resume after SIGKILL mid-edit", () => {
 
     const journal = Journal.open(fx.journalPath);
     try {
-      expect(journal.llmCalls("r1")).toHaveLength(3);
+      expect(journal.ledger.llmCalls("r1")).toHaveLength(3);
       const checked: string[] = [];
       const agent = createCodingAgent({
         root: fx.root,
@@ -123,10 +123,10 @@ describe("resume after SIGKILL mid-edit", () => {
       // One HTTP request per distinct turn: the three journaled turns were replayed, not re-sent.
       expect(server.requests).toHaveLength(TURNS.length);
       expect(new Set(server.requests.map((r) => r.raw)).size).toBe(TURNS.length);
-      const calls = journal.llmCalls("r1");
+      const calls = journal.ledger.llmCalls("r1");
       expect(calls).toHaveLength(TURNS.length);
       expect(new Set(calls.map((c) => c.promptHash)).size).toBe(TURNS.length);
-      expect(journal.spend("r1").calls).toBe(TURNS.length);
+      expect(journal.ledger.spend("r1").calls).toBe(TURNS.length);
       // Base restored, then each scripted edit applied exactly once.
       expect(readFileSync(agentFile, "utf8")).toBe(bothEdits);
       expect(checked).toEqual([agentFile]);

@@ -49,7 +49,7 @@ async function drive(phase: "analyze" | "edit", calls: ScriptStep[], limits: { t
   const finish = toolCalls({ name: "finish", input: phase === "edit" ? FINISH : { patterns: ["p"] } });
   server = await startTestLlmServer({ responder: (req) => calls[turnOf(req.body)] ?? finish });
   journal = Journal.open(fx!.journalPath);
-  journal.createRun("r1", {});
+  journal.runs.createRun("r1", {});
   const runner = fixedRunner({ t1: 0, t2: 1, t3: 0 });
   const agent = createCodingAgent({
     root: fx!.root,
@@ -300,6 +300,33 @@ describe("test split stays out of every request", () => {
       expect(r.raw).not.toContain(TEST_TASK_ID);
       expect(r.raw).not.toContain(TEST_CONTENT_MARKER);
     }
+  });
+});
+
+describe("the split is the journal's pin, never workspace/split.json", () => {
+  it("a split.json rewritten to call the test task train opens none of its traces and runs none of its tasks", async () => {
+    fx = makeFixture();
+    // What an unsealed agent under test, or a stray edit, could do to the view.
+    const file = join(fx.root, "workspace/split.json");
+    const split = JSON.parse(readFileSync(file, "utf8"));
+    writeFileSync(file, JSON.stringify({ ...split, train: [...split.train, TEST_TASK_ID], test: [] }));
+    const { requests, runner } = await drive(
+      "edit",
+      [
+        toolCalls(editorCall({ command: "view", path: `workspace/traces/baseline/${TEST_TASK_ID}/trace.json` }, "v1")),
+        toolCalls(editorCall({ command: "view", path: "workspace/traces/baseline" }, "v2")),
+        toolCalls({ name: "search_traces", input: { pattern: "TRAIN_MARKER", task_id: TEST_TASK_ID }, id: "s1" }),
+        toolCalls({ name: "run_train_tasks", input: { task_ids: [TEST_TASK_ID] }, id: "r1" }),
+      ],
+      { taskRunBudget: 5 },
+    );
+    expect(toolResultIn(requests[1]!.body, "v1")).toMatchObject({ is_error: true });
+    expect(toolResultIn(requests[2]!.body, "v2")!.content).toContain("workspace/traces/baseline/t1/");
+    expect(toolResultIn(requests[3]!.body, "s1")).toMatchObject({ is_error: true });
+    expect(toolResultIn(requests[4]!.body, "r1")).toMatchObject({ is_error: true });
+    expect(runner.requests).toEqual([]);
+    expect(toolResultIn(requests[2]!.body, "v2")!.content).not.toContain(TEST_TASK_ID);
+    for (const r of requests) expect(r.raw).not.toContain(TEST_CONTENT_MARKER);
   });
 });
 

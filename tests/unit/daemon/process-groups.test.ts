@@ -54,7 +54,7 @@ describe("nothing outlives the daemon: benchmark command process groups", () => 
     const out = join(dir, "ticks.txt");
     const { child, pgid, exited } = await startCommand(journal, out);
     const j = Journal.open(journal, { readonly: true });
-    expect(j.processGroups().map((g) => g.pgid)).toEqual([pgid]);
+    expect(j.processGroups.processGroups().map((g) => g.pgid)).toEqual([pgid]);
     j.close();
 
     child.kill("SIGKILL");
@@ -74,7 +74,7 @@ describe("nothing outlives the daemon: benchmark command process groups", () => 
     expect(groupAlive(pgid)).toBe(false);
     expect(await stillWriting(out)).toBe(false);
     const after = Journal.open(journal, { readonly: true });
-    expect(after.processGroups()).toEqual([]);
+    expect(after.processGroups.processGroups()).toEqual([]);
     after.close();
   }, 60_000);
 
@@ -95,14 +95,14 @@ describe("nothing outlives the daemon: benchmark command process groups", () => 
     try {
       const { reapProcessGroups } = await import("../../../src/daemon/process-groups.ts");
       // Our own group, recorded as if started far in the future by a dead owner: not ours to kill.
-      journal.addProcessGroup({
+      journal.processGroups.addProcessGroup({
         pgid: process.pid,
         startTicks: Number.MAX_SAFE_INTEGER,
         ownerPid: 2 ** 22 + 9,
         label: "x",
       });
-      expect(reapProcessGroups(journal)).toEqual([]);
-      expect(journal.processGroups()).toEqual([]);
+      expect(reapProcessGroups(journal.processGroups)).toEqual([]);
+      expect(journal.processGroups.processGroups()).toEqual([]);
     } finally {
       journal.close();
     }

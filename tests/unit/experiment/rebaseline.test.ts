@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
 import { main } from "../../../src/cli/program.ts";
-import { journalBest } from "../../../src/gate/records.ts";
+import { bestSoFar } from "../../../src/gate/records.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { readResults, readSplit, readSuite } from "../../../src/workspace/files.ts";
 import { paths } from "../../../src/workspace/paths.ts";
@@ -56,7 +56,7 @@ describe("rebaseline: the baseline again after fixing a scorer", () => {
     expect(readResults(join(ws, "results.tsv"))[0]?.valScore).toBe(0);
     const splitBefore = readFileSync(join(ws, "split.json"), "utf8");
     const journal = Journal.open(join(ws, "journal.sqlite"));
-    journal.createRun("run-old", {});
+    journal.runs.createRun("run-old", {});
     journal.close();
 
     writeFileSync(join(dir, "scorer.ts"), fixed);
@@ -78,11 +78,11 @@ describe("rebaseline: the baseline again after fixing a scorer", () => {
     expect(readdirSync(ws).some((f) => /^results\.before-rebaseline-\d{8}T\d{6}\.tsv$/.test(f))).toBe(true);
     expect(readSuite(join(ws, "suite.json"), 0.8).tasks).toEqual([]);
     const after = Journal.open(join(ws, "journal.sqlite"), { readonly: true });
-    expect(after.getRun("run-old")?.status).toBe("abandoned");
+    expect(after.runs.getRun("run-old")?.status).toBe("abandoned");
     // The gate's own records agree with the files: the new baseline and an empty suite.
-    expect(JSON.parse(after.pinned("baseline")!.content).valScore).toBeCloseTo(rows[0]!.valScore, 4);
-    expect(JSON.parse(after.pinned("suite")!.content).tasks).toEqual([]);
-    expect(journalBest(after)).toBeCloseTo(rows[0]!.valScore, 4);
+    expect(JSON.parse(after.pins.pinned("baseline")!.content).valScore).toBeCloseTo(rows[0]!.valScore, 4);
+    expect(JSON.parse(after.pins.pinned("suite")!.content).tasks).toEqual([]);
+    expect(bestSoFar(after)).toBeCloseTo(rows[0]!.valScore, 4);
     after.close();
   }, 120_000);
 

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { pairedHoldout } from "../../../src/gate/holdout.ts";
-import { journalBest, pinSplit, saveSuite, trustedSplit, trustedSuite } from "../../../src/gate/records.ts";
+import { bestSoFar, pinSplit, saveSuite, trustedSplit, trustedSuite } from "../../../src/gate/records.ts";
 import { flakySuiteVerdict, nextSuite, promoteByRuns } from "../../../src/gate/suite.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { createLogger } from "../../../src/log.ts";
@@ -126,37 +126,33 @@ describe("records pinned in the journal", () => {
     const dir = tempDir("ah-best-");
     const journal = Journal.open(join(dir, "journal.sqlite"));
     try {
-      expect(journalBest(journal)).toBeNull();
-      journal.pin("baseline", JSON.stringify({ valScore: 0.4, agentHash: "h0" }));
-      expect(journalBest(journal)).toBe(0.4);
+      expect(bestSoFar(journal)).toBeNull();
+      journal.pins.pin("baseline", JSON.stringify({ valScore: 0.4, agentHash: "h0" }));
+      expect(bestSoFar(journal)).toBe(0.4);
       for (const [iteration, accept, valScore] of [
         [1, true, 0.6],
         [2, false, 0.9],
       ] as const) {
-        journal.startGateDecision({
+        journal.gateRecords.startGateDecision({
           runId: "r",
           iteration,
           rule: "bayes",
-          orderSeed: 1,
           candidateHash: "c",
           incumbentHash: "i",
-          setup: {},
+          details: { orderSeed: 1, setup: {} },
         });
-        journal.finishGateDecision("r", iteration, {
+        journal.gateRecords.finishGateDecision("r", iteration, {
           accept,
           stage: "full",
-          pGood: 0.9,
-          pBad: 0,
-          expectedGain: 0.1,
           testRuns: 10,
           infraErrors: 0,
           valScore,
-          looks: [],
           output: {},
+          details: { pGood: 0.9, pBad: 0, expectedGain: 0.1, looks: [] },
         });
       }
-      expect(journalBest(journal)).toBe(0.6);
-      expect(journal.gateTestRuns("r")).toBe(20);
+      expect(bestSoFar(journal)).toBe(0.6);
+      expect(journal.gateRecords.gateTestRuns("r")).toBe(20);
     } finally {
       journal.close();
     }

@@ -97,8 +97,8 @@ function setup(limits: Partial<Limits> = {}, fakes: Fakes = {}, stepAttempts = 3
   const { log, place } = createLogger({ stdout: false });
   const calls: string[] = [];
   const steps = fakeSteps(clock, calls, fakes);
-  journal.createRun("run-1", {});
-  const daemon = new Daemon("run-1", { journal, log, place, steps, clock, retryBaseMs: 10 });
+  journal.runs.createRun("run-1", {});
+  const daemon = new Daemon("run-1", { journal: journal.runs, log, place, steps, clock, retryBaseMs: 10 });
   const start = () =>
     daemon.start({
       input: {
@@ -122,11 +122,11 @@ describe("loop machine driven with fake steps", () => {
       [1, 2, 3].flatMap((i) => ["benchmark", "analyze", "edit", "gate", "record", "learn"].map((s) => `${s}:${i}`)),
     );
     expect(calls.at(-1)).toBe("summarize");
-    const run = journal.getRun("run-1")!;
+    const run = journal.runs.getRun("run-1")!;
     expect(run.status).toBe("done");
     expect(run.accepted).toBe(3);
     expect(run.bestValScore).toBeCloseTo(0.8);
-    const steps = journal.steps("run-1");
+    const steps = journal.runs.steps("run-1");
     expect(steps.filter((s) => s.status !== "done")).toEqual([]);
     expect(steps.filter((s) => s.step === "gate").map((s) => s.iteration)).toEqual([1, 2, 3]);
   });
@@ -267,7 +267,7 @@ describe("loop machine driven with fake steps", () => {
     const { status } = await start();
     expect(status).toBe("done");
     expect(calls.filter((c) => c === "analyze:1")).toHaveLength(3);
-    expect(journal.getStep("run-1", 1, "analyze")).toMatchObject({ status: "done", attempts: 3 });
+    expect(journal.runs.getStep("run-1", 1, "analyze")).toMatchObject({ status: "done", attempts: 3 });
   });
 
   it("pauses the run with the reason once the attempts are used up, and resume continues at that step", async () => {
@@ -282,10 +282,10 @@ describe("loop machine driven with fake steps", () => {
     expect(context.pausedIn).toBe("gate");
     expect(calls.filter((c) => c === "gate:1")).toHaveLength(2);
     expect(calls).not.toContain("record:1");
-    const run = journal.getRun("run-1")!;
+    const run = journal.runs.getRun("run-1")!;
     expect(run.status).toBe("paused");
     expect(run.lastError).toBe("gate exploded");
-    expect(journal.getStep("run-1", 1, "gate")?.status).toBe("failed");
+    expect(journal.runs.getStep("run-1", 1, "gate")?.status).toBe("failed");
   });
 
   it("a step that runs out of budget ends the run cleanly, with the closing summary", async () => {
@@ -304,7 +304,10 @@ describe("loop machine driven with fake steps", () => {
     expect(calls.filter((c) => c === "edit:2")).toHaveLength(1);
     expect(calls).not.toContain("gate:2");
     expect(calls.at(-1)).toBe("summarize");
-    expect(journal.getRun("run-1")).toMatchObject({ status: "done", stopReason: "budget_usd 5 reached: $5.00 spent" });
+    expect(journal.runs.getRun("run-1")).toMatchObject({
+      status: "done",
+      stopReason: "budget_usd 5 reached: $5.00 spent",
+    });
   });
 
   it("an error retrying cannot fix (a rejected API key) pauses at once for the operator, without retries", async () => {
@@ -334,14 +337,20 @@ describe("loop machine driven with fake steps", () => {
     expect(paused.status).toBe("paused");
     expect(paused.context.pausedIn).toBe("edit");
     expect(calls.filter((c) => c === "edit:1")).toHaveLength(1);
-    const run = journal.getRun("run-1")!;
+    const run = journal.runs.getRun("run-1")!;
     expect(run.status).toBe("paused");
 
     outage = false;
     const clock = new ManualClock(0, true);
     const { log, place } = createLogger({ stdout: false });
     const resumedCalls: string[] = [];
-    const again = new Daemon("run-1", { journal, log, place, clock, steps: fakeSteps(clock, resumedCalls) });
+    const again = new Daemon("run-1", {
+      journal: journal.runs,
+      log,
+      place,
+      clock,
+      steps: fakeSteps(clock, resumedCalls),
+    });
     const result = await again.start({ snapshot: run.snapshot });
     expect(result.status).toBe("done");
     expect(resumedCalls.filter((c) => !c.startsWith("check") && c !== "summarize")).toEqual([
@@ -365,15 +374,15 @@ describe("loop machine driven with fake steps", () => {
     ],
   ])("a snapshot persisted under the old names resumes: %s", async (_name, persisted, expected) => {
     const journal = Journal.open(join(tempDir(), "journal.sqlite"));
-    journal.createRun("run-1", {});
+    journal.runs.createRun("run-1", {});
     const clock = new ManualClock(0, true);
     const { log, place } = createLogger({ stdout: false });
     const calls: string[] = [];
-    const daemon = new Daemon("run-1", { journal, log, place, clock, steps: fakeSteps(clock, calls) });
+    const daemon = new Daemon("run-1", { journal: journal.runs, log, place, clock, steps: fakeSteps(clock, calls) });
     const result = await daemon.start({ snapshot: JSON.parse(persisted) });
     expect(result.status).toBe("done");
     expect(calls).toEqual(expected);
-    expect(journal.getRun("run-1")!.state).toBe("done");
+    expect(journal.runs.getRun("run-1")!.state).toBe("done");
     journal.close();
   });
 
@@ -390,16 +399,16 @@ describe("loop machine driven with fake steps", () => {
     await atGate;
     await daemon.close();
     expect((await first).status).toBe("stopped");
-    const run = journal.getRun("run-1")!;
+    const run = journal.runs.getRun("run-1")!;
     expect(run.state).toBe("gate");
     const clock = new ManualClock(0, true);
     const { log, place } = createLogger({ stdout: false });
     const calls: string[] = [];
-    const again = new Daemon("run-1", { journal, log, place, clock, steps: fakeSteps(clock, calls) });
+    const again = new Daemon("run-1", { journal: journal.runs, log, place, clock, steps: fakeSteps(clock, calls) });
     const result = await again.start({ snapshot: run.snapshot });
     expect(result.status).toBe("done");
     expect(calls.filter((c) => !c.startsWith("check") && c !== "summarize")).toEqual(["gate:1", "record:1", "learn:1"]);
-    expect(journal.steps("run-1").filter((s) => s.status === "started")).toEqual([]);
+    expect(journal.runs.steps("run-1").filter((s) => s.status === "started")).toEqual([]);
   });
 });
 

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { systemClock } from "../../../src/clock.ts";
 import { configSchema } from "../../../src/config/schema.ts";
 import { openRepo } from "../../../src/git/repo.ts";
-import { Journal, rejectedDiffKey } from "../../../src/journal/journal.ts";
+import { Journal } from "../../../src/journal/journal.ts";
+import { rejectedDiffKey } from "../../../src/journal/pins.ts";
 import { createLogger } from "../../../src/log.ts";
 import { gatherReport } from "../../../src/report/gather.ts";
 import { renderDiff, renderReport } from "../../../src/report/render.ts";
@@ -39,7 +40,7 @@ describe("the report's diffs", () => {
     const longLine = `// ${"x".repeat(300)}`;
     writeFileSync(agent, `${original}export const greeting = "<b>hi</b>";\n${longLine}\n`);
     const journal = Journal.open(paths(dir).journal);
-    journal.createRun("run-r", {});
+    journal.runs.createRun("run-r", {});
     const { log } = createLogger({ stdout: false });
     const steps = createSteps({
       root: dir,
@@ -57,12 +58,12 @@ describe("the report's diffs", () => {
     );
     expect(out.accepted).toBe(false);
     expect(readFileSync(agent, "utf8")).toBe(original);
-    const kept = journal.fact(rejectedDiffKey("run-r", 1)) as string;
+    const kept = journal.pins.fact(rejectedDiffKey("run-r", 1)) as string;
     expect(kept).toMatch(/^\+export const greeting = "<b>hi<\/b>";$/m);
     // A re-run after a crash finds the file restored and keeps the diff it has.
     await steps.record({ runId: "run-r", iteration: 1, edit, gate: rejectedGate }, new AbortController().signal);
-    expect(journal.fact(rejectedDiffKey("run-r", 1))).toBe(kept);
-    journal.putIteration({
+    expect(journal.pins.fact(rejectedDiffKey("run-r", 1))).toBe(kept);
+    journal.runs.putIteration({
       runId: "run-r",
       iteration: 1,
       outcome: "rejected",
@@ -70,7 +71,7 @@ describe("the report's diffs", () => {
       bestBefore: 0.5,
       summary: edit,
     });
-    journal.putFact("baseline_spend_usd", 0.42);
+    journal.pins.putFact("baseline_spend_usd", 0.42);
     journal.close();
 
     const data = await gatherReport({ paths: paths(dir), benchmark: "example", repo: openRepo(dir), now: new Date() });

@@ -92,7 +92,7 @@ async function buildWorkspace(): Promise<{ root: string; sha: string }> {
   let now = 1_000_000;
   const journal = Journal.open(p.journal, { now: () => now });
   try {
-    journal.createRun("run-test", { benchmark: "example" });
+    journal.runs.createRun("run-test", { benchmark: "example" });
     const summary = (extra: Record<string, unknown>) => ({
       hypothesis: null,
       changeSummary: null,
@@ -108,9 +108,9 @@ async function buildWorkspace(): Promise<{ root: string; sha: string }> {
     });
     for (const iteration of [1, 2, 3]) {
       for (const step of ["benchmark", "analyze", "edit", "gate", "record", "learn"]) {
-        journal.stepStarted("run-test", iteration, step);
+        journal.runs.stepStarted("run-test", iteration, step);
         now += 1000;
-        journal.commitTransition({
+        journal.runs.commitTransition({
           runId: "run-test",
           snapshot: {},
           state: step,
@@ -122,7 +122,7 @@ async function buildWorkspace(): Promise<{ root: string; sha: string }> {
         });
       }
       for (const role of ["coding", "agent"] as const) {
-        journal.recordLlmCall({
+        journal.ledger.recordLlmCall({
           runId: "run-test",
           iteration,
           stepKey: null,
@@ -140,7 +140,7 @@ async function buildWorkspace(): Promise<{ root: string; sha: string }> {
         });
       }
     }
-    journal.putIteration({
+    journal.runs.putIteration({
       runId: "run-test",
       iteration: 1,
       outcome: "accepted",
@@ -152,7 +152,7 @@ async function buildWorkspace(): Promise<{ root: string; sha: string }> {
         promoted: ["t1", "t2"],
       }),
     });
-    journal.putIteration({
+    journal.runs.putIteration({
       runId: "run-test",
       iteration: 2,
       outcome: "rejected",
@@ -160,7 +160,7 @@ async function buildWorkspace(): Promise<{ root: string; sha: string }> {
       bestBefore: 0.6,
       summary: summary({ hypothesis: "shorter replies", suitePassed: 1, suiteTotal: 2, reasons: ["test: 0.3 < 0.6"] }),
     });
-    journal.putIteration({
+    journal.runs.putIteration({
       runId: "run-test",
       iteration: 3,
       outcome: "rejected",
@@ -168,7 +168,7 @@ async function buildWorkspace(): Promise<{ root: string; sha: string }> {
       bestBefore: 0.6,
       summary: summary({ hypothesis: "configurable turns", suiteTotal: 2, reasons: ["load check: Type 'string'"] }),
     });
-    journal.setRunStatus("run-test", "done", { stopReason: "max_iterations reached: 3" });
+    journal.runs.setRunStatus("run-test", "done", { stopReason: "max_iterations reached: 3" });
   } finally {
     journal.close();
   }

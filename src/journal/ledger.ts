@@ -1,0 +1,133 @@
+import { type Db, fromJson, toJson } from "./db.ts";
+
+export type LlmRole = "coding" | "agent";
+
+export interface LlmCallRow {
+  runId: string | null;
+  iteration: number | null;
+  stepKey: string | null;
+  role: LlmRole;
+  model: string;
+  promptHash: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  cacheCreationTokens: number;
+  cacheReadTokens: number;
+  costUsd: number;
+  latencyMs: number;
+  stopReason: string | null;
+  /** Stored so a resumed step can reuse a paid reply; never for test-split agent calls. */
+  response: unknown | null;
+}
+
+export interface Spend {
+  totalUsd: number;
+  byRole: Record<LlmRole, number>;
+  calls: number;
+}
+
+/** Every LLM call with its tokens and cost: the spend, and the replay of paid replies after a crash. */
+export class LlmLedger {
+  constructor(private readonly db: Db) {}
+
+  transaction<T>(fn: () => T): T {
+    return this.db.write(fn);
+  }
+
+  recordLlmCall(row: LlmCallRow): number {
+    return this.db.write(() => this.insert(row, this.db.now()));
+  }
+
+  recordLlmCalls(rows: LlmCallRow[]): void {
+    if (rows.length === 0) return;
+    const now = this.db.now();
+    this.db.write(() => {
+      for (const row of rows) this.insert(row, now);
+    });
+  }
+
+  private insert(row: LlmCallRow, now: number): number {
+    const info = this.db
+      .prepare(
+        `INSERT INTO llm_calls (run_id, iteration, step_key, role, model, prompt_hash, input_tokens, output_tokens,
+           cache_creation_tokens, cache_read_tokens, cost_usd, latency_ms, stop_reason, response, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        row.runId,
+        row.iteration,
+        row.stepKey,
+        row.role,
+        row.model,
+        row.promptHash,
+        row.inputTokens,
+        row.outputTokens,
+        row.cacheCreationTokens,
+        row.cacheReadTokens,
+        row.costUsd,
+        row.latencyMs,
+        row.stopReason,
+        toJson(row.response),
+        now,
+      );
+    return Number(info.lastInsertRowid);
+  }
+
+  /** A reply already paid for by this step with the same prompt, so a resumed step need not pay twice. */
+  findLlmResponse(stepKeyValue: string, promptHash: string): unknown | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT response FROM llm_calls WHERE step_key = ? AND prompt_hash = ? AND response IS NOT NULL
+         ORDER BY id DESC LIMIT 1`,
+      )
+      .get(stepKeyValue, promptHash) as { response: string } | undefined;
+    return r ? fromJson(r.response) : undefined;
+  }
+
+  llmCalls(runId: string): (LlmCallRow & { id: number; createdAt: number })[] {
+    return (
+      this.db.prepare("SELECT * FROM llm_calls WHERE run_id = ? ORDER BY id").all(runId) as Record<string, unknown>[]
+    ).map((r) => ({
+      id: r.id as number,
+      runId: r.run_id as string | null,
+      iteration: r.iteration as number | null,
+      stepKey: r.step_key as string | null,
+      role: r.role as LlmRole,
+      model: r.model as string,
+      promptHash: r.prompt_hash as string | null,
+      inputTokens: r.input_tokens as number,
+      outputTokens: r.output_tokens as number,
+      cacheCreationTokens: r.cache_creation_tokens as number,
+      cacheReadTokens: r.cache_read_tokens as number,
+      costUsd: r.cost_usd as number,
+      latencyMs: r.latency_ms as number,
+      stopReason: r.stop_reason as string | null,
+      response: fromJson(r.response),
+      createdAt: r.created_at as number,
+    }));
+  }
+
+  spend(runId: string, iteration?: number): Spend {
+    const rows = this.db
+      .prepare(
+        `SELECT role, SUM(cost_usd) AS usd, COUNT(*) AS n FROM llm_calls
+         WHERE run_id = ? AND (? IS NULL OR iteration = ?) GROUP BY role`,
+      )
+      .all(runId, iteration ?? null, iteration ?? null) as { role: LlmRole; usd: number; n: number }[];
+    const byRole: Record<LlmRole, number> = { coding: 0, agent: 0 };
+    let calls = 0;
+    for (const r of rows) {
+      byRole[r.role] = r.usd;
+      calls += r.n;
+    }
+    return { totalUsd: byRole.coding + byRole.agent, byRole, calls };
+  }
+
+  /** Spend of LLM calls made outside any run (the baseline, the CLI's benchmark and gate commands). */
+  spendOutsideRuns(): number {
+    const r = this.db.prepare("SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE run_id IS NULL").get() as {
+      usd: number | null;
+    };
+    return r.usd ?? 0;
+  }
+}
