@@ -25,7 +25,7 @@
 import type { Split } from "../domain.ts";
 import type { LlmCallRow } from "../journal/journal.ts";
 import type { AgentTask } from "./agent-contract.ts";
-import type { TraceEvent } from "./protocol.ts";
+import type { TraceEvent } from "./sealed/protocol.ts";
 import type { Reward } from "./types.ts";
 
 export interface TaskBatch {

@@ -20,8 +20,8 @@ import type { Adapter } from "./adapters/types.ts";
 import { createCommandExecutor } from "./command-executor.ts";
 import type { TaskExecutor, TaskOutcome } from "./executor.ts";
 import { allNonTransient, describeClasses, infraClass } from "./infra-class.ts";
-import { createLocalExecutor } from "./local-executor.ts";
-import type { SandboxMode } from "./sandbox.ts";
+import { createLocalExecutor } from "./local/executor.ts";
+import type { SandboxMode } from "./sealed/sandbox.ts";
 import { writeTrainTrace } from "./traces.ts";
 import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
 

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { LoopInput } from "../../machines/loop.ts";
 import type { Limits } from "../../machines/stop-rules.ts";
-import { assertSandboxReady } from "../benchmark/sandbox.ts";
+import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";

@@ -6,7 +6,7 @@
 import type { Adapter } from "../benchmark/adapters/types.ts";
 import { createCommandExecutor } from "../benchmark/command-executor.ts";
 import type { TaskOutcome } from "../benchmark/executor.ts";
-import { type LocalSession, openLocalSession } from "../benchmark/local-executor.ts";
+import { type LocalSession, openLocalSession } from "../benchmark/local/executor.ts";
 import { systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import type { Split } from "../domain.ts";

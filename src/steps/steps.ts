@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createAdapter } from "../benchmark/adapters/index.ts";
-import { type CheckResult, checkAgent } from "../benchmark/load-check.ts";
-import { compilePython } from "../benchmark/python-check.ts";
+import { type CheckResult, checkAgent } from "../benchmark/sealed/load-check.ts";
+import { compilePython } from "../benchmark/sealed/python-check.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import type { CodingAgent } from "../coding-agent/index.ts";

@@ -26,7 +26,7 @@ import { type Experiment, makeExperiment } from "../../helpers/benchmark-fixture
 import { preparedExperiment, spawnCli } from "../../helpers/experiment.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
-const HARNESS_CHILD = resolve(import.meta.dirname, "../../..", "src", "benchmark", "child.ts");
+const HARNESS_CHILD = resolve(import.meta.dirname, "../../..", "src", "benchmark", "sealed", "child.ts");
 const promptOf = (req: RecordedRequest): string => String(req.body?.messages?.[0]?.content ?? "");
 
 let server: TestLlmServer | null = null;

@@ -25,8 +25,8 @@ import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { transformSync } from "esbuild";
-import { UserError } from "../errors.ts";
-import { writeFileAtomic } from "../workspace/files.ts";
+import { UserError } from "../../errors.ts";
+import { writeFileAtomic } from "../../workspace/files.ts";
 
 export type SandboxMode = "bwrap" | "none";
 /** The agent file's language: which runtime the agent process runs (child.ts, or the Python runtime). */
@@ -34,8 +34,8 @@ export type AgentLanguage = "ts" | "python";
 
 export const languageOf = (agentFile: string): AgentLanguage => (agentFile.endsWith(".py") ? "python" : "ts");
 
-const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const CHILD_SOURCE = join(HARNESS_ROOT, "src", "benchmark", "child.ts");
+const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const CHILD_SOURCE = join(HARNESS_ROOT, "src", "benchmark", "sealed", "child.ts");
 /** Where the compiled child appears inside the sandbox. */
 const CHILD_INSIDE = "/harness/child.mjs";
 let childScript: string | null = null;
@@ -76,7 +76,7 @@ function privateCacheDir(): string {
   return dir;
 }
 /** The Python twin of child.ts (standard library only). */
-export const PYTHON_RUNTIME = join(HARNESS_ROOT, "src", "benchmark", "python", "harness_runtime.py");
+export const PYTHON_RUNTIME = join(HARNESS_ROOT, "src", "benchmark", "sealed", "python", "harness_runtime.py");
 
 /**
  * The Python that runs Python agents: $AUTO_HARNESS_PYTHON, else the system's /usr/bin/python3 (inside

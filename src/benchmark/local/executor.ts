@@ -7,19 +7,19 @@
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { tsImport } from "tsx/esm/api";
-import { withinBudget } from "../budget.ts";
-import type { Clock } from "../clock.ts";
-import type { Split } from "../domain.ts";
-import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
-import type { LlmCallRow } from "../journal/journal.ts";
-import type { AgentAdapter, TaskSpec } from "./adapters/types.ts";
-import { rewardOf } from "./adapters/types.ts";
-import { outsideText, placeAgent } from "./agent-build.ts";
-import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor, type TaskOutcome } from "./executor.ts";
-import { infraClass } from "./infra-class.ts";
-import { forwardLlmCall, type Upstream } from "./llm-proxy.ts";
-import { checkAgentStatic } from "./load-check.ts";
-import { type EnvShape, type FromChild, fromChildSchema, type ToChild, type TraceEvent } from "./protocol.ts";
+import { withinBudget } from "../../budget.ts";
+import type { Clock } from "../../clock.ts";
+import type { Split } from "../../domain.ts";
+import { AbortedError, errorMessage, HarnessError } from "../../errors.ts";
+import type { LlmCallRow } from "../../journal/journal.ts";
+import type { AgentAdapter, TaskSpec } from "../adapters/types.ts";
+import { rewardOf } from "../adapters/types.ts";
+import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor, type TaskOutcome } from "../executor.ts";
+import { infraClass } from "../infra-class.ts";
+import { outsideText, placeAgent } from "../sealed/agent-build.ts";
+import { forwardLlmCall, type Upstream } from "../sealed/gateway.ts";
+import { checkAgentStatic } from "../sealed/load-check.ts";
+import { type EnvShape, type FromChild, fromChildSchema, type ToChild, type TraceEvent } from "../sealed/protocol.ts";
 import {
   type AgentLanguage,
   type AgentProcess,
@@ -28,8 +28,8 @@ import {
   type SandboxMode,
   startAgentProcess,
   takeAgentProcess,
-} from "./sandbox.ts";
-import type { Reward } from "./types.ts";
+} from "../sealed/sandbox.ts";
+import type { Reward } from "../types.ts";
 
 export interface LocalExecutorOptions {
   adapter: AgentAdapter;

@@ -5,9 +5,9 @@
  * reply back, and keeps its own record: the usage it meters from the reply (never what the agent
  * reports), the trace event, and whether the endpoint — not the agent — failed.
  */
-import type { Clock } from "../clock.ts";
-import type { LlmCallRow } from "../journal/journal.ts";
-import { costUsd } from "../llm/client.ts";
+import type { Clock } from "../../clock.ts";
+import type { LlmCallRow } from "../../journal/journal.ts";
+import { costUsd } from "../../llm/client.ts";
 import type { TraceEvent } from "./protocol.ts";
 
 export interface Upstream {

@@ -21,7 +21,7 @@
  * Everything the child sends is checked by the harness (fromChildSchema) and may be hostile.
  */
 import { z } from "zod";
-import type { AgentTask } from "./agent-contract.ts";
+import type { AgentTask } from "../agent-contract.ts";
 
 // ------------------------------------------------------------------ harness → child
 

@@ -27,7 +27,7 @@ export interface CheckOptions {
   timeoutMs?: number;
 }
 
-const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const require = createRequire(import.meta.url);
 
 /**

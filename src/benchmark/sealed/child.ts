@@ -7,7 +7,7 @@
  */
 import { pathToFileURL } from "node:url";
 import Anthropic from "@anthropic-ai/sdk";
-import type { Agent, AgentContext } from "./agent-contract.ts";
+import type { Agent, AgentContext } from "../agent-contract.ts";
 import type { ChildInit, ChildRun, EnvResult, FromChild, LlmChunk, LlmFail, LlmHead, ToChild } from "./protocol.ts";
 
 const send = (message: FromChild): void => {
