@@ -19,9 +19,9 @@ import { paths } from "../workspace/paths.ts";
 import type { Adapter } from "./adapters/types.ts";
 import { createCommandExecutor } from "./command-executor.ts";
 import type { TaskExecutor, TaskOutcome } from "./executor.ts";
-import { allNonTransient, describeClasses, infraClass } from "./infra-class.ts";
+import { allNonTransient, describeClasses } from "./failure.ts";
 import { createLocalExecutor } from "./local/executor.ts";
-import type { SandboxMode } from "./sealed/sandbox.ts";
+import { type SandboxMode, sandboxSpec } from "./sealed/sandbox.ts";
 import { writeTrainTrace } from "./traces.ts";
 import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
 
@@ -83,7 +83,7 @@ function defaultExecutor(options: RunnerOptions, clock: Clock): TaskExecutor {
       baseURL: options.agentBaseURL ?? process.env.ANTHROPIC_BASE_URL ?? null,
       apiKey: options.agentApiKey ?? process.env.ANTHROPIC_API_KEY ?? null,
     },
-    sandbox: options.sandbox ?? config.sandbox,
+    sandbox: sandboxSpec(config, options.sandbox),
     ...(options.warmSpare === undefined ? {} : { warmSpare: options.warmSpare }),
     maxRetries: options.agentMaxRetries ?? 2,
     heartbeatMs: options.heartbeatMs ?? 250,
@@ -206,7 +206,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     const finish = (o: TaskOutcome): void => {
       rewards.get(o.taskId)?.set(o.trial, o.reward);
       if (o.reward === null) {
-        const cls = o.infraClass ?? infraClass(o.error);
+        const cls = o.infraClass ?? "unknown";
         infraClasses.set(cls, (infraClasses.get(cls) ?? 0) + 1);
         if (isTrain && firstTrainError === null && o.error) firstTrainError = o.error;
       }

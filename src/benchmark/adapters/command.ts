@@ -19,9 +19,9 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { HarnessError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { redact } from "../../secrets.ts";
+import { InfraFailure } from "../failure.ts";
 import type { Reward } from "../types.ts";
 import type { CommandAdapter, CommandRunRequest, ProcessGroupTracker } from "./types.ts";
 
@@ -148,7 +148,7 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         timeoutMs: opts.timeoutS * 1000,
         ...(inv.signal ? { signal: inv.signal } : {}),
       });
-      const fail = (why: string): never => {
+      const fail = (why: string, infraClass = "command failed"): never => {
         // A test run's stderr could carry task content: only train gets it in the log.
         opts.log.warn(
           inv.split === "test" ? { code, signal } : { code, signal, stderrTail },
@@ -156,13 +156,13 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         );
         // Train and list calls show what the command said; a test run's stderr stays private.
         const said = inv.split === "test" ? "" : tailOf(stderrTail);
-        throw new HarnessError(
-          "INFRA_FAILURE",
+        throw new InfraFailure(
+          infraClass,
           `benchmark command failed: ${why}${said ? `; its stderr ends:\n${said}` : ""}`,
         );
       };
-      if (timedOut) fail(`it ran longer than ${opts.timeoutS}s`);
-      if (code !== 0) fail(`exit code ${code}${signal ? ` (signal ${signal})` : ""}`);
+      if (timedOut) fail(`it ran longer than ${opts.timeoutS}s`, "command timed out");
+      if (code !== 0) fail(`exit code ${code}${signal ? ` (signal ${signal})` : ""}`, `command exited ${code}`);
       let parsed: z.infer<typeof resultsSchema>;
       try {
         const check = resultsSchema.safeParse(JSON.parse(readFileSync(resultsFile, "utf8")));
@@ -255,7 +255,7 @@ function runShell(
     child.on("error", (error) => {
       clearTimeout(timer);
       untrack?.();
-      reject(new HarnessError("INFRA_FAILURE", `cannot start the benchmark command: ${error.message}`));
+      reject(new InfraFailure("command did not start", `cannot start the benchmark command: ${error.message}`));
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);

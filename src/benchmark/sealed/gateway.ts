@@ -1,14 +1,22 @@
 /**
- * The harness's side of the agent's model calls: the agent process has no network and no key, so
- * it hands each HTTP request to the harness, which forwards only the Messages API
- * (`POST /v1/messages`, streaming or not) to the configured endpoint with the real key, streams the
- * reply back, and keeps its own record: the usage it meters from the reply (never what the agent
- * reports), the trace event, and whether the endpoint — not the agent — failed.
+ * The harness's side of the agent's model calls: the agent process has no network and no key, so it
+ * hands each HTTP request to the harness, which forwards only the Messages API (`POST /v1/messages`,
+ * streaming or not) to the configured endpoint with the real key, streams the reply back with the key
+ * taken out, and keeps its own record: the usage it meters from the reply (never what the agent reports),
+ * the trace event, and whose failure it was.
+ *
+ * The harness decides what infrastructure is: only the endpoint's own failures (no connection, 408, 429,
+ * 5xx, a broken stream, and a refusal of the harness's key) leave a task without a result. A request the
+ * agent malformed (a header value HTTP does not allow, a body that is not JSON, another path) is refused
+ * here with an error to the agent, and counts against its task: it once made the harness's own fetch
+ * throw, which was counted as the endpoint's failure and paused the run on every resume.
  */
 import type { Clock } from "../../clock.ts";
-import type { LlmCallRow } from "../../journal/journal.ts";
-import { costUsd } from "../../llm/client.ts";
+import { endpointClass, type InfraClass } from "../failure.ts";
 import type { TraceEvent } from "./protocol.ts";
+import { KeyScrubber, type MeteredCall, meter, parseJson, reassembleStream } from "./reply.ts";
+
+export { reassembleStream } from "./reply.ts";
 
 export interface Upstream {
   /** Default https://api.anthropic.com. */
@@ -32,13 +40,20 @@ export interface ReplySink {
 }
 
 export interface ForwardResult {
-  /** The endpoint failed (no answer, 401/403/408/429/5xx, or the reply broke off): the harness's failure. */
-  infra: string | null;
+  /** The endpoint failed: the harness's failure, with its class. */
+  infra: { class: InfraClass; message: string } | null;
   /** The agent gave up on the request (its abort signal): nothing to hold against the endpoint. */
   cancelled: boolean;
   /** Metered from the reply, when it carried usage. */
-  usage: Omit<LlmCallRow, "runId" | "iteration"> | null;
+  usage: MeteredCall | null;
   event: Extract<TraceEvent, { kind: "llm" }>;
+}
+
+export interface GatewayOptions {
+  upstream: Upstream;
+  clock: Clock;
+  /** The config's agent_model: a 403 for it is the key's refusal, for another model the agent's choice. */
+  agentModel: string;
 }
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -47,197 +62,172 @@ const PASSED_REQUEST_HEADERS = ["anthropic-version", "anthropic-beta", "accept"]
 /** Reply headers the SDK reads for its retries and errors. */
 const PASSED_REPLY_HEADERS = ["content-type", "request-id", "retry-after", "retry-after-ms", "x-should-retry"];
 
-export function infraStatus(status: number): boolean {
-  return status === 401 || status === 403 || status === 408 || status === 429 || status >= 500;
+/** Whether an HTTP status is the endpoint's failure rather than an answer to what the agent asked. */
+export function infraStatus(status: number, forAgentModel = true): boolean {
+  if (status === 403) return forAgentModel;
+  return status === 401 || status === 408 || status === 429 || status >= 500;
 }
 
-function parseJson(text: string | null): unknown {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-/** Rebuilds the final message from a streamed reply, so usage and traces read the same either way. */
-export function reassembleStream(text: string): Record<string, unknown> | null {
-  let message: Record<string, unknown> | null = null;
-  const blocks: Record<string, unknown>[] = [];
-  const partialJson: string[] = [];
-  for (const chunk of text.split("\n\n")) {
-    const dataLine = chunk.split("\n").find((l) => l.startsWith("data: "));
-    if (!dataLine) continue;
-    // biome-ignore lint/suspicious/noExplicitAny: SSE events are untyped JSON
-    const event = parseJson(dataLine.slice(6)) as Record<string, any>;
-    if (!event || typeof event !== "object") continue;
-    if (event.type === "message_start") message = { ...event.message };
-    else if (event.type === "content_block_start") {
-      blocks[event.index] = { ...event.content_block };
-      partialJson[event.index] = "";
-    } else if (event.type === "content_block_delta") {
-      const block = blocks[event.index];
-      if (!block) continue;
-      if (event.delta?.type === "text_delta") block.text = `${block.text ?? ""}${event.delta.text}`;
-      if (event.delta?.type === "input_json_delta") partialJson[event.index] += event.delta.partial_json;
-    } else if (event.type === "content_block_stop") {
-      const block = blocks[event.index];
-      if (block && block.type === "tool_use" && partialJson[event.index])
-        block.input = parseJson(partialJson[event.index]!);
-    } else if (event.type === "message_delta" && message) {
-      message.stop_reason = event.delta?.stop_reason ?? null;
-      message.usage = { ...(message.usage as object), ...event.usage };
-    }
-  }
-  if (!message) return null;
-  message.content = blocks;
-  return message;
-}
-
-function count(v: unknown): number {
-  return typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
-}
-
-function meter(
-  message: Record<string, unknown> | null,
-  requestedModel: string,
-  latencyMs: number,
-): ForwardResult["usage"] {
-  const usage = message?.usage as Record<string, unknown> | undefined;
-  if (!usage || typeof usage !== "object") return null;
-  const model = typeof message?.model === "string" && message.model ? message.model : requestedModel;
-  const counts = {
-    input_tokens: count(usage.input_tokens),
-    output_tokens: count(usage.output_tokens),
-    cache_creation_input_tokens: count(usage.cache_creation_input_tokens),
-    cache_read_input_tokens: count(usage.cache_read_input_tokens),
-  };
-  return {
-    stepKey: null,
-    role: "agent",
-    model,
-    promptHash: null,
-    inputTokens: counts.input_tokens,
-    outputTokens: counts.output_tokens,
-    cacheCreationTokens: counts.cache_creation_input_tokens,
-    cacheReadTokens: counts.cache_read_input_tokens,
-    costUsd: costUsd(model, counts),
-    latencyMs,
-    stopReason: typeof message?.stop_reason === "string" ? message.stop_reason : null,
-    // Never a test response; train responses live in the trace files.
-    response: null,
-  };
-}
-
-/** " (ECONNREFUSED)": the network error's code, which fetch hides under its causes. */
-function causeCode(error: unknown): string {
+/** The errno-style code fetch hides under its causes ("ECONNREFUSED"). */
+function causeCode(error: unknown): string | undefined {
   let e = error as { code?: unknown; cause?: unknown } | null | undefined;
   for (let depth = 0; e && depth < 5; depth++) {
-    if (typeof e.code === "string") return ` (${e.code})`;
+    if (typeof e.code === "string") return e.code;
     e = e.cause as typeof e;
   }
-  return "";
+  return undefined;
 }
 
-function refuse(sink: ReplySink, status: number, type: string, message: string): void {
-  sink.head(status, { "content-type": "application/json" });
-  sink.chunk(JSON.stringify({ type: "error", error: { type, message } }));
-  sink.end();
+type Checked =
+  | { ok: true; request: Request; model: string }
+  | { ok: false; status: number; type: string; why: string; infra?: true };
+
+/** The request as the harness will send it, or why the agent's request is refused (its own fault). */
+function checkRequest(upstream: Upstream, req: ForwardRequest, signal: AbortSignal): Checked {
+  const url = new URL(req.path, "http://agent.invalid");
+  if (req.method.toUpperCase() !== "POST" || url.pathname !== "/v1/messages") {
+    const why = `the harness forwards only POST /v1/messages, not ${req.method} ${url.pathname}`;
+    return { ok: false, status: 404, type: "not_found_error", why };
+  }
+  if (req.body !== null && Buffer.byteLength(req.body) > MAX_BODY_BYTES) {
+    return { ok: false, status: 413, type: "request_too_large", why: "request body too large" };
+  }
+  const body = parseJson(req.body);
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    return { ok: false, status: 400, type: "invalid_request_error", why: "the request body is not a JSON object" };
+  }
+  const headers = new Headers({ "content-type": "application/json", "anthropic-version": "2023-06-01" });
+  for (const name of PASSED_REQUEST_HEADERS) {
+    const value = req.headers[name];
+    if (value === undefined) continue;
+    try {
+      headers.set(name, value);
+    } catch {
+      return {
+        ok: false,
+        status: 400,
+        type: "invalid_request_error",
+        why: `header ${name}: a value HTTP does not allow`,
+      };
+    }
+  }
+  if (upstream.apiKey) headers.set("x-api-key", upstream.apiKey);
+  const base = (upstream.baseURL ?? "https://api.anthropic.com").replace(/\/+$/, "");
+  let target: URL;
+  try {
+    target = new URL(`${base}/v1/messages${url.search}`);
+  } catch {
+    // The operator's base URL, not the agent's request: every call would fail the same way.
+    return { ok: false, status: 502, type: "api_error", why: "the harness's endpoint URL is not a URL", infra: true };
+  }
+  let request: Request;
+  try {
+    request = new Request(target, { method: "POST", headers, body: req.body, signal });
+  } catch {
+    return { ok: false, status: 400, type: "invalid_request_error", why: "the request cannot be sent as it is" };
+  }
+  const model = (body as { model?: unknown }).model;
+  return { ok: true, request, model: typeof model === "string" ? model : "" };
 }
 
 /** Forwards one request of the agent; never throws. */
 export async function forwardLlmCall(
-  upstream: Upstream,
-  clock: Clock,
+  g: GatewayOptions,
   req: ForwardRequest,
   sink: ReplySink,
   signal: AbortSignal,
 ): Promise<ForwardResult> {
+  const { clock } = g;
   const started = clock.now();
-  const request = parseJson(req.body);
   const event: Extract<TraceEvent, { kind: "llm" }> = {
     kind: "llm",
     at: started,
     latency_ms: 0,
     status: null,
-    request,
+    request: parseJson(req.body),
   };
   const result = (r: Omit<ForwardResult, "event">): ForwardResult => {
     event.latency_ms = clock.now() - started;
     return { ...r, event };
   };
-  const url = new URL(req.path, "http://agent.invalid");
-  if (req.method.toUpperCase() !== "POST" || url.pathname !== "/v1/messages") {
-    const why = `the harness forwards only POST /v1/messages, not ${req.method} ${url.pathname}`;
-    refuse(sink, 404, "not_found_error", why);
-    event.status = 404;
-    event.error = why;
-    return result({ infra: null, cancelled: false, usage: null });
+  const checked = checkRequest(g.upstream, req, signal);
+  if (!checked.ok) {
+    sink.head(checked.status, { "content-type": "application/json" });
+    sink.chunk(JSON.stringify({ type: "error", error: { type: checked.type, message: checked.why } }));
+    sink.end();
+    event.status = checked.status;
+    event.error = checked.why;
+    const infra = checked.infra ? { class: "bad endpoint URL", message: checked.why } : null;
+    return result({ infra, cancelled: false, usage: null });
   }
-  if (req.body !== null && Buffer.byteLength(req.body) > MAX_BODY_BYTES) {
-    refuse(sink, 413, "request_too_large", "request body too large");
-    event.status = 413;
-    return result({ infra: null, cancelled: false, usage: null });
-  }
-  const headers: Record<string, string> = { "content-type": "application/json", "anthropic-version": "2023-06-01" };
-  for (const name of PASSED_REQUEST_HEADERS) if (req.headers[name]) headers[name] = req.headers[name];
-  if (upstream.apiKey) headers["x-api-key"] = upstream.apiKey;
-  const base = (upstream.baseURL ?? "https://api.anthropic.com").replace(/\/+$/, "");
-  const requestedModel =
-    typeof (request as { model?: unknown })?.model === "string" ? (request as { model: string }).model : "";
-
+  const scrubber = new KeyScrubber(g.upstream.apiKey);
   let res: Response;
   try {
-    res = await fetch(`${base}/v1/messages${url.search}`, { method: "POST", headers, body: req.body, signal });
+    res = await fetch(checked.request);
   } catch (error) {
-    const message = (error as Error).message;
+    const message = scrubber.scrub((error as Error).message);
     sink.fail(message);
     event.error = message;
     if (signal.aborted) return result({ infra: null, cancelled: true, usage: null });
-    return result({ infra: `LLM request failed: ${message}${causeCode(error)}`, cancelled: false, usage: null });
+    const code = causeCode(error);
+    const infra = {
+      class: endpointClass(null, code),
+      message: `LLM request failed: ${message}${code ? ` (${code})` : ""}`,
+    };
+    return result({ infra, cancelled: false, usage: null });
   }
   event.status = res.status;
   const replyHeaders: Record<string, string> = {};
   for (const name of PASSED_REPLY_HEADERS) {
     const value = res.headers.get(name);
-    if (value !== null) replyHeaders[name] = value;
+    if (value !== null) replyHeaders[name] = scrubber.scrub(value);
   }
   sink.head(res.status, replyHeaders);
-  let infra = infraStatus(res.status) ? `LLM API answered ${res.status}` : null;
+  const failed = infraStatus(res.status, checked.model === g.agentModel);
+  let infra = failed ? { class: endpointClass(res.status), message: `LLM API answered ${res.status}` } : null;
   let cancelled = false;
-  let text = "";
-  const decoder = new TextDecoder();
-  try {
-    if (res.body) {
-      for await (const chunk of res.body) {
-        const piece = decoder.decode(chunk as Uint8Array, { stream: true });
-        if (piece) {
-          text += piece;
-          sink.chunk(piece);
-        }
-      }
-    }
-    const tail = decoder.decode();
-    if (tail) {
-      text += tail;
-      sink.chunk(tail);
-    }
-    sink.end();
-  } catch (error) {
-    const message = (error as Error).message;
-    sink.fail(message);
-    event.error = message;
+  const read = await relayBody(res, scrubber, sink);
+  if (read.error !== null) {
+    event.error = read.error;
     if (signal.aborted) cancelled = true;
-    else infra = `LLM response broke off: ${message}`;
+    else infra = { class: "stream broke off", message: `LLM response broke off: ${read.error}` };
   }
   const streamed = (res.headers.get("content-type") ?? "").includes("text/event-stream");
-  const message = streamed ? reassembleStream(text) : (parseJson(text) as Record<string, unknown> | null);
-  event.response = streamed ? (message ?? text) : parseJson(text);
+  const message = streamed ? reassembleStream(read.text) : (parseJson(read.text) as Record<string, unknown> | null);
+  event.response = streamed ? (message ?? read.text) : parseJson(read.text);
   const latency = clock.now() - started;
   // A reply that carried usage was paid for, whole or not.
   const usage =
     res.ok || message?.usage
-      ? meter(message && typeof message === "object" ? message : null, requestedModel, latency)
+      ? meter(message && typeof message === "object" ? message : null, checked.model, latency)
       : null;
   return result({ infra, cancelled, usage });
+}
+
+/** Streams the body to the agent with the key taken out; returns what was passed on, and how it broke off. */
+async function relayBody(
+  res: Response,
+  scrubber: KeyScrubber,
+  sink: ReplySink,
+): Promise<{ text: string; error: string | null }> {
+  let text = "";
+  const pass = (piece: string) => {
+    if (!piece) return;
+    text += piece;
+    sink.chunk(piece);
+  };
+  const decoder = new TextDecoder();
+  try {
+    if (res.body)
+      for await (const chunk of res.body) pass(scrubber.push(decoder.decode(chunk as Uint8Array, { stream: true })));
+    pass(scrubber.push(decoder.decode()));
+    pass(scrubber.end());
+    sink.end();
+    return { text, error: null };
+  } catch (error) {
+    pass(scrubber.end());
+    const message = scrubber.scrub((error as Error).message);
+    sink.fail(message);
+    return { text, error: message };
+  }
 }
