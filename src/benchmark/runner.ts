@@ -21,6 +21,7 @@ import { createCommandExecutor } from "./command-executor.ts";
 import type { TaskExecutor, TaskOutcome } from "./executor.ts";
 import { allNonTransient, describeClasses } from "./failure.ts";
 import { createLocalExecutor } from "./local/executor.ts";
+import { confirmScorerFaults } from "./scorer-fault.ts";
 import { type SandboxMode, sandboxSpec } from "./sealed/sandbox.ts";
 import { writeTrainTrace } from "./traces.ts";
 import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
@@ -53,6 +54,11 @@ export interface RunnerOptions {
   sandbox?: SandboxMode;
   /** Keep a fresh agent process started between runs (default true). */
   warmSpare?: boolean;
+  /**
+   * The incumbent's agent file content (the last accepted version): when the scorer throws on an answer, the
+   * incumbent answers the same task, and a scorer that throws on both is a benchmark bug (scorer-fault.ts).
+   */
+  incumbentAgent?: () => Promise<string | null>;
 }
 
 export function agentHashOf(content: string | Buffer): string {
@@ -183,6 +189,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     let done = 0;
     let passed = [...rewards.values()].reduce((n, m) => n + [...m.values()].filter(passes).length, 0);
     const infraClasses = new Map<string, number>();
+    const scorerThrew = new Set<string>();
     // Train errors may be shown (the coding agent reads them anyway); a test task's never are.
     let firstTrainError: string | null = null;
 
@@ -210,6 +217,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
         infraClasses.set(cls, (infraClasses.get(cls) ?? 0) + 1);
         if (isTrain && firstTrainError === null && o.error) firstTrainError = o.error;
       }
+      if (o.agentFailure === "scorer threw") scorerThrew.add(o.taskId);
       if (writeTraces && o.events !== null) {
         traceWrites.push(
           writeTrainTrace(p.tracesLatest, p.tracesBaseline, o.taskId, {
@@ -287,6 +295,23 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
           if (error instanceof HarnessError && error.code === "BUDGET_EXHAUSTED") throw budgetError(request.runId);
           throw error;
         }
+      }
+      if (options.incumbentAgent) {
+        const limit = request.runId === null ? null : config.budget_usd;
+        await confirmScorerFaults({
+          taskIds: [...scorerThrew],
+          agentFile,
+          agentHash,
+          split,
+          incumbent: options.incumbentAgent,
+          hashOf: agentHashOf,
+          executor,
+          runId: request.runId,
+          iteration: request.iteration ?? null,
+          budgetUsd: budgetLeft(limit, spentBy(request.runId)),
+          recordSpend: (calls) => journal.recordLlmCalls(calls),
+          ...(request.signal ? { signal: request.signal } : {}),
+        });
       }
     } finally {
       await Promise.all(traceWrites);

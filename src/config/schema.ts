@@ -147,7 +147,9 @@ export const configSchema = z.strictObject({
         .min(32)
         .max(65_536)
         .default(256)
-        .describe("Processes and threads one agent process's sandbox may hold (a Node agent process uses about a dozen)."),
+        .describe(
+          "Processes and threads one agent process's sandbox may hold (a Node agent process uses about a dozen).",
+        ),
       memory_mb: z
         .int()
         .min(128)
