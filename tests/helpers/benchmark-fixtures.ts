@@ -1,5 +1,5 @@
 /** Shared set-up for the benchmark tests: a real experiment dir with a local benchmark, journal and captured logs. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -117,3 +117,21 @@ export default {
   },
 };
 `;
+
+/** A train task's trace as the runner wrote it. */
+export function readTrace(
+  e: Experiment,
+  id: string,
+): { events: { kind: string; message?: string; limit?: string }[]; error: string | null; answer: unknown } {
+  return JSON.parse(readFileSync(join(paths(e.root).tracesLatest, id, "trace.json"), "utf8"));
+}
+
+/** The agent's notes in its train trace: how a hostile agent tells the test what it tried. */
+export function agentNotes(e: Experiment, id: string): string[] {
+  return (
+    readTrace(e, id)
+      .events.filter((ev) => ev.kind === "note")
+      // The trace fences the agent's own text; the words inside are what it wrote.
+      .map((ev) => (ev.message ?? "").replace(/^⟦agent⟧ /, "").replace(/ ⟦\/agent⟧$/, ""))
+  );
+}

@@ -14,7 +14,7 @@ import { accessSync, constants, realpathSync, rmSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import type { Config } from "../../config/schema.ts";
 import { UserError } from "../../errors.ts";
-import { type AgentLimits, limitsOf, rlimitPrefix, tmpfsBytes } from "./limits.ts";
+import { type AgentLimits, describeLimits, limitsOf, rlimitPrefix, tmpfsBytes } from "./limits.ts";
 import { newAgentDir } from "./runtime-dir.ts";
 import { dropRootPrefix, type SandboxUser, sandboxUserOf } from "./sandbox-user.ts";
 
@@ -198,4 +198,27 @@ export function launchCommand(spec: SandboxSpec, runtime: string[], launch: Laun
     : [];
   const all = [...cgroup, ...line];
   return { file: all[0]!, args: all.slice(1) };
+}
+
+/** What `status` says of the seal: who the agent runs as, and the limits with the mechanism that enforces them. */
+export function describeSeal(config: Partial<Pick<Config, "sandbox_user" | "sandbox_limits" | "per_task_timeout">>): {
+  who: string;
+  limits: string;
+} {
+  let who: string;
+  let limits: string;
+  try {
+    const user = sandboxUserOf(config);
+    who = user
+      ? `bwrap as ${user.name} (uid ${user.uid}), no capabilities`
+      : "bwrap as the harness's own user in its own user namespace, no capabilities";
+  } catch (error) {
+    who = `bwrap, but ${(error as Error).message}`;
+  }
+  try {
+    limits = describeLimits(limitsOf(config), config.per_task_timeout ?? 300);
+  } catch (error) {
+    limits = (error as Error).message;
+  }
+  return { who, limits };
 }

@@ -22,7 +22,7 @@ import { costUsd } from "../../../src/llm/client.ts";
 import { gatherReport } from "../../../src/report/gather.ts";
 import { renderReport } from "../../../src/report/render.ts";
 import { paths } from "../../../src/workspace/paths.ts";
-import { type Experiment, makeExperiment } from "../../helpers/benchmark-fixtures.ts";
+import { agentNotes, type Experiment, makeExperiment, readTrace } from "../../helpers/benchmark-fixtures.ts";
 import { preparedExperiment, spawnCli } from "../../helpers/experiment.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
@@ -40,19 +40,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-function readTrace(e: Experiment, id: string): { events: { kind: string; message?: string }[]; error: string | null } {
-  return JSON.parse(readFileSync(join(paths(e.root).tracesLatest, id, "trace.json"), "utf8"));
-}
-
-/** The agent's notes in its train trace: how it tells us what it tried. */
-function notes(e: Experiment, id: string): string[] {
-  return (
-    readTrace(e, id)
-      .events.filter((ev) => ev.kind === "note")
-      // The trace fences the agent's own text; the words inside are what it wrote.
-      .map((ev) => (ev.message ?? "").replace(/^⟦agent⟧ /, "").replace(/ ⟦\/agent⟧$/, ""))
-  );
-}
+const notes = agentNotes;
 
 describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team: the sealed agent process", () => {
   it("cannot read the benchmark's answers or scorer: replaying them moves no score (it does unsealed)", async () => {
