@@ -243,15 +243,20 @@ export default {
       config: { budget_usd: 100 },
     });
     exp.writeAgent(`import type Anthropic from "@anthropic-ai/sdk";
+import { writeSync } from "node:fs";
 export default {
   async run(task: { id: string }, ctx: { client: Anthropic; model: string }) {
-    const send = (m: unknown) => process.send?.(m as never);
-    // The old usage report, hugely negative; a report for a task that does not exist; garbage.
-    send({ type: "llm", taskId: task.id, model: ctx.model, inputTokens: -1e12, outputTokens: -1e12, cacheCreationTokens: -1e12, cacheReadTokens: 0, latencyMs: 1, stopReason: null });
-    send({ type: "usage", costUsd: -1000 });
+    // Frames on the channel, as the runtime writes them (a frame that is not the protocol breaks the channel:
+    // the channel red team has those).
+    const send = (m: unknown) => {
+      const body = Buffer.from(JSON.stringify(m));
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(body.length);
+      writeSync(3, Buffer.concat([head, body]));
+    };
+    // A result and a model call for a task that does not exist.
     send({ type: "done", jobId: "no-such-job", outcome: { ok: true, answer: "fine" } });
     send({ type: "llm", jobId: "no-such-job", callId: "x1", method: "POST", path: "/v1/messages", headers: {}, body: "{}" });
-    send("not even an object");
     const r = await ctx.client.messages.create({ model: ctx.model, max_tokens: 10, messages: [{ role: "user", content: "hi" }] });
     // A request that is not the Messages API is refused, not forwarded.
     await fetch("http://harness.invalid/v1/models").catch(() => {});
