@@ -59,6 +59,8 @@ export class PoolProcess {
       });
       child.on("exit", (code, signal) => {
         this.exited = true;
+        // Its directory and cgroup go with it, whoever is to blame.
+        proc.dispose();
         // Before any task: nothing in stderr can be a task's content.
         const tail = this.stderrTail ? `: ${this.outside(this.stderrTail.slice(-1500))}` : "";
         reject(

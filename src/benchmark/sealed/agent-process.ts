@@ -114,7 +114,9 @@ export function startAgentProcess(
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     socket.destroy();
     rmSync(agentDir, { recursive: true, force: true });
-    if (cgroup) child.once("exit", () => removeAgentCgroup(cgroup));
+    if (!cgroup) return;
+    if (child.exitCode !== null || child.signalCode !== null) removeAgentCgroup(cgroup);
+    else child.once("exit", () => removeAgentCgroup(cgroup));
   };
   const breakWith = (error: ChannelError) => {
     if (broken || disposed) return;
