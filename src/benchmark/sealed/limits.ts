@@ -18,6 +18,7 @@ import {
 import { join } from "node:path";
 import { type Config, configSchema } from "../../config/schema.ts";
 import { UserError } from "../../errors.ts";
+import { pidAlive } from "./runtime-dir.ts";
 
 export interface AgentLimits {
   /** Processes and threads in one sandbox. */
@@ -101,10 +102,15 @@ export function rlimitPrefix(l: AgentLimits): string[] {
 }
 
 let nextCgroup = 0;
+const swept = new Set<string>();
 
 /** A cgroup for one agent process under `l.cgroup`, its limits written; null under rlimits. */
 export function createAgentCgroup(l: AgentLimits): string | null {
   if (l.cgroup === null) return null;
+  if (!swept.has(l.cgroup)) {
+    swept.add(l.cgroup);
+    sweepDeadCgroups(l.cgroup);
+  }
   const dir = join(l.cgroup, `auto-harness-${process.pid}-${++nextCgroup}`);
   mkdirSync(dir);
   writeFileSync(join(dir, "memory.max"), String(l.memoryMb * MIB));
@@ -123,11 +129,10 @@ export function removeAgentCgroup(dir: string | null): void {
 }
 
 /** Cgroups a dead harness left (their processes died with it). */
-export function sweepDeadCgroups(l: AgentLimits, alive: (pid: number) => boolean): void {
-  if (!l.cgroup) return;
-  for (const name of readdirSync(l.cgroup)) {
+function sweepDeadCgroups(dir: string): void {
+  for (const name of readdirSync(dir)) {
     const pid = /^auto-harness-(\d+)-/.exec(name)?.[1];
-    if (pid && Number(pid) !== process.pid && !alive(Number(pid))) removeAgentCgroup(join(l.cgroup, name));
+    if (pid && Number(pid) !== process.pid && !pidAlive(Number(pid))) removeAgentCgroup(join(dir, name));
   }
 }
 

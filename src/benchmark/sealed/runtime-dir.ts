@@ -56,7 +56,8 @@ export function runtimeDir(): string {
   return dir;
 }
 
-const alive = (pid: number): boolean => {
+/** Whether a process of this pid exists (a harness that left directories behind is gone when not). */
+export const pidAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;
@@ -71,7 +72,7 @@ export function sweepDeadAgentDirs(dir: string): string[] {
   const removed: string[] = [];
   for (const name of readdirSync(dir)) {
     const pid = /^agent-(\d+)-/.exec(name)?.[1];
-    if (!pid || Number(pid) === process.pid || alive(Number(pid))) continue;
+    if (!pid || Number(pid) === process.pid || pidAlive(Number(pid))) continue;
     rmSync(join(dir, name), { recursive: true, force: true });
     removed.push(name);
   }
