@@ -11,6 +11,10 @@ import type { LocalExecutorOptions } from "./executor.ts";
 import type { Running } from "./task.ts";
 
 const STDERR_CHARS = 4000;
+/** Messages for no task in flight (a late reply, a cancelled call) that a working agent may send. */
+const STRAYS_ALLOWED = 1000;
+/** Heartbeats beyond their pace, however fast the harness reads them. */
+const EXTRA_HEARTBEATS_ALLOWED = 50;
 
 export interface PoolProcessEvents {
   message(p: PoolProcess, m: FromChild): void;
@@ -29,6 +33,9 @@ export class PoolProcess {
   exited = false;
   loaded = false;
   stderrTail = "";
+  private heartbeats = 0;
+  private strays = 0;
+  private readonly startedAt: number;
 
   constructor(
     readonly proc: AgentProcess,
@@ -39,6 +46,7 @@ export class PoolProcess {
     events: PoolProcessEvents,
   ) {
     this.lastHeartbeat = o.clock.now();
+    this.startedAt = o.clock.now();
     const child = proc.child;
     child.stderr?.on("data", (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_CHARS);
@@ -87,6 +95,17 @@ export class PoolProcess {
       },
       () => this.kill(),
     );
+  }
+
+  /**
+   * Whether a message nobody asked for makes a flood: heartbeats faster than the runtime sends them, or
+   * messages for tasks and calls not in flight past an allowance. Counted, not timed by arrival, so a flood
+   * is one however slowly a loaded harness reads it.
+   */
+  flooded(kind: "heartbeat" | "stray", now: number, heartbeatMs: number): boolean {
+    if (kind === "stray") return ++this.strays > STRAYS_ALLOWED;
+    const paced = (2 * (now - this.startedAt)) / Math.max(1, heartbeatMs);
+    return ++this.heartbeats > paced + EXTRA_HEARTBEATS_ALLOWED;
   }
 
   /** Messages name the agent by its path inside the sandbox; the operator knows it by its own. */

@@ -11,22 +11,12 @@ import { rewardOf } from "../adapters/types.ts";
 import type { ExecutorItem, ItemQueue, TaskBatch } from "../executor.ts";
 import type { AgentFailure } from "../failure.ts";
 import type { AgentProcess } from "../sealed/agent-process.ts";
-import type { ChannelError } from "../sealed/channel.ts";
+import { ChannelError } from "../sealed/channel.ts";
 import type { FromChild } from "../sealed/protocol.ts";
 import type { LocalExecutorOptions } from "./executor.ts";
 import { PoolProcess } from "./pool-process.ts";
-import {
-  type EnvFactory,
-  type EnvHandle,
-  type Job,
-  MAX_NOTES_PER_TASK,
-  newRunning,
-  noteEvent,
-  type Running,
-  type Settled,
-  shapeOf,
-} from "./task.ts";
-import { type CallContext, forwardModelCall, runTool } from "./task-calls.ts";
+import { type EnvFactory, type EnvHandle, type Job, newRunning, type Running, type Settled, shapeOf } from "./task.ts";
+import { type CallContext, forwardModelCall, recordNote, runTool } from "./task-calls.ts";
 
 export class AgentPool {
   private main: PoolProcess | null = null;
@@ -61,6 +51,7 @@ export class AgentPool {
         this.spent += usd;
       },
       hitLimit: (p, r, limit, message) => this.hitLimit(p, r, limit, message),
+      stray: (p) => this.stray(p),
     };
   }
 
@@ -303,24 +294,32 @@ export class AgentPool {
     this.settle(r, { reward: 0, error: `limit: ${message}`, answer: null, agentFailure: "limit" });
   }
 
+  /** A message for no task or call in flight: harmless alone, a flood in numbers. */
+  private stray(p: PoolProcess): void {
+    if (p.flooded("stray", this.o.clock.now(), this.o.heartbeatMs)) this.onBroken(p, new ChannelError("flood"));
+  }
+
   private onMessage(p: PoolProcess, m: FromChild): void {
     switch (m.type) {
       case "hb":
         p.lastHeartbeat = this.o.clock.now();
+        if (p.flooded("heartbeat", this.o.clock.now(), this.o.heartbeatMs)) this.onBroken(p, new ChannelError("flood"));
         return;
       case "llm":
         forwardModelCall(this.calls, p, m);
         return;
       case "llm-cancel": {
-        const jobId = p.calls.get(m.callId);
-        if (jobId) p.running.get(jobId)?.open.get(m.callId)?.abort();
+        const call = p.running.get(p.calls.get(m.callId) ?? "")?.open.get(m.callId);
+        if (call) call.abort();
+        else this.stray(p);
         return;
       }
       case "env":
+        if (!p.running.has(m.jobId)) this.stray(p);
         void runTool(this.calls, p, m);
         return;
       case "note":
-        this.onNote(p, m);
+        recordNote(this.calls, p, m);
         return;
       case "done":
         this.onDone(p, m);
@@ -328,22 +327,13 @@ export class AgentPool {
     }
   }
 
-  private onNote(p: PoolProcess, m: Extract<FromChild, { type: "note" }>): void {
-    const r = p.running.get(m.jobId);
-    if (!r) return;
-    if (++r.notes > MAX_NOTES_PER_TASK) {
-      const why = `more than ${MAX_NOTES_PER_TASK} notes in one task: a flood, stopped`;
-      this.hitLimit(p, r, "notes per task", why);
-      return;
-    }
-    // Test runs send notes too (the agent cannot tell), and they are dropped here.
-    if (this.isTrain) r.events.push(noteEvent(this.o.clock.now(), m.message, m.data));
-  }
-
   private onDone(p: PoolProcess, m: Extract<FromChild, { type: "done" }>): void {
     p.lastHeartbeat = this.o.clock.now();
     const r = this.take(p, m.jobId);
-    if (!r) return;
+    if (!r) {
+      this.stray(p);
+      return;
+    }
     const outcome = m.outcome;
     // Calls still open are abandoned; their records (and whether the endpoint failed) come first.
     this.abandon(r);

@@ -9,7 +9,7 @@ import { forwardLlmCall } from "../sealed/gateway.ts";
 import type { FromChild, ToChild, TraceEvent } from "../sealed/protocol.ts";
 import type { LocalExecutorOptions } from "./executor.ts";
 import type { PoolProcess } from "./pool-process.ts";
-import type { Running } from "./task.ts";
+import { MAX_NOTES_PER_TASK, noteEvent, type Running } from "./task.ts";
 
 export interface CallContext {
   o: LocalExecutorOptions;
@@ -19,16 +19,20 @@ export interface CallContext {
   addSpend(usd: number): void;
   /** Ends the task as the agent's failure for a limit it hit, with a line in its trace. */
   hitLimit(p: PoolProcess, r: Running, limit: string, message: string): void;
+  /** A message for no task in flight. */
+  stray(p: PoolProcess): void;
 }
 
 type LlmMessage = Extract<FromChild, { type: "llm" }>;
 type EnvMessage = Extract<FromChild, { type: "env" }>;
+type NoteMessage = Extract<FromChild, { type: "note" }>;
 
 export function forwardModelCall(c: CallContext, p: PoolProcess, m: LlmMessage): void {
   const r = p.running.get(m.jobId);
   const reply = (message: ToChild) => p.send(message);
   if (!r || p.calls.has(m.callId)) {
     reply({ type: "llm-fail", callId: m.callId, message: "no such task in flight" });
+    c.stray(p);
     return;
   }
   r.requestBytes += m.body === null ? 0 : Buffer.byteLength(m.body);
@@ -94,4 +98,19 @@ export async function runTool(c: CallContext, p: PoolProcess, m: EnvMessage): Pr
     event.error = errorMessage(error);
     p.send({ type: "env-result", callId: m.callId, ok: false, error: errorMessage(error) });
   }
+}
+
+/** The agent's own note, for the train trace; past the cap per task, a flood that stops the task. */
+export function recordNote(c: CallContext, p: PoolProcess, m: NoteMessage): void {
+  const r = p.running.get(m.jobId);
+  if (!r) {
+    c.stray(p);
+    return;
+  }
+  if (++r.notes > MAX_NOTES_PER_TASK) {
+    c.hitLimit(p, r, "notes per task", `more than ${MAX_NOTES_PER_TASK} notes in one task: a flood, stopped`);
+    return;
+  }
+  // Test runs send notes too (the agent cannot tell), and they are dropped here.
+  if (c.isTrain) r.events.push(noteEvent(c.o.clock.now(), m.message, m.data));
 }

@@ -186,13 +186,13 @@ export async function forwardLlmCall(
   const failed = infraStatus(res.status, checked.model === g.agentModel);
   let infra = failed ? { class: endpointClass(res.status), message: `LLM API answered ${res.status}` } : null;
   let cancelled = false;
-  const read = await relayBody(res, scrubber, sink);
+  const streamed = (res.headers.get("content-type") ?? "").includes("text/event-stream");
+  const read = await relayBody(res, scrubber, sink, streamed);
   if (read.error !== null) {
     event.error = read.error;
     if (signal.aborted) cancelled = true;
     else infra = { class: "stream broke off", message: `LLM response broke off: ${read.error}` };
   }
-  const streamed = (res.headers.get("content-type") ?? "").includes("text/event-stream");
   const message = streamed ? reassembleStream(read.text) : (parseJson(read.text) as Record<string, unknown> | null);
   event.response = streamed ? (message ?? read.text) : parseJson(read.text);
   const latency = clock.now() - started;
@@ -204,28 +204,38 @@ export async function forwardLlmCall(
   return result({ infra, cancelled, usage });
 }
 
-/** Streams the body to the agent with the key taken out; returns what was passed on, and how it broke off. */
+/**
+ * Passes the body to the agent with the key taken out: a stream piece by piece, anything else whole (one
+ * message, not a piece and then the tail the scrubber held back). Returns what was passed on, and how it
+ * broke off.
+ */
 async function relayBody(
   res: Response,
   scrubber: KeyScrubber,
   sink: ReplySink,
+  streamed: boolean,
 ): Promise<{ text: string; error: string | null }> {
   let text = "";
+  let held = "";
   const pass = (piece: string) => {
     if (!piece) return;
     text += piece;
     sink.chunk(piece);
   };
+  const take = (piece: string) => {
+    if (streamed) pass(scrubber.push(piece));
+    else held += piece;
+  };
+  const rest = () => (streamed ? scrubber.end() : scrubber.scrub(held));
   const decoder = new TextDecoder();
   try {
-    if (res.body)
-      for await (const chunk of res.body) pass(scrubber.push(decoder.decode(chunk as Uint8Array, { stream: true })));
-    pass(scrubber.push(decoder.decode()));
-    pass(scrubber.end());
+    if (res.body) for await (const chunk of res.body) take(decoder.decode(chunk as Uint8Array, { stream: true }));
+    take(decoder.decode());
+    pass(rest());
     sink.end();
     return { text, error: null };
   } catch (error) {
-    pass(scrubber.end());
+    pass(rest());
     const message = scrubber.scrub((error as Error).message);
     sink.fail(message);
     return { text, error: message };

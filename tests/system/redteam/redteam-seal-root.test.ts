@@ -159,7 +159,9 @@ async function hostUidsWhile<T>(marker: string, work: Promise<T>): Promise<{ res
   const sample = () => {
     for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
       try {
-        if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker)) continue;
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        // setpriv is root until it drops to the sandbox user and becomes bubblewrap: that is its job.
+        if (!cmdline.includes(marker) || cmdline.split("\0")[0]!.endsWith("/setpriv")) continue;
         const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
         if (uid !== undefined && Number(pid) !== process.pid) uids.add(Number(uid));
       } catch {}
