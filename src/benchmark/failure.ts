@@ -20,31 +20,6 @@ export type AgentFailure =
   | "limit"
   | "scorer threw";
 
-/** The endpoint's answer or silence as a class: "HTTP 529", "connection refused", "DNS lookup failed"… */
-export function endpointClass(status: number | null, errnoCode?: string): InfraClass {
-  if (status !== null) return `HTTP ${status}`;
-  switch (errnoCode) {
-    case "ECONNREFUSED":
-      return "connection refused";
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return "DNS lookup failed";
-    case "ECONNRESET":
-    case "UND_ERR_SOCKET":
-      return "connection reset";
-    case "ENETUNREACH":
-    case "EHOSTUNREACH":
-      return "network unreachable";
-    case "ETIMEDOUT":
-    case "UND_ERR_CONNECT_TIMEOUT":
-    case "UND_ERR_HEADERS_TIMEOUT":
-    case "UND_ERR_BODY_TIMEOUT":
-      return "timeout";
-    default:
-      return "connection error";
-  }
-}
-
 /** "48 HTTP 401, 2 timeout", most frequent first. */
 export function describeClasses(counts: Map<InfraClass, number>): string {
   return [...counts]

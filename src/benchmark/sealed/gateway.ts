@@ -12,7 +12,8 @@
  * throw, which was counted as the endpoint's failure and paused the run on every resume.
  */
 import type { Clock } from "../../clock.ts";
-import { endpointClass, type InfraClass } from "../failure.ts";
+import { failureClass } from "../../llm/client.ts";
+import type { InfraClass } from "../failure.ts";
 import type { TraceEvent } from "./protocol.ts";
 import { KeyScrubber, type MeteredCall, meter, parseJson, reassembleStream } from "./reply.ts";
 
@@ -66,16 +67,6 @@ const PASSED_REPLY_HEADERS = ["content-type", "request-id", "retry-after", "retr
 export function infraStatus(status: number, forAgentModel = true): boolean {
   if (status === 403) return forAgentModel;
   return status === 401 || status === 408 || status === 429 || status >= 500;
-}
-
-/** The errno-style code fetch hides under its causes ("ECONNREFUSED"). */
-function causeCode(error: unknown): string | undefined {
-  let e = error as { code?: unknown; cause?: unknown } | null | undefined;
-  for (let depth = 0; e && depth < 5; depth++) {
-    if (typeof e.code === "string") return e.code;
-    e = e.cause as typeof e;
-  }
-  return undefined;
 }
 
 type Checked =
@@ -169,10 +160,11 @@ export async function forwardLlmCall(
     sink.fail(message);
     event.error = message;
     if (signal.aborted) return result({ infra: null, cancelled: true, usage: null });
-    const code = causeCode(error);
+    const cls = failureClass(error);
+    // A fetch failure with no code of its own is the connection's all the same.
     const infra = {
-      class: endpointClass(null, code),
-      message: `LLM request failed: ${message}${code ? ` (${code})` : ""}`,
+      class: cls === "TypeError" ? "connection error" : cls,
+      message: `LLM request failed: ${message} (${cls})`,
     };
     return result({ infra, cancelled: false, usage: null });
   }
@@ -184,7 +176,7 @@ export async function forwardLlmCall(
   }
   sink.head(res.status, replyHeaders);
   const failed = infraStatus(res.status, checked.model === g.agentModel);
-  let infra = failed ? { class: endpointClass(res.status), message: `LLM API answered ${res.status}` } : null;
+  let infra = failed ? { class: `HTTP ${res.status}`, message: `LLM API answered ${res.status}` } : null;
   let cancelled = false;
   const streamed = (res.headers.get("content-type") ?? "").includes("text/event-stream");
   const read = await relayBody(res, scrubber, sink, streamed);

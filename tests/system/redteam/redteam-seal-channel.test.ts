@@ -8,19 +8,12 @@
  * prove the harness's process survives them.
  */
 import { writeFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
-import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
-import { type Experiment, makeExperiment, readTrace } from "../../helpers/benchmark-fixtures.ts";
+import { describe, expect, it } from "vitest";
+import { startTestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
+import { makeExperiment, perTestExperiment, readTrace } from "../../helpers/benchmark-fixtures.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
-let server: TestLlmServer | null = null;
-let exp: Experiment | null = null;
-afterEach(async () => {
-  exp?.cleanup();
-  exp = null;
-  await server?.close();
-  server = null;
-});
+const t = perTestExperiment();
 
 /** What each hostile mode writes on fd 3, and the fault the harness names. */
 const MODES: Record<string, string> = {
@@ -97,10 +90,11 @@ def run(task, ctx):
 describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team: a hostile agent on the channel", () => {
   for (const language of ["ts", "py"] as const) {
     it(`a ${language === "ts" ? "TypeScript" : "Python"} agent's garbage, torn frames, floods and huge frames are its own 0s; the harness goes on`, async () => {
-      server = await startTestLlmServer({ responder: () => textReply("ok") });
+      const server = await startTestLlmServer({ responder: () => textReply("ok") });
+      t.server = server;
       const modes = Object.keys(MODES);
       const ids = ["honest-1", ...modes, "honest-2"];
-      exp = makeExperiment({
+      const exp = makeExperiment({
         tasks: ids.map((id) => ({
           id,
           input: { mode: id.startsWith("honest") ? "honest" : id },
@@ -110,6 +104,7 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team: a hostile agent on 
         baseURL: server.url,
         config: { max_concurrency: 4, ...(language === "py" ? { agent_file: "agent/agent.py" } : {}) },
       });
+      t.exp = exp;
       const agentFile = `${exp.root}/agent/agent.${language}`;
       writeFileSync(agentFile, language === "ts" ? TS_AGENT : PY_AGENT);
       const runner = exp.runner({ warmSpare: false });

@@ -6,20 +6,13 @@
  * stops the run, naming the task. And an endpoint that echoes the key hands the agent no key to smuggle out.
  */
 import { writeFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
-import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
+import { describe, expect, it } from "vitest";
+import { startTestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
 import { HarnessError } from "../../../src/errors.ts";
-import { type Experiment, makeExperiment, readTrace } from "../../helpers/benchmark-fixtures.ts";
+import { makeExperiment, perTestExperiment, readTrace } from "../../helpers/benchmark-fixtures.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
-let server: TestLlmServer | null = null;
-let exp: Experiment | null = null;
-afterEach(async () => {
-  exp?.cleanup();
-  exp = null;
-  await server?.close();
-  server = null;
-});
+const t = perTestExperiment();
 
 /** Requests only a hostile agent sends: a CR/LF header value, a body that is not JSON, another path. */
 const MALFORMED = [
@@ -57,13 +50,15 @@ def run(task, ctx):
 describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team: the agent cannot choose infrastructure errors", () => {
   for (const language of ["ts", "py"] as const) {
     it(`a ${language === "ts" ? "TypeScript" : "Python"} agent's malformed requests are refused to it and its task scores 0, not null`, async () => {
-      server = await startTestLlmServer({ responder: () => textReply("ok") });
-      exp = makeExperiment({
+      const server = await startTestLlmServer({ responder: () => textReply("ok") });
+      t.server = server;
+      const exp = makeExperiment({
         tasks: [{ id: "m1", input: null, expected: "the answer" }],
         agent: "",
         baseURL: server.url,
         ...(language === "py" ? { config: { agent_file: "agent/agent.py" } } : {}),
       });
+      t.exp = exp;
       const agentFile = `${exp.root}/agent/agent.${language}`;
       writeFileSync(agentFile, language === "ts" ? TS_MALFORMED : PY_MALFORMED);
       const summary = await exp
@@ -89,13 +84,15 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team: the agent cannot ch
   const CANDIDATE = `export default { run: async (task: { id: string }) => (task.id === "hostile" ? "BOOM" : "answer-" + task.id) };\n`;
 
   it("an answer that breaks the scorer is the agent's 0; a scorer that breaks on the incumbent's answer too pauses the run naming the task", async () => {
-    server = await startTestLlmServer({ responder: () => textReply("ok") });
-    exp = makeExperiment({
+    const server = await startTestLlmServer({ responder: () => textReply("ok") });
+    t.server = server;
+    const exp = makeExperiment({
       tasks: ["hostile", "fine", "broken"].map((id) => ({ id, input: null, expected: `answer-${id}` })),
       agent: CANDIDATE,
       scorer: SCORER,
       baseURL: server.url,
     });
+    t.exp = exp;
     const runner = exp.runner({ warmSpare: false, incumbentAgent: async () => INCUMBENT });
     const summary = await runner.run({ split: "train", taskIds: ["hostile", "fine"], runId: null });
     expect(summary.results).toEqual({ hostile: 0, fine: 1 });
@@ -116,15 +113,17 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team: the agent cannot ch
   for (const language of ["ts", "py"] as const) {
     it(`an endpoint that echoes the key gives a ${language === "ts" ? "TypeScript" : "Python"} agent nothing of it to smuggle out`, async () => {
       const key = `pk_${"0123456789abcdef".repeat(2)}`;
-      server = await startTestLlmServer({
+      const server = await startTestLlmServer({
         responder: (req) => ({ fault: "400", message: `you sent ${req.headers["x-api-key"] ?? ""}` }),
       });
-      exp = makeExperiment({
+      t.server = server;
+      const exp = makeExperiment({
         tasks: [{ id: "k1", input: null, expected: "never" }],
         agent: "",
         baseURL: server.url,
         ...(language === "py" ? { config: { agent_file: "agent/agent.py" } } : {}),
       });
+      t.exp = exp;
       const agentFile = `${exp.root}/agent/agent.${language}`;
       writeFileSync(
         agentFile,

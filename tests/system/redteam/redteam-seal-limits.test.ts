@@ -6,25 +6,26 @@
  * directories go at the next start, and no spare agent process starts once shutdown began.
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
+import { describe, expect, it } from "vitest";
+import { startTestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
 import { dropSpareAgentProcesses } from "../../../src/benchmark/local/spares.ts";
 import { runtimeDir } from "../../../src/benchmark/sealed/runtime-dir.ts";
-import { agentNotes, type Experiment, makeExperiment, readTrace } from "../../helpers/benchmark-fixtures.ts";
+import {
+  agentNotes,
+  type Experiment,
+  makeExperiment,
+  perTestExperiment,
+  readTrace,
+} from "../../helpers/benchmark-fixtures.ts";
+import { spawnCli } from "../../helpers/experiment.ts";
+import { descendants } from "../../helpers/processes.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
 const ROOT = resolve(import.meta.dirname, "../../..");
-let server: TestLlmServer | null = null;
-let exp: Experiment | null = null;
-afterEach(async () => {
-  exp?.cleanup();
-  exp = null;
-  await server?.close();
-  server = null;
-});
+const t = perTestExperiment();
 
 const LIMITS = { processes: 64, memory_mb: 256, tmp_mb: 8, request_mb_per_task: 1 };
 /** A marker in the hostile agent's sleeping children, to find any left behind. */
@@ -118,31 +119,15 @@ const count = (e: Experiment, id: string, what: string): number => {
   return line === undefined ? Number.NaN : Number(line.slice(what.length + 1));
 };
 
-/** Processes of this test's process tree whose command line holds `text`. */
-function descendants(text: string): number[] {
-  const parentOf = (pid: string) => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[1]);
-  return readdirSync("/proc")
-    .filter((d) => /^\d+$/.test(d))
-    .filter((pid) => {
-      try {
-        if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(text)) return false;
-        for (let p = Number(pid), hops = 0; p > 1 && hops < 20; p = parentOf(String(p)), hops++) {
-          if (p === process.pid) return true;
-        }
-      } catch {}
-      return false;
-    })
-    .map(Number);
-}
-
 describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team: limits of the agent process", () => {
   for (const language of ["ts", "py"] as const) {
     it(`a ${language === "ts" ? "TypeScript" : "Python"} agent's fork bomb, balloon and full /tmp hit their limits and score 0; the honest task still scores`, async () => {
-      server = await startTestLlmServer({ responder: () => textReply("ok") });
+      const server = await startTestLlmServer({ responder: () => textReply("ok") });
+      t.server = server;
       const modes =
         language === "ts" ? ["fork", "balloon", "tmpfs", "requests", "notes"] : ["fork", "balloon", "tmpfs"];
       const ids = [...modes, "honest"];
-      exp = makeExperiment({
+      const exp = makeExperiment({
         tasks: ids.map((id) => ({ id, input: { mode: id }, expected: "honest answer" })),
         agent: "",
         baseURL: server.url,
@@ -152,6 +137,7 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team: limits of the agent
           ...(language === "py" ? { agent_file: "agent/agent.py" } : {}),
         },
       });
+      t.exp = exp;
       const agentFile = join(exp.root, "agent", `agent.${language}`);
       writeFileSync(agentFile, language === "ts" ? TS_AGENT : PY_AGENT);
       // Each in a process of its own: what one task leaves of a process (a heap grown to the limit) is not the next one's.
@@ -220,20 +206,10 @@ export default {
     stdio[20] = fd;
     stdio[100] = fd;
     try {
-      const child = spawn(
-        process.execPath,
-        ["--import", "tsx", join(ROOT, "tests", "fixtures", "leaky-launcher-harness.ts"), agentFile],
-        { cwd: ROOT, stdio },
-      );
-      let out = "";
-      let err = "";
-      child.stdout?.on("data", (d) => {
-        out += d;
-      });
-      child.stderr?.on("data", (d) => {
-        err += d;
-      });
-      const code = await new Promise((r) => child.on("exit", r));
+      const harness = spawnCli([agentFile], {}, join(ROOT, "tests", "fixtures", "leaky-launcher-harness.ts"), stdio);
+      const { code } = await harness.exited;
+      const err = harness.stderr();
+      const out = harness.stdout();
       expect(err).toBe("");
       expect(code).toBe(0);
       const notes = JSON.parse(out) as string[];
@@ -250,8 +226,9 @@ export default {
   });
 
   it("starts no spare agent process once shutdown began (and keeps one after a batch that ended normally)", async () => {
-    server = await startTestLlmServer({ responder: () => textReply("ok") });
-    exp = makeExperiment({
+    const server = await startTestLlmServer({ responder: () => textReply("ok") });
+    t.server = server;
+    const exp = makeExperiment({
       tasks: [
         { id: "slow", input: { mode: "slow" }, expected: "x" },
         { id: "quick", input: { mode: "quick" }, expected: "x" },
@@ -259,6 +236,7 @@ export default {
       agent: `export default { run: async (task: { input: { mode: string } }) => { if (task.input.mode === "slow") await new Promise((r) => setTimeout(r, 5000)); return "x"; } };\n`,
       baseURL: server.url,
     });
+    t.exp = exp;
     dropSpareAgentProcesses();
     const runtime = "/harness/child.mjs";
     await exp.runner().run({ split: "train", taskIds: ["quick"], runId: null });

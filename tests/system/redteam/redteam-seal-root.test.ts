@@ -5,14 +5,15 @@
  * refused, for a TypeScript agent, a Python agent and a `command` benchmark alike. No /proc/sys value is
  * ever written: a file is opened for write and closed at once, which is proof enough.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
+import { startTestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
 import { createCommandAdapter } from "../../../src/benchmark/adapters/command.ts";
 import { createLogger } from "../../../src/log.ts";
-import { agentNotes, type Experiment, makeExperiment } from "../../helpers/benchmark-fixtures.ts";
+import { agentNotes, makeExperiment, perTestExperiment } from "../../helpers/benchmark-fixtures.ts";
+import { descendants } from "../../helpers/processes.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
@@ -22,19 +23,14 @@ const HARNESS_SOURCE = join(ROOT, "src", "gate", "decide.ts");
 const CORE_PATTERN = "/proc/sys/kernel/core_pattern";
 const asRoot = process.getuid?.() === 0;
 
-let server: TestLlmServer | null = null;
-let exp: Experiment | null = null;
+const t = perTestExperiment();
 const harnessSource = readFileSync(HARNESS_SOURCE, "utf8");
 const corePattern = readFileSync(CORE_PATTERN, "utf8");
-afterEach(async () => {
+afterEach(() => {
   if (readFileSync(HARNESS_SOURCE, "utf8") !== harnessSource) writeFileSync(HARNESS_SOURCE, harnessSource);
-  exp?.cleanup();
-  exp = null;
-  await server?.close();
-  server = null;
 });
 
-/** What every hostile agent reports: one `name outcome` line per attempt, then its uid map and capabilities. */
+/** What every hostile agent reports: one `name=outcome` line per attempt, then its capabilities. */
 const ATTEMPTS = ["core_pattern", "sysrq-trigger", "remount", "new userns", "harness source", "answer key"];
 
 const TS_AGENT = (
@@ -157,13 +153,13 @@ function expectRefused(seen: Map<string, string>): void {
 async function hostUidsWhile<T>(marker: string, work: Promise<T>): Promise<{ result: T; uids: Set<number> }> {
   const uids = new Set<number>();
   const sample = () => {
-    for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    for (const pid of descendants(marker)) {
       try {
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
         // setpriv is root until it drops to the sandbox user and becomes bubblewrap: that is its job.
-        if (!cmdline.includes(marker) || cmdline.split("\0")[0]!.endsWith("/setpriv")) continue;
+        if (cmdline.split("\0")[0]!.endsWith("/setpriv")) continue;
         const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-        if (uid !== undefined && Number(pid) !== process.pid) uids.add(Number(uid));
+        if (uid !== undefined) uids.add(Number(uid));
       } catch {}
     }
   };
@@ -185,13 +181,15 @@ function expectNotHostRoot(uids: Set<number>): void {
 describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team as root: the agent is never host root", () => {
   for (const language of ["ts", "py"] as const) {
     it(`a ${language === "ts" ? "TypeScript" : "Python"} agent: /proc/sys, remount, a new user namespace, the harness's source and the answer key are all refused`, async () => {
-      server = await startTestLlmServer({ responder: () => textReply("ok") });
-      exp = makeExperiment({
+      const server = await startTestLlmServer({ responder: () => textReply("ok") });
+      t.server = server;
+      const exp = makeExperiment({
         tasks: [{ id: "r1", input: null, expected: "secret-answer-r1" }],
         agent: "",
         baseURL: server.url,
         ...(language === "py" ? { config: { agent_file: "agent/agent.py" } } : {}),
       });
+      t.exp = exp;
       const answerKey = join(exp.root, "bench", "tasks.jsonl");
       const agentFile = join(exp.root, "agent", `agent.${language}`);
       writeFileSync(agentFile, language === "ts" ? TS_AGENT(answerKey) : PY_AGENT(answerKey));

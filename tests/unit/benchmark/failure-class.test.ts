@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer } from "../../../dev/llm-server/llm-server.ts";
 import { createExampleAdapter } from "../../../src/benchmark/adapters/example.ts";
-import { allNonTransient, describeClasses, endpointClass } from "../../../src/benchmark/failure.ts";
+import { allNonTransient, describeClasses } from "../../../src/benchmark/failure.ts";
 import { createRunner } from "../../../src/benchmark/runner.ts";
 import { configSchema } from "../../../src/config/schema.ts";
 import { errorHandling, type HarnessError } from "../../../src/errors.ts";
@@ -14,21 +14,7 @@ import { paths } from "../../../src/workspace/paths.ts";
 import { Capture } from "../../helpers/capture.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
-describe("a failure's class, from where it is known", () => {
-  it.each([
-    [401, undefined, "HTTP 401"],
-    [529, undefined, "HTTP 529"],
-    [null, "ECONNREFUSED", "connection refused"],
-    [null, "ENOTFOUND", "DNS lookup failed"],
-    [null, "EAI_AGAIN", "DNS lookup failed"],
-    [null, "ECONNRESET", "connection reset"],
-    [null, "UND_ERR_CONNECT_TIMEOUT", "timeout"],
-    [null, "EHOSTUNREACH", "network unreachable"],
-    [null, undefined, "connection error"],
-  ] as const)("the endpoint's status %s / code %s → %s", (status, code, cls) => {
-    expect(endpointClass(status, code)).toBe(cls);
-  });
-
+describe("the classes of a run's infrastructure errors", () => {
   it("counts classes most frequent first, and knows a refused key from an outage", () => {
     const counts = new Map([
       ["timeout", 2],
