@@ -21,7 +21,7 @@ import { createCommandExecutor } from "./command-executor.ts";
 import type { TaskExecutor, TaskOutcome } from "./executor.ts";
 import { allNonTransient, describeClasses } from "./failure.ts";
 import { createLocalExecutor } from "./local/executor.ts";
-import { confirmScorerFaults } from "./scorer-fault.ts";
+import { scorerFaultCheck } from "./scorer-fault.ts";
 import { type SandboxMode, sandboxSpec } from "./sealed/sandbox.ts";
 import { writeTrainTrace } from "./traces.ts";
 import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
@@ -113,6 +113,14 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     (config as Config & { infra_error_share?: number }).infra_error_share ??
     DEFAULT_INFRA_ERROR_SHARE;
   const executor = options.executor ?? defaultExecutor(options, clock);
+  const checkScorer = options.incumbentAgent
+    ? scorerFaultCheck({
+        incumbent: options.incumbentAgent,
+        hashOf: agentHashOf,
+        executor,
+        recordSpend: (calls) => journal.recordLlmCalls(calls),
+      })
+    : null;
   let taskList: Promise<string[]> | null = null;
 
   const listTasks = (): Promise<string[]> => {
@@ -296,23 +304,14 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
           throw error;
         }
       }
-      if (options.incumbentAgent) {
-        const limit = request.runId === null ? null : config.budget_usd;
-        await confirmScorerFaults({
-          taskIds: [...scorerThrew],
-          agentFile,
-          agentHash,
-          split,
-          incumbent: options.incumbentAgent,
-          hashOf: agentHashOf,
-          executor,
-          runId: request.runId,
-          iteration: request.iteration ?? null,
-          budgetUsd: budgetLeft(limit, spentBy(request.runId)),
-          recordSpend: (calls) => journal.recordLlmCalls(calls),
-          ...(request.signal ? { signal: request.signal } : {}),
-        });
-      }
+      // An answer that broke the scorer: the agent's 0, unless the incumbent's breaks it too.
+      const limit = request.runId === null ? null : config.budget_usd;
+      const ran = { agentFile, agentHash, split, runId: request.runId, iteration: request.iteration ?? null };
+      await checkScorer?.(
+        [...scorerThrew],
+        { ...ran, budgetUsd: budgetLeft(limit, spentBy(request.runId)) },
+        request.signal,
+      );
     } finally {
       await Promise.all(traceWrites);
     }

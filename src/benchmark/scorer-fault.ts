@@ -7,28 +7,21 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
-import type { Split } from "../domain.ts";
 import { HarnessError } from "../errors.ts";
 import type { LlmCallRow } from "../journal/journal.ts";
-import type { TaskExecutor } from "./executor.ts";
+import type { TaskBatch, TaskExecutor } from "./executor.ts";
 
 export interface ScorerFaultCheck {
-  /** Tasks whose scorer threw on the agent's answer. */
-  taskIds: string[];
-  agentFile: string;
-  agentHash: string;
-  split: Split;
   /** The incumbent's agent file content (the last accepted version), or null when there is none. */
   incumbent(): Promise<string | null>;
   hashOf(content: string): string;
   executor: TaskExecutor;
-  runId: string | null;
-  iteration: number | null;
-  budgetUsd: number | null;
   /** The incumbent's model calls are the run's spend. */
   recordSpend(calls: LlmCallRow[]): void;
-  signal?: AbortSignal;
 }
+
+/** The batch that ran: its agent, split, run tags and what it may still spend. */
+export type RanBatch = Omit<TaskBatch, "taskIds" | "trials">;
 
 export function benchmarkBug(taskId: string): HarnessError {
   return new HarnessError(
@@ -38,37 +31,30 @@ export function benchmarkBug(taskId: string): HarnessError {
   );
 }
 
-/** Throws BENCHMARK_BUG when the incumbent's answer breaks the scorer too; otherwise the agent's zeros stand. */
-export async function confirmScorerFaults(c: ScorerFaultCheck): Promise<void> {
-  if (c.taskIds.length === 0) return;
-  const incumbent = await c.incumbent();
-  if (incumbent === null) return;
-  // The agent is the incumbent (the loop's train run, the baseline): the scorer fails the agent everyone has.
-  if (c.hashOf(incumbent) === c.agentHash) throw benchmarkBug(c.taskIds[0]!);
-  const dir = mkdtempSync(join(tmpdir(), "auto-harness-incumbent-"));
-  try {
-    const file = join(dir, `agent${extname(c.agentFile) || ".ts"}`);
-    writeFileSync(file, incumbent);
-    const items = c.executor.run(
-      {
-        agentFile: file,
-        agentHash: c.hashOf(incumbent),
-        split: c.split,
-        taskIds: c.taskIds,
-        trials: [0],
-        runId: c.runId,
-        iteration: c.iteration,
-        budgetUsd: c.budgetUsd,
-      },
-      c.signal,
-    );
-    for await (const group of items) {
-      for (const item of group) {
-        c.recordSpend(item.llmCalls);
-        if (item.kind === "task" && item.agentFailure === "scorer threw") throw benchmarkBug(item.taskId);
+/**
+ * The check for tasks whose scorer threw on the agent's answer: throws BENCHMARK_BUG when the incumbent's
+ * answer breaks the scorer too; otherwise the agent's zeros stand.
+ */
+export function scorerFaultCheck(c: ScorerFaultCheck) {
+  return async (taskIds: string[], ran: RanBatch, signal?: AbortSignal): Promise<void> => {
+    if (taskIds.length === 0) return;
+    const incumbent = await c.incumbent();
+    if (incumbent === null) return;
+    // The agent is the incumbent (the loop's train run, the baseline): the scorer fails the agent everyone has.
+    if (c.hashOf(incumbent) === ran.agentHash) throw benchmarkBug(taskIds[0]!);
+    const dir = mkdtempSync(join(tmpdir(), "auto-harness-incumbent-"));
+    try {
+      const file = join(dir, `agent${extname(ran.agentFile) || ".ts"}`);
+      writeFileSync(file, incumbent);
+      const batch = { ...ran, agentFile: file, agentHash: c.hashOf(incumbent), taskIds, trials: [0] };
+      for await (const group of c.executor.run(batch, signal)) {
+        for (const item of group) {
+          c.recordSpend(item.llmCalls);
+          if (item.kind === "task" && item.agentFailure === "scorer threw") throw benchmarkBug(item.taskId);
+        }
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  };
 }
