@@ -113,8 +113,15 @@ export class PoolProcess {
     return outsideText(this.proc, this.agentFile, text);
   }
 
-  send(message: ToChild): void {
-    if (!this.exited) this.proc.send(message);
+  /** False when the message is too large for the channel (the harness's side: a task or a result too big). */
+  send(message: ToChild): boolean {
+    if (this.exited) return true;
+    try {
+      this.proc.send(message);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   kill(): void {

@@ -210,10 +210,26 @@ export class AgentPool {
           () => this.onTimeout(p, job.id),
           () => {},
         );
-        p.send({ type: "run", jobId: job.id, task: job.spec.agentTask, env: shapeOf(env.env) });
+        if (!this.handOver(p, job, env)) {
+          this.take(p, job.id);
+          this.infra(
+            r,
+            "the task and its env cannot be handed to the agent process (not JSON, or too large)",
+            "task not sendable",
+          );
+        }
       },
       () => {},
     );
+  }
+
+  /** Sends the task; false when the benchmark's task or env cannot cross the channel. */
+  private handOver(p: PoolProcess, job: Job, env: EnvHandle): boolean {
+    try {
+      return p.send({ type: "run", jobId: job.id, task: job.spec.agentTask, env: shapeOf(env.env) });
+    } catch {
+      return false;
+    }
   }
 
   private async buildEnv(job: Job): Promise<EnvHandle | Error> {

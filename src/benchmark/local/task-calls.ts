@@ -88,11 +88,9 @@ export async function runTool(c: CallContext, p: PoolProcess, m: EnvMessage): Pr
   try {
     const output = await (fn as (...a: unknown[]) => unknown).apply(r.env!.env, m.args);
     event.output = output;
-    try {
-      p.send({ type: "env-result", callId: m.callId, ok: true, value: output ?? null });
-    } catch (error) {
-      // A result the channel cannot carry (too large) is the tool's, not the agent's connection.
-      p.send({ type: "env-result", callId: m.callId, ok: false, error: errorMessage(error) });
+    if (!p.send({ type: "env-result", callId: m.callId, ok: true, value: output ?? null })) {
+      // A result the channel cannot carry is the tool's failure, told to the agent like any other.
+      p.send({ type: "env-result", callId: m.callId, ok: false, error: "the tool's result is too large to hand over" });
     }
   } catch (error) {
     event.error = errorMessage(error);
