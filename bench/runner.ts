@@ -9,9 +9,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalAdapter } from "../src/benchmark/adapters/local.ts";
-import { loadAgentOnce } from "../src/benchmark/load-check.ts";
+import { dropSpareAgentProcesses } from "../src/benchmark/local/spares.ts";
 import { createRunner } from "../src/benchmark/runner.ts";
-import { dropSpareAgentProcesses, type SandboxMode } from "../src/benchmark/sandbox.ts";
+import { loadAgentOnce } from "../src/benchmark/sealed/load-check.ts";
+import type { SandboxMode } from "../src/benchmark/sealed/sandbox.ts";
 import { configSchema } from "../src/config/schema.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createLogger } from "../src/log.ts";

@@ -17,7 +17,8 @@ export type ErrorCode =
   | "LLM_REJECTED"
   | "BUDGET_EXHAUSTED"
   | "ABORTED"
-  | "PREFLIGHT_FAILED";
+  | "PREFLIGHT_FAILED"
+  | "BENCHMARK_BUG";
 
 /**
  * What the loop does when an error ends a step, decided by its code alone:
@@ -42,6 +43,8 @@ const HANDLING: Record<ErrorCode, ErrorHandling> = {
   USAGE: "fatal",
   RUN_STATE: "fatal",
   PREFLIGHT_FAILED: "fatal",
+  // The scorer throws on the incumbent's answer too: the operator fixes the benchmark, then resumes.
+  BENCHMARK_BUG: "fatal",
   WORKSPACE_LOCKED: "retryable",
   NOT_AVAILABLE: "retryable",
   GIT_STATE: "retryable",

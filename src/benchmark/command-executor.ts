@@ -6,6 +6,7 @@ import type { Clock } from "../clock.ts";
 import { AbortedError, errorMessage } from "../errors.ts";
 import type { CommandAdapter } from "./adapters/types.ts";
 import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor } from "./executor.ts";
+import { InfraFailure } from "./failure.ts";
 import { copyToBaselineOnce } from "./traces.ts";
 import type { Reward } from "./types.ts";
 
@@ -39,7 +40,7 @@ async function runBatch(
   // An external benchmark has no notion of trials: each trial is one more invocation.
   for (const trial of batch.trials) {
     let pending = batch.taskIds;
-    let lastError: string | null = null;
+    let lastError: { message: string; infraClass: string } | null = null;
     const got: Record<string, Reward> = {};
     for (let attempt = 1; attempt <= 2 && pending.length > 0; attempt++) {
       const t0 = o.clock.now();
@@ -54,7 +55,10 @@ async function runBatch(
         for (const id of pending) got[id] = typeof out[id] === "number" ? Math.min(1, Math.max(0, out[id])) : null;
       } catch (error) {
         if (signal?.aborted) throw new AbortedError("benchmark run aborted", error);
-        lastError = errorMessage(error);
+        lastError = {
+          message: errorMessage(error),
+          infraClass: error instanceof InfraFailure ? error.infraClass : "command failed",
+        };
         for (const id of pending) got[id] = null;
       }
       const durationMs = Math.round((o.clock.now() - t0) / Math.max(1, pending.length));
@@ -68,7 +72,8 @@ async function runBatch(
           trial,
           reward: got[id] ?? null,
           durationMs,
-          error: got[id] === null ? (lastError ?? "no result for this task") : null,
+          error: got[id] === null ? (lastError?.message ?? "no result for this task") : null,
+          infraClass: got[id] === null ? (lastError?.infraClass ?? "no result for the task") : null,
           events: null,
           answer: null,
           llmCalls: [],

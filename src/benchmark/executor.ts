@@ -25,7 +25,8 @@
 import type { Split } from "../domain.ts";
 import type { LlmCallRow } from "../journal/stores.ts";
 import type { AgentTask } from "./agent-contract.ts";
-import type { TraceEvent } from "./protocol.ts";
+import type { AgentFailure, InfraClass } from "./failure.ts";
+import type { TraceEvent } from "./sealed/protocol.ts";
 import type { Reward } from "./types.ts";
 
 export interface TaskBatch {
@@ -55,7 +56,9 @@ export interface TaskOutcome {
   /** Why it failed or could not run; train only. */
   error: string | null;
   /** For an infrastructure error (reward null): its class, "HTTP 401", "connection refused"… No content, so test too. */
-  infraClass?: string | null;
+  infraClass?: InfraClass | null;
+  /** For a 0 the harness decided (the agent's failure): its class, set where it is known. No content, so test too. */
+  agentFailure?: AgentFailure | null;
   /** The task's trace as the harness recorded it: train only; null when the executor writes no trace. */
   events: TraceEvent[] | null;
   /** What the agent was given, for the train trace (null for test). */

@@ -19,9 +19,10 @@ import { paths } from "../workspace/paths.ts";
 import type { Adapter } from "./adapters/types.ts";
 import { createCommandExecutor } from "./command-executor.ts";
 import type { TaskExecutor, TaskOutcome } from "./executor.ts";
-import { allNonTransient, describeClasses, infraClass } from "./infra-class.ts";
-import { createLocalExecutor } from "./local-executor.ts";
-import type { SandboxMode } from "./sandbox.ts";
+import { allNonTransient, describeClasses } from "./failure.ts";
+import { createLocalExecutor } from "./local/executor.ts";
+import { scorerFaultCheck } from "./scorer-fault.ts";
+import { type SandboxMode, sandboxSpec } from "./sealed/sandbox.ts";
 import { writeTrainTrace } from "./traces.ts";
 import type { BenchmarkRunner, Reward, RunRequest, RunSummary } from "./types.ts";
 
@@ -54,6 +55,11 @@ export interface RunnerOptions {
   sandbox?: SandboxMode;
   /** Keep a fresh agent process started between runs (default true). */
   warmSpare?: boolean;
+  /**
+   * The incumbent's agent file content (the last accepted version): when the scorer throws on an answer, the
+   * incumbent answers the same task, and a scorer that throws on both is a benchmark bug (scorer-fault.ts).
+   */
+  incumbentAgent?: () => Promise<string | null>;
 }
 
 export function agentHashOf(content: string | Buffer): string {
@@ -84,7 +90,7 @@ function defaultExecutor(options: RunnerOptions, clock: Clock): TaskExecutor {
       baseURL: options.agentBaseURL ?? process.env.ANTHROPIC_BASE_URL ?? null,
       apiKey: options.agentApiKey ?? process.env.ANTHROPIC_API_KEY ?? null,
     },
-    sandbox: options.sandbox ?? config.sandbox,
+    sandbox: sandboxSpec(config, options.sandbox),
     ...(options.warmSpare === undefined ? {} : { warmSpare: options.warmSpare }),
     maxRetries: options.agentMaxRetries ?? 2,
     heartbeatMs: options.heartbeatMs ?? 250,
@@ -108,6 +114,14 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     (config as Config & { infra_error_share?: number }).infra_error_share ??
     DEFAULT_INFRA_ERROR_SHARE;
   const executor = options.executor ?? defaultExecutor(options, clock);
+  const checkScorer = options.incumbentAgent
+    ? scorerFaultCheck({
+        incumbent: options.incumbentAgent,
+        hashOf: agentHashOf,
+        executor,
+        recordSpend: (calls) => journal.ledger.recordLlmCalls(calls),
+      })
+    : null;
   let taskList: Promise<string[]> | null = null;
 
   const listTasks = (): Promise<string[]> => {
@@ -184,6 +198,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     let done = 0;
     let passed = [...rewards.values()].reduce((n, m) => n + [...m.values()].filter(passes).length, 0);
     const infraClasses = new Map<string, number>();
+    const scorerThrew = new Set<string>();
     // Train errors may be shown (the coding agent reads them anyway); a test task's never are.
     let firstTrainError: string | null = null;
 
@@ -207,10 +222,11 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     const finish = (o: TaskOutcome): void => {
       rewards.get(o.taskId)?.set(o.trial, o.reward);
       if (o.reward === null) {
-        const cls = o.infraClass ?? infraClass(o.error);
+        const cls = o.infraClass ?? "unknown";
         infraClasses.set(cls, (infraClasses.get(cls) ?? 0) + 1);
         if (isTrain && firstTrainError === null && o.error) firstTrainError = o.error;
       }
+      if (o.agentFailure === "scorer threw") scorerThrew.add(o.taskId);
       if (writeTraces && o.events !== null) {
         traceWrites.push(
           writeTrainTrace(p.tracesLatest, p.tracesBaseline, o.taskId, {
@@ -289,6 +305,14 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
           throw error;
         }
       }
+      // An answer that broke the scorer: the agent's 0, unless the incumbent's breaks it too.
+      const limit = request.runId === null ? null : config.budget_usd;
+      const ran = { agentFile, agentHash, split, runId: request.runId, iteration: request.iteration ?? null };
+      await checkScorer?.(
+        [...scorerThrew],
+        { ...ran, budgetUsd: budgetLeft(limit, spentBy(request.runId)) },
+        request.signal,
+      );
     } finally {
       await Promise.all(traceWrites);
     }

@@ -1,5 +1,5 @@
 import { relative } from "node:path";
-import { assertSandboxReady } from "../benchmark/sandbox.ts";
+import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { measureBaseline, type RecordedBaseline, recordBaseline } from "../experiment/baseline.ts";

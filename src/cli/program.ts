@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { createAdapter } from "../benchmark/adapters/index.ts";
-import { assertSandboxReady } from "../benchmark/sandbox.ts";
+import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
 import { systemClock } from "../clock.ts";
 import { lockHolder } from "../daemon/lock.ts";
 import { pinFirstRecords } from "../daemon/start.ts";

@@ -1,5 +1,5 @@
 import { relative } from "node:path";
-import { assertSandboxReady } from "../benchmark/sandbox.ts";
+import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
 import { systemClock } from "../clock.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { UserError } from "../errors.ts";

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { assertSandboxReady } from "../benchmark/sandbox.ts";
+import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
 import { refuseLostJournal } from "../daemon/history.ts";

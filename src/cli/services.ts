@@ -30,6 +30,7 @@ export function createRunnerFor(exp: Experiment, opened: Opened, clock: Clock): 
     clock,
     infraErrorShare: config.infra_error_share,
     reuse: config.reuse_results,
+    incumbentAgent: () => incumbentAgent(root, config.agent_file),
     ...(config.executor === "bullmq" && config.redis_url
       ? {
           executor: createBullmqExecutor({
@@ -43,6 +44,16 @@ export function createRunnerFor(exp: Experiment, opened: Opened, clock: Clock): 
         }
       : {}),
   });
+}
+
+/** The last accepted agent file's content, or null before there is one. */
+async function incumbentAgent(root: string, agentFile: string): Promise<string | null> {
+  try {
+    const repo = openRepo(root);
+    return await repo.fileAtCommit(await repo.lastAcceptedCommit(agentFile), agentFile);
+  } catch {
+    return null;
+  }
 }
 
 /** The production wiring: real runner, real coding agent over the Anthropic API, real git. */

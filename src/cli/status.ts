@@ -1,5 +1,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
+import { describeSeal } from "../benchmark/sealed/sandbox.ts";
+import type { Config } from "../config/schema.ts";
 import { lockHolder, readLock } from "../daemon/lock.ts";
 import { type QueueHealth, queueLines, readQueueHealth } from "../distributed/health.ts";
 import { classifyFault, UserError } from "../errors.ts";
@@ -30,6 +32,8 @@ export interface StatusReport {
   budgetUsd: number | null;
   /** How the agent under test is sealed in this run (null before a run). */
   sandbox: "bwrap" | "none" | null;
+  /** Sealed: who the agent runs as, and its limits with the mechanism that enforces them. */
+  seal?: { who: string; limits: string } | null;
   lastError: string | null;
   stopReason: string | null;
   daemonPid: number | null;
@@ -92,7 +96,7 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
     const step = runs.currentStep(run.id);
     const spend = ledger.spend(run.id);
     const iterations = runs.iterations(run.id);
-    const config = run.config as { budget_usd?: number | null; sandbox?: "bwrap" | "none" } | null;
+    const config = run.config as (Partial<Config> & { sandbox?: "bwrap" | "none" }) | null;
     const last = iterations.at(-1);
     return {
       ...empty,
@@ -114,6 +118,7 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
       spendUsd: { total: spend.totalUsd, coding: spend.byRole.coding, agent: spend.byRole.agent },
       budgetUsd: config?.budget_usd ?? null,
       sandbox: config?.sandbox ?? null,
+      seal: config?.sandbox === "bwrap" ? describeSeal(config) : null,
       lastError: run.lastError,
       pausedFor: pausedFor(run),
       stopReason: run.stopReason,
@@ -233,6 +238,7 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
     lines.push(["baseline", `cost ${money(s.baselineSpendUsd)} (prepare, not in the run's spend)`]);
   if (s.queue) lines.push(...queueLines(s.queue, now));
   if (s.sandbox === "none") lines.push(["sandbox", "none: UNSEALED, the agent under test runs without the sandbox"]);
+  if (s.seal) lines.push(["sandbox", s.seal.who], ["limits", s.seal.limits]);
   if (s.stopReason) lines.push(["stopped", s.stopReason]);
   lines.push(["last error", s.lastError ?? "none"]);
   if (!s.daemonPid) {

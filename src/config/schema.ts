@@ -180,6 +180,49 @@ export const configSchema = z.strictObject({
     .describe(
       "How the agent under test is sealed: `bwrap` (bubblewrap: read-only view of what it needs, no network, no secrets, nothing outlives a batch) or `none` (runs unsealed; marked so in status, logs and the report).",
     ),
+  sandbox_user: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, "expected a user name or a numeric uid, e.g. nobody")
+    .default("nobody")
+    .describe(
+      "When the harness runs as root: the unprivileged user (a name or a uid; never root) every agent process and a sandboxed `command` run as, with no capabilities. Ignored when the harness is not root: the agent then runs as the harness's own user, in its own user namespace.",
+    ),
+  sandbox_limits: z
+    .strictObject({
+      processes: z
+        .int()
+        .min(32)
+        .max(65_536)
+        .default(256)
+        .describe(
+          "Processes and threads one agent process's sandbox may hold (a Node agent process uses about a dozen).",
+        ),
+      memory_mb: z
+        .int()
+        .min(128)
+        .default(2048)
+        .describe("MiB of memory: for the whole sandbox under cgroup v2, for each process in it under rlimits."),
+      tmp_mb: z.int().min(1).default(256).describe("MiB the sandbox's private /tmp may hold."),
+      request_mb_per_task: z
+        .number()
+        .positive()
+        .default(64)
+        .describe(
+          "MiB of model request bodies one task may send (the harness keeps them for its trace); past it the task ends as the agent's failure.",
+        ),
+      cgroup: z
+        .string()
+        .regex(/^\//, "expected an absolute path, e.g. /sys/fs/cgroup/auto-harness")
+        .nullable()
+        .default(null)
+        .describe(
+          "A delegated cgroup v2 directory, writable by the harness with `memory` and `pids` in its cgroup.subtree_control, in which each agent process gets its own cgroup (null: the harness's own cgroup when it is such a directory, else rlimits).",
+        ),
+    })
+    .prefault({})
+    .describe(
+      "Limits of every agent process, set by the harness: a limit the agent hits is its task's failure. `status` says whether cgroup v2 or rlimits enforce them; the wall time is `per_task_timeout`.",
+    ),
   seed: z.int().default(42).describe("Seed of the train/test split."),
   step_attempts: z
     .int()

@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { extname } from "node:path";
 import type { ExecutorItem, TaskBatch, TaskExecutor, TaskOutcome } from "../benchmark/executor.ts";
-import type { TraceEvent } from "../benchmark/protocol.ts";
+import type { TraceEvent } from "../benchmark/sealed/protocol.ts";
 import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { QueueHealth } from "./health.ts";

@@ -6,7 +6,8 @@
 import type { Adapter } from "../benchmark/adapters/types.ts";
 import { createCommandExecutor } from "../benchmark/command-executor.ts";
 import type { TaskOutcome } from "../benchmark/executor.ts";
-import { type LocalSession, openLocalSession } from "../benchmark/local-executor.ts";
+import { type LocalSession, openLocalSession } from "../benchmark/local/session.ts";
+import { sandboxSpec } from "../benchmark/sealed/sandbox.ts";
 import { systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import type { Split } from "../domain.ts";
@@ -79,7 +80,7 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
             baseURL: o.agentBaseURL ?? process.env.ANTHROPIC_BASE_URL ?? null,
             apiKey: o.agentApiKey ?? process.env.ANTHROPIC_API_KEY ?? null,
           },
-          sandbox: o.config.sandbox,
+          sandbox: sandboxSpec(o.config),
           maxRetries: 2,
           heartbeatMs: 250,
           typeCheck: true,

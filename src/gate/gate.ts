@@ -27,7 +27,7 @@ import { bestSoFar, pinLegacyBaseline, saveSuite, trustedSplit, trustedSuite } f
 import type { FlakySuiteVerdict } from "./suite.ts";
 
 export type LoadCheckResult = { ok: true } | { ok: false; message: string };
-/** Type-checks / loads the agent file; the real one lives in src/benchmark/load-check.ts. */
+/** Type-checks / loads the agent file; the real one lives in src/benchmark/sealed/load-check.ts. */
 export type CheckAgent = (agentFile: string) => Promise<LoadCheckResult>;
 
 /** What each gate step found, for the `gate` command's output. Aggregates only: no test-split task ids. */

@@ -20,7 +20,11 @@ export interface HoldoutResult {
   high: number;
 }
 
-/** Pure: paired mean difference over the tasks both agents scored, with a normal 95% interval. */
+/**
+ * Pure: paired mean difference over the tasks the baseline scored, with a normal 95% interval. A final
+ * agent's null weighs as a fail, as the gate weighs it: dropping the pair let a final agent hide the tasks
+ * it broke by turning them into nulls (an honest −0.33 read +0.00).
+ */
 export function pairedHoldout(
   runId: string,
   baseline: Record<string, number | null>,
@@ -28,8 +32,7 @@ export function pairedHoldout(
 ): HoldoutResult | null {
   const pairs: [number, number][] = [];
   for (const [id, b] of Object.entries(baseline)) {
-    const f = final[id];
-    if (b !== null && b !== undefined && f !== null && f !== undefined) pairs.push([b, f]);
+    if (b !== null && b !== undefined) pairs.push([b, final[id] ?? 0]);
   }
   const n = pairs.length;
   if (n === 0) return null;

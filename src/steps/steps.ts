@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { createAdapter } from "../benchmark/adapters/index.ts";
-import { type CheckResult, checkAgent } from "../benchmark/load-check.ts";
-import { compilePython } from "../benchmark/python-check.ts";
+import { type CheckResult, checkAgent } from "../benchmark/sealed/load-check.ts";
+import { compilePython } from "../benchmark/sealed/python-check.ts";
+import { sandboxSpec } from "../benchmark/sealed/sandbox.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Clock } from "../clock.ts";
 import type { CodingAgent } from "../coding-agent/index.ts";
@@ -47,11 +48,11 @@ export async function acceptedAgentContent(repo: Repo, root: string, agentFile =
  * Python compiled and imported by the Python runtime (only compiled when an external `command` tool runs it).
  */
 export const agentCheck =
-  (root: string, config?: Partial<Pick<Config, "benchmark" | "sandbox">>) =>
+  (root: string, config?: Partial<Pick<Config, "benchmark" | "sandbox" | "sandbox_user" | "sandbox_limits">>) =>
   (agentFile: string): Promise<CheckResult> =>
     agentFile.endsWith(".py") && config?.benchmark === "command"
       ? compilePython(agentFile)
-      : checkAgent(agentFile, { root, sandbox: config?.sandbox ?? "bwrap" });
+      : checkAgent(agentFile, { root, sandbox: sandboxSpec(config) });
 
 /** The production steps: the real runner, coding agent, gate, record and learnings. */
 export function createSteps(deps: StepDeps): Steps {

@@ -3,6 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { afterEach } from "vitest";
+import type { TestLlmServer } from "../../dev/llm-server/llm-server.ts";
 import { createLocalAdapter } from "../../src/benchmark/adapters/local.ts";
 import { createRunner, type RunnerOptions } from "../../src/benchmark/runner.ts";
 import { type ConfigInput, configSchema } from "../../src/config/schema.ts";
@@ -119,3 +121,33 @@ export default {
   },
 };
 `;
+
+/** A train task's trace as the runner wrote it. */
+export function readTrace(
+  e: Experiment,
+  id: string,
+): { events: { kind: string; message?: string; limit?: string }[]; error: string | null; answer: unknown } {
+  return JSON.parse(readFileSync(join(paths(e.root).tracesLatest, id, "trace.json"), "utf8"));
+}
+
+/** The agent's notes in its train trace: how a hostile agent tells the test what it tried. */
+export function agentNotes(e: Experiment, id: string): string[] {
+  return (
+    readTrace(e, id)
+      .events.filter((ev) => ev.kind === "note")
+      // The trace fences the agent's own text; the words inside are what it wrote.
+      .map((ev) => (ev.message ?? "").replace(/^⟦agent⟧ /, "").replace(/ ⟦\/agent⟧$/, ""))
+  );
+}
+
+/** The running test's experiment and test LLM server, both closed after it. */
+export function perTestExperiment(): { server: TestLlmServer | null; exp: Experiment | null } {
+  const held: { server: TestLlmServer | null; exp: Experiment | null } = { server: null, exp: null };
+  afterEach(async () => {
+    held.exp?.cleanup();
+    held.exp = null;
+    await held.server?.close();
+    held.server = null;
+  });
+  return held;
+}

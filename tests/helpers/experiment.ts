@@ -48,12 +48,17 @@ export interface Spawned {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** The stand-in CLI as a real child process. */
-export function spawnCli(args: string[], env: Record<string, string> = {}, script = STAND_IN_CLI): Spawned {
+/** The stand-in CLI (or another script) as a real child process; `stdio` past stderr hands it more descriptors. */
+export function spawnCli(
+  args: string[],
+  env: Record<string, string> = {},
+  script = STAND_IN_CLI,
+  stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe"],
+): Spawned {
   const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio,
   });
   let out = "";
   let err = "";

@@ -19,9 +19,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { HarnessError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { redact } from "../../secrets.ts";
+import { InfraFailure } from "../failure.ts";
+import { handOver, NO_CAPABILITIES, sealedCommandLine } from "../sealed/command-seal.ts";
+import { type SandboxUser, sandboxUserOf } from "../sealed/sandbox-user.ts";
 import type { Reward } from "../types.ts";
 import type { CommandAdapter, CommandRunRequest, ProcessGroupTracker } from "./types.ts";
 
@@ -49,6 +51,8 @@ export interface CommandSandbox {
   network: boolean;
   /** Absolute folders the command may write besides its results and traces folders. */
   writable: string[];
+  /** Who the command runs as when the harness is root (default: `sandbox_user`'s default); never root. */
+  user?: SandboxUser | null;
 }
 
 /**
@@ -83,6 +87,7 @@ export function commandSandboxArgs(o: {
     "--unshare-pid",
     "--unshare-ipc",
     "--unshare-uts",
+    ...NO_CAPABILITIES,
     ...(o.sandbox.network ? [] : ["--unshare-net"]),
     "--die-with-parent",
     "--chdir",
@@ -127,9 +132,12 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
       };
       delete env.HARNESS_TRACES_DIR;
       if (inv.tracesDir) env.HARNESS_TRACES_DIR = inv.tracesDir;
-      // A folder bound into the sandbox must exist.
-      if (opts.sandbox)
-        for (const d of [inv.tracesDir, ...opts.sandbox.writable]) if (d) mkdirSync(d, { recursive: true });
+      // A folder bound into the sandbox must exist, and (as root) belong to the user the command runs as.
+      if (opts.sandbox) {
+        const writable = [dir, ...[inv.tracesDir, ...opts.sandbox.writable].filter((d): d is string => !!d)];
+        for (const d of writable) mkdirSync(d, { recursive: true });
+        handOver(writable, commandUser(opts.sandbox));
+      }
       const { code, signal, stderrTail, timedOut } = await runShell(opts.command, {
         ...(opts.sandbox
           ? {
@@ -142,13 +150,14 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
               }),
             }
           : {}),
+        ...(opts.sandbox ? { user: commandUser(opts.sandbox) } : {}),
         ...(opts.groups ? { groups: opts.groups } : {}),
         cwd: opts.cwd,
         env,
         timeoutMs: opts.timeoutS * 1000,
         ...(inv.signal ? { signal: inv.signal } : {}),
       });
-      const fail = (why: string): never => {
+      const fail = (why: string, infraClass = "command failed"): never => {
         // A test run's stderr could carry task content: only train gets it in the log.
         opts.log.warn(
           inv.split === "test" ? { code, signal } : { code, signal, stderrTail },
@@ -156,13 +165,13 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         );
         // Train and list calls show what the command said; a test run's stderr stays private.
         const said = inv.split === "test" ? "" : tailOf(stderrTail);
-        throw new HarnessError(
-          "INFRA_FAILURE",
+        throw new InfraFailure(
+          infraClass,
           `benchmark command failed: ${why}${said ? `; its stderr ends:\n${said}` : ""}`,
         );
       };
-      if (timedOut) fail(`it ran longer than ${opts.timeoutS}s`);
-      if (code !== 0) fail(`exit code ${code}${signal ? ` (signal ${signal})` : ""}`);
+      if (timedOut) fail(`it ran longer than ${opts.timeoutS}s`, "command timed out");
+      if (code !== 0) fail(`exit code ${code}${signal ? ` (signal ${signal})` : ""}`, `command exited ${code}`);
       let parsed: z.infer<typeof resultsSchema>;
       try {
         const check = resultsSchema.safeParse(JSON.parse(readFileSync(resultsFile, "utf8")));
@@ -200,6 +209,9 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
   };
 }
 
+const commandUser = (sandbox: CommandSandbox): SandboxUser | null =>
+  sandbox.user === undefined ? sandboxUserOf({}) : sandbox.user;
+
 /** The last lines of a command's stderr, secrets removed, short enough for one error message. */
 function tailOf(stderr: string, maxChars = 800): string {
   const text = redact(stderr).trimEnd();
@@ -226,13 +238,15 @@ function runShell(
     timeoutMs: number;
     signal?: AbortSignal;
     sandboxArgs?: string[];
+    user?: SandboxUser | null;
     groups?: ProcessGroupTracker;
   },
 ): Promise<ShellResult> {
   return new Promise((resolvePromise, reject) => {
     // Its own process group, so a timeout kills the whole tree the shell started.
     const options: SpawnOptions = { cwd: o.cwd, env: o.env, stdio: ["ignore", "ignore", "pipe"], detached: true };
-    const child = o.sandboxArgs ? spawn("bwrap", o.sandboxArgs, options) : spawn(command, { ...options, shell: true });
+    const sealed = o.sandboxArgs ? sealedCommandLine(o.user ?? null, o.sandboxArgs) : null;
+    const child = sealed ? spawn(sealed.file, sealed.args, options) : spawn(command, { ...options, shell: true });
     const untrack = child.pid ? o.groups?.track(child.pid, `benchmark command: ${command.slice(0, 200)}`) : undefined;
     let stderrTail = "";
     let timedOut = false;
@@ -255,7 +269,7 @@ function runShell(
     child.on("error", (error) => {
       clearTimeout(timer);
       untrack?.();
-      reject(new HarnessError("INFRA_FAILURE", `cannot start the benchmark command: ${error.message}`));
+      reject(new InfraFailure("command did not start", `cannot start the benchmark command: ${error.message}`));
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import type { Config } from "../../config/schema.ts";
 import { UserError } from "../../errors.ts";
 import { createLogger, type Logger } from "../../log.ts";
+import { sandboxUserOf } from "../sealed/sandbox-user.ts";
 import { createCommandAdapter } from "./command.ts";
 import { createExampleAdapter } from "./example.ts";
 import { createLocalAdapter } from "./local.ts";
@@ -34,6 +35,7 @@ export function createAdapter(config: Config, root: string, log?: Logger, groups
               sandbox: {
                 network: config.command.network,
                 writable: config.command.writable.map((w) => resolve(root, w)),
+                user: sandboxUserOf(config),
               },
             }
           : {}),

@@ -12,7 +12,7 @@ import {
   type TestLlmServer,
   textReply,
 } from "../../../dev/llm-server/llm-server.ts";
-import { checkAgent } from "../../../src/benchmark/load-check.ts";
+import { checkAgent } from "../../../src/benchmark/sealed/load-check.ts";
 import { paths } from "../../../src/workspace/paths.ts";
 import { type Experiment, makeExperiment } from "../../helpers/benchmark-fixtures.ts";
 import { tempDir } from "../../helpers/temp.ts";

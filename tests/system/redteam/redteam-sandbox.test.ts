@@ -22,11 +22,11 @@ import { costUsd } from "../../../src/llm/client.ts";
 import { gatherReport } from "../../../src/report/gather.ts";
 import { renderReport } from "../../../src/report/render.ts";
 import { paths } from "../../../src/workspace/paths.ts";
-import { type Experiment, makeExperiment } from "../../helpers/benchmark-fixtures.ts";
+import { agentNotes, type Experiment, makeExperiment, readTrace } from "../../helpers/benchmark-fixtures.ts";
 import { preparedExperiment, spawnCli } from "../../helpers/experiment.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
-const HARNESS_CHILD = resolve(import.meta.dirname, "../../..", "src", "benchmark", "child.ts");
+const HARNESS_CHILD = resolve(import.meta.dirname, "../../..", "src", "benchmark", "sealed", "child.ts");
 const promptOf = (req: RecordedRequest): string => String(req.body?.messages?.[0]?.content ?? "");
 
 let server: TestLlmServer | null = null;
@@ -40,19 +40,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-function readTrace(e: Experiment, id: string): { events: { kind: string; message?: string }[]; error: string | null } {
-  return JSON.parse(readFileSync(join(paths(e.root).tracesLatest, id, "trace.json"), "utf8"));
-}
-
-/** The agent's notes in its train trace: how it tells us what it tried. */
-function notes(e: Experiment, id: string): string[] {
-  return (
-    readTrace(e, id)
-      .events.filter((ev) => ev.kind === "note")
-      // The trace fences the agent's own text; the words inside are what it wrote.
-      .map((ev) => (ev.message ?? "").replace(/^⟦agent⟧ /, "").replace(/ ⟦\/agent⟧$/, ""))
-  );
-}
+const notes = agentNotes;
 
 describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team: the sealed agent process", () => {
   it("cannot read the benchmark's answers or scorer: replaying them moves no score (it does unsealed)", async () => {
@@ -255,15 +243,20 @@ export default {
       config: { budget_usd: 100 },
     });
     exp.writeAgent(`import type Anthropic from "@anthropic-ai/sdk";
+import { writeSync } from "node:fs";
 export default {
   async run(task: { id: string }, ctx: { client: Anthropic; model: string }) {
-    const send = (m: unknown) => process.send?.(m as never);
-    // The old usage report, hugely negative; a report for a task that does not exist; garbage.
-    send({ type: "llm", taskId: task.id, model: ctx.model, inputTokens: -1e12, outputTokens: -1e12, cacheCreationTokens: -1e12, cacheReadTokens: 0, latencyMs: 1, stopReason: null });
-    send({ type: "usage", costUsd: -1000 });
+    // Frames on the channel, as the runtime writes them (a frame that is not the protocol breaks the channel:
+    // the channel red team has those).
+    const send = (m: unknown) => {
+      const body = Buffer.from(JSON.stringify(m));
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(body.length);
+      writeSync(3, Buffer.concat([head, body]));
+    };
+    // A result and a model call for a task that does not exist.
     send({ type: "done", jobId: "no-such-job", outcome: { ok: true, answer: "fine" } });
     send({ type: "llm", jobId: "no-such-job", callId: "x1", method: "POST", path: "/v1/messages", headers: {}, body: "{}" });
-    send("not even an object");
     const r = await ctx.client.messages.create({ model: ctx.model, max_tokens: 10, messages: [{ role: "user", content: "hi" }] });
     // A request that is not the Messages API is refused, not forwarded.
     await fetch("http://harness.invalid/v1/models").catch(() => {});

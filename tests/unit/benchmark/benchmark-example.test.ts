@@ -11,8 +11,8 @@ import {
 import { startTestLlmServer, type TestLlmServer } from "../../../dev/llm-server/llm-server.ts";
 import { createExampleAdapter } from "../../../src/benchmark/adapters/example.ts";
 import { parseTasksJsonl } from "../../../src/benchmark/adapters/local.ts";
-import { checkAgent } from "../../../src/benchmark/load-check.ts";
 import { createRunner } from "../../../src/benchmark/runner.ts";
+import { checkAgent } from "../../../src/benchmark/sealed/load-check.ts";
 import { runBenchmarkCommand } from "../../../src/cli/benchmark.ts";
 import { configSchema } from "../../../src/config/schema.ts";
 import { FileDamagedError } from "../../../src/errors.ts";

@@ -22,6 +22,7 @@ describe("errorHandling: what the loop does when an error ends a step", () => {
     ["CONFIG_INVALID", "fatal"],
     ["USAGE", "fatal"],
     ["RUN_STATE", "fatal"],
+    ["BENCHMARK_BUG", "fatal"],
     ["WORKSPACE_LOCKED", "retryable"],
     ["NOT_AVAILABLE", "retryable"],
     ["GIT_STATE", "retryable"],

@@ -76,6 +76,13 @@ describe("pairedHoldout", () => {
     expect(h!.high).toBeGreaterThan(0.25);
     expect(h!.high - 0.25).toBeCloseTo(0.25 - h!.low, 12);
   });
+  it("weighs a final agent's null as a fail, so a broken task cannot hide as an infrastructure error", () => {
+    const honest = pairedHoldout("r", { a: 1, b: 1, c: 1 }, { a: 1, b: 1, c: 0 });
+    const hidden = pairedHoldout("r", { a: 1, b: 1, c: 1 }, { a: 1, b: 1, c: null });
+    expect(honest).toMatchObject({ tasks: 3, final: 2 / 3 });
+    expect(hidden).toEqual(honest);
+    expect(hidden!.diff).toBeCloseTo(-1 / 3, 12);
+  });
   it("nothing paired: no result", () => {
     expect(pairedHoldout("r", { a: null }, { a: 1 })).toBeNull();
   });

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { transform } from "esbuild";
-import type { AgentProcess } from "./sandbox.ts";
+import type { AgentProcess } from "./agent-process.ts";
 
 export type Placed = { ok: true; inside: string } | { ok: false; message: string };
 

@@ -2,12 +2,10 @@
  * The protocol between the harness and an agent process. Language-neutral: every message is one
  * JSON object with a `type`.
  *
- * Transport: the harness starts the agent process with an IPC channel on the file descriptor named
- * by the environment variable `NODE_CHANNEL_FD` (serialization `json`). On that fd each message is one
- * line of UTF-8 JSON ending in "\n", in both directions. A Node child uses `process.send` /
- * `process.on("message")`; a child in another language reads and writes newline-delimited JSON on
- * that fd (in Python: `os.fdopen(int(os.environ["NODE_CHANNEL_FD"]), "r+b", buffering=0)`).
- * stdout is never read; stderr is kept (bounded) for train runs only.
+ * Transport: the channel (channel.ts), a socket on the agent process's fd 3 carrying frames of a 4-byte
+ * big-endian length and that many bytes of UTF-8 JSON, in both directions. The TypeScript runtime
+ * (child.ts) and the Python runtime (python/harness_runtime.py) speak it; nothing else of the harness's
+ * reaches the agent process. stdout is never read; stderr is kept (bounded) for train runs only.
  *
  * The agent process has no network and no secrets. Its model calls go to the harness as `llm`
  * messages carrying an HTTP request for the Messages API (`POST /v1/messages`, streaming or not);
@@ -21,7 +19,7 @@
  * Everything the child sends is checked by the harness (fromChildSchema) and may be hostile.
  */
 import { z } from "zod";
-import type { AgentTask } from "./agent-contract.ts";
+import type { AgentTask } from "../agent-contract.ts";
 
 // ------------------------------------------------------------------ harness → child
 
@@ -135,4 +133,6 @@ export type TraceEvent =
     }
   | { kind: "tool"; at: number; name: string; input: unknown; output?: unknown; error?: string }
   /** Text the agent supplied itself (size-capped). */
-  | { kind: "note"; at: number; source: "agent"; message: string; data?: unknown };
+  | { kind: "note"; at: number; source: "agent"; message: string; data?: unknown }
+  /** A limit of the harness's that the task hit, which ended it as the agent's failure (the harness's words). */
+  | { kind: "limit"; at: number; limit: string; message: string };

@@ -2,10 +2,11 @@
 """
 auto-harness's Python agent runtime: the Python twin of child.ts, standard library only.
 
-It runs inside the same sandbox as the TypeScript child and speaks the same protocol (protocol.ts):
-newline-delimited JSON on the IPC file descriptor named by NODE_CHANNEL_FD. The harness sends
-`init` (agent file, model), then `run` messages; every model call and every benchmark tool goes back
-to the harness over the same channel (`llm` / `env`), which holds the key, meters and records them.
+It runs inside the same sandbox as the TypeScript child and speaks the same protocol (protocol.ts) on
+the same channel (channel.ts): fd 3, frames of a 4-byte big-endian length and that many bytes of UTF-8
+JSON. The harness sends `init` (agent file, model), then `run` messages; every model call and every
+benchmark tool goes back to the harness over the same channel (`llm` / `env`), which holds the key,
+meters and records them.
 
 The agent file defines `run(task, ctx)`, or a class (`HarnessAgent`, else its only class with a
 `run` method) constructed once with no arguments whose instances have `run(self, task, ctx)`:
@@ -63,36 +64,48 @@ def load_agent(path: str):
 # ---------------------------------------------------------------- the channel
 
 
+CHANNEL_FD = 3
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+
 class Channel:
     def __init__(self, fd: int):
         self.fd = fd
         self.lock = threading.Lock()
 
     def send(self, message: dict) -> None:
-        data = (json.dumps(message, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        body = json.dumps(message, ensure_ascii=False, default=str).encode("utf-8")
+        if len(body) > MAX_FRAME_BYTES:
+            raise ValueError(f"a message of {len(body)} bytes is over the channel's {MAX_FRAME_BYTES}")
+        data = len(body).to_bytes(4, "big") + body
         with self.lock:
             view = memoryview(data)
             while view:
                 n = os.write(self.fd, view)
                 view = view[n:]
 
-    def messages(self):
-        buf = b""
-        while True:
+    def _read(self, n: int) -> bytes | None:
+        parts, want = [], n
+        while want:
             try:
-                chunk = os.read(self.fd, 65536)
+                chunk = os.read(self.fd, min(want, 1 << 20))
             except InterruptedError:
                 continue
             if not chunk:
+                return None
+            parts.append(chunk)
+            want -= len(chunk)
+        return b"".join(parts)
+
+    def messages(self):
+        while True:
+            header = self._read(4)
+            if header is None:
                 return
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        continue
+            body = self._read(int.from_bytes(header, "big"))
+            if body is None:
+                return
+            yield json.loads(body)
 
 
 class Cancelled(Exception):
@@ -199,10 +212,10 @@ class Runtime:
         if job.cancelled:
             return
         try:
-            json.dumps(outcome)
+            self.channel.send({"type": "done", "jobId": job.id, "outcome": outcome})
         except (TypeError, ValueError) as e:
             outcome = {"ok": False, "error": f"the agent's answer cannot be sent: {e}"}
-        self.channel.send({"type": "done", "jobId": job.id, "outcome": outcome})
+            self.channel.send({"type": "done", "jobId": job.id, "outcome": outcome})
 
 
 class Job:
@@ -351,11 +364,12 @@ def main(argv: list[str]) -> int:
             print(f"{argv[1]} does not load: {_describe(e)}", file=sys.stderr)
             return 1
         return 0
-    fd = os.environ.get("NODE_CHANNEL_FD")
-    if not fd:
-        print("harness_runtime.py is started by auto-harness (no NODE_CHANNEL_FD)", file=sys.stderr)
+    try:
+        os.fstat(CHANNEL_FD)
+    except OSError:
+        print("harness_runtime.py is started by auto-harness (no channel on fd 3)", file=sys.stderr)
         return 2
-    runtime = Runtime(Channel(int(fd)))
+    runtime = Runtime(Channel(CHANNEL_FD))
     for message in runtime.channel.messages():
         if isinstance(message, dict):
             runtime.dispatch(message)

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer } from "../../../dev/llm-server/llm-server.ts";
 import { createExampleAdapter } from "../../../src/benchmark/adapters/example.ts";
-import { infraClass } from "../../../src/benchmark/infra-class.ts";
+import { allNonTransient, describeClasses } from "../../../src/benchmark/failure.ts";
 import { createRunner } from "../../../src/benchmark/runner.ts";
 import { configSchema } from "../../../src/config/schema.ts";
 import { errorHandling, type HarnessError } from "../../../src/errors.ts";
@@ -14,20 +14,16 @@ import { paths } from "../../../src/workspace/paths.ts";
 import { Capture } from "../../helpers/capture.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
-describe("infraClass", () => {
-  it.each([
-    ["LLM API answered 401", "HTTP 401"],
-    ['LLM API error: 529 {"type":"error"}', "HTTP 529"],
-    ["LLM request failed: fetch failed (ECONNREFUSED)", "connection refused"],
-    ["LLM API error: Connection error. (ENOTFOUND)", "DNS lookup failed"],
-    ["LLM API error: Request timed out.", "timeout"],
-    ["LLM API error: Connection error.", "connection error"],
-    ["the agent process crashed (code 1, signal null): boom", "agent process crashed"],
-    ["scorer failed: x is undefined", "scorer failed"],
-    ["benchmark `python run.py` failed: exit code 3", "command exited 3"],
-    [null, "unknown"],
-  ])("%s → %s", (error, cls) => {
-    expect(infraClass(error)).toBe(cls);
+describe("the classes of a run's infrastructure errors", () => {
+  it("counts classes most frequent first, and knows a refused key from an outage", () => {
+    const counts = new Map([
+      ["timeout", 2],
+      ["HTTP 401", 48],
+    ]);
+    expect(describeClasses(counts)).toBe("48 HTTP 401, 2 timeout");
+    expect(allNonTransient(counts)).toBe(false);
+    expect(allNonTransient(new Map([["HTTP 401", 4]]))).toBe(true);
+    expect(allNonTransient(new Map())).toBe(false);
   });
 });
 

@@ -1,18 +1,27 @@
 /**
  * The agent's process (inside the sandbox): loads the agent file fresh (compiled by the harness), then
  * runs the tasks the harness sends, several at a time. It holds no key and has no network: the agent's
- * Anthropic client speaks to the harness over IPC (protocol.ts), and so do the benchmark's tools.
- * Train and test runs look the same from here. The harness compiles this file (sandbox.ts) and runs it
- * as plain JavaScript; it never imports it.
+ * Anthropic client speaks to the harness over the channel on fd 3 (channel.ts, protocol.ts), and so do the
+ * benchmark's tools. Train and test runs look the same from here. The harness bundles this file with the
+ * SDK (runtime-dir.ts) and runs it as plain JavaScript; it never imports it.
  */
+import { Socket } from "node:net";
 import { pathToFileURL } from "node:url";
 import Anthropic from "@anthropic-ai/sdk";
-import type { Agent, AgentContext } from "./agent-contract.ts";
+import type { Agent, AgentContext } from "../agent-contract.ts";
+import { CHANNEL_FD, encodeFrame, FrameDecoder } from "./channel.ts";
 import type { ChildInit, ChildRun, EnvResult, FromChild, LlmChunk, LlmFail, LlmHead, ToChild } from "./protocol.ts";
+
+const channel = new Socket({ fd: CHANNEL_FD, readable: true, writable: true });
+
+/** Throws when the message cannot be framed (an answer that is not JSON: a cycle, a BigInt). */
+const sendOrThrow = (message: FromChild): void => {
+  channel.write(encodeFrame(message));
+};
 
 const send = (message: FromChild): void => {
   try {
-    process.send?.(message);
+    sendOrThrow(message);
   } catch (error) {
     process.stderr.write(`child: cannot send ${message.type}: ${(error as Error).message}\n`);
   }
@@ -184,7 +193,7 @@ async function runTask(message: ChildRun): Promise<void> {
   jobs.delete(message.jobId);
   if (job.cancelled) return;
   try {
-    process.send?.({ type: "done", jobId: message.jobId, outcome });
+    sendOrThrow({ type: "done", jobId: message.jobId, outcome });
   } catch (error) {
     // An answer that is not JSON (a cycle, a BigInt) is the agent's malformed output.
     send({
@@ -201,7 +210,7 @@ process.on("unhandledRejection", (reason) =>
 );
 process.on("uncaughtException", (error) => process.stderr.write(`uncaught exception in agent: ${describe(error)}\n`));
 
-process.on("message", (message: ToChild) => {
+function dispatch(message: ToChild): void {
   switch (message.type) {
     case "init":
       void load(message);
@@ -233,9 +242,15 @@ process.on("message", (message: ToChild) => {
       envCalls.get(message.callId)?.(message);
       return;
   }
+}
+
+const decoder = new FrameDecoder();
+channel.on("data", (chunk: Buffer) => {
+  for (const message of decoder.push(chunk)) dispatch(message as ToChild);
 });
 // The harness went away: nothing left to do.
-process.on("disconnect", () => process.exit(0));
+channel.on("end", () => process.exit(0));
+channel.on("error", () => process.exit(0));
 
 // Node loads fetch's classes and the SDK builds its resources on first use: paid here, while the process
 // waits as a spare, rather than by the batch's first tasks.

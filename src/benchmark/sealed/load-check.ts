@@ -10,9 +10,10 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { outsideText, placeAgent } from "./agent-build.ts";
-import { fromChildSchema, type ToChild } from "./protocol.ts";
+import { type AgentProcess, startAgentProcess } from "./agent-process.ts";
+import type { ToChild } from "./protocol.ts";
 import { compilePython } from "./python-check.ts";
-import { type AgentProcess, languageOf, type SandboxMode, startAgentProcess } from "./sandbox.ts";
+import { languageOf, type SandboxMode, type SandboxSpec } from "./sandbox.ts";
 
 export type CheckResult = { ok: true } | { ok: false; message: string };
 
@@ -21,13 +22,13 @@ export interface CheckOptions {
   root?: string;
   /** Skip tsc (the load is still checked). */
   typeCheck?: boolean;
-  /** How the load is sealed (default bwrap; the config's `sandbox`). */
-  sandbox?: SandboxMode;
+  /** How the load is sealed (default bwrap with the default limits; the config's `sandbox`, user and limits). */
+  sandbox?: SandboxMode | SandboxSpec;
   /** Upper bound for each of tsc and the load, in ms (default 60 s). */
   timeoutMs?: number;
 }
 
-const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const require = createRequire(import.meta.url);
 
 /**
@@ -113,7 +114,7 @@ export async function typeCheckAgent(agentFile: string, timeoutMs = 60_000): Pro
 export function loadAgentOnce(
   agentFile: string,
   timeoutMs = 60_000,
-  sandbox: SandboxMode = "bwrap",
+  sandbox: SandboxMode | SandboxSpec = "bwrap",
 ): Promise<CheckResult> {
   return new Promise((resolvePromise) => {
     let proc: AgentProcess;
@@ -141,12 +142,11 @@ export function loadAgentOnce(
     child.stderr?.on("data", (c: Buffer) => {
       stderr = (stderr + c.toString("utf8")).slice(-4000);
     });
-    child.on("message", (raw: unknown) => {
-      const m = fromChildSchema.safeParse(raw);
-      if (!m.success) return;
-      if (m.data.type === "ready") done({ ok: true });
-      else if (m.data.type === "load-failed") done({ ok: false, message: outside(m.data.message) });
+    proc.onMessage((m) => {
+      if (m.type === "ready") done({ ok: true });
+      else if (m.type === "load-failed") done({ ok: false, message: outside(m.message) });
     });
+    proc.onBroken((error) => done({ ok: false, message: `${error.message} while loading` }));
     child.on("exit", (code, signal) =>
       done({
         ok: false,
@@ -170,7 +170,7 @@ export function loadAgentOnce(
           maxRetries: 0,
           heartbeatMs: 60_000,
         };
-        child.send(init);
+        proc.send(init);
       },
       (error: unknown) => done({ ok: false, message: `cannot place the agent: ${(error as Error).message}` }),
     );

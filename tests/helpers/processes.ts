@@ -1,0 +1,22 @@
+import { readdirSync, readFileSync } from "node:fs";
+
+const parentOf = (pid: number): number =>
+  Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[1]);
+
+/** Pids of this test process's descendants whose command line holds `text` (other test files run beside it). */
+export function descendants(text: string): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        if (pid === process.pid || !readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(text)) return false;
+        for (let p = parentOf(pid), hops = 0; p > 1 && hops < 20; p = parentOf(p), hops++) {
+          if (p === process.pid) return true;
+        }
+      } catch {
+        // gone meanwhile
+      }
+      return false;
+    });
+}
