@@ -1,5 +1,11 @@
 /** The paired rule as the loop would drive it: a night's budget, histories carried from gate to gate. */
-import { DEFAULT_NIGHT_BUDGET, roundAlpha } from "../src/gate/rules/budget.ts";
+import {
+  DEFAULT_BANK_SLACK,
+  DEFAULT_NIGHT_BUDGET,
+  DEFAULT_ROUND_RUNS,
+  roundAlpha,
+  runAllowance,
+} from "../src/gate/rules/budget.ts";
 import type { Sums } from "../src/gate/rules/evidence.ts";
 import { DEFAULT_PAIRED, type PairedParams, type PairedState, pairedRule } from "../src/gate/rules/paired.ts";
 import { nextHistories } from "../src/gate/rules/paired-history.ts";
@@ -14,8 +20,8 @@ import type { Baseline, SimAgent } from "./gate-sim.ts";
  */
 export const pairedBench: { params: PairedParams; bankSlack: number; perGate: number } = {
   params: DEFAULT_PAIRED,
-  bankSlack: 3,
-  perGate: 4,
+  bankSlack: DEFAULT_BANK_SLACK,
+  perGate: DEFAULT_ROUND_RUNS,
 };
 
 const sums = (xs: number[]): Sums => ({ s: xs.reduce((a, b) => a + b, 0), f: xs.reduce((a, b) => a + 1 - b, 0) });
@@ -51,7 +57,6 @@ export function pairedAgent(base: Baseline, testIds: string[], trainIds: string[
         deadlineMs: null,
         elapsedMs: 0,
       });
-      const bank = n * (v.iteration + 1 + bankSlack) - heldOut;
       const setup = {
         candidates: ["c"],
         taskIds: testIds,
@@ -64,7 +69,14 @@ export function pairedAgent(base: Baseline, testIds: string[], trainIds: string[
           candidates: { c: Object.fromEntries(v.trainIds.map((id, i) => [id, v.trainCandidate[i] ?? null])) },
         },
         alpha,
-        maxRuns: Math.max(0, Math.min(perGate * n, bank)),
+        maxRuns: runAllowance({
+          tasks: n,
+          round: v.iteration,
+          spent: heldOut,
+          candidates: 1,
+          slack: bankSlack,
+          perRound: perGate,
+        }),
         infraLimit: 0.2,
         params,
       };

@@ -168,6 +168,9 @@ export function trainOnly(train: readonly Task[], failed: readonly number[], rng
 
 export type EditKind = "neutral" | "fix" | "thin" | "trade" | "trainOnly" | "harmful";
 
+/** The size of a fix edit (`--fix`): 7.5 points by default, 8 for the issues' graded figures. */
+export const editSizes = { fix: 0.075 };
+
 export interface Edit {
   kind: EditKind;
   test: Task[];
@@ -181,7 +184,7 @@ export function makeEdit(
   train: readonly Task[],
   trainFailed: readonly number[],
   rng: Rng,
-  fixSize = 0.075,
+  fixSize = editSizes.fix,
 ): Edit {
   switch (kind) {
     case "neutral":

@@ -11,7 +11,7 @@ import { type Figures, measure, type Options } from "./gate-measure.ts";
 import { hardcodeTrainOnly } from "./gate-memorised.ts";
 import { pairedBench } from "./gate-paired.ts";
 import type { RuleName, World } from "./gate-sim.ts";
-import type { EditKind, MixName, RewardKind } from "./gate-world.ts";
+import { type EditKind, editSizes, type MixName, type RewardKind } from "./gate-world.ts";
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -88,6 +88,7 @@ for (const pair of flag("set", "")
   pairedBench.params = { ...pairedBench.params, [key]: Number(value) };
 }
 pairedBench.bankSlack = Number(flag("slack", String(pairedBench.bankSlack)));
+editSizes.fix = Number(flag("fix", String(editSizes.fix)));
 const kinds = flag("kinds", "neutral,fix,thin,trade,trainOnly,harmful")
   .split(",")
   .filter((k) => k !== "") as EditKind[];
@@ -103,7 +104,7 @@ function row(rule: string, f: Figures): string {
 
 const started = Date.now();
 out(
-  `gate rules: ${o.seeds} first gates per edit (seeds ${o.seed0}..), ${o.nights} nights of ${o.iterations} iterations; fix +7.5 pts, thin +3 pts over every task, trade −2 pts (breaks 12% of tasks, fixes up to 9%), train-only fixes 15% of the train tasks seen failing`,
+  `gate rules: ${o.seeds} first gates per edit (seeds ${o.seed0}..), ${o.nights} nights of ${o.iterations} iterations; fix +${(editSizes.fix * 100).toFixed(1)} pts, thin +3 pts over every task, trade −2 pts (breaks 12% of tasks, fixes up to 9%), train-only fixes 15% of the train tasks seen failing`,
 );
 out(`memorisation check on an id table of the train tasks a train-only edit fixes: ${hardcodeTrainOnly()}`);
 for (const w of worlds(flag("worlds", "core"))) {
@@ -111,7 +112,7 @@ for (const w of worlds(flag("worlds", "core"))) {
     `\n${w.name}: ${w.kind} rewards, ${w.mix} pass-rate mix, ${w.n} held-out and ${w.nTrain ?? w.n} train tasks${w.badHour ? `, baseline ${w.badHour * 100} points lower` : ""}`,
   );
   out(
-    "| rule | FA/edit | FA/night (nights ≥1) | fix +7.5 | thin +3 | trade −2 | train-only (pattern) | train-only (id table) | harmful | night gain | night bad accepts | runs/gate neutral / fix / train-only | runs/night |",
+    `| rule | FA/edit | FA/night (nights ≥1) | fix +${(editSizes.fix * 100).toFixed(1)} | thin +3 | trade −2 | train-only (pattern) | train-only (id table) | harmful | night gain | night bad accepts | runs/gate neutral / fix / train-only | runs/night |`,
   );
   out("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const rule of rules) out(row(rule, measure(rule, w, kinds, o)));

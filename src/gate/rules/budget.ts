@@ -52,3 +52,31 @@ export function roundAlpha(plan: NightPlan): RoundBudget {
   const expectedTests = Math.max(1, left * reach);
   return { alpha: remaining / expectedTests, remaining, roundsLeft: left, expectedTests };
 }
+
+/** The night's held-out runs: the original's rule spends N at the baseline and N per iteration. */
+export interface RunBank {
+  /** Held-out tasks (N). */
+  tasks: number;
+  /** This round's number (1 for the first gate) and the held-out runs spent so far, the baseline's included. */
+  round: number;
+  spent: number;
+  /** Arms racing this round, the incumbent not counted. */
+  candidates: number;
+  /** How far (in N) the night may run ahead of the original's spending; and one round's cap, in N per arm pair. */
+  slack: number;
+  perRound: number;
+}
+
+export const DEFAULT_BANK_SLACK = 3;
+export const DEFAULT_ROUND_RUNS = 4;
+
+/**
+ * Held-out runs a round may spend: never more than `perRound` N per candidate-and-incumbent pair, and never
+ * so many that the night runs more than `slack` N ahead of the original's N per iteration. Rounds that
+ * stop early (the train screen, a clear loser) leave their runs to the rounds that need them.
+ */
+export function runAllowance(b: RunBank): number {
+  const bank = b.tasks * (b.round + 1 + b.slack) - b.spent;
+  const cap = (b.perRound * b.tasks * (b.candidates + 1)) / 2;
+  return Math.max(0, Math.floor(Math.min(cap, bank)));
+}

@@ -9,8 +9,12 @@ import type { Decision, Run } from "./types.ts";
 export interface PairedParams extends EvidenceParams, DriftParams {
   /** Prior probability that an edit changes anything at all. */
   priorChanged: number;
-  /** Train screen: stop a candidate whose P(mean improved on train) is below this. */
+  /**
+   * Train screen: stop a candidate whose P(mean improved on train) is below `screen`, unless its paired
+   * train difference (candidate − incumbent, model-free) has a z of at least `screenRescue`.
+   */
   screen: number;
+  screenRescue: number;
   /**
    * Held-out: stop an arm whose P(mean improved) falls below a bar that rises from 0, when `futilityFrom` of
    * the tasks are paired, to `futility` when all are (a real fix shows late; a no-change edit never does).
@@ -61,6 +65,7 @@ export const DEFAULT_PAIRED: PairedParams = {
   dropAbove: 4,
   priorChanged: 0.5,
   screen: 0.2,
+  screenRescue: 2,
   futility: 0.35,
   futilityFrom: 0.3,
   guard: 0.9,

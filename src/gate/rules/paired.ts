@@ -24,6 +24,20 @@ import { type Action, type GateRule, INCUMBENT, type RunOutcome, runKey } from "
 
 export { DEFAULT_PAIRED, type PairedParams, type PairedSetup, type PairedState } from "./paired-types.ts";
 
+/** z of the mean paired difference (candidate − incumbent) over the tasks both ran. */
+export function pairedZ(incumbent: Record<string, number | null>, candidate: Record<string, number | null>): number {
+  const d: number[] = [];
+  for (const [id, c] of Object.entries(candidate)) {
+    const x = incumbent[id];
+    if (x === undefined || x === null) continue;
+    d.push((c ?? 0) - x);
+  }
+  if (d.length < 2) return 0;
+  const m = d.reduce((a, b) => a + b, 0) / d.length;
+  const sd = Math.sqrt(d.reduce((a, x) => a + (x - m) ** 2, 0) / (d.length - 1));
+  return sd > 0 ? (m / sd) * Math.sqrt(d.length) : m > 0 ? Number.POSITIVE_INFINITY : 0;
+}
+
 function start(setup: PairedSetup): PairedState {
   const p = setup.params;
   const trainDrift = driftCheck(setup.model, setup.history.train, setup.train.incumbent, p);
@@ -40,7 +54,8 @@ function start(setup: PairedSetup): PairedState {
   for (const arm of setup.candidates) {
     const train = setup.train.candidates[arm] ?? {};
     const s = trainSummary(model, p, setup.history.train, viewOf(trainDrift), setup.train.incumbent, train);
-    if (s && s.pImproved < p.screen) {
+    // The model-free paired difference on train can overrule the model's "no change" (never its "accept").
+    if (s && s.pImproved < p.screen && pairedZ(setup.train.incumbent, train) < p.screenRescue) {
       const why = s.meanDelta < 0 ? "harm" : "no change";
       stopped.push({
         arm,

@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { prng } from "../../../src/benchmark/split.ts";
 import { DEFAULT_BAYES, type GateSetup, runGateSync } from "../../../src/gate/rule/bayes.ts";
 import { bayesRule } from "../../../src/gate/rules/bayes.ts";
-import { DEFAULT_NIGHT_BUDGET, type NightPlan, OPEN_NIGHT_ROUNDS, roundAlpha } from "../../../src/gate/rules/budget.ts";
+import {
+  DEFAULT_NIGHT_BUDGET,
+  type NightPlan,
+  OPEN_NIGHT_ROUNDS,
+  roundAlpha,
+  runAllowance,
+} from "../../../src/gate/rules/budget.ts";
 import { holdoutVerdict, proposeHoldoutSize } from "../../../src/gate/rules/holdout-size.ts";
 import { originalRule } from "../../../src/gate/rules/original.ts";
 import { describeRewardModel, fitRewardModel } from "../../../src/gate/rules/reward-model.ts";
@@ -59,6 +65,23 @@ describe("the night's budget", () => {
     const deadline = { ...fresh, roundsDone: 10, testedRounds: 5, deadlineMs: 12_000, elapsedMs: 10_000 };
     expect(roundAlpha(deadline).roundsLeft).toBe(2);
     expect(roundAlpha({ ...fresh, maxIterations: null }).roundsLeft).toBe(OPEN_NIGHT_ROUNDS);
+  });
+});
+
+describe("the night's held-out runs", () => {
+  it("a night never spends more than the original's N per iteration plus the slack, however rounds spend", () => {
+    const random = prng(9);
+    for (let night = 0; night < 100; night++) {
+      const tasks = 10 + Math.floor(random() * 300);
+      let spent = tasks;
+      for (let round = 1; round <= 40; round++) {
+        const candidates = 1 + Math.floor(random() * 4);
+        const allowed = runAllowance({ tasks, round, spent, candidates, slack: 3, perRound: 4 });
+        expect(allowed).toBeLessThanOrEqual((4 * tasks * (candidates + 1)) / 2);
+        spent += random() < 0.5 ? allowed : Math.floor(random() * allowed);
+        expect(spent).toBeLessThanOrEqual(tasks * (round + 1 + 3));
+      }
+    }
   });
 });
 
