@@ -22,6 +22,12 @@ function decide(setup: PairedSetup, run: (r: Run) => number | null) {
   return driveSync(pairedRule, setup, run);
 }
 
+/** A candidate whose train runs show a fix and whose held-out tasks are the incumbent's own. */
+function trainOnly(seed: number, more: Partial<Parameters<typeof world>[0]> = {}) {
+  const ts = tasks(40);
+  return world({ seed, test: ts, candidate: ts, trainCandidate: changed(ts, 10), ...more });
+}
+
 describe("the paired rule: validity", () => {
   it("never accepts a candidate whose held-out results equal the incumbent's, however the history leans", () => {
     for (let seed = 0; seed < 20; seed++) {
@@ -47,16 +53,8 @@ describe("the paired rule: validity", () => {
     let accepts = 0;
     const rounds = 300;
     for (let seed = 0; seed < rounds; seed++) {
-      const ts = tasks(40);
       // Train shows a fix (so the screen lets it through); held-out is the incumbent itself.
-      const { setup, run } = world({
-        seed,
-        test: ts,
-        candidate: ts,
-        trainCandidate: changed(ts, 10),
-        alpha,
-        badHour: 0.3,
-      });
+      const { setup, run } = trainOnly(seed, { alpha, badHour: 0.3 });
       accepts += accepted(decide(setup, run).decision) ? 1 : 0;
     }
     // Ville's inequality bounds it by alpha; three standard errors of slack for the Monte Carlo.
@@ -263,11 +261,7 @@ describe("the paired rule: a race of K candidates", () => {
   it("a race of no-change candidates accepts nothing", () => {
     for (let seed = 0; seed < 8; seed++) {
       const ts = tasks(40);
-      const { setup, run } = world({
-        seed,
-        test: ts,
-        candidate: ts,
-        trainCandidate: changed(ts, 8),
+      const { setup, run } = trainOnly(seed, {
         candidates: ["a", "b", "c", "d"],
         arms: { a: ts, b: ts, c: ts, d: ts },
         alpha: 0.05,
@@ -282,24 +276,24 @@ describe("the drift check", () => {
   const random = prng(7);
   const runsOf = (shift: number) => ts.map((t) => draw(t, random, shift));
 
-  it("fires on a bad-hour history (every task 30 points lower) and drops it", () => {
-    const baseline = [runsOf(0.3), runsOf(0.3)];
+  /** The drift check of a fresh run against a two-run baseline measured `shift` lower. */
+  const checkAfter = (shift: number) => {
+    const baseline = [runsOf(shift), runsOf(shift)];
     const history = Object.fromEntries(ids(100).map((id, i) => [id, sums(baseline.map((r) => r[i]!))]));
     const model = fitRewardModel(Object.fromEntries(ids(100).map((id, i) => [id, baseline.map((r) => r[i]!)])));
     const now = runsOf(0);
-    const d = driftCheck(model, history, Object.fromEntries(ids(100).map((id, i) => [id, now[i]!])), DEFAULT_PAIRED);
+    return driftCheck(model, history, Object.fromEntries(ids(100).map((id, i) => [id, now[i]!])), DEFAULT_PAIRED);
+  };
+
+  it("fires on a bad-hour history (every task 30 points lower) and drops it", () => {
+    const d = checkAfter(0.3);
     expect(d.z).toBeGreaterThan(DEFAULT_PAIRED.dropAbove);
     expect(d.weight).toBe(0);
     expect(d.shift).toBeGreaterThan(0.15);
   });
 
   it("keeps a history measured in the same world", () => {
-    const baseline = [runsOf(0), runsOf(0)];
-    const history = Object.fromEntries(ids(100).map((id, i) => [id, sums(baseline.map((r) => r[i]!))]));
-    const model = fitRewardModel(Object.fromEntries(ids(100).map((id, i) => [id, baseline.map((r) => r[i]!)])));
-    const now = runsOf(0);
-    const d = driftCheck(model, history, Object.fromEntries(ids(100).map((id, i) => [id, now[i]!])), DEFAULT_PAIRED);
-    expect(d.weight).toBe(1);
+    expect(checkAfter(0).weight).toBe(1);
   });
 
   it("a neutral candidate after a bad-hour baseline is not accepted", () => {
