@@ -3,6 +3,7 @@ import { prng } from "../../../src/benchmark/split.ts";
 import { driftCheck } from "../../../src/gate/rules/drift.ts";
 import { armLogE, type Bet, pairLogFactor } from "../../../src/gate/rules/evidence.ts";
 import { DEFAULT_PAIRED, type PairedSetup, pairedRule } from "../../../src/gate/rules/paired.ts";
+import { explainRound } from "../../../src/gate/rules/paired-explain.ts";
 import { nextHistories } from "../../../src/gate/rules/paired-history.ts";
 import { fitRewardModel } from "../../../src/gate/rules/reward-model.ts";
 import {
@@ -336,5 +337,21 @@ describe("nextHistories", () => {
       return;
     }
     throw new Error("no seed accepted the fix");
+  });
+});
+
+describe("explainRound", () => {
+  it("says what the rule knew and why each arm stopped, in ids and numbers only", () => {
+    const ts = tasks(60);
+    const fixed = changed(ts, 8);
+    const { setup, run } = world({ seed: 11, test: ts, candidate: fixed, trainCandidate: fixed });
+    const { state, decision } = decide(setup, run);
+    const text = explainRound(state, decision);
+    expect(text).toMatch(/^Paired rule: 1 candidate\(s\), 1 raced on 60 held-out task\(s\)/);
+    expect(text).toMatch(/Rewards: pass\/fail rewards;/);
+    expect(text).toMatch(/Drift check: .* the history kept 100% of its weight\./);
+    expect(text).toMatch(/Night budget: this round could use alpha 1\.00e-2 and used 1\.00e-2/);
+    expect(text).toMatch(/paired first pass: [+-]\d\.\d{4} over 60 task\(s\), 95% interval/);
+    for (const id of setup.taskIds) expect(text).not.toMatch(new RegExp(`\\b${id}\\b`));
   });
 });
