@@ -91,8 +91,20 @@ function start(setup: PairedSetup): PairedState {
     caches: new Map(),
     decision: null,
   };
-  return live.length === 0 || setup.taskIds.length === 0
-    ? { ...state, decision: decisionOf(state, new Map(), "train", "no candidate survived the train screen") }
+  // With nothing left of the night's budget no arm could be accepted: no held-out run is worth making.
+  const why =
+    live.length === 0
+      ? "no candidate survived the train screen"
+      : setup.taskIds.length === 0
+        ? "the held-out split is empty"
+        : !(setup.alpha > 0)
+          ? "the night's error budget is spent: no acceptance is possible this round"
+          : null;
+  return why
+    ? {
+        ...state,
+        decision: decisionOf(state, new Map(), live.length > 0 && !(setup.alpha > 0) ? "budget" : "train", why),
+      }
     : schedule(state, plan.order.slice(0, covers(p.looks[0] ?? 1, plan.order.length)), []);
 }
 

@@ -166,6 +166,15 @@ describe("the paired rule: decisions", () => {
     }
   });
 
+  it("with the night's budget spent, makes no held-out run at all", () => {
+    const ts = tasks(40);
+    const { setup, run } = world({ seed: 2, test: ts, candidate: changed(ts, 10), trainCandidate: changed(ts, 10) });
+    const { decision, results } = decide({ ...setup, alpha: 0 }, run);
+    expect(results).toEqual([]);
+    expect(decision).toMatchObject({ winner: null, alphaUsed: 0, stage: "budget" });
+    expect(decision.reason).toMatch(/error budget is spent/);
+  });
+
   it("refuses to decide above the infrastructure-error share", () => {
     const ts = tasks(40);
     const { setup } = world({ seed: 2, test: ts, candidate: changed(ts, 6), trainCandidate: changed(ts, 6) });
