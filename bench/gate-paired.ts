@@ -36,7 +36,7 @@ export function pairedAgent(base: Baseline, testIds: string[], trainIds: string[
   trainIds.forEach((id, i) => {
     runs[id] = base.train.map((r) => r[i]!);
   });
-  const model = fitRewardModel(runs);
+  let model = fitRewardModel(runs);
   let history = {
     test: Object.fromEntries(testIds.map((id) => [id, sums(runs[id]!)])),
     train: Object.fromEntries(trainIds.map((id) => [id, sums(runs[id]!)])),
@@ -88,7 +88,7 @@ export function pairedAgent(base: Baseline, testIds: string[], trainIds: string[
       spent += d.alphaUsed;
       tested += d.alphaUsed > 0 ? 1 : 0;
       heldOut += d.heldOutRuns;
-      if (last) history = nextHistories(last, d);
+      if (last) ({ model, ...history } = nextHistories(last, d));
     },
   };
 }

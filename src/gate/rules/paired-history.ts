@@ -2,11 +2,14 @@
  * The incumbent's history after a paired round, pure. The incumbent's own fresh runs always join it (they
  * are the lineage's runs); what the drift check discounted stays discounted. A winner becomes the
  * incumbent: on a task it changed its runs start the history over, elsewhere `lambda` of the old is kept.
+ * The reward model's prior moves with the drift check too: a prior fitted in a degraded hour is as stale as
+ * the history measured in it.
  */
 import { recentered } from "./drift.ts";
 import { keptHistory, type Sums } from "./evidence.ts";
 import { armStats, sumsOf } from "./paired-stats.ts";
 import { type PairedState, viewOf } from "./paired-types.ts";
+import type { RewardModel } from "./reward-model.ts";
 import type { Decision } from "./types.ts";
 import { INCUMBENT } from "./types.ts";
 
@@ -16,8 +19,9 @@ const plus = (a: Sums, b: Sums): Sums => ({ s: a.s + b.s, f: a.f + b.f });
 export function nextHistories(
   state: PairedState,
   decision: Decision,
-): { test: Record<string, Sums>; train: Record<string, Sums> } {
+): { test: Record<string, Sums>; train: Record<string, Sums>; model: RewardModel } {
   const { setup } = state;
+  const model = recentered(setup.model, state.drift);
   const view = viewOf(state.drift);
   const lambda = setup.params.lambda;
   const inc = state.draws.get(INCUMBENT)!;
@@ -31,12 +35,12 @@ export function nextHistories(
     train[id] = plus(keptHistory(setup.history.train[id], view), sumsOf(x === undefined ? [] : [x], null));
   }
   const winner = decision.winner;
-  if (winner === null) return { test, train };
+  if (winner === null) return { test, train, model };
 
   const draws = state.draws.get(winner)!;
   const stats = armStats(
     {
-      model: recentered(setup.model, state.drift),
+      model,
       params: setup.params,
       taskIds: setup.taskIds,
       history: setup.history.test,
@@ -57,5 +61,5 @@ export function nextHistories(
     const x = mineTrain[id];
     train[id] = plus(scaled(train[id], lambda), sumsOf(x === undefined ? [] : [x], 0));
   }
-  return { test, train };
+  return { test, train, model };
 }

@@ -331,6 +331,15 @@ describe("nextHistories", () => {
     }
   });
 
+  it("after a bad-hour baseline the reward model's prior moves to where the world is now", () => {
+    const ts = tasks(100);
+    const { setup, run } = world({ seed: 1, test: ts, candidate: ts, badHour: 0.3 });
+    const { state, decision } = decide(setup, run);
+    const { model } = nextHistories(state, decision);
+    const mean = (m: typeof model) => m.prior.a / (m.prior.a + m.prior.b);
+    expect(mean(model)).toBeGreaterThan(mean(setup.model) + 0.05);
+  });
+
   it("accepted: a task the winner changed starts over from the winner's runs", () => {
     const ts = tasks(100);
     const fixed = changed(ts, 12);
