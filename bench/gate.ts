@@ -1,10 +1,12 @@
 /**
- * `npm run bench:gate -- [--seeds 200] [--nights 40] [--seed0 0] [--worlds core|all|issue|name,...] [--rules a,b]`
+ * `npm run bench:gate -- [--seeds 100] [--nights 15] [--seed0 0] [--worlds core|all|issue|name,...] [--rules a,b]`
  *
  * Gate rules in simulated worlds with known truth (bench/gate-world.ts): figures, not pass/fail. Per world and
  * rule: accept rates of first gates by kind of edit, held-out runs (candidate and incumbent runs both count),
  * false accepts per 30-iteration neutral night, and the true gain of a realistic night. `--seed0 10000` checks
- * on seeds no setting was tuned on; `--seeds 2000` gives the issues' precision.
+ * on seeds no setting was tuned on; `--seeds 2000` gives the issues' precision. Other flags: `--kinds` (edits),
+ * `--fix 0.08` (the fix's size), `--set screen=0.1` (a paired setting), `--slack 3` (the night's run bank).
+ * The defaults (11 worlds) take several minutes on one core.
  */
 
 import { type Figures, measure, type Options } from "./gate-measure.ts";
@@ -70,8 +72,8 @@ function worlds(spec: string): World[] {
 }
 
 const o: Options = {
-  seeds: Number(flag("seeds", "200")),
-  nights: Number(flag("nights", "40")),
+  seeds: Number(flag("seeds", "100")),
+  nights: Number(flag("nights", "15")),
   seed0: Number(flag("seed0", "0")),
   iterations: 30,
 };
