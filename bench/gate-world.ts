@@ -1,23 +1,12 @@
 /**
- * A simulated benchmark with known truth, for measuring gate rules: tasks with hidden pass rates, edits that
- * are neutral (small per-task noise), good (+5 points: a few usually-failing tasks fixed) or harmful (−3..−8
- * points: a few usually-passing tasks broken). The candidate's and the incumbent's train runs of each
- * iteration are free, as in the loop. The gate rules measured are the project's real decision code.
+ * Simulated benchmarks with known truth, for measuring gate rules. A task has a hidden success rate p (drawn
+ * from a pass-rate mix) and two reward levels: a run succeeds with probability p and scores `hi`, else `lo`
+ * (binary: 0 and 1; three-level: two of 0, 0.5, 1; continuous: levels anywhere, plus jitter). An edit moves
+ * the success rates; its true effect is the change of the mean reward over the tasks.
  */
-import {
-  type BayesParams,
-  type Counts,
-  DEFAULT_BAYES,
-  fitPrior,
-  type History,
-  prng,
-  runGateSync,
-  updateHistories,
-} from "../src/gate/rule/bayes.ts";
+import { prng } from "../src/benchmark/split.ts";
 
-const POOL = [0.92, 0.92, 0.15, 0.5, 0.6];
-
-class Rng {
+export class Rng {
   private readonly next: () => number;
   constructor(seed: number) {
     this.next = prng(seed);
@@ -33,8 +22,7 @@ class Rng {
   }
   gauss(mu: number, sigma: number): number {
     const u = 1 - this.random();
-    const v = this.random();
-    return mu + sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    return mu + sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.random());
   }
   shuffle<T>(xs: T[]): T[] {
     for (let i = xs.length - 1; i > 0; i--) {
@@ -45,230 +33,173 @@ class Rng {
   }
 }
 
-const makeTasks = (n: number, rng: Rng): number[] => Array.from({ length: n }, () => rng.pick(POOL));
+export type RewardKind = "binary" | "levels" | "continuous";
 
-function improve(ps: number[], rng: Rng, delta: number): number[] {
-  const out = [...ps];
-  let need = delta * out.length;
-  const idx = rng.shuffle(
-    out
-      .map((p, i) => [p, i] as const)
-      .filter(([p]) => p < 0.9)
-      .map(([, i]) => i),
-  );
-  for (const i of idx) {
-    if (need <= 0) break;
-    const gain = Math.min(0.95 - (out[i] as number), need);
-    out[i] = (out[i] as number) + gain;
-    need -= gain;
-  }
-  return out;
+/** Pass-rate mixes: the one the `bayes` defaults were tuned on, a flat one, and a mostly failing one. */
+export const MIXES = {
+  bimodal: [0.92, 0.92, 0.15, 0.5, 0.6],
+  flat: [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9],
+  failing: [0.02, 0.05, 0.05, 0.1, 0.15, 0.25, 0.4, 0.6],
+} as const;
+export type MixName = keyof typeof MIXES;
+
+export interface Task {
+  p: number;
+  lo: number;
+  hi: number;
 }
 
-function harm(ps: number[], rng: Rng, delta: number): number[] {
-  const out = [...ps];
-  let need = delta * out.length;
-  const idx = rng.shuffle(
-    out
-      .map((p, i) => [p, i] as const)
-      .filter(([p]) => p > 0.1)
-      .map(([, i]) => i),
-  );
-  for (const i of idx) {
-    if (need <= 0) break;
-    const d = Math.min((out[i] as number) - 0.05, need);
-    out[i] = (out[i] as number) - d;
-    need -= d;
-  }
-  return out;
-}
+/** Three-level tasks: most give partial credit on failure or top out at partial credit. */
+const LEVEL_PAIRS: [number, number][] = [
+  [0, 1],
+  [0, 0.5],
+  [0.5, 1],
+];
+/** Jitter of a continuous reward around its level. */
+const JITTER = 0.04;
 
-const neutral = (ps: number[], rng: Rng): number[] =>
-  ps.map((p) => Math.min(0.98, Math.max(0.02, p + rng.gauss(0, 0.03))));
-
-export type RuleName = "original" | "bayes";
-
-export interface WorldOptions {
-  n: number;
-  iterations: number;
-  /** Shares of good and harmful edits; the rest are neutral. */
-  good: number;
-  harmful: number;
-  params?: BayesParams;
-}
-
-export interface SeedStats {
-  falseAccepts: number;
-  neutrals: number;
-  trueAccepts: number;
-  goods: number;
-  harmfulAccepts: number;
-  harmfuls: number;
-  gain: number;
-  testRuns: number;
-}
-
-const ids = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
-
-/** One seeded run of `iterations` gates with the given rule. */
-export function runWorld(rule: RuleName, seed: number, o: WorldOptions): SeedStats {
-  const world = new Rng(seed);
-  const measure = new Rng(seed * 7919 + 1);
-  const { n } = o;
-  const testIds = ids(n, "t");
-  const trainIds = ids(n, "r");
-  let inc = makeTasks(n, world);
-  let incT = makeTasks(n, world);
-  const start = inc.reduce((a, b) => a + b, 0) / n;
-  let testRuns = 0;
-  const bern = (p: number) => (measure.random() < p ? 1 : 0);
-  const st: SeedStats = {
-    falseAccepts: 0,
-    neutrals: 0,
-    trueAccepts: 0,
-    goods: 0,
-    harmfulAccepts: 0,
-    harmfuls: 0,
-    gain: 0,
-    testRuns: 0,
-  };
-
-  // Baseline: one run of every held-out task.
-  const baseline = inc.map((p) => {
-    testRuns += 1;
-    return bern(p);
+export function makeTasks(n: number, mix: MixName, kind: RewardKind, rng: Rng): Task[] {
+  return Array.from({ length: n }, () => {
+    const p = rng.pick(MIXES[mix]);
+    if (kind === "binary") return { p, lo: 0, hi: 1 };
+    if (kind === "levels") {
+      const [lo, hi] = rng.pick(LEVEL_PAIRS);
+      return { p, lo, hi };
+    }
+    // Partial credit: a failed run still scores something, a successful one is not always perfect.
+    const lo = rng.uniform(0.05, 0.6);
+    return { p, lo, hi: Math.min(1, lo + rng.uniform(0.15, 0.45)) };
   });
-  let best = baseline.reduce<number>((a, b) => a + b, 0) / n;
-  let histTest: History = Object.fromEntries(
-    testIds.map((id, i) => [id, { s: baseline[i] ?? 0, f: 1 - (baseline[i] ?? 0) }]),
-  );
-  let histTrain: History = {};
-  const params = o.params ?? DEFAULT_BAYES;
-
-  for (let it = 1; it <= o.iterations; it++) {
-    const u = world.random();
-    let kind: "good" | "harm" | "neutral";
-    let cand: number[];
-    let candT: number[];
-    if (u < o.good) {
-      kind = "good";
-      cand = improve(inc, world, 0.05);
-      candT = improve(incT, world, 0.05);
-    } else if (u < o.good + o.harmful) {
-      kind = "harm";
-      const d = world.uniform(0.03, 0.08);
-      cand = harm(inc, world, d);
-      candT = harm(incT, world, d);
-    } else {
-      kind = "neutral";
-      cand = neutral(inc, world);
-      candT = neutral(incT, world);
-    }
-    const gain = (cand.reduce((a, b) => a + b, 0) - inc.reduce((a, b) => a + b, 0)) / n;
-    const trainInc = incT.map(bern);
-    const trainCand = candT.map(bern);
-
-    let accepted: boolean;
-    if (rule === "original") {
-      let s = 0;
-      for (const p of cand) {
-        s += bern(p);
-        testRuns += 1;
-      }
-      const v = s / n;
-      accepted = v >= best;
-      if (accepted) best = Math.max(best, v);
-    } else {
-      const withInc: History = { ...histTrain };
-      trainIds.forEach((id, i) => {
-        const h = withInc[id] ?? { s: 0, f: 0 };
-        withInc[id] = { s: h.s + (trainInc[i] ?? 0), f: h.f + 1 - (trainInc[i] ?? 0) };
-      });
-      const trainCandidate = Object.fromEntries(trainIds.map((id, i) => [id, trainCand[i] ?? 0]));
-      const index = new Map(testIds.map((id, i) => [id, i]));
-      const state = runGateSync(
-        {
-          params: { ...params, ...fitPrior([histTest, withInc], params) },
-          testIds,
-          orderSeed: Math.floor(measure.random() * 2 ** 31),
-          trials: 1,
-          histTest,
-          histTrain: withInc,
-          trainCandidate,
-          testRunsSoFar: testRuns,
-          iteration: it,
-          infraLimit: 0.2,
-        },
-        (who, taskId) => bern(((who === "candidate" ? cand : inc)[index.get(taskId) as number] as number) ?? 0),
-      );
-      testRuns += state.testRuns;
-      accepted = state.decision?.accept ?? false;
-      const trainCounts: Record<string, Counts> = Object.fromEntries(
-        trainIds.map((id, i) => [id, { s: trainCand[i] ?? 0, f: 1 - (trainCand[i] ?? 0) }]),
-      );
-      const next = updateHistories(state, accepted, trainCounts);
-      histTest = next.test;
-      histTrain = accepted ? next.train : withInc;
-    }
-
-    if (kind === "good") {
-      st.goods += 1;
-      st.trueAccepts += accepted ? 1 : 0;
-    } else if (kind === "harm") {
-      st.harmfuls += 1;
-      st.harmfulAccepts += accepted ? 1 : 0;
-    } else if (gain <= 0.005) {
-      st.neutrals += 1;
-      st.falseAccepts += accepted ? 1 : 0;
-    }
-    if (accepted) {
-      inc = cand;
-      incT = candT;
-    }
-  }
-  st.gain = inc.reduce((a, b) => a + b, 0) / n - start;
-  st.testRuns = testRuns;
-  return st;
 }
 
-export interface Summary {
-  falseAccept: number;
-  trueAccept: number;
-  harmfulAccept: number;
-  gain: number;
-  gainSe: number;
-  testRuns: number;
+export const taskMean = (t: Task): number => t.lo + t.p * (t.hi - t.lo);
+export const meanOf = (ts: readonly Task[]): number => ts.reduce((a, t) => a + taskMean(t), 0) / ts.length;
+
+/** One run of a task; `shift` lowers the success rate (a degraded hour). */
+export function draw(t: Task, kind: RewardKind, rng: Rng, shift = 0): number {
+  const r = rng.random() < Math.max(0, t.p - shift) ? t.hi : t.lo;
+  if (kind !== "continuous") return r;
+  return Math.min(1, Math.max(0, r + rng.gauss(0, JITTER)));
 }
 
-export function evaluate(rule: RuleName, seeds: number, o: WorldOptions, seed0 = 0): Summary {
-  let fa = 0;
-  let nb = 0;
-  let ta = 0;
-  let ng = 0;
-  let ha = 0;
-  let nh = 0;
-  const gains: number[] = [];
-  const runs: number[] = [];
-  for (let s = seed0; s < seed0 + seeds; s++) {
-    const st = runWorld(rule, s, o);
-    fa += st.falseAccepts;
-    nb += st.neutrals;
-    ta += st.trueAccepts;
-    ng += st.goods;
-    ha += st.harmfulAccepts;
-    nh += st.harmfuls;
-    gains.push(st.gain);
-    runs.push(st.testRuns);
+const withP = (ts: readonly Task[], f: (t: Task, i: number) => number): Task[] =>
+  ts.map((t, i) => ({ ...t, p: f(t, i) }));
+
+/** Raises random usually-failing tasks to 0.95 until the mean reward rose by `size`. */
+export function fix(ts: readonly Task[], rng: Rng, size: number): Task[] {
+  const out = ts.map((t) => ({ ...t }));
+  let need = size * ts.length;
+  for (const i of rng.shuffle(out.map((_, i) => i).filter((i) => out[i]!.p < 0.9 && out[i]!.hi > out[i]!.lo))) {
+    if (need <= 1e-9) break;
+    const t = out[i]!;
+    const dp = Math.min(0.95 - t.p, need / (t.hi - t.lo));
+    t.p += dp;
+    need -= dp * (t.hi - t.lo);
   }
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const g = mean(gains);
-  const sd = Math.sqrt(mean(gains.map((x) => (x - g) ** 2)));
-  return {
-    falseAccept: fa / Math.max(1, nb),
-    trueAccept: ta / Math.max(1, ng),
-    harmfulAccept: nh ? ha / nh : Number.NaN,
-    gain: g,
-    gainSe: sd / Math.sqrt(gains.length),
-    testRuns: mean(runs),
-  };
+  return out;
+}
+
+/** Lowers random usually-passing tasks to 0.05 until the mean reward fell by `size`. */
+export function harm(ts: readonly Task[], rng: Rng, size: number): Task[] {
+  const out = ts.map((t) => ({ ...t }));
+  let need = size * ts.length;
+  for (const i of rng.shuffle(out.map((_, i) => i).filter((i) => out[i]!.p > 0.1 && out[i]!.hi > out[i]!.lo))) {
+    if (need <= 1e-9) break;
+    const t = out[i]!;
+    const dp = Math.min(t.p - 0.05, need / (t.hi - t.lo));
+    t.p -= dp;
+    need -= dp * (t.hi - t.lo);
+  }
+  return out;
+}
+
+export const neutral = (ts: readonly Task[], rng: Rng): Task[] =>
+  withP(ts, (t) => Math.min(0.98, Math.max(0.02, t.p + rng.gauss(0, 0.03))));
+
+/** A thin improvement: every task's success rate up by the same amount, until the mean rose by `size`. */
+export function thin(ts: readonly Task[], size: number): Task[] {
+  const out = ts.map((t) => ({ ...t }));
+  let need = size * ts.length;
+  for (let round = 0; round < 50 && need > 1e-9; round++) {
+    const room = out.filter((t) => t.p < 0.97 && t.hi > t.lo);
+    if (room.length === 0) break;
+    const step = need / room.reduce((a, t) => a + (t.hi - t.lo), 0);
+    for (const t of room) {
+      const dp = Math.min(0.97 - t.p, step);
+      t.p += dp;
+      need -= dp * (t.hi - t.lo);
+    }
+  }
+  return out;
+}
+
+/**
+ * A trade: breaks 12% of the tasks (the most reliable ones) and fixes up to 9% among the usually failing
+ * ones, as many as keep the mean `net` (about 2 points) below where it was.
+ */
+export function trade(ts: readonly Task[], rng: Rng, net = 0.02): Task[] {
+  const n = ts.length;
+  const out = ts.map((t) => ({ ...t }));
+  const idx = rng.shuffle(out.map((_, i) => i).filter((i) => out[i]!.hi > out[i]!.lo));
+  const breaks = [...idx].sort((a, b) => out[b]!.p - out[a]!.p).slice(0, Math.max(1, Math.round(0.12 * n)));
+  let room = -net * n;
+  for (const i of breaks) {
+    const t = out[i]!;
+    room += (t.p - 0.05) * (t.hi - t.lo);
+    t.p = 0.05;
+  }
+  const fixes = idx.filter((i) => out[i]!.p < 0.5 && !breaks.includes(i)).slice(0, Math.max(1, Math.round(0.09 * n)));
+  for (const i of fixes) {
+    const t = out[i]!;
+    if (room <= 1e-9) break;
+    const dp = Math.min(0.95 - t.p, room / (t.hi - t.lo));
+    t.p += dp;
+    room -= dp * (t.hi - t.lo);
+  }
+  return out;
+}
+
+/** Train-only: fixes up to `share` of the train tasks the incumbent just failed; nothing else changes. */
+export function trainOnly(train: readonly Task[], failed: readonly number[], rng: Rng, share = 0.15): Task[] {
+  const out = train.map((t) => ({ ...t }));
+  for (const i of rng.shuffle([...failed]).slice(0, Math.round(share * train.length))) out[i]!.p = 0.95;
+  return out;
+}
+
+export type EditKind = "neutral" | "fix" | "thin" | "trade" | "trainOnly" | "harmful";
+
+/** The size of a fix edit (`--fix`): 7.5 points by default, 8 for the issues' graded figures. */
+export const editSizes = { fix: 0.075 };
+
+export interface Edit {
+  kind: EditKind;
+  test: Task[];
+  train: Task[];
+}
+
+/** An edit of the given kind, acting on held-out and train tasks alike (train-only: on train only). */
+export function makeEdit(
+  kind: EditKind,
+  test: readonly Task[],
+  train: readonly Task[],
+  trainFailed: readonly number[],
+  rng: Rng,
+  fixSize = editSizes.fix,
+): Edit {
+  switch (kind) {
+    case "neutral":
+      return { kind, test: neutral(test, rng), train: neutral(train, rng) };
+    case "fix":
+      return { kind, test: fix(test, rng, fixSize), train: fix(train, rng, fixSize) };
+    case "thin":
+      return { kind, test: thin(test, 0.03), train: thin(train, 0.03) };
+    case "trade":
+      return { kind, test: trade(test, rng), train: trade(train, rng) };
+    case "trainOnly":
+      return { kind, test: test.map((t) => ({ ...t })), train: trainOnly(train, trainFailed, rng) };
+    case "harmful": {
+      const d = rng.uniform(0.03, 0.08);
+      return { kind, test: harm(test, rng, d), train: harm(train, rng, d) };
+    }
+  }
 }
