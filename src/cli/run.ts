@@ -10,6 +10,7 @@ import { UserError } from "../errors.ts";
 import { preflight } from "../git/preflight.ts";
 import { openRepo } from "../git/repo.ts";
 import type { RunRow, RunStore } from "../journal/stores.ts";
+import { nightLine, readNight } from "../report/night.ts";
 import { scanResults } from "../workspace/files.ts";
 import {
   type Experiment,
@@ -204,7 +205,9 @@ export async function runCommand(options: RunOptions): Promise<number> {
       }
     };
     let result: DaemonResult;
+    let runId: string;
     if (run?.snapshot) {
+      runId = run.id;
       runs.setRunStatus(run.id, "running", { pid: process.pid });
       place.runId = run.id;
       out.write(`resuming run ${run.id} at ${run.state}, iteration ${run.iteration}\n`);
@@ -216,7 +219,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       result = await watched(finished);
     } else {
       const row = run ?? runs.createRun(newRunId(new Date(clock.now())), exp.config);
-      const runId = row.id;
+      runId = row.id;
       const input = startingPoint({ journal, paths: exp.paths, config: exp.config, run: row });
       place.runId = runId;
       log.info({ input }, `starting run ${runId}`);
@@ -226,10 +229,9 @@ export async function runCommand(options: RunOptions): Promise<number> {
     }
     const { context } = result;
     const why = result.fault?.message ?? context.stopReason ?? context.lastError?.message ?? result.state;
-    out.write(
-      `run ${result.status}: ${why}; ` +
-        `best val_score ${context.bestValScore?.toFixed(4) ?? "n/a"}, ${context.accepted} accepted, ${context.rejected} rejected\n`,
-    );
+    const ran = runs.getRun(runId);
+    // The night's figures as `status`, the report and `view` read them: one source, so they agree.
+    out.write(`run ${result.status}: ${why}; ${ran ? nightLine(readNight(journal, ran)) : ""}\n`);
     if (result.status === "paused" && !result.fault && context.lastError && context.lastError.kind !== "resumable") {
       out.write(
         `paused in ${context.lastError.step}: fix the cause above, then \`auto-harness resume\` continues from that step\n`,
