@@ -107,7 +107,9 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
     const config = run.config as { budget_usd?: number | null; sandbox?: "bwrap" | "none" } | null;
     const last = iterations.at(-1);
     const night = readNight(journal, run);
-    const ends = run.config ? limitsOf(run.config as Config, run.createdAt).deadline : null;
+    // A run row from before a key existed holds no value for it: no end from that key.
+    const limit = run.config ? limitsOf(run.config as Config, run.createdAt).deadline : null;
+    const ends = limit !== null && Number.isFinite(limit) ? limit : null;
     return {
       ...empty,
       valScore: night.valScore,
