@@ -258,11 +258,15 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
 
   program
     .command("report")
-    .description("write workspace/report.html: score curve, suite size, spend and the iteration table")
+    .description(
+      "write workspace/report.html (one run: score curve, suite size, spend, the iteration table) and a page per run",
+    )
+    .option("--run <id>", "the run to show (default: the latest); every run's page goes to workspace/reports/")
     .action(
       act(async (cmd) => {
         const { reportCommand } = await import("./report.ts");
-        return reportCommand({ ...globals(cmd), stdout: out });
+        const { run } = cmd.opts() as { run?: string };
+        return reportCommand({ ...globals(cmd), ...(run ? { run } : {}), stdout: out });
       }),
     );
 
