@@ -257,6 +257,20 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     );
 
   program
+    .command("view")
+    .description(
+      "browse the journal read-only on 127.0.0.1: runs, rounds, candidates, gate evidence, train transcripts, spend",
+    )
+    .option("--port <n>", "the port (default: any free one)")
+    .action(
+      act(async (cmd) => {
+        const { viewCommand } = await import("./view.ts");
+        const { port } = cmd.opts() as { port?: string };
+        return viewCommand({ ...globals(cmd), ...(port ? { port } : {}), stdout: out });
+      }),
+    );
+
+  program
     .command("report")
     .description(
       "write workspace/report.html (one run: score curve, suite size, spend, the iteration table) and a page per run",
