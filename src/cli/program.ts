@@ -172,7 +172,10 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .action(
       act(async (cmd) => {
         const exp = openExperiment(globals(cmd));
-        requirePrepared(exp);
+        requirePrepared(
+          exp,
+          ": it checks the agent, the tasks and the scorer (a scorer's exception included), then measures the baseline",
+        );
         assertSandboxReady(exp.config);
         const opened = openJournalAndLog(exp, { stdout: false });
         try {

@@ -20,6 +20,7 @@ import {
   openJournalAndLog,
   requirePrepared,
 } from "./experiment.ts";
+import { checkInputs } from "./input-checks.ts";
 import { LiveView } from "./live.ts";
 import { LIMIT_CHECKS, type PreflightCheck, RUN_CHECKS, runPreflight } from "./preflight.ts";
 import { createServices } from "./services.ts";
@@ -121,6 +122,11 @@ export async function runCommand(options: RunOptions): Promise<number> {
   requirePrepared(exp);
   // Read before the lock and the journal: damage a repair cannot fix stops here with nothing written.
   scanResults(readFileSync(exp.paths.results, "utf8"), exp.paths.results);
+  if (!options.stepsFactory && !options.preflight) {
+    // The production steps read the tasks, the scorer and the command: checked before the lock or the journal
+    // is touched. The agent for a new run only: a resumed run may hold its in-progress edit.
+    await checkInputs(exp, { command: "run", agentFile: options.mode === "run" ? exp.paths.agentFile : null });
+  }
   const release = acquireLock(exp.paths.lock, options.mode);
   let opened: Opened;
   try {

@@ -67,6 +67,12 @@ export function checkAgentSource(exp: Experiment): void {
   if (!existsSync(exp.paths.agentFile) && !existsSync(template) && !existsSync(builtIn)) throw noAgent(exp, template);
 }
 
+/** The file the agent is, or will be copied from: the agent file, else its template; null when neither exists. */
+export function agentSourceFile(exp: Experiment): string | null {
+  const { template, builtIn } = agentTemplates(exp);
+  return [exp.paths.agentFile, template, builtIn].find((f) => existsSync(f)) ?? null;
+}
+
 /** Everything but the baseline: each part is reported as it is created or kept. */
 export async function scaffoldExperiment(
   exp: Experiment & { repo: Repo },
