@@ -82,7 +82,9 @@ function exitCodeFor(result: DaemonResult, mode: RunMode): number {
 }
 
 function describeRun(run: RunRow): string {
-  return `${run.id} (${run.status}, ${run.state ?? "not started"}, iteration ${run.iteration})`;
+  // A finished run's state is its status: said once.
+  const state = run.state === run.status ? "" : `, ${run.state ?? "not started"}`;
+  return `${run.id} (${run.status}${state}, iteration ${run.iteration})`;
 }
 
 /**

@@ -251,7 +251,7 @@ export function renderReport(data: ReportData): string {
   const its = data.iterations;
   const run = data.run;
   const runLine = run
-    ? `run ${escapeHtml(run.id)} · ${escapeHtml(run.status)}${run.state ? ` (${escapeHtml(run.state)})` : ""}${run.stopReason ? ` · ${escapeHtml(run.stopReason)}` : ""}${run.lastError ? ` · last error: ${escapeHtml(run.lastError)}` : ""}${run.unsealed ? " · UNSEALED: the agent under test ran without the sandbox (sandbox: none)" : ""}`
+    ? `run ${escapeHtml(run.id)} · ${escapeHtml(run.status)}${run.state && run.state !== run.status ? ` (${escapeHtml(run.state)})` : ""}${run.stopReason ? ` · ${escapeHtml(run.stopReason)}` : ""}${run.lastError ? ` · last error: ${escapeHtml(run.lastError)}` : ""}${run.unsealed ? " · UNSEALED: the agent under test ran without the sandbox (sandbox: none)" : ""}`
     : "no run yet: only the baseline";
   const title = `auto-harness report · ${escapeHtml(data.benchmark)}${run ? ` · ${escapeHtml(run.id)}` : ""}`;
   return `<!doctype html>

@@ -9,6 +9,7 @@ import { main } from "../../../src/cli/program.ts";
 import { openRepo } from "../../../src/git/repo.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import type { LlmCallRow } from "../../../src/journal/stores.ts";
+import { renderReport } from "../../../src/report/render.ts";
 import { appendResult, initResults } from "../../../src/workspace/files.ts";
 import { paths } from "../../../src/workspace/paths.ts";
 import { Capture } from "../../helpers/capture.ts";
@@ -143,5 +144,19 @@ describe("report: one run per page", () => {
     expect(r.err).toBe("auto-harness: --run run-zzz: no such run in the journal; its runs: run-a, run-b\n");
     expect(existsSync(paths(root).report)).toBe(false);
     expect(existsSync(join(paths(root).workspace, "reports"))).toBe(false);
+  });
+});
+
+describe("a finished run's line", () => {
+  it("says done once, not 'done (done)'", () => {
+    const html = renderReport({
+      root: "/x",
+      benchmark: "example",
+      generatedAt: "2026-01-01T00:00:00.000Z",
+      run: { id: "run-x", status: "done", state: "done", stopReason: null, lastError: null, accepted: 0, rejected: 0 },
+      iterations: [],
+    });
+    expect(html).toContain("run run-x · done · generated");
+    expect(html).not.toContain("done (done)");
   });
 });
