@@ -4,7 +4,13 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { classifyFault } from "../errors.ts";
 import { measureBaseline, type RecordedBaseline, recordBaseline } from "../experiment/baseline.ts";
-import { agentSourceFile, checkAgentSource, pinBaselineSplit, scaffoldExperiment } from "../experiment/prepare.ts";
+import {
+  agentSourceFile,
+  checkAgentSource,
+  pinBaselineSplit,
+  scaffoldExperiment,
+  smallSplitWarning,
+} from "../experiment/prepare.ts";
 import { openRepo } from "../git/repo.ts";
 import { readSplit, readSuite } from "../workspace/files.ts";
 import { progressBar } from "./benchmark.ts";
@@ -107,6 +113,8 @@ async function prepareSteps(options: PrepareOptions): Promise<number> {
           ? `, ${split.excluded.length} excluded (infrastructure errors: ${split.excluded.join(", ")})`
           : ""),
     );
+    const small = smallSplitWarning(split.test.length);
+    if (small) out.write(`  warning  ${small}\n`);
     const suite = readSuite(p.suite, config.threshold);
     const recorded = recordBaseline({
       journal: opened.journal,

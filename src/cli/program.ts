@@ -1,5 +1,6 @@
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { createAdapter } from "../benchmark/adapters/index.ts";
 import { assertSandboxReady } from "../benchmark/sandbox.ts";
@@ -30,6 +31,21 @@ export interface MainDeps {
   stepsFactory?: StepsFactory;
   /** Replaces what `run`/`daemon` check before they start. */
   preflight?: readonly PreflightCheck[];
+}
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0   success
+  1   the operation ran and its answer is no (a rejected gate, a failed run)
+  2   bad usage, configuration or input: one line naming it and the fix; nothing is written
+  64  daemon only: the run is over, so pm2 does not start it again
+  75  paused on an outage or a full disk: pm2 retries; else \`auto-harness resume\` (prepare: run it again)
+`;
+
+/** package.json's version: the harness's one version number. */
+function harnessVersion(): string {
+  const file = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json");
+  return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
 }
 
 const isTerminal = (s: NodeJS.WritableStream): boolean => (s as { isTTY?: boolean }).isTTY === true;
@@ -66,7 +82,11 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .description("Improves an LLM agent overnight: benchmark, analyze, edit, gate, record, learn, repeat.")
     .option("-d, --dir <path>", "experiment directory", process.cwd())
     .option("-c, --config <file>", "config file, relative to --dir", "experiment_config.yaml")
+    .version(harnessVersion(), "-V, --version", "the harness's version")
     .showHelpAfterError()
+    // Every command's help lists --dir and --config and the exit codes, not only the top level's.
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText("afterAll", EXIT_CODES_HELP)
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) })
     .exitOverride();
   const act =
