@@ -119,8 +119,12 @@ export async function checkInputs(
   o: { command: CheckedCommand; agentFile: string | null },
 ): Promise<void> {
   checkWritable([t.root, t.paths.workspace, t.paths.journal, t.paths.results], o.command);
-  const adapter = createAdapter(t.config, t.root);
-  const ids = await checkTasks(t, adapter);
-  await checkScorer(t, adapter, ids[0]!);
+  // A command's list call can run its whole benchmark (a registry dataset without a task list): asked before
+  // prepare only, where the split is made; a run takes the pinned split.
+  if (t.config.benchmark !== "command" || o.command === "prepare") {
+    const adapter = createAdapter(t.config, t.root);
+    const ids = await checkTasks(t, adapter);
+    await checkScorer(t, adapter, ids[0]!);
+  }
   if (o.agentFile) await checkAgentLoads(t, o.agentFile);
 }
