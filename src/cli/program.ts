@@ -288,8 +288,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .action(
       act(async (cmd) => {
         const { viewCommand } = await import("./view.ts");
-        const { port } = cmd.opts() as { port?: string };
-        return viewCommand({ ...globals(cmd), ...(port ? { port } : {}), stdout: out });
+        return viewCommand({ ...globals(cmd), ...cmd.opts(), stdout: out });
       }),
     );
 
@@ -302,8 +301,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .action(
       act(async (cmd) => {
         const { reportCommand } = await import("./report.ts");
-        const { run } = cmd.opts() as { run?: string };
-        return reportCommand({ ...globals(cmd), ...(run ? { run } : {}), stdout: out });
+        return reportCommand({ ...globals(cmd), ...cmd.opts(), stdout: out });
       }),
     );
 

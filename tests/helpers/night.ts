@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { openRepo } from "../../src/git/repo.ts";
 import { Journal } from "../../src/journal/journal.ts";
 import { rejectedDiffKey } from "../../src/journal/pins.ts";
-import type { LlmCallRow } from "../../src/journal/stores.ts";
 import { appendResult, initResults, writeSplit } from "../../src/workspace/files.ts";
 import { paths } from "../../src/workspace/paths.ts";
 import { REPO_ROOT } from "./experiment.ts";
+import { llmCallRow } from "./ledger.ts";
 
 export const RUN = "run-20260101-000000-abcd";
 
@@ -35,22 +35,8 @@ export const TRAIN_TEXT = tasks
 export const HELD_OUT = tasks.filter((t) => !SPLIT.train.includes(t.id)).flatMap((t) => [t.id, t.input.message]);
 const LEAKED = tasks[33]!;
 
-const call = (iteration: number | null, role: "coding" | "agent", costUsd: number): LlmCallRow => ({
-  runId: RUN,
-  iteration,
-  stepKey: null,
-  role,
-  model: "m",
-  promptHash: null,
-  inputTokens: 10,
-  outputTokens: 10,
-  cacheCreationTokens: 0,
-  cacheReadTokens: 0,
-  costUsd,
-  latencyMs: 5,
-  stopReason: "end_turn",
-  response: null,
-});
+const call = (iteration: number | null, role: "coding" | "agent", costUsd: number) =>
+  llmCallRow({ runId: RUN, iteration, role, costUsd });
 
 function trainTrace(root: string, taskId: string, reward: number, detail: string | null): void {
   const dir = join(paths(root).tracesLatest, taskId);

@@ -4,21 +4,19 @@
  * last line, `status --json`, the report and `view` say the same val_score, best, holdout verdict and spend,
  * to the cent.
  */
-import { execFile } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { findBwrap } from "../../../src/benchmark/sandbox.ts";
 import { main } from "../../../src/cli/program.ts";
 import { openView } from "../../../src/cli/view.ts";
 import { Capture } from "../../helpers/capture.ts";
+import { runDemo } from "../../helpers/demo.ts";
 import { REPO_ROOT } from "../../helpers/experiment.ts";
 import { findTool } from "../../helpers/tools.ts";
 
-const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), "morning-"));
 const dir = join(scratch, "demo");
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -40,16 +38,7 @@ const text = (html: string, id: string): string => {
 
 describe("the morning's numbers agree, on a machine without bubblewrap", () => {
   it("demo unsealed with its banner; last line, status --json, report and view agree to the cent", async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: pathWithoutBwrap() };
-    delete env.ANTHROPIC_API_KEY;
-    delete env.ANTHROPIC_BASE_URL;
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "dev/demo/main.ts", "--dir", dir], {
-      cwd: REPO_ROOT,
-      env,
-      maxBuffer: 16 * 1024 * 1024,
-      // A limit against a hang, not a speed check.
-      timeout: 600_000,
-    });
+    const stdout = await runDemo(dir, { ...process.env, PATH: pathWithoutBwrap() });
     expect(stdout).toContain("UNSEALED: bubblewrap (bwrap) is not installed here, so this demo runs the agent");
     expect(stdout).toContain("sudo apt-get install bubblewrap");
     expect(readFileSync(join(dir, "experiment_config.yaml"), "utf8")).toMatch(/^sandbox: none$/m);

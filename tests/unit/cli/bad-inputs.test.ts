@@ -8,19 +8,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PREPARE_AGAIN } from "../../../src/cli/prepare.ts";
-import { main } from "../../../src/cli/program.ts";
 import { classifyFault } from "../../../src/errors.ts";
-import { Capture } from "../../helpers/capture.ts";
+import { cli } from "../../helpers/cli.ts";
 import { preparedExperiment, REPO_ROOT } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { haveTool } from "../../helpers/tools.ts";
-
-async function cli(args: string[]) {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const code = await main(["node", "auto-harness", ...args], { stdout, stderr });
-  return { code, out: stdout.text, err: stderr.text };
-}
 
 /** Every file under dir (git's own included) with its content hash: what "nothing written" means. */
 function snapshot(dir: string): Record<string, string> {

@@ -1,17 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { main } from "../../../src/cli/program.ts";
 import { smallSplitWarning } from "../../../src/experiment/prepare.ts";
-import { Capture } from "../../helpers/capture.ts";
+import { cli } from "../../helpers/cli.ts";
 import { REPO_ROOT } from "../../helpers/experiment.ts";
-
-async function cli(args: string[]) {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const code = await main(["node", "auto-harness", ...args], { stdout, stderr });
-  return { code, out: stdout.text, err: stderr.text };
-}
 
 describe("the CLI's own words", () => {
   it("--version prints package.json's version, exit 0", async () => {

@@ -5,32 +5,17 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { main } from "../../../src/cli/program.ts";
 import { openRepo } from "../../../src/git/repo.ts";
 import { Journal } from "../../../src/journal/journal.ts";
-import type { LlmCallRow } from "../../../src/journal/stores.ts";
 import { renderReport } from "../../../src/report/render.ts";
 import { appendResult, initResults } from "../../../src/workspace/files.ts";
 import { paths } from "../../../src/workspace/paths.ts";
-import { Capture } from "../../helpers/capture.ts";
+import { cli } from "../../helpers/cli.ts";
+import { llmCallRow } from "../../helpers/ledger.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
-const call = (runId: string, iteration: number | null, costUsd: number): LlmCallRow => ({
-  runId,
-  iteration,
-  stepKey: null,
-  role: iteration === null ? "agent" : "coding",
-  model: "m",
-  promptHash: null,
-  inputTokens: 1,
-  outputTokens: 1,
-  cacheCreationTokens: 0,
-  cacheReadTokens: 0,
-  costUsd,
-  latencyMs: 1,
-  stopReason: "end_turn",
-  response: null,
-});
+const call = (runId: string, iteration: number | null, costUsd: number) =>
+  llmCallRow({ runId, iteration, role: iteration === null ? "agent" : "coding", costUsd });
 
 /** Two nights: run-a accepted iteration 1 (0.6); run-b rejected 2 and accepted 3 (0.7), then scored its holdout. */
 async function twoNights(): Promise<string> {
@@ -92,12 +77,7 @@ async function twoNights(): Promise<string> {
   return root;
 }
 
-async function report(root: string, ...args: string[]) {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const code = await main(["node", "auto-harness", "report", "--dir", root, ...args], { stdout, stderr });
-  return { code, out: stdout.text, err: stderr.text };
-}
+const report = (root: string, ...args: string[]) => cli(["report", "--dir", root, ...args]);
 
 const rowsOf = (html: string) =>
   [...html.matchAll(/<tr class="iteration \w+" data-iteration="(\d+)">/g)].map((m) => m[1]);

@@ -4,40 +4,34 @@
  * test-artifacts/, every served byte scanned for held-out ids and inputs, and nothing written or accepted
  * but GET.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { paths } from "../../../src/workspace/paths.ts";
-import { REPO_ROOT } from "../../helpers/experiment.ts";
+import { REPO_ROOT, spawnCli } from "../../helpers/experiment.ts";
 import { buildNight, HELD_OUT, RUN, SPLIT, TRAIN_TEXT } from "../../helpers/night.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-export const ARTIFACTS = join(REPO_ROOT, "test-artifacts");
+const ARTIFACTS = join(REPO_ROOT, "test-artifacts");
 
 /** Starts `view` as a user does; resolves with its URL once it says where it listens. */
-export function startViewCli(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "view", "--dir", dir], {
-    cwd: REPO_ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
+async function startViewCli(dir: string): Promise<{ child: ChildProcess; url: string }> {
+  const view = spawnCli(["view", "--dir", dir], {}, join(REPO_ROOT, "src", "cli", "main.ts"));
+  let exited = false;
+  void view.exited.then(() => {
+    exited = true;
   });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    child.stderr?.on("data", (d) => {
-      err += d;
-    });
-    child.stdout?.on("data", (d) => {
-      out += d;
-      const m = /view: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.on("exit", (code) => reject(new Error(`view exited ${code}: ${err}`)));
-  });
+  for (let i = 0; i < 1200 && !exited; i++) {
+    const m = /view: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(view.stdout());
+    if (m) return { child: view.child, url: m[1]! };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`view did not start: ${view.stderr()}`);
 }
 
 describe.skipIf(!haveTool(CHROMIUM, "chromium"))("auto-harness view", () => {
