@@ -10,7 +10,7 @@ import { UserError } from "../errors.ts";
 import { preflight } from "../git/preflight.ts";
 import { openRepo } from "../git/repo.ts";
 import type { RunRow, RunStore } from "../journal/stores.ts";
-import { nightLine, readNight } from "../report/night.ts";
+import { type Night, nightLine, readNight } from "../report/night.ts";
 import { scanResults } from "../workspace/files.ts";
 import {
   type Experiment,
@@ -81,6 +81,20 @@ function exitCodeFor(result: DaemonResult, mode: RunMode): number {
   }
 }
 
+/**
+ * The run's last line: how it ended, then the night's figures as `status`, the report and `view` read them
+ * (one source, so they agree); a run paused for the operator says what continues it.
+ */
+function lastLines(result: DaemonResult, night: Night | null): string {
+  const { context } = result;
+  const why = result.fault?.message ?? context.stopReason ?? context.lastError?.message ?? result.state;
+  let text = `run ${result.status}: ${why}; ${night ? nightLine(night) : ""}\n`;
+  if (result.status === "paused" && !result.fault && context.lastError && context.lastError.kind !== "resumable") {
+    text += `paused in ${context.lastError.step}: fix the cause above, then \`auto-harness resume\` continues from that step\n`;
+  }
+  return text;
+}
+
 function describeRun(run: RunRow): string {
   // A finished run's state is its status: said once.
   const state = run.state === run.status ? "" : `, ${run.state ?? "not started"}`;
@@ -113,14 +127,10 @@ function runToContinue(runs: Pick<RunStore, "unfinishedRun" | "latestRun">, opti
   return undefined;
 }
 
-/** `run`, `resume` and `daemon` (resume-or-start, what pm2 runs). Returns the exit code. */
-export async function runCommand(options: RunOptions): Promise<number> {
-  const out = options.stderr ?? process.stderr;
-  const clock = options.clock ?? systemClock;
-  // Everything is validated before anything is written.
+/** Everything is validated before anything is written: the config, the sandbox, the workspace, the inputs. */
+async function checkedExperiment(options: RunOptions): Promise<Experiment> {
   const exp = openExperiment(options);
   assertSandboxReady(exp.config);
-  const repo = openRepo(exp.root);
   requirePrepared(exp);
   // Read before the lock and the journal: damage a repair cannot fix stops here with nothing written.
   scanResults(readFileSync(exp.paths.results, "utf8"), exp.paths.results);
@@ -129,6 +139,15 @@ export async function runCommand(options: RunOptions): Promise<number> {
     // is touched. The agent for a new run only: a resumed run may hold its in-progress edit.
     await checkInputs(exp, { command: "run", agentFile: options.mode === "run" ? exp.paths.agentFile : null });
   }
+  return exp;
+}
+
+/** `run`, `resume` and `daemon` (resume-or-start, what pm2 runs). Returns the exit code. */
+export async function runCommand(options: RunOptions): Promise<number> {
+  const out = options.stderr ?? process.stderr;
+  const clock = options.clock ?? systemClock;
+  const exp = await checkedExperiment(options);
+  const repo = openRepo(exp.root);
   const release = acquireLock(exp.paths.lock, options.mode);
   let opened: Opened;
   try {
@@ -235,16 +254,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
       daemon = new Daemon(runId, { journal: runs, log, place, steps, clock });
       result = await watched(daemon.start({ input }));
     }
-    const { context } = result;
-    const why = result.fault?.message ?? context.stopReason ?? context.lastError?.message ?? result.state;
     const ran = runs.getRun(runId);
-    // The night's figures as `status`, the report and `view` read them: one source, so they agree.
-    out.write(`run ${result.status}: ${why}; ${ran ? nightLine(readNight(journal, ran)) : ""}\n`);
-    if (result.status === "paused" && !result.fault && context.lastError && context.lastError.kind !== "resumable") {
-      out.write(
-        `paused in ${context.lastError.step}: fix the cause above, then \`auto-harness resume\` continues from that step\n`,
-      );
-    }
+    out.write(lastLines(result, ran ? readNight(journal, ran) : null));
     return exitCodeFor(result, options.mode);
   } finally {
     process.off("SIGINT", onSignal);
