@@ -8,6 +8,7 @@ import { accessSync, constants, existsSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { createAdapter } from "../benchmark/adapters/index.ts";
 import { type Adapter, rewardOf, type TaskSpec } from "../benchmark/adapters/types.ts";
+import { checkAgentStatic } from "../benchmark/load-check.ts";
 import type { Config } from "../config/schema.ts";
 import { errorMessage, HarnessError, UserError } from "../errors.ts";
 import { agentCheck } from "../steps/steps.ts";
@@ -60,7 +61,8 @@ async function checkTasks(t: InputCheckTarget, adapter: Adapter): Promise<string
     if (t.config.benchmark === "command") {
       throw new UserError(
         "CONFIG_INVALID",
-        `the benchmark command \`${t.config.command?.run}\` failed when asked for its tasks (HARNESS_SPLIT=all, HARNESS_LIST_ONLY=1): ${oneLine(errorMessage(error))}; fix the command in experiment_config.yaml (command.run)`,
+        // The line names the command and the fix; the command's own stderr tail follows it as it said it.
+        `the benchmark command \`${t.config.command?.run}\` failed when asked for its tasks (HARNESS_SPLIT=all, HARNESS_LIST_ONLY=1); fix it in experiment_config.yaml (command.run): ${errorMessage(error)}`,
       );
     }
     if (error instanceof HarnessError) throw error;
@@ -104,7 +106,11 @@ async function checkScorer(t: InputCheckTarget, adapter: Adapter, firstTask: str
 /** The agent (or the template prepare would copy) loads in its sandbox, as the gate's load check runs it. */
 async function checkAgentLoads(t: InputCheckTarget, agentFile: string): Promise<void> {
   if (!existsSync(agentFile)) return;
-  const result = await agentCheck(t.root, t.config)(agentFile);
+  // A command benchmark runs the agent itself, through its own interface: there it is only compiled.
+  const result =
+    t.config.benchmark === "command"
+      ? await checkAgentStatic(agentFile, { root: t.root })
+      : await agentCheck(t.root, t.config)(agentFile);
   if (!result.ok) {
     throw new UserError(
       "AGENT_LOAD_FAILED",

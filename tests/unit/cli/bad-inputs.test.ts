@@ -109,7 +109,7 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap"))("prepare checks everything bef
     const r = await cli(["prepare", "--dir", dir]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(
-      /^auto-harness: the benchmark command `python3 bench\/run_bench\.py` failed when asked for its tasks .*the benchmark is not installed.*fix the command in experiment_config\.yaml \(command\.run\)\n$/,
+      /^auto-harness: the benchmark command `python3 bench\/run_bench\.py` failed when asked for its tasks \(HARNESS_SPLIT=all, HARNESS_LIST_ONLY=1\); fix it in experiment_config\.yaml \(command\.run\): benchmark command failed: exit code 1; its stderr ends:\n[\s\S]*the benchmark is not installed/,
     );
     expect(snapshot(dir)).toEqual(before);
   }, 60_000);
