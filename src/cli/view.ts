@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { createAdapter } from "../benchmark/adapters/index.ts";
-import { UserError } from "../errors.ts";
+import { errorMessage, UserError } from "../errors.ts";
+import type { HeldOutTasks } from "../gate/hardcode.ts";
 import { heldOutOf } from "../gate/held-out.ts";
 import { openRepo } from "../git/repo.ts";
 import { Journal } from "../journal/journal.ts";
@@ -32,10 +33,16 @@ export async function openView(options: GlobalOptions & { port?: string }): Prom
   const port = parsePort(options.port);
   const exp = openExperiment(options);
   requirePrepared(exp);
-  const heldOut = await heldOutOf(
-    createAdapter(exp.config, exp.root),
-    exp.paths.split,
-  )(journalSplit(exp.paths.journal));
+  let heldOut: HeldOutTasks;
+  try {
+    heldOut = await heldOutOf(createAdapter(exp.config, exp.root), exp.paths.split)(journalSplit(exp.paths.journal));
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    throw new UserError(
+      "CONFIG_INVALID",
+      `view reads the held-out tasks to keep them off its pages, and could not: ${errorMessage(error).split("\n")[0]}`,
+    );
+  }
   try {
     return await startView({
       paths: exp.paths,
