@@ -9,17 +9,48 @@ import { dirname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { findBwrap } from "../../src/benchmark/sealed/sandbox.ts";
 import { type ScriptStep, startTestLlmServer } from "../llm-server/llm-server.ts";
 import { SIMULATED_PREFIX, simulatedAgentModel } from "./simulated-agent-model.ts";
 import { isCodingAgentRequest, simulatedCodingModel } from "./simulated-coding-model.ts";
 
+/** A fifth of the tasks sealed away: the night ends with the holdout's verdict, as a real one does. */
+const DEMO_HOLDOUT = 0.2;
+
+export const UNSEALED_BANNER = [
+  "",
+  "UNSEALED: bubblewrap (bwrap) is not installed here, so this demo runs the agent under test without the",
+  "sandbox (sandbox: none): it could reach the network and read the experiment. Everything else is the same.",
+  "For the sealed run: on Debian or Ubuntu `sudo apt-get install bubblewrap`, then `npm run demo` again;",
+  "on macOS, in a Linux VM or container with bubblewrap (docs/sandbox.md#platforms).",
+  "",
+  "",
+].join("\n");
+
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CLI = join(REPO_ROOT, "bin", "auto-harness.js");
 
-export function demoConfig(maxIterations: number, python = false): string {
+export interface DemoSetting {
+  /** false where bubblewrap is missing: the agent runs unsealed (`sandbox: none`), and the banner says so. */
+  sealed?: boolean;
+  /** Tasks sealed away and scored once at the end, so the morning's verdict has something to say. */
+  holdoutFraction?: number;
+  /** Shown beside the spend, as a real night's budget is. */
+  budgetUsd?: number;
+}
+
+export function demoConfig(maxIterations: number, python = false, setting: DemoSetting = {}): string {
   return [
     "# Offline demo: both models are simulated by the local test LLM server (dev/demo/).",
     "benchmark: example",
+    ...(setting.sealed === false
+      ? [
+          "# bubblewrap is not installed here: the agent under test runs unsealed (see docs/sandbox.md#platforms).",
+          "sandbox: none",
+        ]
+      : []),
+    ...(setting.holdoutFraction === undefined ? [] : [`holdout_fraction: ${setting.holdoutFraction}`]),
+    ...(setting.budgetUsd === undefined ? [] : [`budget_usd: ${setting.budgetUsd}`]),
     ...(python
       ? ["# The agent under optimization is Python (agent/templates/example.py), run by the Python runtime."]
       : []),
@@ -129,7 +160,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   mkdirSync(dir, { recursive: true });
   // Its own repository: inside ours, prepare would otherwise commit into the harness's history.
   git(dir, ["init", "-q"]);
-  writeFileSync(join(dir, "experiment_config.yaml"), demoConfig(options.iterations ?? 4, options.python ?? false));
+  const sealed = findBwrap() !== null;
+  writeFileSync(
+    join(dir, "experiment_config.yaml"),
+    demoConfig(options.iterations ?? 4, options.python ?? false, {
+      sealed,
+      holdoutFraction: DEMO_HOLDOUT,
+      budgetUsd: 20,
+    }),
+  );
   const agentFile = options.python ? "agent/agent.py" : "agent/agent.ts";
 
   const server = await startTestLlmServer({
@@ -141,6 +180,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   delete env.ANTHROPIC_API_KEY;
   const rel = (p: string) => relative(process.cwd(), p) || ".";
   out.write(`auto-harness offline demo in ${rel(dir)}\n`);
+  if (!sealed) out.write(UNSEALED_BANNER);
   out.write(
     `Both models are simulated: replies come from a local test server (${server.url}), marked "${SIMULATED_PREFIX}".\n\n`,
   );
@@ -171,6 +211,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   out.write(`\njournal:  ${rel(join(ws, "journal.sqlite"))}   (auto-harness status --dir ${rel(dir)})\n`);
   out.write(`logs:     ${rel(join(ws, "logs"))}/   (npx pino-pretty < the log file)\n`);
   out.write(`report:   ${rel(join(ws, "report.html"))}\n`);
+  out.write(`view:     npx auto-harness view --dir ${rel(dir)}   (every run, round, candidate and train transcript)\n`);
   return 0;
 }
 

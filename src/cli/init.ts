@@ -8,6 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.ts";
 import { openRepo } from "../git/repo.ts";
+import { checkWritable, nearestExisting } from "./input-checks.ts";
 
 const TEMPLATES = join(dirname(fileURLToPath(import.meta.url)), "init-templates");
 
@@ -71,11 +72,13 @@ export function scaffold(
     `- \`${agentFile}\`: the agent, \`run(task, ctx)\`; \`ctx.client\` calls the model, \`ctx.model\` is \`agent_model\`.`,
     "- `experiment_config.yaml`: the settings (models, concurrency, limits).",
     "",
-    "Replace the tasks, the scoring and the agent with your own, then, with `ANTHROPIC_API_KEY` set:",
+    "Replace the tasks, the scoring and the agent with your own, then, with `ANTHROPIC_API_KEY` set (`npx`",
+    "finds the harness from its repository; elsewhere run `node <harness>/bin/auto-harness.js`, or `npm link` it once):",
     "",
     "```sh",
-    "auto-harness prepare   # baseline, train/test split, iteration 0",
-    "auto-harness run       # the improvement loop; `auto-harness status` shows where it stands",
+    "npx auto-harness prepare   # checks the agent, tasks and scorer; baseline, train/test split, iteration 0",
+    "npx auto-harness run       # the improvement loop; `npx auto-harness status` shows where it stands",
+    "npx auto-harness view      # in the morning: every run, round, candidate and train transcript",
     "```",
     "",
   ].join("\n");
@@ -100,8 +103,10 @@ export async function initCommand(options: InitOptions): Promise<number> {
   }
   const clash = Object.keys(files).filter((f) => existsSync(join(root, f)));
   if (clash.length > 0) throw new UserError("RUN_STATE", `${root} already has ${clash.join(", ")}; nothing written`);
-  const repo = openRepo(root);
+  // A new path is made here; the nearest existing folder must take it (simple-git needs the folder first).
+  checkWritable([nearestExisting(root)], "init");
   mkdirSync(root, { recursive: true });
+  const repo = openRepo(root);
   const fresh = readdirSync(root).length === 0;
   for (const [rel, source] of Object.entries(files)) {
     const target = join(root, rel);
@@ -116,7 +121,7 @@ export async function initCommand(options: InitOptions): Promise<number> {
   if (commit) out.write(`  commit   ${commit.slice(0, 7)} init: experiment scaffold\n`);
   out.write(
     `\n${fresh ? "A new" : "An"} ${options.benchmark} experiment with a ${options.language === "python" ? "Python" : "TypeScript"} agent in ${root}.\n` +
-      "Next: export ANTHROPIC_API_KEY=…, then `auto-harness prepare` and `auto-harness run` there (see its README.md).\n",
+      "Next: export ANTHROPIC_API_KEY=…, then `npx auto-harness prepare` and `npx auto-harness run` there (see its README.md).\n",
   );
   return 0;
 }

@@ -10,6 +10,7 @@ import { UserError } from "../errors.ts";
 import { preflight } from "../git/preflight.ts";
 import { openRepo } from "../git/repo.ts";
 import type { RunRow, RunStore } from "../journal/stores.ts";
+import { type Night, nightLine, readNight } from "../report/night.ts";
 import { scanResults } from "../workspace/files.ts";
 import {
   type Experiment,
@@ -19,6 +20,7 @@ import {
   openJournalAndLog,
   requirePrepared,
 } from "./experiment.ts";
+import { checkInputs } from "./input-checks.ts";
 import { LiveView } from "./live.ts";
 import { LIMIT_CHECKS, type PreflightCheck, RUN_CHECKS, runPreflight } from "./preflight.ts";
 import { createServices } from "./services.ts";
@@ -79,8 +81,24 @@ function exitCodeFor(result: DaemonResult, mode: RunMode): number {
   }
 }
 
+/**
+ * The run's last line: how it ended, then the night's figures as `status`, the report and `view` read them
+ * (one source, so they agree); a run paused for the operator says what continues it.
+ */
+function lastLines(result: DaemonResult, night: Night | null): string {
+  const { context } = result;
+  const why = result.fault?.message ?? context.stopReason ?? context.lastError?.message ?? result.state;
+  let text = `run ${result.status}: ${why}; ${night ? nightLine(night) : ""}\n`;
+  if (result.status === "paused" && !result.fault && context.lastError && context.lastError.kind !== "resumable") {
+    text += `paused in ${context.lastError.step}: fix the cause above, then \`auto-harness resume\` continues from that step\n`;
+  }
+  return text;
+}
+
 function describeRun(run: RunRow): string {
-  return `${run.id} (${run.status}, ${run.state ?? "not started"}, iteration ${run.iteration})`;
+  // A finished run's state is its status: said once.
+  const state = run.state === run.status ? "" : `, ${run.state ?? "not started"}`;
+  return `${run.id} (${run.status}${state}, iteration ${run.iteration})`;
 }
 
 /**
@@ -109,17 +127,27 @@ function runToContinue(runs: Pick<RunStore, "unfinishedRun" | "latestRun">, opti
   return undefined;
 }
 
+/** Everything is validated before anything is written: the config, the sandbox, the workspace, the inputs. */
+async function checkedExperiment(options: RunOptions): Promise<Experiment> {
+  const exp = openExperiment(options);
+  assertSandboxReady(exp.config);
+  requirePrepared(exp);
+  // Read before the lock and the journal: damage a repair cannot fix stops here with nothing written.
+  scanResults(readFileSync(exp.paths.results, "utf8"), exp.paths.results);
+  if (!options.stepsFactory && !options.preflight) {
+    // The production steps read the tasks, the scorer and the command: checked before the lock or the journal
+    // is touched. The agent for a new run only: a resumed run may hold its in-progress edit.
+    await checkInputs(exp, { command: "run", agentFile: options.mode === "run" ? exp.paths.agentFile : null });
+  }
+  return exp;
+}
+
 /** `run`, `resume` and `daemon` (resume-or-start, what pm2 runs). Returns the exit code. */
 export async function runCommand(options: RunOptions): Promise<number> {
   const out = options.stderr ?? process.stderr;
   const clock = options.clock ?? systemClock;
-  // Everything is validated before anything is written.
-  const exp = openExperiment(options);
-  assertSandboxReady(exp.config);
+  const exp = await checkedExperiment(options);
   const repo = openRepo(exp.root);
-  requirePrepared(exp);
-  // Read before the lock and the journal: damage a repair cannot fix stops here with nothing written.
-  scanResults(readFileSync(exp.paths.results, "utf8"), exp.paths.results);
   const release = acquireLock(exp.paths.lock, options.mode);
   let opened: Opened;
   try {
@@ -204,7 +232,9 @@ export async function runCommand(options: RunOptions): Promise<number> {
       }
     };
     let result: DaemonResult;
+    let runId: string;
     if (run?.snapshot) {
+      runId = run.id;
       runs.setRunStatus(run.id, "running", { pid: process.pid });
       place.runId = run.id;
       out.write(`resuming run ${run.id} at ${run.state}, iteration ${run.iteration}\n`);
@@ -216,7 +246,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       result = await watched(finished);
     } else {
       const row = run ?? runs.createRun(newRunId(new Date(clock.now())), exp.config);
-      const runId = row.id;
+      runId = row.id;
       const input = startingPoint({ journal, paths: exp.paths, config: exp.config, run: row });
       place.runId = runId;
       log.info({ input }, `starting run ${runId}`);
@@ -224,17 +254,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
       daemon = new Daemon(runId, { journal: runs, log, place, steps, clock });
       result = await watched(daemon.start({ input }));
     }
-    const { context } = result;
-    const why = result.fault?.message ?? context.stopReason ?? context.lastError?.message ?? result.state;
-    out.write(
-      `run ${result.status}: ${why}; ` +
-        `best val_score ${context.bestValScore?.toFixed(4) ?? "n/a"}, ${context.accepted} accepted, ${context.rejected} rejected\n`,
-    );
-    if (result.status === "paused" && !result.fault && context.lastError && context.lastError.kind !== "resumable") {
-      out.write(
-        `paused in ${context.lastError.step}: fix the cause above, then \`auto-harness resume\` continues from that step\n`,
-      );
-    }
+    const ran = runs.getRun(runId);
+    out.write(lastLines(result, ran ? readNight(journal, ran) : null));
     return exitCodeFor(result, options.mode);
   } finally {
     process.off("SIGINT", onSignal);

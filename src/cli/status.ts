@@ -3,12 +3,16 @@ import { resolve } from "node:path";
 import { describeSeal } from "../benchmark/sealed/sandbox.ts";
 import type { Config } from "../config/schema.ts";
 import { lockHolder, readLock } from "../daemon/lock.ts";
+import { limitsOf } from "../daemon/start.ts";
 import { type QueueHealth, queueLines, readQueueHealth } from "../distributed/health.ts";
 import { classifyFault, UserError } from "../errors.ts";
 import { bestSoFar } from "../gate/records.ts";
 import { Journal } from "../journal/journal.ts";
+import { FINISHED_STATUSES } from "../journal/runs.ts";
 import type { ProgressRow, RunRow } from "../journal/stores.ts";
+import { readNight } from "../report/night.ts";
 import { bestValScore } from "../scoring.ts";
+import type { HoldoutSummary } from "../verdicts.ts";
 import { readResults } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
 import type { GlobalOptions } from "./experiment.ts";
@@ -25,6 +29,13 @@ export interface StatusReport {
   secondsInStep: number | null;
   bestValScore: number | null;
   baselineValScore: number | null;
+  /** The accepted agent's val_score (the last acceptance so far, else the baseline's). */
+  valScore?: number | null;
+  /** The sealed holdout's verdict in words, or why there is none yet. */
+  holdout?: HoldoutSummary | null;
+  /** When the run ends by `deadline` or `max_hours` (ISO-8601), and the seconds left until then. */
+  endsAt?: string | null;
+  secondsLeft?: number | null;
   accepted: number;
   rejected: number;
   noChange: number;
@@ -98,8 +109,18 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
     const iterations = runs.iterations(run.id);
     const config = run.config as (Partial<Config> & { sandbox?: "bwrap" | "none" }) | null;
     const last = iterations.at(-1);
+    const night = readNight(journal, run);
+    // A run row from before a key existed holds no value for it: no end from that key.
+    const limit = run.config ? limitsOf(run.config as Config, run.createdAt).deadline : null;
+    const ends = limit !== null && Number.isFinite(limit) ? limit : null;
     return {
       ...empty,
+      valScore: night.valScore,
+      holdout: night.holdout,
+      endsAt: ends === null ? null : new Date(ends).toISOString(),
+      // A finished run has no time left to show.
+      secondsLeft:
+        ends === null || FINISHED_STATUSES.includes(run.status) ? null : Math.max(0, Math.round((ends - now) / 1000)),
       run: run.id,
       status: run.status,
       state: run.state,
@@ -220,6 +241,9 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
       "best",
       `val_score ${s.bestValScore?.toFixed(4) ?? "n/a"}${s.baselineValScore === null ? "" : ` (baseline ${s.baselineValScore.toFixed(4)})`}`,
     ],
+    ...(s.valScore === undefined || s.valScore === null
+      ? []
+      : [["val_score", `${s.valScore.toFixed(4)} (the accepted agent's, on the test split)`]]),
     ["changes", `${s.accepted} accepted, ${s.rejected} rejected, ${s.noChange} unchanged`],
     [
       "spend",
@@ -231,6 +255,11 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
       "generation",
       `${s.generation}: a rebaseline started the score history over; the report lists earlier runs`,
     ]);
+  }
+  if (s.holdout) lines.push(["holdout", s.holdout.line]);
+  if (s.endsAt) {
+    const left = s.secondsLeft === null || s.secondsLeft === undefined ? "" : `${formatDuration(s.secondsLeft)} left, `;
+    lines.push(["time", `${left}ends ${s.endsAt} (deadline / max_hours)`]);
   }
   if (s.progress) lines.push(["progress", progressLine(s.progress)]);
   if (s.lastIteration) lines.push(["last gate", verdictLine(s.lastIteration)]);

@@ -2,17 +2,15 @@
  * The offline demo end to end, as an operator runs it: a child process, real CLI, real benchmark children,
  * the test LLM server playing both models. Asserts the artifacts it leaves, not its timing.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Journal } from "../../../src/journal/journal.ts";
 import { readResults } from "../../../src/workspace/files.ts";
+import { runDemo } from "../../helpers/demo.ts";
 
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, "../../..");
 const scratch = mkdtempSync(join(tmpdir(), "demo-test-"));
 const dir = join(scratch, "demo");
 
@@ -20,16 +18,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("npm run demo", () => {
   it("runs prepare, a short run and report with simulated models, leaving real artifacts", async () => {
-    const env = { ...process.env };
-    delete env.ANTHROPIC_API_KEY;
-    delete env.ANTHROPIC_BASE_URL;
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "dev/demo/main.ts", "--dir", dir], {
-      cwd: ROOT,
-      env,
-      maxBuffer: 16 * 1024 * 1024,
-      // A limit against a hang, not a speed check: on a loaded two-core machine the demo takes minutes.
-      timeout: 600_000,
-    });
+    const stdout = await runDemo(dir);
 
     const ws = join(dir, "workspace");
     const results = readResults(join(ws, "results.tsv"));

@@ -88,6 +88,10 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap") || !haveTool("python3"))("init 
       expect(prepared.code, prepared.out).toBe(0);
       const split = readSplit(join(dir, "workspace", "split.json"));
       expect((split?.train.length ?? 0) + (split?.test.length ?? 0)).toBe(6);
+      // Six tasks leave a test split of two: prepare says what that means for the gate.
+      expect(prepared.out).toContain(
+        `warning  the test split has only ${split?.test.length} task(s): each one moves val_score by ${(1 / (split?.test.length ?? 1)).toFixed(2)}`,
+      );
       const baseline = readResults(join(dir, "workspace", "results.tsv"))[0];
       expect(baseline).toMatchObject({ iteration: 0, commit: "baseline" });
       // Three of the six capitals are known: the baseline scores them, whichever split they fell in.
