@@ -7,11 +7,13 @@ import type { Adapter } from "../benchmark/adapters/types.ts";
 import { createCommandExecutor } from "../benchmark/command-executor.ts";
 import type { TaskOutcome } from "../benchmark/executor.ts";
 import { type LocalSession, openLocalSession } from "../benchmark/local/session.ts";
+import { type AgentModels, gatewayModels, modelTargets } from "../benchmark/models.ts";
 import { sandboxSpec } from "../benchmark/sealed/sandbox.ts";
 import { systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import type { Split } from "../domain.ts";
 import { HarnessError } from "../errors.ts";
+import { createRunBudget } from "../gateway/reservations.ts";
 import type { Logger } from "../log.ts";
 
 export interface LocalTaskRequest {
@@ -42,6 +44,25 @@ export interface LocalTasksOptions {
   idleMs?: number;
   agentBaseURL?: string | null;
   agentApiKey?: string | null;
+  /** The agent's models (default: the gateway over the config's providers, nothing recorded but the outcome's calls). */
+  models?: AgentModels;
+}
+
+/** Calls metered into each outcome only, with no budget of their own (the daemon checks its budget per batch). */
+function outcomeModels(o: LocalTasksOptions): AgentModels {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...(o.agentBaseURL ? { ANTHROPIC_BASE_URL: o.agentBaseURL } : {}),
+    ...(o.agentApiKey ? { ANTHROPIC_API_KEY: o.agentApiKey } : {}),
+  };
+  const unlimited = createRunBudget(null);
+  return gatewayModels({
+    targets: modelTargets(o.config, env),
+    clock: systemClock,
+    budgetFor: () => unlimited,
+    record: () => {},
+    log: o.log,
+  });
 }
 
 export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
@@ -49,6 +70,7 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
   const sessions = new Map<string, { session: LocalSession; lastUsed: number; active: number }>();
   const checked = new Set<string>();
   const idleMs = o.idleMs ?? 60_000;
+  const models = o.models ?? outcomeModels(o);
   const sweeper = setInterval(
     () => {
       const now = Date.now();
@@ -76,10 +98,7 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
           model: r.model,
           concurrency: o.concurrency,
           timeoutMs: r.timeoutMs,
-          upstream: {
-            baseURL: o.agentBaseURL ?? process.env.ANTHROPIC_BASE_URL ?? null,
-            apiKey: o.agentApiKey ?? process.env.ANTHROPIC_API_KEY ?? null,
-          },
+          models,
           sandbox: sandboxSpec(o.config),
           maxRetries: 2,
           heartbeatMs: 250,

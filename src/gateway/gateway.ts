@@ -43,9 +43,9 @@ export interface PaidCall {
 
 export interface CallBudget {
   /** Takes `usd` out of what is left, or returns false (taking nothing) when it does not fit. */
-  reserve(usd: number): boolean;
+  reserve(usd: number): boolean | Promise<boolean>;
   /** Ends a reservation: what was reserved is given back and what the call was metered at is spent. */
-  settle(reservedUsd: number, paidUsd: number): void;
+  settle(reservedUsd: number, paidUsd: number): void | Promise<void>;
 }
 
 export interface GatewayRequest {
@@ -162,6 +162,8 @@ class MeteredGateway implements Gateway {
     const admitted = this.admit(req);
     if (!("target" in admitted)) return this.refusal(admitted, sink, started);
     const call = admitted;
+    const unaffordable = await this.reserve(call);
+    if (unaffordable) return this.refusal(unaffordable, sink, started);
     let paid: PaidCall | null = null;
     try {
       const signal = options.signal ?? new AbortController().signal;
@@ -195,7 +197,46 @@ class MeteredGateway implements Gateway {
         latencyMs,
       };
     } finally {
-      this.o.budget.settle(call.reservedUsd, paid?.costUsd ?? 0);
+      this.settle(call.reservedUsd, paid?.costUsd ?? 0);
+    }
+  }
+
+  /** The call's worst case held against the budget, or the refusal when it does not fit. */
+  private async reserve(call: Admitted): Promise<Refusal | null> {
+    let fits: boolean;
+    try {
+      fits = await this.o.budget.reserve(call.reservedUsd);
+    } catch (error) {
+      // The budget's store (a worker's Redis) is the harness's side: the call cannot be made, through no fault of the agent.
+      const reason = `the run's budget could not be checked (${describeFailure(error)})`;
+      return {
+        status: 503,
+        type: "overloaded_error",
+        class: "budget-unknown",
+        reason,
+        format: call.format,
+        request: call.sent,
+      };
+    }
+    if (fits) return null;
+    const why = `the run's budget_usd has no room for this call (up to $${call.reservedUsd.toFixed(4)}); lower its max tokens or raise budget_usd`;
+    return {
+      status: 402,
+      type: "budget_exhausted",
+      class: "budget",
+      reason: why,
+      format: call.format,
+      request: call.sent,
+    };
+  }
+
+  private settle(reservedUsd: number, paidUsd: number): void {
+    const failed = (error: unknown) =>
+      this.o.log?.warn({ err: describeFailure(error) }, "settling a model call's reservation failed");
+    try {
+      void Promise.resolve(this.o.budget.settle(reservedUsd, paidUsd)).catch(failed);
+    } catch (error) {
+      failed(error);
     }
   }
 
@@ -233,10 +274,6 @@ class MeteredGateway implements Gateway {
     const sent = format.finalize(parsed.request, target.model, this.cap);
     const body = JSON.stringify(sent);
     const reservedUsd = this.reservation(target, parsed.request, body);
-    if (!this.o.budget.reserve(reservedUsd)) {
-      const why = `the run's budget_usd has no room for this call (up to $${reservedUsd.toFixed(4)}); lower its max tokens or raise budget_usd`;
-      return refuse(402, "budget_exhausted", why, "budget", sent);
-    }
     return { format, target, body, sent, headers: headers.headers, reservedUsd };
   }
 
@@ -250,7 +287,7 @@ class MeteredGateway implements Gateway {
     sink.end(r.format.errorBody(r.type, r.reason));
     return {
       class: r.class,
-      infra: false,
+      infra: isInfrastructure(r.class),
       status: r.status,
       reason: r.reason,
       api: r.format.api,

@@ -47,9 +47,11 @@ export class AgentPool {
       batch,
       isTrain: this.isTrain,
       requestBytesPerTask,
+      gateway: o.models.gateway(batch),
       addSpend: (usd) => {
         this.spent += usd;
       },
+      budgetReached: (reason) => this.fail(new HarnessError("BUDGET_EXHAUSTED", reason)),
       hitLimit: (p, r, limit, message) => this.hitLimit(p, r, limit, message),
       stray: (p) => this.stray(p),
     };
@@ -257,6 +259,8 @@ export class AgentPool {
 
   private settle(r: Running, s: Settled): void {
     this.abandon(r);
+    // A task whose call found no room in the budget has no outcome: it runs again when the run goes on.
+    if (r.budgetRefused) return this.keepSpend(r);
     const durationMs = this.o.clock.now() - r.startedAt;
     this.track(
       Promise.allSettled([...r.forwards]).then(() => {
