@@ -13,6 +13,7 @@ import { MOST_EXPENSIVE } from "../gateway/prices.ts";
 import { agentTargets, resolveProvider, type Target } from "../gateway/providers.ts";
 import { createRunBudget } from "../gateway/reservations.ts";
 import type { LlmCallRow, LlmLedger } from "../journal/stores.ts";
+import { connectionClass } from "../llm/client.ts";
 import type { InfraClass } from "./failure.ts";
 
 /** Whose calls these are: the run and iteration they are spent in, and the split that paid for them. */
@@ -144,8 +145,11 @@ export function infraClassOf(result: GatewayResult): InfraClass {
     case "upstream-auth":
     case "upstream-http":
       return `HTTP ${result.status}`;
-    case "upstream-connection":
-      return "connection error";
+    case "upstream-connection": {
+      // The gateway's reason ends with the network error's code, as fetch hid it: "fetch failed (ECONNREFUSED)".
+      const code = /\(([A-Z][A-Z_]+)\)$/.exec(result.reason ?? "")?.[1];
+      return code ? connectionClass(code) : "connection error";
+    }
     case "upstream-stream":
       return "stream broke off";
     case "budget-unknown":

@@ -61,7 +61,8 @@ function takeResult(c: CallContext, r: Running, m: LlmMessage, at: number, resul
     c.addSpend(result.paid.costUsd);
   }
   if (c.isTrain) r.events.push(llmEvent(m, at, result));
-  if (result.infra) r.upstreamInfra = { class: infraClassOf(result), message: result.reason ?? "the model call failed" };
+  if (result.infra)
+    r.upstreamInfra = { class: infraClassOf(result), message: result.reason ?? "the model call failed" };
   else if (result.class === "ok") r.upstreamInfra = null;
   else if (result.class === "budget") {
     r.budgetRefused = true;

@@ -1,8 +1,8 @@
 /** A task in the local pool: what is queued, what runs, and the pieces of its record the harness keeps. */
 import type { LlmCallRow } from "../../journal/stores.ts";
 import type { TaskSpec } from "../adapters/types.ts";
-import { callIds } from "../models.ts";
 import type { AgentFailure, InfraClass } from "../failure.ts";
+import { callIds } from "../models.ts";
 import type { EnvShape, TraceEvent } from "../sealed/protocol.ts";
 import type { Reward } from "../types.ts";
 
