@@ -260,7 +260,10 @@ export class AgentPool {
   private settle(r: Running, s: Settled): void {
     this.abandon(r);
     // A task whose call found no room in the budget has no outcome: it runs again when the run goes on.
-    if (r.budgetRefused) return this.keepSpend(r);
+    if (r.budgetRefused) {
+      this.keepSpend(r);
+      return;
+    }
     const durationMs = this.o.clock.now() - r.startedAt;
     this.track(
       Promise.allSettled([...r.forwards]).then(() => {
