@@ -26,7 +26,7 @@ import { buildSync, version as esbuildVersion } from "esbuild";
 import { writeFileAtomic } from "../../workspace/files.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const CHILD_SOURCES = ["child.ts", "channel.ts"].map((f) => join(HERE, f));
+const CHILD_SOURCES = ["child.ts", "channel.ts", "inside-endpoint.ts"].map((f) => join(HERE, f));
 const PYTHON_SOURCE = join(HERE, "python", "harness_runtime.py");
 const require = createRequire(import.meta.url);
 
