@@ -92,7 +92,7 @@ function defaultExecutor(options: RunnerOptions, clock: Clock): TaskExecutor {
     concurrency: config.max_concurrency,
     timeoutMs: config.per_task_timeout * 1000,
     models: options.models ?? runnerModels(options, clock),
-    sandbox: sandboxSpec(config, options.sandbox),
+    sandbox: sandboxSpec(config, options.sandbox, root),
     ...(options.warmSpare === undefined ? {} : { warmSpare: options.warmSpare }),
     maxRetries: options.agentMaxRetries ?? 2,
     heartbeatMs: options.heartbeatMs ?? 250,

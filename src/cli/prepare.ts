@@ -3,6 +3,7 @@ import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { measureBaseline, type RecordedBaseline, recordBaseline } from "../experiment/baseline.ts";
+import { pinLockfiles } from "../experiment/lockfiles.ts";
 import { checkAgentSource, pinBaselineSplit, scaffoldExperiment } from "../experiment/prepare.ts";
 import { openRepo } from "../git/repo.ts";
 import { readSplit, readSuite } from "../workspace/files.ts";
@@ -44,7 +45,7 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
   const out = options.stderr ?? process.stderr;
   const clock = options.clock ?? systemClock;
   const exp = openExperiment(options);
-  assertSandboxReady(exp.config);
+  assertSandboxReady(exp.config, exp.root);
   const { root, config, paths: p } = exp;
   const rel = (file: string) => relative(root, file);
   checkAgentSource(exp);
@@ -100,6 +101,8 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
       now: new Date(clock.now()),
     });
     out.write(describeBaseline(recorded));
+    const locks = Object.keys(pinLockfiles(opened.journal.pins, root, config));
+    if (locks.length > 0) did(`pins of the agent's packages: ${locks.join(", ")} (a change needs \`rebaseline\`)`);
     return 0;
   } finally {
     opened.journal.close();

@@ -173,7 +173,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
       act(async (cmd) => {
         const exp = openExperiment(globals(cmd));
         requirePrepared(exp);
-        assertSandboxReady(exp.config);
+        assertSandboxReady(exp.config, exp.root);
         const opened = openJournalAndLog(exp, { stdout: false });
         try {
           pinFirstRecords(opened.journal, exp.paths, opened.log);

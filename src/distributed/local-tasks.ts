@@ -99,7 +99,7 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
           concurrency: o.concurrency,
           timeoutMs: r.timeoutMs,
           models,
-          sandbox: sandboxSpec(o.config),
+          sandbox: sandboxSpec(o.config, undefined, o.root),
           maxRetries: 2,
           heartbeatMs: 250,
           typeCheck: true,

@@ -24,6 +24,8 @@ export class AgentPool {
   private readonly queue: Job[] = [];
   private inflightTotal = 0;
   private failure: Error | null = null;
+  /** A call found no room in the run's budget. */
+  private budgetStop: Error | null = null;
   private wake: (() => void) | null = null;
   private createEnv: EnvFactory | null = null;
   private spent = 0;
@@ -51,7 +53,11 @@ export class AgentPool {
       addSpend: (usd) => {
         this.spent += usd;
       },
-      budgetReached: (reason) => this.fail(new HarnessError("BUDGET_EXHAUSTED", reason)),
+      budgetReached: (reason) => {
+        // No task starts after this; the calls already paid for finish, then the run stops.
+        this.budgetStop ??= new HarnessError("BUDGET_EXHAUSTED", reason);
+        this.poke();
+      },
       hitLimit: (p, r, limit, message) => this.hitLimit(p, r, limit, message),
       stray: (p) => this.stray(p),
     };
@@ -91,6 +97,8 @@ export class AgentPool {
         if (this.failure) break;
         await this.nap();
       }
+      // The last task in flight was the one refused: the batch still stops for the budget.
+      this.failure ??= this.budgetStop;
     } finally {
       signal?.removeEventListener("abort", onAbort);
       const unfinished = [this.main, this.isolated].flatMap((p) => [...(p?.running.values() ?? [])]);
@@ -175,6 +183,10 @@ export class AgentPool {
   }
 
   private dispatch(): void {
+    if (this.budgetStop) {
+      if (this.inflightTotal === 0 && this.settling === 0) this.fail(this.budgetStop);
+      return;
+    }
     const concurrency = Math.max(1, this.o.concurrency);
     for (let i = 0; i < this.queue.length && this.inflightTotal < concurrency; ) {
       const job = this.queue[i]!;

@@ -259,7 +259,10 @@ function dispatch(message: ToChild): void {
   }
 }
 
-const endpoint = startInsideEndpoint({ running: () => [...jobs.keys()], relay: openCall });
+const endpoint = startInsideEndpoint(
+  { running: () => [...jobs.keys()], relay: openCall },
+  process.argv.includes("--sealed"),
+);
 
 const decoder = new FrameDecoder();
 channel.on("data", (chunk: Buffer) => {

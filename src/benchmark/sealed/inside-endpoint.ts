@@ -54,6 +54,10 @@ export interface InsideEndpointOptions {
 
 export const taskContext = new AsyncLocalStorage<string>();
 
+/** In the sandbox the loopback is the agent process's alone: the same address and key in every run. */
+const SEALED_PORT = 8780;
+const SEALED_KEY = "harness-placeholder-key";
+
 /** Tags every outgoing request made inside a task with its job id (fetch, and node:http/https). */
 function tagRequests(): void {
   subscribe("undici:request:create", (message) => {
@@ -92,8 +96,8 @@ function presented(req: IncomingMessage): string | undefined {
  * Listens on 127.0.0.1 and sets the variables SDKs read (base URLs and a key that is only a token for this
  * endpoint: unsealed, where the loopback is the host's, it keeps other local users out). Resolves to the URL.
  */
-export async function startInsideEndpoint(o: InsideEndpointOptions): Promise<string> {
-  const token = `harness-${randomBytes(16).toString("hex")}`;
+export async function startInsideEndpoint(o: InsideEndpointOptions, sealed: boolean): Promise<string> {
+  const token = sealed ? SEALED_KEY : `harness-${randomBytes(16).toString("hex")}`;
   tagRequests();
   const server = http.createServer((req, res) => {
     if (presented(req) !== token) {
@@ -121,7 +125,7 @@ export async function startInsideEndpoint(o: InsideEndpointOptions): Promise<str
     req.on("end", () => relay(o, jobId, req, res, chunks.length ? Buffer.concat(chunks).toString("utf8") : null));
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(sealed ? SEALED_PORT : 0, "127.0.0.1", resolve));
   server.unref();
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   Object.assign(process.env, {

@@ -499,15 +499,18 @@ class _Endpoint(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
 
-def start_endpoint(runtime: "Runtime") -> None:
-    """Serves the endpoint on the sandbox's loopback and points the SDKs' variables at it."""
+def start_endpoint(runtime: "Runtime", sealed: bool) -> None:
+    """Serves the endpoint on the sandbox's loopback and points the SDKs' variables at it.
+
+    Sealed, the loopback is this process's alone: the same port and placeholder key in every run. Unsealed it is
+    the host's, so a free port and a key of its own keep other local users out."""
     global _endpoint_port
     threading.Thread.start = _start
     threading.Thread._bootstrap_inner = _bootstrap_inner  # type: ignore[attr-defined]
     sys.addaudithook(_audit)
     _Endpoint.runtime = runtime
-    _Endpoint.token = f"harness-{secrets.token_hex(16)}"
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
+    _Endpoint.token = "harness-placeholder-key" if sealed else f"harness-{secrets.token_hex(16)}"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 8780 if sealed else 0), _Endpoint)
     server.daemon_threads = True
     _endpoint_port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -541,7 +544,7 @@ def main(argv: list[str]) -> int:
         print("harness_runtime.py is started by auto-harness (no channel on fd 3)", file=sys.stderr)
         return 2
     runtime = Runtime(Channel(CHANNEL_FD))
-    start_endpoint(runtime)
+    start_endpoint(runtime, "--sealed" in argv)
     for message in runtime.channel.messages():
         if isinstance(message, dict):
             runtime.dispatch(message)
