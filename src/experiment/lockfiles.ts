@@ -73,6 +73,7 @@ export function lockfileChange(
   const before = JSON.parse(pinned.content) as Record<string, string>;
   const now = lockfilesOf(root, config);
   const changed = [...new Set([...Object.keys(before), ...Object.keys(now)])]
+    .sort()
     .filter((file) => before[file] !== now[file])
     .map((file) =>
       before[file] === undefined ? `${file} (new)` : now[file] === undefined ? `${file} (removed)` : file,
