@@ -82,7 +82,12 @@ function defaultExecutor(options: RunnerOptions, clock: Clock): TaskExecutor {
   const { adapter, config, log, root } = options;
   const p = paths(root);
   if (adapter.kind === "command") {
-    return createCommandExecutor({ adapter, clock, traces: { latest: p.tracesLatest, baseline: p.tracesBaseline } });
+    return createCommandExecutor({
+      adapter,
+      clock,
+      traces: { latest: p.tracesLatest, baseline: p.tracesBaseline },
+      models: options.models ?? runnerModels(options, clock),
+    });
   }
   return createLocalExecutor({
     adapter,

@@ -117,7 +117,7 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
   async function run(r: LocalTaskRequest): Promise<TaskOutcome> {
     if (adapter.kind === "command") {
       // A command benchmark runs per job; its trace files stay with the command (not brought back).
-      const executor = createCommandExecutor({ adapter, clock: systemClock, traces: null });
+      const executor = createCommandExecutor({ adapter, clock: systemClock, traces: null, models });
       for await (const items of executor.run({
         agentFile: r.agentFile,
         agentHash: r.agentHash,

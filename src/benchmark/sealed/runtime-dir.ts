@@ -93,7 +93,7 @@ export function newAgentDir(group: number | null): string {
 }
 
 /** Writes `content` as `<prefix>-<hash><ext>` in the runtime directory, readable by all (it is harness code). */
-function publish(prefix: string, ext: string, content: string): string {
+export function publishRuntimeFile(prefix: string, ext: string, content: string): string {
   const file = join(runtimeDir(), `${prefix}-${createHash("sha256").update(content).digest("hex").slice(0, 16)}${ext}`);
   if (!existsSync(file) || readFileSync(file, "utf8") !== content) writeFileAtomic(file, content);
   chmodSync(file, 0o644);
@@ -140,5 +140,5 @@ function sdkManifest(): string {
 
 /** The Python runtime, copied where the agent's user can read it. */
 export function pythonRuntimePath(): string {
-  return publish("harness_runtime", ".py", readFileSync(PYTHON_SOURCE, "utf8"));
+  return publishRuntimeFile("harness_runtime", ".py", readFileSync(PYTHON_SOURCE, "utf8"));
 }
