@@ -24,6 +24,9 @@ export interface LocalTaskRequest {
   trial: number;
   model: string;
   timeoutMs: number;
+  /** The daemon's run and iteration: the calls the task pays for are theirs. */
+  runId?: string | null;
+  iteration?: number | null;
 }
 
 /** This machine's way of running one task. */
@@ -87,7 +90,7 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
 
   const sessionFor = (r: LocalTaskRequest) => {
     if (adapter.kind !== "agent") throw new Error("unreachable: command tasks need no pool");
-    const key = [r.agentHash, r.split, r.model, r.timeoutMs].join("|");
+    const key = [r.agentHash, r.split, r.model, r.timeoutMs, r.runId, r.iteration].join("|");
     let s = sessions.get(key);
     if (!s) {
       const session = openLocalSession(
@@ -105,7 +108,13 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
           typeCheck: true,
           warn: (obj, msg) => log.warn(r.split === "train" ? obj : { reason: obj.kind }, msg),
         },
-        { agentFile: r.agentFile, agentHash: r.agentHash, split: r.split },
+        {
+          agentFile: r.agentFile,
+          agentHash: r.agentHash,
+          split: r.split,
+          runId: r.runId ?? null,
+          iteration: r.iteration ?? null,
+        },
         checked,
       );
       s = { session, lastUsed: Date.now(), active: 0 };
@@ -124,8 +133,8 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
         split: r.split,
         taskIds: [r.taskId],
         trials: [r.trial],
-        runId: null,
-        iteration: null,
+        runId: r.runId ?? null,
+        iteration: r.iteration ?? null,
         budgetUsd: null,
       })) {
         const outcome = items.find((item) => item.kind === "task");

@@ -136,6 +136,11 @@ export class LlmLedger {
     return { totalUsd: byRole.coding + byRole.agent, byRole, calls };
   }
 
+  /** How many calls the journal holds, every run's and those outside any run. */
+  callCount(): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM llm_calls").get() as { n: number }).n;
+  }
+
   /** Spend of LLM calls made outside any run (the baseline, the CLI's benchmark and gate commands). */
   spendOutsideRuns(): number {
     const r = this.db.prepare("SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE run_id IS NULL").get() as {
