@@ -100,7 +100,7 @@ export interface JournaledModelsOptions {
   targets: readonly Target[];
   clock: Clock;
   /** Where each paid call is written as it is paid, and where the run's spend is read for its budget. */
-  ledger: Pick<LlmLedger, "recordLlmCall" | "spend">;
+  ledger: Pick<LlmLedger, "recordPaidCall" | "spend">;
   budgetUsd: number | null;
   log?: { warn(obj: object, msg: string): void };
 }
@@ -126,7 +126,7 @@ export function journaledModels(o: JournaledModelsOptions): AgentModels {
       return budget;
     },
     record: (row) => {
-      o.ledger.recordLlmCall(row);
+      o.ledger.recordPaidCall(row);
     },
     ...(o.log ? { log: o.log } : {}),
   });

@@ -47,6 +47,14 @@ export class LlmLedger {
     return this.db.write(() => this.insert(row, this.db.now()));
   }
 
+  /**
+   * A call journaled the moment it is paid, before its task's outcome: safe from a killed process at once, and
+   * from a power loss with the next full commit (the task's outcome, at the latest).
+   */
+  recordPaidCall(row: LlmCallRow): number {
+    return this.db.writeSoon(() => this.insert(row, this.db.now()));
+  }
+
   /** How many of the rows were new (a call id recorded before is skipped). */
   recordLlmCalls(rows: LlmCallRow[]): number {
     if (rows.length === 0) return 0;
