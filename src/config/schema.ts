@@ -311,7 +311,9 @@ export const configSchema = z.strictObject({
       network: z
         .boolean()
         .default(true)
-        .describe("With `sandbox`: keep the network (a benchmark that calls a model needs it); false gives it none."),
+        .describe(
+          "With `sandbox`: keep the network (a benchmark that fetches data or calls a provider outside the gateway needs it); false gives it none, and its model calls still reach the run's gateway.",
+        ),
       writable: z
         .array(z.string().min(1))
         .default([])

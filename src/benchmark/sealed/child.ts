@@ -1,8 +1,8 @@
 /**
  * The agent's process (inside the sandbox): loads the agent file fresh (compiled by the harness), then
  * runs the tasks the harness sends, several at a time. It holds no key and has no network: the agent's
- * Anthropic client speaks to the harness over the channel on fd 3 (channel.ts, protocol.ts), and so do the
- * benchmark's tools. Train and test runs look the same from here. The harness bundles this file with the
+ * Anthropic client (ctx.client) and any SDK it brings (through the endpoint inside, inside-endpoint.ts) speak to
+ * the harness over the channel on fd 3 (channel.ts, protocol.ts), and so do the benchmark's tools. Train and test runs look the same from here. The harness bundles this file with the
  * SDK (runtime-dir.ts) and runs it as plain JavaScript; it never imports it.
  */
 import { Socket } from "node:net";

@@ -20,6 +20,9 @@ The agent file defines `run(task, ctx)`, or a class (`HarnessAgent`, else its on
     ctx.trace.note(message, data=None)
     ctx.cancelled    True once the task was cancelled (timeout, shutdown)
 
+Unmodified SDKs (openai, anthropic, httpx, litellm…) reach the harness too: the runtime serves an endpoint on the
+sandbox's loopback and sets OPENAI_BASE_URL, OPENAI_API_BASE, ANTHROPIC_BASE_URL and a placeholder key.
+
 Tasks run in threads, several at a time. `harness_runtime.py --check <agent.py>` only imports the
 agent file and checks its shape (the load check).
 """
