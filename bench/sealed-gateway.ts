@@ -16,6 +16,7 @@ import { createRunner } from "../src/benchmark/runner.ts";
 import { configSchema } from "../src/config/schema.ts";
 import { Journal } from "../src/journal/journal.ts";
 import { createLogger } from "../src/log.ts";
+import { latencyFigures, round } from "./figures.ts";
 import { startServerProcess } from "./llm-server-process.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
@@ -36,12 +37,6 @@ export default {
   },
 };
 `;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-const round = (ms: number) => Math.round(ms * 100) / 100;
 
 async function direct(url: string, calls: number): Promise<number[]> {
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "k", maxRetries: 0 });
@@ -96,17 +91,11 @@ export async function benchSealedGateway(calls = 300): Promise<Record<string, nu
     const before = await direct(server.url, calls);
     const load = loadavg()[0]!;
     await runner.run({ split: "test", taskIds: ["calls"], runId: null });
-    const sealed = (JSON.parse(readFileSync(out, "utf8")) as number[]).sort((a, b) => a - b);
+    const sealed = JSON.parse(readFileSync(out, "utf8")) as number[];
     const after = await direct(server.url, calls);
-    const d = [...before, ...after].sort((a, b) => a - b);
     return {
       calls,
-      direct_p50_ms: round(percentile(d, 50)),
-      direct_p99_ms: round(percentile(d, 99)),
-      sealed_p50_ms: round(percentile(sealed, 50)),
-      sealed_p99_ms: round(percentile(sealed, 99)),
-      added_p50_ms: round(percentile(sealed, 50) - percentile(d, 50)),
-      added_p99_ms: round(percentile(sealed, 99) - percentile(d, 99)),
+      ...latencyFigures([...before, ...after], sealed, "sealed"),
       load_1min: round(load),
       cores: availableParallelism(),
     };

@@ -5,10 +5,11 @@
  * against the project's test LLM server behind a real key.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Responder, startTestLlmServer, type TestLlmServer } from "../../dev/llm-server/llm-server.ts";
 import { type Experiment, makeExperiment } from "./benchmark-fixtures.ts";
+import { filesContaining } from "./distributed.ts";
 
 export const REPO = resolve(import.meta.dirname, "..", "..");
 /** Does not look like a key, so only removal by value can catch it. */
@@ -98,19 +99,5 @@ export async function realWorld(o: {
 }
 
 /** Files under `dir` (its own packages left out) holding any of the needles. */
-export function filesHolding(dir: string, needles: string[]): string[] {
-  const hits: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      if (name === "node_modules" || name === ".venv") continue;
-      const full = join(d, name);
-      if (statSync(full).isDirectory()) walk(full);
-      else {
-        const content = readFileSync(full);
-        for (const n of needles) if (content.includes(Buffer.from(n))) hits.push(`${full}: ${n}`);
-      }
-    }
-  };
-  walk(dir);
-  return hits;
-}
+export const filesHolding = (dir: string, needles: string[]): string[] =>
+  filesContaining(dir, needles, ["node_modules", ".venv"]);

@@ -30,7 +30,7 @@ import { Journal } from "../../../src/journal/journal.ts";
 import { paths } from "../../../src/workspace/paths.ts";
 import { type Experiment, makeExperiment } from "../../helpers/benchmark-fixtures.ts";
 import { CONFIG_YAML, removeDir, spawnWorker, type WorkerProcess, workerDirFor } from "../../helpers/distributed.ts";
-import { REPO_ROOT } from "../../helpers/experiment.ts";
+import { REPO_ROOT, readJournal } from "../../helpers/experiment.ts";
 import { type RedisServer, startRedis } from "../../helpers/redis.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
@@ -68,18 +68,7 @@ async function gatedServer(gate: Gate, delayMs: number, reply: (req: RecordedReq
 }
 
 /** How many calls the journal holds (every run, the baseline's included). */
-function ledgerCalls(journalFile: string): number {
-  try {
-    const journal = Journal.open(journalFile, { readonly: true });
-    try {
-      return journal.ledger.callCount();
-    } finally {
-      journal.close();
-    }
-  } catch {
-    return 0;
-  }
-}
+const ledgerCalls = (journalFile: string): number => readJournal(journalFile, (j) => j.ledger.callCount(), 0);
 
 /**
  * Holds the replies once a task is caught midway: it has paid for some of its calls and waits for the next, so
