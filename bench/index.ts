@@ -1,6 +1,7 @@
 /** `npm run bench`: figures, not pass/fail. Speed and memory live here, never in the tests. */
 import { benchOrchestrator } from "./orchestrator.ts";
 import { benchRunner, benchStartup } from "./runner.ts";
+import { benchSealedGateway } from "./sealed-gateway.ts";
 
 const print = (title: string, figures: Record<string, number>) => {
   process.stdout.write(`\n${title}\n`);
@@ -32,3 +33,5 @@ print(
   "runner, unsealed (200 tasks, 50 ms replies, concurrency 16, warm process)",
   await benchRunner(50, { sandbox: "none" }),
 );
+// An unmodified SDK inside the sandbox: the endpoint on its loopback, the channel, the gateway, the test server.
+print("model call from inside the sandbox (openai SDK, 300 sequential calls) vs direct", await benchSealedGateway(300));

@@ -7,6 +7,7 @@ import { refuseLostJournal } from "../daemon/history.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { limitsOf, pinFirstRecords, startingPoint, startUpRepairs } from "../daemon/start.ts";
 import { UserError } from "../errors.ts";
+import { refuseChangedLockfiles } from "../experiment/lockfiles.ts";
 import { preflight } from "../git/preflight.ts";
 import { openRepo } from "../git/repo.ts";
 import type { RunRow, RunStore } from "../journal/stores.ts";
@@ -130,7 +131,7 @@ function runToContinue(runs: Pick<RunStore, "unfinishedRun" | "latestRun">, opti
 /** Everything is validated before anything is written: the config, the sandbox, the workspace, the inputs. */
 async function checkedExperiment(options: RunOptions): Promise<Experiment> {
   const exp = openExperiment(options);
-  assertSandboxReady(exp.config);
+  assertSandboxReady(exp.config, exp.root);
   requirePrepared(exp);
   // Read before the lock and the journal: damage a repair cannot fix stops here with nothing written.
   scanResults(readFileSync(exp.paths.results, "utf8"), exp.paths.results);
@@ -162,6 +163,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
   const { journal, log, place } = opened;
   let repairs: string[];
   try {
+    refuseChangedLockfiles(journal.pins, exp, log);
     repairs = await startUpRepairs({ journal, repo, paths: exp.paths, log });
   } catch (error) {
     release();

@@ -181,7 +181,8 @@ function safeResults(file: string) {
   }
 }
 
-const money = (usd: number) => `$${usd.toFixed(2)}`;
+// An agent's calls cost fractions of a cent each: under a dollar, cents alone would show nothing spent.
+const money = (usd: number) => `$${usd.toFixed(usd > 0 && usd < 1 ? 4 : 2)}`;
 
 export function formatDuration(seconds: number): string {
   const h = Math.floor(seconds / 3600);

@@ -1,8 +1,11 @@
 /** `auto-harness worker --redis <url>`: runs the queue's tasks on this machine until stopped. */
 import { join } from "node:path";
 import { createAdapter } from "../benchmark/adapters/index.ts";
+import { modelTargets } from "../benchmark/models.ts";
+import { systemClock } from "../clock.ts";
 import { createLocalTasks } from "../distributed/local-tasks.ts";
-import { checkRedisUrl } from "../distributed/queue.ts";
+import { queueModels } from "../distributed/models.ts";
+import { checkRedisUrl, connect } from "../distributed/queue.ts";
 import { versionsOf } from "../distributed/versions.ts";
 import { startWorker } from "../distributed/worker.ts";
 import { UserError } from "../errors.ts";
@@ -31,7 +34,10 @@ export async function workerCommand(opts: WorkerCommandOptions): Promise<number>
   const exp = openExperiment(opts);
   const { log } = createLogger({ stdout: true });
   const adapter = createAdapter(exp.config, exp.root, log);
-  const local = createLocalTasks({ root: exp.root, config: exp.config, adapter, concurrency, log });
+  // Paid calls are reported and budgeted through Redis, on a connection of their own.
+  const calls = connect(redisUrl, "worker-calls");
+  const models = queueModels({ redis: calls, targets: modelTargets(exp.config, process.env), clock: systemClock, log });
+  const local = createLocalTasks({ root: exp.root, config: exp.config, adapter, concurrency, log, models });
   const running = await startWorker({
     redisUrl,
     concurrency,
@@ -51,5 +57,6 @@ export async function workerCommand(opts: WorkerCommandOptions): Promise<number>
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    await calls.quit().catch(() => {});
   }
 }

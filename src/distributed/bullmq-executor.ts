@@ -6,13 +6,27 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { extname } from "node:path";
+import type { Redis } from "ioredis";
 import type { ExecutorItem, TaskBatch, TaskExecutor, TaskOutcome } from "../benchmark/executor.ts";
 import type { TraceEvent } from "../benchmark/sealed/protocol.ts";
 import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
+import type { LlmCallRow } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import type { QueueHealth } from "./health.ts";
 import { jobIdOf, parseResult, type TaskJobData, type TaskJobResult, taskRefOf, type Versions } from "./jobs.ts";
-import { connect, type Job, openQueue, openQueueEvents, putAgentFile, readHealth, type TaskQueue } from "./queue.ts";
+import {
+  collectedCalls,
+  connect,
+  type Job,
+  openQueue,
+  openQueueEvents,
+  putAgentFile,
+  readHealth,
+  reportedCalls,
+  reportedCount,
+  setRunBudget,
+  type TaskQueue,
+} from "./queue.ts";
 
 export interface BullmqExecutorOptions {
   redisUrl: string;
@@ -95,6 +109,7 @@ async function* runBatch(
 
   const dataOf = (key: Key): TaskJobData => ({
     run,
+    iteration: batch.iteration,
     agentHash: batch.agentHash,
     agentExt: extname(batch.agentFile) || ".ts",
     agentName: batch.agentFile,
@@ -141,6 +156,8 @@ async function* runBatch(
         log.error({ worker: w.id, host: w.host }, `worker ${w.id} ${w.refused}`);
       }
     }
+    // Paid calls the workers reported: the loop collects them into the journal.
+    if ((await reportedCount(redis, run)) > 0) poke();
     if (o.healthFile) {
       const counts = await queue.getJobCounts("waiting", "prioritized", "active", "delayed");
       const health: QueueHealth = {
@@ -159,9 +176,13 @@ async function* runBatch(
   };
 
   let timer: NodeJS.Timeout | null = null;
-  let spent = 0;
+  const spent = new BatchSpend();
+  const collectReported = () => reportedSpend(redis, run, batch, spent);
   try {
     await events.waitUntilReady();
+    // What a killed daemon's workers paid for after it died is journaled before anything new runs.
+    yield* collectReported();
+    await setRunBudget(redis, run, batch.budgetUsd);
     await putAgentFile(redis, readFileSync(batch.agentFile));
     await add([...pending.keys()]);
     await sweep();
@@ -171,6 +192,7 @@ async function* runBatch(
     while (pending.size > 0) {
       if (signal?.aborted)
         throw new AbortedError("benchmark run aborted; its jobs stay in Redis and are collected on resume");
+      yield* collectReported();
       if (ready.length === 0) {
         await new Promise<void>((resolve) => {
           wake = resolve;
@@ -204,7 +226,7 @@ async function* runBatch(
       if (finished.length === 0) continue;
       const items = finished.map((f) => outcomeOf(batch, f.key, f.job, f.state));
       for (const f of finished) pending.delete(f.jobId);
-      for (const item of items) spent += item.llmCalls.reduce((sum, c) => sum + c.costUsd, 0);
+      for (const item of items) spent.add(item.llmCalls);
       // The runner journals the group before it asks for the next one; only then are its jobs acknowledged.
       yield items;
       await Promise.all(
@@ -214,14 +236,15 @@ async function* runBatch(
             .catch((error: unknown) => log.warn({ error: errorMessage(error) }, "could not remove a finished job")),
         ),
       );
-      if (batch.budgetUsd !== null && spent >= batch.budgetUsd && pending.size > 0) {
+      if (batch.budgetUsd !== null && spent.usd >= batch.budgetUsd && pending.size > 0) {
         await withdraw(queue, [...pending.keys()]);
         throw new HarnessError(
           "BUDGET_EXHAUSTED",
-          `budget_usd reached: $${spent.toFixed(4)} spent by the agent under test in this run, over the $${batch.budgetUsd.toFixed(4)} left; raise budget_usd to continue`,
+          `budget_usd reached: $${spent.usd.toFixed(4)} spent by the agent under test in this run, over the $${batch.budgetUsd.toFixed(4)} left; raise budget_usd to continue`,
         );
       }
     }
+    yield* collectReported();
     // The batch's last word for status: every task done, and what the workers did.
     await sweep().catch(() => {});
   } finally {
@@ -240,6 +263,41 @@ async function* runBatch(
       }
     }
   }
+}
+
+/** What a batch spent: each paid call once, whether it came as a worker's report or with its job's result. */
+class BatchSpend {
+  private readonly seen = new Set<string>();
+  usd = 0;
+
+  add(calls: LlmCallRow[]): void {
+    for (const c of calls) {
+      if (c.callId && this.seen.has(c.callId)) continue;
+      if (c.callId) this.seen.add(c.callId);
+      this.usd += c.costUsd;
+    }
+  }
+}
+
+/** The calls workers reported as they paid them, as a group the runner journals (each once, by its id), then dropped from Redis. */
+async function* reportedSpend(
+  redis: Redis,
+  run: string,
+  batch: TaskBatch,
+  spent: BatchSpend,
+): AsyncGenerator<ExecutorItem[]> {
+  const { rows, read } = await reportedCalls(redis, run);
+  if (read === 0) return;
+  const calls = rows.map((c) => ({
+    ...c,
+    runId: batch.runId,
+    iteration: c.iteration ?? batch.iteration,
+    role: "agent" as const,
+    response: null,
+  }));
+  spent.add(calls);
+  if (calls.length > 0) yield [{ kind: "spend", llmCalls: calls }];
+  await collectedCalls(redis, run, read);
 }
 
 function outcomeOf(

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { type Processor, Queue, QueueEvents, Worker, type WorkerOptions } from "bullmq";
 import { Redis } from "ioredis";
 import { HarnessError, UserError } from "../errors.ts";
+import type { LlmCallRow } from "../journal/stores.ts";
 import { KEY_PREFIX, QUEUE_NAME, type TaskJobData, type TaskJobResult } from "./jobs.ts";
 
 export type { Job } from "bullmq";
@@ -134,4 +135,88 @@ export async function readHealth(redis: Redis, now: number, maxAgeMs = 10_000): 
   }
   if (dead.length > 0) await redis.hdel(workersKey, ...dead);
   return live.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+// ---------------------------------------------------------------- paid calls, reported as they are paid
+
+const callsKey = (run: string) => `${KEY_PREFIX}:calls:${run}`;
+/** Reports the daemon has not collected outlive a daemon that never returns by this long. */
+const CALLS_TTL_S = 7 * 24 * 3600;
+
+/** A worker's paid call, appended the moment its reply completes: the daemon journals it even if the worker dies. */
+export async function reportCall(redis: Redis, run: string, row: LlmCallRow): Promise<void> {
+  await redis.multi().rpush(callsKey(run), JSON.stringify(row)).expire(callsKey(run), CALLS_TTL_S).exec();
+}
+
+/** The calls reported for a run and not yet collected, oldest first (at most `max`), and how many entries were read. */
+export async function reportedCalls(
+  redis: Redis,
+  run: string,
+  max = 1000,
+): Promise<{ rows: LlmCallRow[]; read: number }> {
+  const texts = await redis.lrange(callsKey(run), 0, max - 1);
+  const rows: LlmCallRow[] = [];
+  for (const text of texts) {
+    try {
+      rows.push(JSON.parse(text) as LlmCallRow);
+    } catch {
+      // not a row: dropped with the rest once collected
+    }
+  }
+  return { rows, read: texts.length };
+}
+
+export async function reportedCount(redis: Redis, run: string): Promise<number> {
+  return redis.llen(callsKey(run));
+}
+
+/** Drops the first `n` reports, once the daemon has journaled them (a report read twice is written once). */
+export async function collectedCalls(redis: Redis, run: string, n: number): Promise<void> {
+  if (n > 0) await redis.ltrim(callsKey(run), n, -1);
+}
+
+// ---------------------------------------------------------------- the run's budget, shared by its workers
+
+const budgetKey = (run: string) => `${KEY_PREFIX}:budget:${run}`;
+
+// A call fits if, beside what was spent and what calls in flight on any worker may cost, its worst case does.
+const RESERVE = `
+local left = redis.call('HGET', KEYS[1], 'left')
+if not left then return 1 end
+left = tonumber(left)
+local held = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0') + tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
+local usd = tonumber(ARGV[1])
+if held < left and held + usd <= left then
+  redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', ARGV[1])
+  return 1
+end
+return 0
+`;
+
+/** What a batch may spend (null: no limit), set by the daemon when it hands the batch out. */
+export async function setRunBudget(redis: Redis, run: string, leftUsd: number | null): Promise<void> {
+  if (leftUsd === null) {
+    await redis.del(budgetKey(run));
+    return;
+  }
+  await redis
+    .multi()
+    .hset(budgetKey(run), { left: String(leftUsd), spent: "0", reserved: "0" })
+    .expire(budgetKey(run), CALLS_TTL_S)
+    .exec();
+}
+
+export async function reserveRunBudget(redis: Redis, run: string, usd: number): Promise<boolean> {
+  return (await redis.eval(RESERVE, 1, budgetKey(run), String(usd))) === 1;
+}
+
+export async function settleRunBudget(redis: Redis, run: string, reservedUsd: number, paidUsd: number): Promise<void> {
+  const key = budgetKey(run);
+  // Only a budget the daemon set is kept: settling must not make one where there is no limit.
+  if (!(await redis.exists(key))) return;
+  await redis
+    .multi()
+    .hincrbyfloat(key, "reserved", String(-reservedUsd))
+    .hincrbyfloat(key, "spent", String(paidUsd))
+    .exec();
 }

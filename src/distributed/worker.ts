@@ -13,6 +13,7 @@ import { writeFileAtomic } from "../workspace/files.ts";
 import {
   hashTaskId,
   resultForSplit,
+  runIdOf,
   type TaskJobData,
   type TaskJobResult,
   type Versions,
@@ -169,6 +170,8 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
           trial: data.trial,
           model: data.model,
           timeoutMs: data.timeoutMs,
+          runId: runIdOf(data.run),
+          iteration: data.iteration ?? null,
         });
       } catch (error) {
         // The agent file does not load: the daemon fails the whole batch with this reason, as a local run does.

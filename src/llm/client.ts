@@ -105,6 +105,16 @@ function causeCode(error: unknown): string | null {
   return null;
 }
 
+/** A network error's code as its class: "connection refused", "DNS lookup failed"… */
+export function connectionClass(code: string): string {
+  if (code === "ECONNREFUSED") return "connection refused";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "DNS lookup failed";
+  if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return "timeout";
+  if (code === "ECONNRESET") return "connection reset";
+  if (code === "ENETUNREACH" || code === "EHOSTUNREACH") return "network unreachable";
+  return code;
+}
+
 /**
  * The class of a failed call, with no request or task content: "HTTP 401", "connection refused",
  * "DNS lookup failed", "timeout"… What an operator needs to see to fix the cause.
@@ -113,12 +123,7 @@ export function failureClass(error: unknown): string {
   if (error instanceof APIError && typeof error.status === "number") return `HTTP ${error.status}`;
   if (error instanceof APIConnectionTimeoutError) return "timeout";
   const code = causeCode(error);
-  if (code === "ECONNREFUSED") return "connection refused";
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "DNS lookup failed";
-  if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return "timeout";
-  if (code === "ECONNRESET") return "connection reset";
-  if (code === "ENETUNREACH" || code === "EHOSTUNREACH") return "network unreachable";
-  if (code) return code;
+  if (code) return connectionClass(code);
   if (error instanceof AnthropicError && NO_CREDENTIALS.test(error.message)) return "no API key";
   if (error instanceof AnthropicError) return "connection error";
   return (error as Error)?.name ?? "error";

@@ -9,6 +9,8 @@
  *   HARNESS_AGENT_MODEL, HARNESS_MAX_CONCURRENCY, HARNESS_TASK_TIMEOUT  the config's agent_model,
  *                        max_concurrency and per_task_timeout, for wrappers that hand them on
  *   HARNESS_ROOT         the harness's directory (its node_modules: tsx and the SDK, for a command in Node)
+ *   OPENAI_BASE_URL, OPENAI_API_BASE, ANTHROPIC_BASE_URL, and OPENAI_API_KEY/ANTHROPIC_API_KEY holding the run's
+ *                        token: the run's gateway, which meters every call; no provider key is in the environment
  * The task ids are the keys the command returns for HARNESS_SPLIT=all. A non-zero exit or an unreadable
  * results file is an infrastructure error; the stderr tail is logged for train only (test output stays private).
  */
@@ -19,9 +21,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { commandEnvironment, type LoopbackEndpoint } from "../../gateway/endpoint.ts";
 import type { Logger } from "../../log.ts";
-import { redact } from "../../secrets.ts";
+import { redact, SECRET_ENV } from "../../secrets.ts";
 import { InfraFailure } from "../failure.ts";
+import { relayedCommand } from "../sealed/command-relay.ts";
 import { handOver, NO_CAPABILITIES, sealedCommandLine } from "../sealed/command-seal.ts";
 import { type SandboxUser, sandboxUserOf } from "../sealed/sandbox-user.ts";
 import type { Reward } from "../types.ts";
@@ -44,6 +48,8 @@ export interface CommandAdapterOptions {
   sandbox?: CommandSandbox;
   /** Journals each command's process group, so it is killed with the daemon or reaped after a SIGKILL. */
   groups?: ProcessGroupTracker;
+  /** The providers' key variables (`api_key_env`): never in the command's environment. */
+  secretEnv?: string[];
 }
 
 export interface CommandSandbox {
@@ -67,10 +73,14 @@ export function commandSandboxArgs(o: {
   cwd: string;
   command: string;
   readable?: string[];
+  /** Without a network: the relay that carries the sandbox's loopback port to the gateway's unix socket. */
+  relay?: { port: number; socket: string } | null;
 }): string[] {
   const binds = [...o.writable, ...o.sandbox.writable].flatMap((dir) => ["--bind", dir, dir]);
+  const shell = ["/bin/sh", "-c", o.command];
+  const argv = o.relay ? relayedCommand(o.relay.port, o.relay.socket, shell) : shell;
   // The private /tmp would hide an experiment (or the harness) that lives under it: those come back read-only.
-  const underTmp = [o.cwd, ...(o.readable ?? [])].filter((p) => p.startsWith("/tmp/"));
+  const underTmp = [o.cwd, ...(o.readable ?? []), ...(o.relay ? [argv[1]!] : [])].filter((p) => p.startsWith("/tmp/"));
   const reshown = underTmp.flatMap((dir) => ["--ro-bind", dir, dir]);
   return [
     "--ro-bind",
@@ -92,9 +102,7 @@ export function commandSandboxArgs(o: {
     "--die-with-parent",
     "--chdir",
     o.cwd,
-    "/bin/sh",
-    "-c",
-    o.command,
+    ...argv,
   ];
 }
 
@@ -105,6 +113,17 @@ interface Invocation {
   tracesDir: string | null;
   listOnly?: boolean;
   signal?: AbortSignal;
+  /** The run's gateway: the command's model calls go there, with its token for their only key. */
+  gateway?: LoopbackEndpoint;
+}
+
+/** The command's environment: the harness's, less every provider key, plus the gateway's base URLs and token. */
+function baseEnvironment(opts: CommandAdapterOptions, gateway: LoopbackEndpoint | undefined): NodeJS.ProcessEnv {
+  const keys = opts.secretEnv ?? [];
+  if (gateway) return commandEnvironment(process.env, gateway, keys);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of [...SECRET_ENV, ...keys]) delete env[name];
+  return env;
 }
 
 export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapter {
@@ -115,7 +134,7 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
     const resultsFile = join(dir, "results.json");
     try {
       const env: NodeJS.ProcessEnv = {
-        ...process.env,
+        ...baseEnvironment(opts, inv.gateway),
         HARNESS_SPLIT: inv.split,
         HARNESS_TASK_IDS: inv.taskIds.join(","),
         HARNESS_AGENT_FILE: inv.agentFile,
@@ -138,6 +157,12 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         for (const d of writable) mkdirSync(d, { recursive: true });
         handOver(writable, commandUser(opts.sandbox));
       }
+      // Sandboxed without a network, the command reaches the gateway through a relay and a unix socket.
+      let relay: { port: number; socket: string } | null = null;
+      if (opts.sandbox && !opts.sandbox.network && inv.gateway) {
+        relay = { port: inv.gateway.port, socket: join(dir, "gateway.sock") };
+        await inv.gateway.listenUnix(relay.socket);
+      }
       const { code, signal, stderrTail, timedOut } = await runShell(opts.command, {
         ...(opts.sandbox
           ? {
@@ -147,6 +172,7 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
                 cwd: opts.cwd,
                 command: opts.command,
                 readable: [HARNESS_ROOT, ...(inv.agentFile ? [inv.agentFile] : [])],
+                relay,
               }),
             }
           : {}),
@@ -205,6 +231,7 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         agentFile: req.agentFile,
         tracesDir: req.tracesDir,
         ...(req.signal ? { signal: req.signal } : {}),
+        ...(req.gateway ? { gateway: req.gateway } : {}),
       }),
   };
 }

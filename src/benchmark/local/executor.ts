@@ -11,8 +11,8 @@ import type { Clock } from "../../clock.ts";
 import { errorMessage, HarnessError } from "../../errors.ts";
 import type { AgentAdapter, TaskSpec } from "../adapters/types.ts";
 import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor } from "../executor.ts";
+import type { AgentModels } from "../models.ts";
 import { startAgentProcess } from "../sealed/agent-process.ts";
-import type { Upstream } from "../sealed/gateway.ts";
 import { checkAgentStatic } from "../sealed/load-check.ts";
 import { type AgentLanguage, languageOf, type SandboxMode, type SandboxSpec, specOf } from "../sealed/sandbox.ts";
 import { AgentPool } from "./pool.ts";
@@ -26,8 +26,8 @@ export interface LocalExecutorOptions {
   concurrency: number;
   /** Per task, from reaching a loaded agent. */
   timeoutMs: number;
-  /** Where the agent's model calls go; the key never enters the agent's process. */
-  upstream: Upstream;
+  /** Where the agent's model calls go (the gateway); the key never enters the agent's process. */
+  models: AgentModels;
   /** The SDK's own retries inside the agent's client. */
   maxRetries: number;
   /** How often the child proves its event loop is alive. */

@@ -5,7 +5,6 @@
  * broke its channel is killed, and the tasks it held run again one at a time so that only the culprit is
  * charged.
  */
-import { withinBudget } from "../../budget.ts";
 import { AbortedError, errorMessage, HarnessError } from "../../errors.ts";
 import { rewardOf } from "../adapters/types.ts";
 import type { ExecutorItem, ItemQueue, TaskBatch } from "../executor.ts";
@@ -13,6 +12,7 @@ import type { AgentFailure } from "../failure.ts";
 import type { AgentProcess } from "../sealed/agent-process.ts";
 import { ChannelError } from "../sealed/channel.ts";
 import type { FromChild } from "../sealed/protocol.ts";
+import { BatchBudget } from "./batch-budget.ts";
 import type { LocalExecutorOptions } from "./executor.ts";
 import { PoolProcess } from "./pool-process.ts";
 import { type EnvFactory, type EnvHandle, type Job, newRunning, type Running, type Settled, shapeOf } from "./task.ts";
@@ -26,7 +26,7 @@ export class AgentPool {
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
   private createEnv: EnvFactory | null = null;
-  private spent = 0;
+  private readonly budget: BatchBudget;
   private settling = 0;
   private held = false;
   private readonly isTrain: boolean;
@@ -42,13 +42,17 @@ export class AgentPool {
     requestBytesPerTask: number,
   ) {
     this.isTrain = batch.split === "train";
+    this.budget = new BatchBudget(batch.budgetUsd);
     this.calls = {
       o,
       batch,
       isTrain: this.isTrain,
       requestBytesPerTask,
-      addSpend: (usd) => {
-        this.spent += usd;
+      gateway: o.models.gateway(batch),
+      addSpend: (usd) => this.budget.add(usd),
+      budgetReached: (reason) => {
+        this.budget.refused(reason);
+        this.poke();
       },
       hitLimit: (p, r, limit, message) => this.hitLimit(p, r, limit, message),
       stray: (p) => this.stray(p),
@@ -89,6 +93,8 @@ export class AgentPool {
         if (this.failure) break;
         await this.nap();
       }
+      // The last task in flight was the one refused: the batch still stops for the budget.
+      this.failure ??= this.budget.stop;
     } finally {
       signal?.removeEventListener("abort", onAbort);
       const unfinished = [this.main, this.isolated].flatMap((p) => [...(p?.running.values() ?? [])]);
@@ -163,16 +169,12 @@ export class AgentPool {
     return p;
   }
 
-  private budgetRefusal(): Error | null {
-    const left = this.batch.budgetUsd;
-    if (withinBudget(left, this.spent)) return null;
-    return new HarnessError(
-      "BUDGET_EXHAUSTED",
-      `budget reached: $${this.spent.toFixed(4)} spent by the agent under test, $${left?.toFixed(4)} was left`,
-    );
-  }
-
   private dispatch(): void {
+    // The calls already paid for finish, then the batch stops for the budget.
+    if (this.budget.stop) {
+      if (this.inflightTotal === 0 && this.settling === 0) this.fail(this.budget.stop);
+      return;
+    }
     const concurrency = Math.max(1, this.o.concurrency);
     for (let i = 0; i < this.queue.length && this.inflightTotal < concurrency; ) {
       const job = this.queue[i]!;
@@ -181,7 +183,7 @@ export class AgentPool {
         i++;
         continue;
       }
-      const refusal = this.budgetRefusal();
+      const refusal = this.budget.refusal();
       if (refusal) {
         this.fail(refusal);
         return;
@@ -257,6 +259,11 @@ export class AgentPool {
 
   private settle(r: Running, s: Settled): void {
     this.abandon(r);
+    // A task whose call found no room in the budget has no outcome: it runs again when the run goes on.
+    if (r.budgetRefused) {
+      this.keepSpend(r);
+      return;
+    }
     const durationMs = this.o.clock.now() - r.startedAt;
     this.track(
       Promise.allSettled([...r.forwards]).then(() => {
