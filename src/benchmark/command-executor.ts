@@ -42,7 +42,7 @@ async function runBatch(
     let lastError: string | null = null;
     const got: Record<string, Reward> = {};
     for (let attempt = 1; attempt <= 2 && pending.length > 0; attempt++) {
-      const t0 = o.clock.now();
+      const t0 = o.clock.monotonic();
       try {
         const out = await o.adapter.runTasks({
           split: batch.split,
@@ -57,7 +57,7 @@ async function runBatch(
         lastError = errorMessage(error);
         for (const id of pending) got[id] = null;
       }
-      const durationMs = Math.round((o.clock.now() - t0) / Math.max(1, pending.length));
+      const durationMs = Math.round((o.clock.monotonic() - t0) / Math.max(1, pending.length));
       const retry = pending.filter((id) => got[id] === null);
       for (const id of pending) {
         if (got[id] === null && attempt < 2) continue;

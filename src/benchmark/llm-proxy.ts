@@ -153,17 +153,18 @@ export async function forwardLlmCall(
   sink: ReplySink,
   signal: AbortSignal,
 ): Promise<ForwardResult> {
-  const started = clock.now();
+  const at = clock.now();
+  const started = clock.monotonic();
   const request = parseJson(req.body);
   const event: Extract<TraceEvent, { kind: "llm" }> = {
     kind: "llm",
-    at: started,
+    at,
     latency_ms: 0,
     status: null,
     request,
   };
   const result = (r: Omit<ForwardResult, "event">): ForwardResult => {
-    event.latency_ms = clock.now() - started;
+    event.latency_ms = clock.monotonic() - started;
     return { ...r, event };
   };
   const url = new URL(req.path, "http://agent.invalid");
@@ -233,7 +234,7 @@ export async function forwardLlmCall(
   const streamed = (res.headers.get("content-type") ?? "").includes("text/event-stream");
   const message = streamed ? reassembleStream(text) : (parseJson(text) as Record<string, unknown> | null);
   event.response = streamed ? (message ?? text) : parseJson(text);
-  const latency = clock.now() - started;
+  const latency = clock.monotonic() - started;
   // A reply that carried usage was paid for, whole or not.
   const usage =
     res.ok || message?.usage

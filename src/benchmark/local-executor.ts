@@ -291,7 +291,7 @@ class Worker {
     onMessage: (w: Worker, m: FromChild) => void,
     onExit: (w: Worker, code: number | null, signal: NodeJS.Signals | null) => void,
   ) {
-    this.lastHeartbeat = o.clock.now();
+    this.lastHeartbeat = o.clock.monotonic();
     const child = proc.child;
     child.stderr?.on("data", (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_CHARS);
@@ -522,7 +522,7 @@ class AgentPool {
   private start(w: Worker, job: Job): void {
     const r: Running = {
       job,
-      startedAt: this.o.clock.now(),
+      startedAt: this.o.clock.monotonic(),
       timer: new AbortController(),
       env: null,
       events: [],
@@ -542,8 +542,8 @@ class AgentPool {
         }
         r.env = env;
         // The clock starts when the task reaches a loaded agent: start-up is not the task's time.
-        r.startedAt = this.o.clock.now();
-        w.lastHeartbeat = this.o.clock.now();
+        r.startedAt = this.o.clock.monotonic();
+        w.lastHeartbeat = this.o.clock.monotonic();
         this.o.clock.sleep(this.o.timeoutMs, r.timer.signal).then(
           () => this.onTimeout(w, job.id),
           () => {},
@@ -579,7 +579,7 @@ class AgentPool {
 
   private settle(r: Running, s: Settled): void {
     this.abandon(r);
-    const durationMs = this.o.clock.now() - r.startedAt;
+    const durationMs = this.o.clock.monotonic() - r.startedAt;
     this.track(
       Promise.allSettled([...r.forwards]).then(() => {
         try {
@@ -628,7 +628,7 @@ class AgentPool {
 
   private onMessage(w: Worker, m: FromChild): void {
     if (m.type === "hb") {
-      w.lastHeartbeat = this.o.clock.now();
+      w.lastHeartbeat = this.o.clock.monotonic();
       return;
     }
     if (m.type === "llm") {
@@ -651,7 +651,7 @@ class AgentPool {
       return;
     }
     if (m.type !== "done") return;
-    w.lastHeartbeat = this.o.clock.now();
+    w.lastHeartbeat = this.o.clock.monotonic();
     const r = this.take(w, m.jobId);
     if (!r) return;
     const outcome = m.outcome;
@@ -740,7 +740,7 @@ class AgentPool {
     if (!r) return;
     const seconds = this.o.timeoutMs / 1000;
     const timeout = `timeout: the task ran longer than ${seconds}s and was stopped`;
-    const frozen = this.o.clock.now() - w.lastHeartbeat > Math.max(1000, this.o.heartbeatMs * 4);
+    const frozen = this.o.clock.monotonic() - w.lastHeartbeat > Math.max(1000, this.o.heartbeatMs * 4);
     if (!frozen) {
       // The process still answers: only this task hangs. Abort it in place.
       this.take(w, jobId);
