@@ -239,6 +239,17 @@ export function dropSpareAgentProcesses(): void {
   spares.clear();
 }
 
+let shuttingDown = false;
+
+/**
+ * Shutdown has begun: the kept spares end and none is started again (a batch aborted by the shutdown restocks
+ * in its `finally`, and a spare started then was seen outliving its harness).
+ */
+export function stopSpareAgentProcesses(): void {
+  shuttingDown = true;
+  dropSpareAgentProcesses();
+}
+
 function alive(p: AgentProcess): boolean {
   return p.child.exitCode === null && p.child.signalCode === null && p.child.connected;
 }
@@ -262,7 +273,7 @@ export function takeAgentProcess(mode: SandboxMode, language: AgentLanguage = "t
 export function keepSpareAgentProcess(mode: SandboxMode, language: AgentLanguage = "ts"): void {
   const key = `${mode}:${language}`;
   const current = spares.get(key);
-  if (current && alive(current)) return;
+  if (shuttingDown || (current && alive(current))) return;
   let spare: AgentProcess;
   try {
     spare = startAgentProcess(mode, language);

@@ -7,8 +7,9 @@ import { bestSoFar } from "../gate/records.ts";
 import { Journal } from "../journal/journal.ts";
 import type { ProgressRow, RunRow } from "../journal/stores.ts";
 import { bestValScore } from "../scoring.ts";
+import { type RejectedSteering, rejectedSteeringKey } from "../steering/validate.ts";
 import { readResults } from "../workspace/files.ts";
-import { paths } from "../workspace/paths.ts";
+import { paths, STEERING_FILES } from "../workspace/paths.ts";
 import type { GlobalOptions } from "./experiment.ts";
 
 export interface StatusReport {
@@ -43,6 +44,8 @@ export interface StatusReport {
   baselineSpendUsd: number | null;
   /** Workers and the task queue (executor: bullmq), as the daemon last wrote them. */
   queue: QueueHealth | null;
+  /** Steering edits the harness would not use (a config that does not load, an empty PROGRAM.md): not committed. */
+  steeringRejected?: RejectedSteering[];
 }
 
 /** Reads only: answers at once from the journal, also while a daemon is writing to it. */
@@ -75,6 +78,7 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
     lastIteration: null,
     baselineSpendUsd: null,
     queue: readQueueHealth(p.queueHealth),
+    steeringRejected: [],
   };
   if (!existsSync(p.journal)) return empty;
   const journal = Journal.open(p.journal, { readonly: true });
@@ -83,6 +87,9 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
     if (journal.schemaVersion() === 0) return empty;
     const { runs, ledger, pins } = journal;
     const baseline = pins.fact("baseline_spend_usd");
+    empty.steeringRejected = STEERING_FILES.map(
+      (f) => pins.fact(rejectedSteeringKey(f)) as RejectedSteering | null,
+    ).filter((r): r is RejectedSteering => Boolean(r));
     empty.baselineSpendUsd = typeof baseline === "number" ? baseline : null;
     // The current generation only: a run before a rebaseline was scored by the old scorer.
     empty.generation = runs.currentGeneration();
@@ -233,6 +240,12 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
     lines.push(["baseline", `cost ${money(s.baselineSpendUsd)} (prepare, not in the run's spend)`]);
   if (s.queue) lines.push(...queueLines(s.queue, now));
   if (s.sandbox === "none") lines.push(["sandbox", "none: UNSEALED, the agent under test runs without the sandbox"]);
+  for (const r of s.steeringRejected ?? []) {
+    lines.push([
+      "steering",
+      `${r.file} edit rejected at ${r.at}, not committed: ${r.problems.join("; ")}; the run uses the last accepted version; your text is in ${r.keptAt}: fix it and save it again`,
+    ]);
+  }
   if (s.stopReason) lines.push(["stopped", s.stopReason]);
   lines.push(["last error", s.lastError ?? "none"]);
   if (!s.daemonPid) {
