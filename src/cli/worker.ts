@@ -8,12 +8,13 @@ import { startWorker } from "../distributed/worker.ts";
 import { UserError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import { type GlobalOptions, openExperiment } from "./experiment.ts";
+import { STOP_SIGNALS } from "./run-start.ts";
 
 export interface WorkerCommandOptions extends GlobalOptions {
   redis: string;
   concurrency: string | number;
   lockTimeout: string | number;
-  /** Install SIGINT/SIGTERM handlers (the CLI does; in-process tests don't). */
+  /** Install SIGINT/SIGTERM/SIGHUP handlers (the CLI does; in-process tests don't). */
   signals?: boolean;
 }
 
@@ -42,14 +43,10 @@ export async function workerCommand(opts: WorkerCommandOptions): Promise<number>
     log,
   });
   const onSignal = () => void running.close();
-  if (opts.signals ?? true) {
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-  }
+  if (opts.signals ?? true) for (const s of STOP_SIGNALS) process.once(s, onSignal);
   try {
     return await running.finished;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }
 }

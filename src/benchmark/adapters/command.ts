@@ -23,6 +23,7 @@ import { HarnessError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { redact } from "../../secrets.ts";
 import type { Reward } from "../types.ts";
+import { keeperArgs } from "./group-keeper.ts";
 import type { CommandAdapter, CommandRunRequest, ProcessGroupTracker } from "./types.ts";
 
 /** The harness's own directory. */
@@ -230,9 +231,13 @@ function runShell(
   },
 ): Promise<ShellResult> {
   return new Promise((resolvePromise, reject) => {
-    // Its own process group, so a timeout kills the whole tree the shell started.
-    const options: SpawnOptions = { cwd: o.cwd, env: o.env, stdio: ["ignore", "ignore", "pipe"], detached: true };
-    const child = o.sandboxArgs ? spawn("bwrap", o.sandboxArgs, options) : spawn(command, { ...options, shell: true });
+    // Its own process group, led by a keeper that kills the group when the daemon dies (group-keeper.ts), so a
+    // timeout, an abort or the daemon's death takes the whole tree the shell started. stdin is the keeper's lifeline.
+    const options: SpawnOptions = { cwd: o.cwd, env: o.env, stdio: ["pipe", "ignore", "pipe"], detached: true };
+    const [file, args] = o.sandboxArgs ? ["bwrap", o.sandboxArgs] : ["/bin/sh", ["-c", command]];
+    const child = spawn(process.execPath, keeperArgs(file, args), options);
+    // The lifeline is never written to; a keeper that ended first must not surface as an EPIPE.
+    child.stdin?.on("error", () => {});
     const untrack = child.pid ? o.groups?.track(child.pid, `benchmark command: ${command.slice(0, 200)}`) : undefined;
     let stderrTail = "";
     let timedOut = false;
