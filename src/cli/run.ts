@@ -6,7 +6,7 @@ import { Daemon, type DaemonResult, type Steps } from "../daemon/daemon.ts";
 import { refuseLostJournal } from "../daemon/history.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { limitsOf, pinFirstRecords, startingPoint, startUpRepairs } from "../daemon/start.ts";
-import { UserError } from "../errors.ts";
+import { HarnessError, UserError } from "../errors.ts";
 import { preflight } from "../git/preflight.ts";
 import { openRepo } from "../git/repo.ts";
 import type { RunRow, RunStore } from "../journal/stores.ts";
@@ -190,15 +190,24 @@ async function drive(
   }
   let run = found;
   const abandoning = options.mode === "run" && run ? run : undefined;
+  const backoffFor = (runId: string) =>
+    options.mode === "daemon" && underPm2(env) ? pauseBackoffMs(journal.pins, runId, clock.now()) : 0;
   // Checked before anything changes or is paid: a failing check leaves the journal as it was.
-  await runPreflight(options.preflight ?? (options.stepsFactory ? LIMIT_CHECKS : RUN_CHECKS), {
-    root: exp.root,
-    config: exp.config,
-    env,
-    clock,
-    resuming: abandoning ? null : (run ?? null),
-    journal: journal.ledger,
-  });
+  try {
+    await runPreflight(options.preflight ?? (options.stepsFactory ? LIMIT_CHECKS : RUN_CHECKS), {
+      root: exp.root,
+      config: exp.config,
+      env,
+      clock,
+      resuming: abandoning ? null : (run ?? null),
+      journal: journal.ledger,
+    });
+  } catch (error) {
+    // What a continuing run needs is away for now (its Redis): it stays paused, and pm2 tries again later.
+    if (!(error instanceof HarnessError && error.exitCode === EXIT_PAUSED && run)) throw error;
+    say.problem(`auto-harness: ${error.message}`);
+    return { code: EXIT_PAUSED, backoffMs: backoffFor(run.id) };
+  }
   if (abandoning) {
     runs.setRunStatus(abandoning.id, "abandoned", { stopReason: "abandoned by run --new" });
     log.warn({ abandoned: abandoning.id }, `abandoned run ${abandoning.id}`);
@@ -250,11 +259,7 @@ async function drive(
     }
     const code = exitCodeFor(result, options.mode);
     sayEnd(result, { say, log, stoppedBy: signals?.stoppedBy() ?? null });
-    const backoffMs =
-      code === EXIT_PAUSED && options.mode === "daemon" && underPm2(env)
-        ? pauseBackoffMs(journal.pins, runId, clock.now())
-        : 0;
-    return { code, backoffMs };
+    return { code, backoffMs: code === EXIT_PAUSED ? backoffFor(runId) : 0 };
   } finally {
     signals?.uninstall();
   }

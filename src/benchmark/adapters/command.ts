@@ -13,10 +13,10 @@
  * results file is an infrastructure error; the stderr tail is logged for train only (test output stays private).
  */
 import { type SpawnOptions, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { HarnessError } from "../../errors.ts";
@@ -199,6 +199,67 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         ...(req.signal ? { signal: req.signal } : {}),
       }),
   };
+}
+
+/** Words a shell runs itself, or that wrap another command: the program is not what they name. */
+const SHELL_WORDS = new Set(
+  [
+    "cd",
+    "exec",
+    "export",
+    "eval",
+    "set",
+    "source",
+    ".",
+    "if",
+    "for",
+    "while",
+    "until",
+    "case",
+    "{",
+    "!",
+    "time",
+  ].concat(["command", "nohup", "nice", "timeout", "sudo", "true", ":"]),
+);
+
+/**
+ * The program `command.run` starts, when it can be told without running it: the first word after any VAR=value
+ * assignments, unless the shell itself runs it or it is built from quotes, variables or globs.
+ */
+export function commandProgram(run: string): string | null {
+  const words = run.trim().split(/\s+/);
+  let i = 0;
+  while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=\S*$/.test(words[i] as string)) i++;
+  const word = words[i];
+  if (!word || SHELL_WORDS.has(word) || /[`$'"\\(){};|&<>*?~[\]]/.test(word)) return null;
+  return word;
+}
+
+/**
+ * Why `command.run`'s program cannot start (it is missing, or not executable), or null: every task would
+ * otherwise fail as an infrastructure error, hours into a night. Relative paths are from the experiment.
+ */
+export function commandProblem(run: string, root: string, path = process.env.PATH ?? ""): string | null {
+  const program = commandProgram(run);
+  if (program === null) return null;
+  const executable = (file: string) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (program.includes("/")) {
+    const file = resolve(root, program);
+    if (!existsSync(file))
+      return `command.run: \`${program}\` does not exist (${file}); fix command.run in experiment_config.yaml`;
+    if (!executable(file))
+      return `command.run: \`${program}\` is not executable; \`chmod +x ${file}\`, or run it through its interpreter (e.g. \`sh ${program}\`)`;
+    return null;
+  }
+  if (path.split(delimiter).some((dir) => dir !== "" && executable(join(dir, program)))) return null;
+  return `command.run: \`${program}\` is not on PATH; install it, or name it by its path in command.run (experiment_config.yaml)`;
 }
 
 /** The last lines of a command's stderr, secrets removed, short enough for one error message. */
