@@ -9,6 +9,7 @@ import type { Clock } from "../clock.ts";
 import type { LlmCallRow } from "../journal/stores.ts";
 import { costUsd } from "../llm/client.ts";
 import type { TraceEvent } from "./protocol.ts";
+import { keptBody, TRACE_BODY_MAX_CHARS } from "./traces.ts";
 
 export interface Upstream {
   /** Default https://api.anthropic.com. */
@@ -161,7 +162,8 @@ export async function forwardLlmCall(
     at,
     latency_ms: 0,
     status: null,
-    request,
+    // The trace keeps a capped copy; the whole body is forwarded and then let go.
+    request: req.body !== null && req.body.length > TRACE_BODY_MAX_CHARS ? keptBody(req.body) : request,
   };
   const result = (r: Omit<ForwardResult, "event">): ForwardResult => {
     event.latency_ms = clock.monotonic() - started;
@@ -233,7 +235,8 @@ export async function forwardLlmCall(
   }
   const streamed = (res.headers.get("content-type") ?? "").includes("text/event-stream");
   const message = streamed ? reassembleStream(text) : (parseJson(text) as Record<string, unknown> | null);
-  event.response = streamed ? (message ?? text) : parseJson(text);
+  // Past the cap the trace keeps the reply's head as it came, without building a second copy of it.
+  event.response = text.length > TRACE_BODY_MAX_CHARS ? keptBody(text) : streamed ? (message ?? text) : parseJson(text);
   const latency = clock.monotonic() - started;
   // A reply that carried usage was paid for, whole or not.
   const usage =

@@ -5,8 +5,6 @@
  * scorer on the harness's own copy of the env's state, and the call on whose failure it was.
  */
 import { readFileSync } from "node:fs";
-import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
 import { withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
 import type { Split } from "../domain.ts";
@@ -29,6 +27,8 @@ import {
   startAgentProcess,
   takeAgentProcess,
 } from "./sandbox.ts";
+import { keptBody } from "./traces.ts";
+import { importTsModule } from "./ts-module.ts";
 import type { Reward } from "./types.ts";
 
 export interface LocalExecutorOptions {
@@ -100,7 +100,7 @@ function envLoader(o: LocalExecutorOptions): () => Promise<EnvFactory | null> {
   return () => {
     const module = o.adapter.envModule;
     envFactory ??= module
-      ? tsImport(pathToFileURL(module).href, import.meta.url).then((mod: { default?: unknown }) => {
+      ? importTsModule(module).then((mod) => {
           let fn = mod.default;
           if (fn && typeof fn === "object" && "default" in fn) fn = (fn as { default: unknown }).default;
           if (typeof fn !== "function") throw new Error(`${module}: the default export must be createEnv(envData)`);
@@ -723,11 +723,11 @@ class AgentPool {
       return;
     }
     const [tool, toolInput] = m.name === "execute" ? m.args : [m.name, m.args];
-    const event: TraceEvent = { kind: "tool", at: this.o.clock.now(), name: String(tool), input: toolInput };
+    const event: TraceEvent = { kind: "tool", at: this.o.clock.now(), name: String(tool), input: keptBody(toolInput) };
     if (this.isTrain) r.events.push(event);
     try {
       const output = await (fn as (...a: unknown[]) => unknown).apply(r.env!.env, m.args);
-      event.output = output;
+      event.output = keptBody(output);
       w.send({ type: "env-result", callId: m.callId, ok: true, value: output ?? null });
     } catch (error) {
       event.error = errorMessage(error);
