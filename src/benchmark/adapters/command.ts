@@ -323,9 +323,11 @@ function runShell(
       untrack?.();
       reject(new HarnessError("INFRA_FAILURE", `cannot start the benchmark command: ${error.message}`));
     });
+    // The command is over when its keeper exits: what it left running in its group goes now, or a background
+    // child still holding stderr would keep the pipe, and the harness, waiting.
+    child.on("exit", () => killTree());
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      // The shell is gone; anything it left running in its group goes too.
       killTree();
       untrack?.();
       o.signal?.removeEventListener("abort", onAbort);
