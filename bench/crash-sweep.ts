@@ -2,7 +2,8 @@
  * `npm run bench:crash`: the crash sweep and the fault campaign. First, for every named crash point and every
  * time the run reaches it (hit 1, 2, … until a run no longer reaches it), a fresh experiment's daemon is SIGKILLed
  * there, resumed to the end, and DESIGN §4's invariants are checked. Then every fault of the campaign (signals,
- * SIGKILL, a stale index.lock, a torn results.tsv, unusable steering edits; tests/helpers/fault-campaign.ts) is
+ * SIGKILL, a stale index.lock, a torn results.tsv, a full disk and a read-only workspace (as root, on a small tmpfs),
+ * unusable steering edits; tests/helpers/fault-campaign.ts) is
  * injected at every step of an iteration. Each benchmark step runs a real command that leaves a background child:
  * nothing may be left running. Prints % survived and every invariant violation; takes a while (real processes).
  * CRASH_SWEEP_POINTS=record:after-row,gate:mid limits the points (none: CRASH_SWEEP_POINTS=-);
@@ -26,6 +27,7 @@ const env = { STAND_IN_DELAY_MS: "0", FAULT_COMMAND: "1" };
 
 const tally = { tried: 0, survived: 0, violations: 0 };
 const failures: string[] = [];
+const skipped: string[] = [];
 const started = Date.now();
 
 function count(label: string, violations: string[]): void {
@@ -72,8 +74,11 @@ for (const fault of faults) {
   for (const step of CAMPAIGN_STEPS) {
     const parent = mkdtempSync(join(tmpdir(), "fault-campaign-"));
     try {
-      const { violations } = await runScenario(fault, step, parent);
-      count(`${fault.name} in ${step}`, violations);
+      const { violations, skipped: why } = await runScenario(fault, step, parent);
+      if (why) {
+        skipped.push(`${fault.name} in ${step}: ${why}`);
+        process.stdout.write(`    ${fault.name} in ${step} SKIPPED (${why})\n`);
+      } else count(`${fault.name} in ${step}`, violations);
     } finally {
       rmSync(parent, { recursive: true, force: true });
     }
@@ -87,6 +92,7 @@ process.stdout.write(`  kills at named crash points        ${killed}\n`);
 process.stdout.write(`  faults injected at a step          ${tally.tried - killed}\n`);
 process.stdout.write(`  survived with every invariant      ${tally.survived} (${pct(tally.survived, tally.tried)})\n`);
 process.stdout.write(`  invariant violations               ${tally.violations}\n`);
+if (skipped.length) process.stdout.write(`  skipped (not root: no small disk)   ${skipped.length}\n`);
 process.stdout.write(`  minutes                            ${((Date.now() - started) / 60_000).toFixed(1)}\n`);
 for (const f of failures) process.stdout.write(`  FAILED ${f}\n`);
 process.exitCode = failures.length === 0 ? 0 : 1;

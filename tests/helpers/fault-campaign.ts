@@ -6,9 +6,21 @@
  * subset, `npm run bench:crash` every fault at every step.
  */
 import { execFileSync } from "node:child_process";
-import { appendFileSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { EXIT_NOTHING_TO_DO } from "../../src/cli/run.ts";
+import { EXIT_RESUMABLE } from "../../src/errors.ts";
 import { preparedExperiment, REAL_RECORD_CLI, readState, type Spawned, spawnCli } from "./experiment.ts";
 import { checkInvariants } from "./invariants.ts";
 
@@ -25,7 +37,11 @@ export interface Fault {
   name: string;
   /** What the daemon that met the fault ends with: an exit code, or the signal that killed it. */
   firstEnd: number | "SIGKILL";
+  /** The experiment lives on a small disk of its own (a tmpfs: root only), for faults of the disk. */
+  disk?: boolean;
   inject(dir: string, daemon: Spawned): void | Promise<void>;
+  /** What the operator does before the restarts (frees the disk). */
+  repair?(dir: string): void;
   /** Violations of what this fault in particular must leave (beyond the common invariants). */
   check?(dir: string, before: { config: string; program: string }): string[];
 }
@@ -86,12 +102,56 @@ export const FAULTS: Fault[] = [
     check: steeringKept,
   },
   {
+    name: "full disk",
+    firstEnd: EXIT_RESUMABLE,
+    disk: true,
+    inject: (dir) => fill(join(dir, "..", "filler")),
+    repair: (dir) => rmSync(join(dir, "..", "filler"), { force: true }),
+  },
+  {
+    name: "read-only workspace",
+    firstEnd: EXIT_RESUMABLE,
+    disk: true,
+    inject: (dir) => {
+      // A read-only bind mount over the workspace: what the daemon opens from now on is EROFS.
+      const workspace = join(dir, "workspace");
+      execFileSync("mount", ["--bind", workspace, workspace]);
+      execFileSync("mount", ["-o", "remount,bind,ro", workspace]);
+    },
+    repair: (dir) => execFileSync("umount", [join(dir, "workspace")]),
+  },
+  {
     name: "empty PROGRAM.md saved mid-run",
     firstEnd: EXIT_NOTHING_TO_DO,
     inject: (dir) => writeFileSync(join(dir, "PROGRAM.md"), ""),
     check: steeringKept,
   },
 ];
+
+/** Writes zeros until the disk refuses: ENOSPC. */
+function fill(file: string): void {
+  const fd = openSync(file, "w");
+  const chunk = Buffer.alloc(64 * 1024);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A 16 MB tmpfs at `dir` (root only), or null with why not. */
+function smallDisk(dir: string): string | null {
+  if (process.getuid?.() !== 0) return "mounting a small disk needs root";
+  mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", dir], { stdio: "pipe" });
+    return null;
+  } catch (error) {
+    return `cannot mount a tmpfs: ${(error as Error).message.split("\n")[0]}`;
+  }
+}
 
 /** Processes still running in or on the experiment (its command's background children), other than ours. */
 export function leftovers(dir: string): string[] {
@@ -130,14 +190,33 @@ export interface ScenarioResult {
   fault: string;
   step: CampaignStep;
   violations: string[];
+  /** Why it could not run here (a disk fault without root). */
+  skipped?: string;
 }
 
 /** One fault at one step of a fresh experiment under `parent`; every violation found (none: it survived). */
 export async function runScenario(fault: Fault, step: CampaignStep, parent: string): Promise<ScenarioResult> {
-  const dir = preparedExperiment(join(parent, `exp-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`), {
-    max_iterations: CAMPAIGN_ITERATIONS,
-    patience: 50,
-  });
+  const base = join(parent, `exp-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+  if (!fault.disk) return await scenarioIn(base, fault, step);
+  const disk = join(base, "disk");
+  const why = smallDisk(disk);
+  if (why) return { fault: fault.name, step, violations: [], skipped: why };
+  try {
+    return await scenarioIn(join(disk, "exp"), fault, step);
+  } finally {
+    // Bind mounts first (a fault may have left one), then the disk.
+    for (const m of [join(disk, "exp", "workspace"), disk]) {
+      try {
+        execFileSync("umount", ["-l", m], { stdio: "pipe" });
+      } catch {
+        // not mounted
+      }
+    }
+  }
+}
+
+async function scenarioIn(root: string, fault: Fault, step: CampaignStep): Promise<ScenarioResult> {
+  const dir = preparedExperiment(root, { max_iterations: CAMPAIGN_ITERATIONS, patience: 50 });
   const before = {
     config: readFileSync(join(dir, "experiment_config.yaml"), "utf8"),
     program: readFileSync(join(dir, "PROGRAM.md"), "utf8"),
@@ -153,6 +232,7 @@ export async function runScenario(fault: Fault, step: CampaignStep, parent: stri
   stderr.push(first.stderr());
   const got = end.signal === "SIGKILL" ? "SIGKILL" : end.code;
   if (got !== fault.firstEnd) violations.push(`the daemon that met it ended with ${got}, not ${fault.firstEnd}`);
+  fault.repair?.(dir);
   let code = end.code;
   for (let round = 0; round < 3 && code !== EXIT_NOTHING_TO_DO; round++) {
     const next = spawnCli(["daemon", "--dir", dir], FAST, REAL_RECORD_CLI);

@@ -14,6 +14,7 @@ const SLICE: [string, CampaignStep][] = [
   ["torn results.tsv", "learn"],
   ["invalid config at the restart", "analyze"],
   ["empty PROGRAM.md saved mid-run", "edit"],
+  ["full disk", "benchmark"],
 ];
 
 describe("fault campaign (representative slice)", () => {
