@@ -11,15 +11,13 @@ import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { startTestLlmServer, textReply } from "../dev/llm-server/llm-server.ts";
+import { realBookkeeping } from "../dev/steps/bookkeeping.ts";
 import { createStandInSteps } from "../dev/steps/stand-in.ts";
 import { createAdapter, createExampleAdapter } from "../src/benchmark/adapters/index.ts";
 import { forwardLlmCall, type ReplySink } from "../src/benchmark/llm-proxy.ts";
 import { runCommand } from "../src/cli/run.ts";
 import { systemClock } from "../src/clock.ts";
 import { heldOutOf } from "../src/gate/held-out.ts";
-import { openRepo } from "../src/git/repo.ts";
-import { createSteeringGuard } from "../src/steering/steering.ts";
-import { createSteps } from "../src/steps/steps.ts";
 import { writeSplit } from "../src/workspace/files.ts";
 import { preparedExperiment } from "../tests/helpers/experiment.ts";
 
@@ -78,22 +76,11 @@ export async function benchSoak(iterations = 300): Promise<Record<string, number
       stepsFactory: (exp, opened, clock) => {
         const { journal, log } = opened;
         const standIn = createStandInSteps({ paths: exp.paths, journal, clock, delayMs: 0 });
-        const repo = openRepo(exp.root);
-        const real = createSteps({
-          root: exp.root,
-          config: exp.config,
-          journal,
-          log,
-          clock,
-          runner: null as never,
-          codingAgent: null as never,
-          repo,
-        });
-        const steering = createSteeringGuard({ root: exp.root, journal, log });
+        const real = realBookkeeping(exp, opened, clock);
         return {
           ...standIn,
           benchmark: async (input, signal) => {
-            await steering.commitChanges(repo);
+            await real.commitSteering();
             return standIn.benchmark(input, signal);
           },
           gate: async (input, signal) => {

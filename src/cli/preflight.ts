@@ -214,18 +214,7 @@ export const commandCheck: PreflightCheck = {
     config.benchmark === "command" && config.command ? commandProblem(config.command.run, root, env.PATH) : null,
 };
 
-/** What `run`, `resume` and `daemon` check, cheapest first. */
-export const RUN_CHECKS: PreflightCheck[] = [
-  deadlineCheck,
-  budgetCheck,
-  commandCheck,
-  apiKeyCheck,
-  providerKeyCheck,
-  redisCheck,
-  endpointCheck,
-  priceCheck,
-];
-/** What `prepare` checks before it pays for the baseline. */
+/** What `prepare` checks before it pays for the baseline, cheapest first. */
 export const PREPARE_CHECKS: PreflightCheck[] = [
   commandCheck,
   apiKeyCheck,
@@ -234,6 +223,8 @@ export const PREPARE_CHECKS: PreflightCheck[] = [
   endpointCheck,
   priceCheck,
 ];
+/** What `run`, `resume` and `daemon` check: the run's limits, then what `prepare` checks. */
+export const RUN_CHECKS: PreflightCheck[] = [deadlineCheck, budgetCheck, ...PREPARE_CHECKS];
 /** Checks that need no API (stand-in steps in tests and benchmarks). */
 export const LIMIT_CHECKS: PreflightCheck[] = [deadlineCheck, budgetCheck, commandCheck, redisCheck];
 

@@ -129,7 +129,7 @@ export const FAULTS: Fault[] = [
 ];
 
 /** Writes zeros until the disk refuses: ENOSPC. */
-function fill(file: string): void {
+export function fill(file: string): void {
   const fd = openSync(file, "w");
   const chunk = Buffer.alloc(64 * 1024);
   try {
