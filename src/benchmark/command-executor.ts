@@ -68,7 +68,7 @@ async function runBatch(
     let lastError: { message: string; infraClass: string } | null = null;
     const got: Record<string, Reward> = {};
     for (let attempt = 1; attempt <= 2 && pending.length > 0; attempt++) {
-      const t0 = o.clock.now();
+      const t0 = o.clock.monotonic();
       const gateway = o.models ? await openGateway(o.models, batch) : null;
       try {
         const out = await o.adapter.runTasks({
@@ -94,7 +94,7 @@ async function runBatch(
       // score, so this invocation's results are dropped (its paid calls are in the ledger) and the run stops.
       const refused = gateway?.refused();
       if (refused) throw new HarnessError("BUDGET_EXHAUSTED", refused);
-      const durationMs = Math.round((o.clock.now() - t0) / Math.max(1, pending.length));
+      const durationMs = Math.round((o.clock.monotonic() - t0) / Math.max(1, pending.length));
       const retry = pending.filter((id) => got[id] === null);
       for (const id of pending) {
         if (got[id] === null && attempt < 2) continue;

@@ -203,8 +203,8 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     // Counts only, for status and the live view; at most one write a second.
     let progressAt = Number.NEGATIVE_INFINITY;
     const journalProgress = (doneNow: number, etaS: number | null, force: boolean): void => {
-      if (request.runId === null || (!force && clock.now() - progressAt < 1000)) return;
-      progressAt = clock.now();
+      if (request.runId === null || (!force && clock.monotonic() - progressAt < 1000)) return;
+      progressAt = clock.monotonic();
       journal.runs.putProgress({
         runId: request.runId,
         iteration: request.iteration ?? null,
@@ -216,7 +216,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     };
     journalProgress(reused, null, true);
 
-    const started = clock.now();
+    const started = clock.monotonic();
     const traceWrites: Promise<unknown>[] = [];
     let done = 0;
     let passed = [...rewards.values()].reduce((n, m) => n + [...m.values()].filter(passes).length, 0);
@@ -262,7 +262,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
       }
       done += 1;
       if (passes(o.reward)) passed += 1;
-      const elapsed = clock.now() - started;
+      const elapsed = clock.monotonic() - started;
       const etaS = Math.round(((elapsed / done) * (missingCount - done)) / 1000);
       const progress = {
         split,

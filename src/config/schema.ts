@@ -102,6 +102,13 @@ export const configSchema = z.strictObject({
     .nullable()
     .default(null)
     .describe("Redis the `bullmq` executor and its workers share, e.g. redis://queue-host:6379 (null: none)."),
+  redis_outage_minutes: z
+    .number()
+    .positive()
+    .default(5)
+    .describe(
+      "Redis unreachable this long during a benchmark or gate on `bullmq` pauses the run (resumable, exit 75).",
+    ),
   threshold: z
     .number()
     .min(0)

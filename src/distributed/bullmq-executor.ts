@@ -9,7 +9,8 @@ import { extname } from "node:path";
 import type { Redis } from "ioredis";
 import type { ExecutorItem, TaskBatch, TaskExecutor, TaskOutcome } from "../benchmark/executor.ts";
 import type { TraceEvent } from "../benchmark/sealed/protocol.ts";
-import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { AbortedError, EXIT_RESUMABLE, errorMessage, HarnessError } from "../errors.ts";
 import type { LlmCallRow } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import type { QueueHealth } from "./health.ts";
@@ -22,6 +23,7 @@ import {
   openQueueEvents,
   putAgentFile,
   readHealth,
+  redisWhere,
   reportedCalls,
   reportedCount,
   setRunBudget,
@@ -40,6 +42,10 @@ export interface BullmqExecutorOptions {
   sweepMs?: number;
   /** Times a job may fail on a worker (harness trouble, not the agent's) before its task counts as an infrastructure error. */
   attempts?: number;
+  /** Redis unreachable this long ends the batch with a resumable INFRA_FAILURE (the run pauses). Default 5 min. */
+  outageMs?: number;
+  /** Measures the outage (monotonic time). */
+  clock?: Clock;
 }
 
 const KEEP_S = 7 * 24 * 3600;
@@ -90,6 +96,19 @@ async function* runBatch(
     wake = null;
     w?.();
   };
+  // Redis away past the limit: every wait below ends, and the batch fails with why (the run pauses, exit 75).
+  const watch = watchRedis(redis, {
+    outageMs: o.outageMs ?? 5 * 60_000,
+    clock: o.clock ?? systemClock,
+    onOutage: (error) => {
+      log.error({ err: error.message }, error.message);
+      poke();
+      redis.disconnect();
+      eventsConnection.disconnect();
+    },
+    describe: (ms) =>
+      `Redis at redis_url ${redisWhere(o.redisUrl)} did not answer for ${Math.round(ms / 1000)}s${lastError ? ` (${lastError})` : ""}; the run pauses, and resumes once Redis answers (check that redis-server runs there)`,
+  });
   const markReady = (jobId: string) => {
     if (!pending.has(jobId) || queued.has(jobId)) return;
     queued.add(jobId);
@@ -179,17 +198,18 @@ async function* runBatch(
   const spent = new BatchSpend();
   const collectReported = () => reportedSpend(redis, run, batch, spent);
   try {
-    await events.waitUntilReady();
+    await watch.until(events.waitUntilReady());
     // What a killed daemon's workers paid for after it died is journaled before anything new runs.
     yield* collectReported();
-    await setRunBudget(redis, run, batch.budgetUsd);
-    await putAgentFile(redis, readFileSync(batch.agentFile));
-    await add([...pending.keys()]);
-    await sweep();
+    await watch.until(setRunBudget(redis, run, batch.budgetUsd));
+    await watch.until(putAgentFile(redis, readFileSync(batch.agentFile)));
+    await watch.until(add([...pending.keys()]));
+    await watch.until(sweep());
     timer = setInterval(() => {
       sweep().catch((error: unknown) => log.warn({ error: errorMessage(error) }, "queue sweep failed; retrying"));
     }, o.sweepMs ?? 2000);
     while (pending.size > 0) {
+      if (watch.failure()) throw watch.failure();
       if (signal?.aborted)
         throw new AbortedError("benchmark run aborted; its jobs stay in Redis and are collected on resume");
       yield* collectReported();
@@ -247,7 +267,11 @@ async function* runBatch(
     yield* collectReported();
     // The batch's last word for status: every task done, and what the workers did.
     await sweep().catch(() => {});
+  } catch (error) {
+    // A wait cut short by the outage surfaces as "Connection is closed": the outage is the reason.
+    throw watch.failure() ?? error;
   } finally {
+    watch.stop();
     if (timer) clearInterval(timer);
     signal?.removeEventListener("abort", onAbort);
     for (const close of [
@@ -257,7 +281,8 @@ async function* runBatch(
       () => eventsConnection.quit(),
     ]) {
       try {
-        await close();
+        // Bounded: a connection Redis never answers again must not hold the daemon.
+        await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
       } catch {
         // closing a connection that is already gone
       }
@@ -344,6 +369,53 @@ function outcomeOf(
     answer: isTrain ? (result.answer ?? null) : null,
     llmCalls: result.llmCalls.map((c) => tag({ ...c, role: "agent" as const, response: null })),
     deliveryId,
+  };
+}
+
+/**
+ * Pings Redis every second (one ping at a time, each bounded): a Redis that is down, or up but not answering,
+ * for `outageMs` of monotonic time is an outage, reported once through `onOutage`.
+ */
+function watchRedis(
+  redis: ReturnType<typeof connect>,
+  o: { outageMs: number; clock: Clock; onOutage(error: HarnessError): void; describe(ms: number): string },
+): { failure(): HarnessError | null; until<T>(p: Promise<T>): Promise<T>; stop(): void } {
+  let downSince: number | null = null;
+  let failure: HarnessError | null = null;
+  let pinging = false;
+  let fail: (error: HarnessError) => void = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  failed.catch(() => {});
+  const timer = setInterval(() => {
+    if (pinging || failure) return;
+    pinging = true;
+    const bounded = new Promise((_, reject) => setTimeout(() => reject(new Error("no answer")), 2_000).unref());
+    Promise.race([redis.ping(), bounded])
+      .then(
+        () => {
+          downSince = null;
+        },
+        () => {
+          const now = o.clock.monotonic();
+          downSince ??= now;
+          if (now - downSince < o.outageMs) return;
+          failure = new HarnessError("INFRA_FAILURE", o.describe(now - downSince), { exitCode: EXIT_RESUMABLE });
+          fail(failure);
+          o.onOutage(failure);
+        },
+      )
+      .finally(() => {
+        pinging = false;
+      });
+  }, 1_000);
+  timer.unref();
+  return {
+    failure: () => failure,
+    // A wait that Redis alone can end (the queue getting ready) ends with the outage too.
+    until: (p) => Promise.race([p, failed]),
+    stop: () => clearInterval(timer),
   };
 }
 

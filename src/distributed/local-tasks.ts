@@ -76,7 +76,7 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
   const models = o.models ?? outcomeModels(o);
   const sweeper = setInterval(
     () => {
-      const now = Date.now();
+      const now = systemClock.monotonic();
       for (const [key, s] of sessions) {
         if (s.active === 0 && now - s.lastUsed > idleMs) {
           sessions.delete(key);
@@ -117,7 +117,7 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
         },
         checked,
       );
-      s = { session, lastUsed: Date.now(), active: 0 };
+      s = { session, lastUsed: systemClock.monotonic(), active: 0 };
       sessions.set(key, s);
     }
     return s;
@@ -144,12 +144,12 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
     }
     const s = sessionFor(r);
     s.active += 1;
-    s.lastUsed = Date.now();
+    s.lastUsed = systemClock.monotonic();
     try {
       return await s.session.run(r.taskId, r.trial);
     } finally {
       s.active -= 1;
-      s.lastUsed = Date.now();
+      s.lastUsed = systemClock.monotonic();
     }
   }
 

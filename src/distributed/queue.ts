@@ -26,6 +26,91 @@ export function checkRedisUrl(url: string): string {
   return url;
 }
 
+/** The URL without its credentials, for messages. */
+export function redisWhere(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname === "/" ? "" : u.pathname}`;
+  } catch {
+    return "(not a URL)";
+  }
+}
+
+/** Why a Redis connection failed, in an operator's words: "connection refused", "a password is needed"… */
+function redisFailure(error: unknown, timeoutMs: number): { unreachable: boolean; why: string } {
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === "string" ? e.code : "";
+  const message = typeof e?.message === "string" ? e.message : String(error);
+  if (code === "ECONNREFUSED") return { unreachable: true, why: "connection refused" };
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN")
+    return { unreachable: false, why: "its host name does not resolve" };
+  if (code === "ETIMEDOUT" || /timed? ?out/i.test(message)) {
+    return { unreachable: true, why: `no answer within ${Math.round(timeoutMs / 1000)}s` };
+  }
+  if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return { unreachable: true, why: "network unreachable" };
+  if (/NOAUTH|WRONGPASS|invalid password|AUTH/i.test(message)) {
+    return { unreachable: false, why: "it refused the credentials (redis://:password@host:port, or user:password)" };
+  }
+  if (/DB index is out of range/i.test(message)) {
+    return { unreachable: false, why: "the database number in the URL is out of range" };
+  }
+  if (/Protocol error|Unknown RESP|unknown reply|Unexpected/i.test(message)) {
+    return { unreachable: false, why: "something answers there, but not Redis" };
+  }
+  return { unreachable: true, why: message };
+}
+
+/**
+ * One look at the Redis behind `url`, bounded by `timeoutMs` (a wrong address must not hang `prepare` or a
+ * worker): null when it answers as a Redis BullMQ can use, else why not, and whether it is only unreachable
+ * (it may come back) or wrong (it never will).
+ */
+export async function probeRedis(
+  url: string,
+  timeoutMs = 5_000,
+): Promise<{ unreachable: boolean; why: string } | null> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  // ioredis rejects with a bare "Connection is closed"; what went wrong arrives as an error event first.
+  let seen: unknown = null;
+  redis.on("error", (error: unknown) => {
+    seen ??= error;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })), timeoutMs + 500);
+  });
+  try {
+    const info = await Promise.race([
+      redis.connect().then(async () => {
+        // The database the URL names is selected as the connection opens: a refusal surfaces on the next command.
+        await redis.ping();
+        return redis.info("server");
+      }),
+      deadline,
+    ]).catch((error: unknown) => {
+      throw seen ?? error;
+    });
+    if (seen) throw seen;
+    const version = /redis_version:(\S+)/.exec(info)?.[1];
+    if (!version) return { unreachable: false, why: "something answers there, but not Redis" };
+    if (Number(version.split(".")[0]) < 5)
+      return { unreachable: false, why: `Redis ${version} is too old for BullMQ (5.0 or later)` };
+    return null;
+  } catch (error) {
+    return redisFailure(error, timeoutMs);
+  } finally {
+    clearTimeout(timer);
+    redis.disconnect();
+  }
+}
+
 /**
  * A connection BullMQ can block on: no per-command retry limit (BullMQ's workers require it), and reconnects
  * forever with a capped backoff, so a Redis restart is waited out instead of failing the run.

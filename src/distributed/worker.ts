@@ -154,7 +154,7 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
     }
     health.running += 1;
     publish();
-    const started = Date.now();
+    const started = performance.now();
     try {
       const taskId = await taskIdOf(data);
       if (taskId === null)
@@ -184,7 +184,7 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
         throw error;
       }
       health.done += 1;
-      totalMs += Date.now() - started;
+      totalMs += performance.now() - started;
       health.meanTaskMs = Math.round(totalMs / health.done);
       if (data.split === "train") log.info({ taskId, reward: outcome.reward }, "task finished");
       else log.info({ split: "test" }, "task finished");

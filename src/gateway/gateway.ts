@@ -166,7 +166,7 @@ class MeteredGateway implements Gateway {
   }
 
   async handle(req: GatewayRequest, sink: ReplySink, options: CallOptions = {}): Promise<GatewayResult> {
-    const started = this.o.clock.now();
+    const started = this.o.clock.monotonic();
     const admitted = this.admit(req);
     if (!("target" in admitted)) return this.refusal(admitted, sink, started);
     const call = admitted;
@@ -183,7 +183,7 @@ class MeteredGateway implements Gateway {
       );
       // A reply that carried usage was paid for, whole or not; an error body carries none.
       const metered = sent.status === null ? null : call.format.meter(this.clean(sent.text), sent.streamed);
-      const latencyMs = this.o.clock.now() - started;
+      const latencyMs = this.o.clock.monotonic() - started;
       paid = metered ? this.paidCall(call, metered, options, latencyMs) : null;
       let cls = sent.cls;
       let reason = sent.reason;
@@ -333,7 +333,7 @@ class MeteredGateway implements Gateway {
       paid: null,
       request: r.request,
       response: null,
-      latencyMs: this.o.clock.now() - started,
+      latencyMs: this.o.clock.monotonic() - started,
     };
   }
 

@@ -246,16 +246,17 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
   const outageMs = opts.outageMs ?? 30 * 60_000;
   const maxBackoffMs = opts.maxBackoffMs ?? 60_000;
   const minBackoffMs = Math.min(opts.minBackoffMs ?? 1_000, maxBackoffMs);
-  const startedAt = clock.now();
+  // The outage window is a duration: on the monotonic clock, so an NTP step neither hides nor fakes one.
+  const startedAt = clock.monotonic();
   let attempts = 0;
   let latencyMs = 0;
 
   const attempt = async (): Promise<Message> => {
     attempts += 1;
-    const attemptStart = clock.now();
+    const attemptStart = clock.monotonic();
     try {
       const message = await client.messages.stream(params, signal ? { signal } : {}).finalMessage();
-      latencyMs = clock.now() - attemptStart;
+      latencyMs = clock.monotonic() - attemptStart;
       onAttempt?.({ attempt: attempts, ok: true });
       return message;
     } catch (error) {
@@ -277,7 +278,7 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
       minTimeout: 0,
       maxTimeout: 0,
       onFailedAttempt: async ({ error, attemptNumber }) => {
-        const elapsed = clock.now() - startedAt;
+        const elapsed = clock.monotonic() - startedAt;
         const left = outageMs - elapsed;
         if (left <= 0) {
           onAttempt?.({ attempt: attemptNumber, ok: false, error });

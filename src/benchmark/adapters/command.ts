@@ -15,10 +15,10 @@
  * results file is an infrastructure error; the stderr tail is logged for train only (test output stays private).
  */
 import { type SpawnOptions, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { commandEnvironment, type LoopbackEndpoint } from "../../gateway/endpoint.ts";
@@ -29,6 +29,7 @@ import { relayedCommand } from "../sealed/command-relay.ts";
 import { handOver, NO_CAPABILITIES, sealedCommandLine } from "../sealed/command-seal.ts";
 import { type SandboxUser, sandboxUserOf } from "../sealed/sandbox-user.ts";
 import type { Reward } from "../types.ts";
+import { keeperArgs } from "./group-keeper.ts";
 import type { CommandAdapter, CommandRunRequest, ProcessGroupTracker } from "./types.ts";
 
 /** The harness's own directory. */
@@ -238,6 +239,66 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
 
 const commandUser = (sandbox: CommandSandbox): SandboxUser | null =>
   sandbox.user === undefined ? sandboxUserOf({}) : sandbox.user;
+/** Words a shell runs itself, or that wrap another command: the program is not what they name. */
+const SHELL_WORDS = new Set(
+  [
+    "cd",
+    "exec",
+    "export",
+    "eval",
+    "set",
+    "source",
+    ".",
+    "if",
+    "for",
+    "while",
+    "until",
+    "case",
+    "{",
+    "!",
+    "time",
+  ].concat(["command", "nohup", "nice", "timeout", "sudo", "true", ":"]),
+);
+
+/**
+ * The program `command.run` starts, when it can be told without running it: the first word after any VAR=value
+ * assignments, unless the shell itself runs it or it is built from quotes, variables or globs.
+ */
+export function commandProgram(run: string): string | null {
+  const words = run.trim().split(/\s+/);
+  let i = 0;
+  while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=\S*$/.test(words[i] as string)) i++;
+  const word = words[i];
+  if (!word || SHELL_WORDS.has(word) || /[`$'"\\(){};|&<>*?~[\]]/.test(word)) return null;
+  return word;
+}
+
+/**
+ * Why `command.run`'s program cannot start (it is missing, or not executable), or null: every task would
+ * otherwise fail as an infrastructure error, hours into a night. Relative paths are from the experiment.
+ */
+export function commandProblem(run: string, root: string, path = process.env.PATH ?? ""): string | null {
+  const program = commandProgram(run);
+  if (program === null) return null;
+  const executable = (file: string) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (program.includes("/")) {
+    const file = resolve(root, program);
+    if (!existsSync(file))
+      return `command.run: \`${program}\` does not exist (${file}); fix command.run in experiment_config.yaml`;
+    if (!executable(file))
+      return `command.run: \`${program}\` is not executable; \`chmod +x ${file}\`, or run it through its interpreter (e.g. \`sh ${program}\`)`;
+    return null;
+  }
+  if (path.split(delimiter).some((dir) => dir !== "" && executable(join(dir, program)))) return null;
+  return `command.run: \`${program}\` is not on PATH; install it, or name it by its path in command.run (experiment_config.yaml)`;
+}
 
 /** The last lines of a command's stderr, secrets removed, short enough for one error message. */
 function tailOf(stderr: string, maxChars = 800): string {
@@ -270,10 +331,14 @@ function runShell(
   },
 ): Promise<ShellResult> {
   return new Promise((resolvePromise, reject) => {
-    // Its own process group, so a timeout kills the whole tree the shell started.
-    const options: SpawnOptions = { cwd: o.cwd, env: o.env, stdio: ["ignore", "ignore", "pipe"], detached: true };
+    // Its own process group, led by a keeper that kills the group when the daemon dies (group-keeper.ts), so a
+    // timeout, an abort or the daemon's death takes the whole tree the shell started. stdin is the keeper's lifeline.
+    const options: SpawnOptions = { cwd: o.cwd, env: o.env, stdio: ["pipe", "ignore", "pipe"], detached: true };
     const sealed = o.sandboxArgs ? sealedCommandLine(o.user ?? null, o.sandboxArgs) : null;
-    const child = sealed ? spawn(sealed.file, sealed.args, options) : spawn(command, { ...options, shell: true });
+    const [file, args] = sealed ? [sealed.file, sealed.args] : ["/bin/sh", ["-c", command]];
+    const child = spawn(process.execPath, keeperArgs(file, args), options);
+    // The lifeline is never written to; a keeper that ended first must not surface as an EPIPE.
+    child.stdin?.on("error", () => {});
     const untrack = child.pid ? o.groups?.track(child.pid, `benchmark command: ${command.slice(0, 200)}`) : undefined;
     let stderrTail = "";
     let timedOut = false;
@@ -298,9 +363,11 @@ function runShell(
       untrack?.();
       reject(new InfraFailure("command did not start", `cannot start the benchmark command: ${error.message}`));
     });
+    // The command is over when its keeper exits: what it left running in its group goes now, or a background
+    // child still holding stderr would keep the pipe, and the harness, waiting.
+    child.on("exit", () => killTree());
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      // The shell is gone; anything it left running in its group goes too.
       killTree();
       untrack?.();
       o.signal?.removeEventListener("abort", onAbort);

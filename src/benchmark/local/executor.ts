@@ -5,8 +5,6 @@
  * own copy of the env's state, and the call on whose failure it was.
  */
 import { readFileSync } from "node:fs";
-import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
 import type { Clock } from "../../clock.ts";
 import { errorMessage, HarnessError } from "../../errors.ts";
 import type { AgentAdapter, TaskSpec } from "../adapters/types.ts";
@@ -15,6 +13,7 @@ import type { AgentModels } from "../models.ts";
 import { startAgentProcess } from "../sealed/agent-process.ts";
 import { checkAgentStatic } from "../sealed/load-check.ts";
 import { type AgentLanguage, languageOf, type SandboxMode, type SandboxSpec, specOf } from "../sealed/sandbox.ts";
+import { importTsModule } from "../ts-module.ts";
 import { AgentPool } from "./pool.ts";
 import { keepSpareAgentProcess, takeAgentProcess } from "./spares.ts";
 import type { EnvFactory, Job } from "./task.ts";
@@ -77,7 +76,7 @@ export function envLoader(o: LocalExecutorOptions): () => Promise<EnvFactory | n
   return () => {
     const module = o.adapter.envModule;
     envFactory ??= module
-      ? tsImport(pathToFileURL(module).href, import.meta.url).then((mod: { default?: unknown }) => {
+      ? importTsModule(module).then((mod) => {
           let fn = mod.default;
           if (fn && typeof fn === "object" && "default" in fn) fn = (fn as { default: unknown }).default;
           if (typeof fn !== "function") throw new Error(`${module}: the default export must be createEnv(envData)`);

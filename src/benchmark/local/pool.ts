@@ -194,7 +194,7 @@ export class AgentPool {
   }
 
   private start(p: PoolProcess, job: Job): void {
-    const r = newRunning(job, this.o.clock.now());
+    const r = newRunning(job, this.o.clock.monotonic());
     p.running.set(job.id, r);
     this.inflightTotal += 1;
     void Promise.all([p.ready, this.buildEnv(job)]).then(
@@ -206,8 +206,8 @@ export class AgentPool {
         }
         r.env = env;
         // The clock starts when the task reaches a loaded agent: start-up is not the task's time.
-        r.startedAt = this.o.clock.now();
-        p.lastHeartbeat = this.o.clock.now();
+        r.startedAt = this.o.clock.monotonic();
+        p.lastHeartbeat = this.o.clock.monotonic();
         this.o.clock.sleep(this.o.timeoutMs, r.timer.signal).then(
           () => this.onTimeout(p, job.id),
           () => {},
@@ -264,7 +264,7 @@ export class AgentPool {
       this.keepSpend(r);
       return;
     }
-    const durationMs = this.o.clock.now() - r.startedAt;
+    const durationMs = this.o.clock.monotonic() - r.startedAt;
     this.track(
       Promise.allSettled([...r.forwards]).then(() => {
         this.out.push({
@@ -319,14 +319,15 @@ export class AgentPool {
 
   /** A message for no task or call in flight: harmless alone, a flood in numbers. */
   private stray(p: PoolProcess): void {
-    if (p.flooded("stray", this.o.clock.now(), this.o.heartbeatMs)) this.onBroken(p, new ChannelError("flood"));
+    if (p.flooded("stray", this.o.clock.monotonic(), this.o.heartbeatMs)) this.onBroken(p, new ChannelError("flood"));
   }
 
   private onMessage(p: PoolProcess, m: FromChild): void {
     switch (m.type) {
       case "hb":
-        p.lastHeartbeat = this.o.clock.now();
-        if (p.flooded("heartbeat", this.o.clock.now(), this.o.heartbeatMs)) this.onBroken(p, new ChannelError("flood"));
+        p.lastHeartbeat = this.o.clock.monotonic();
+        if (p.flooded("heartbeat", this.o.clock.monotonic(), this.o.heartbeatMs))
+          this.onBroken(p, new ChannelError("flood"));
         return;
       case "llm":
         forwardModelCall(this.calls, p, m);
@@ -351,7 +352,7 @@ export class AgentPool {
   }
 
   private onDone(p: PoolProcess, m: Extract<FromChild, { type: "done" }>): void {
-    p.lastHeartbeat = this.o.clock.now();
+    p.lastHeartbeat = this.o.clock.monotonic();
     const r = this.take(p, m.jobId);
     if (!r) {
       this.stray(p);
@@ -389,7 +390,7 @@ export class AgentPool {
     if (!r) return;
     const seconds = this.o.timeoutMs / 1000;
     const timeout = `timeout: the task ran longer than ${seconds}s and was stopped`;
-    const frozen = this.o.clock.now() - p.lastHeartbeat > Math.max(1000, this.o.heartbeatMs * 4);
+    const frozen = this.o.clock.monotonic() - p.lastHeartbeat > Math.max(1000, this.o.heartbeatMs * 4);
     if (!frozen) {
       // The process still answers: only this task hangs. Abort it in place.
       this.take(p, jobId);

@@ -8,6 +8,7 @@ import type { Gateway, GatewayResult } from "../../gateway/gateway.ts";
 import type { TaskBatch } from "../executor.ts";
 import { infraClassOf, paidRow } from "../models.ts";
 import type { FromChild, ToChild, TraceEvent } from "../sealed/protocol.ts";
+import { keptBody, TRACE_BODY_MAX_CHARS } from "../traces.ts";
 import type { LocalExecutorOptions } from "./executor.ts";
 import type { PoolProcess } from "./pool-process.ts";
 import { MAX_NOTES_PER_TASK, noteEvent, type Running } from "./task.ts";
@@ -41,15 +42,18 @@ function parseBody(body: string | null): unknown {
   }
 }
 
-/** The call as the train trace keeps it: what was sent, what came back (the key already taken out), and why it failed. */
-function llmEvent(m: LlmMessage, at: number, result: GatewayResult): TraceEvent {
+/**
+ * The call as the train trace keeps it: what was sent, what came back (the key already taken out), and why it
+ * failed. Bodies past the cap keep their head and length, so a night of huge replies does not grow the heap.
+ */
+export function llmEvent(body: string | null, at: number, result: GatewayResult): Extract<TraceEvent, { kind: "llm" }> {
   return {
     kind: "llm",
     at,
     latency_ms: result.latencyMs,
     status: result.status,
-    request: result.request ?? parseBody(m.body),
-    ...(result.response === null ? {} : { response: result.response }),
+    request: body !== null && body.length > TRACE_BODY_MAX_CHARS ? keptBody(body) : (result.request ?? parseBody(body)),
+    ...(result.response === null ? {} : { response: keptBody(result.response) }),
     ...(result.reason === null ? {} : { error: result.reason }),
   };
 }
@@ -60,7 +64,7 @@ function takeResult(c: CallContext, r: Running, m: LlmMessage, at: number, resul
     r.calls.push(paidRow(result.paid, c.batch));
     c.addSpend(result.paid.costUsd);
   }
-  if (c.isTrain) r.events.push(llmEvent(m, at, result));
+  if (c.isTrain) r.events.push(llmEvent(m.body, at, result));
   if (result.infra)
     r.upstreamInfra = { class: infraClassOf(result), message: result.reason ?? "the model call failed" };
   else if (result.class === "ok") r.upstreamInfra = null;
@@ -127,11 +131,11 @@ export async function runTool(c: CallContext, p: PoolProcess, m: EnvMessage): Pr
     return;
   }
   const [tool, toolInput] = m.name === "execute" ? m.args : [m.name, m.args];
-  const event: TraceEvent = { kind: "tool", at: c.o.clock.now(), name: String(tool), input: toolInput };
+  const event: TraceEvent = { kind: "tool", at: c.o.clock.now(), name: String(tool), input: keptBody(toolInput) };
   if (c.isTrain) r.events.push(event);
   try {
     const output = await (fn as (...a: unknown[]) => unknown).apply(r.env!.env, m.args);
-    event.output = output;
+    event.output = keptBody(output);
     if (!p.send({ type: "env-result", callId: m.callId, ok: true, value: output ?? null })) {
       // A result the channel cannot carry is the tool's failure, told to the agent like any other.
       p.send({ type: "env-result", callId: m.callId, ok: false, error: "the tool's result is too large to hand over" });

@@ -109,7 +109,7 @@ export function startAgentProcess(
   let onBroken: (e: ChannelError) => void = () => {};
   let broken = false;
   let disposed = false;
-  let windowStart = clock.now();
+  let windowStart = clock.monotonic();
   let frames = 0;
 
   const alive = () => !broken && !disposed && child.exitCode === null && child.signalCode === null;
@@ -131,11 +131,11 @@ export function startAgentProcess(
   };
   const deliver = (raw: unknown): void => {
     if (++frames > FLOOD_FRAMES_PER_SECOND) {
-      if (clock.now() - windowStart < 1000) {
+      if (clock.monotonic() - windowStart < 1000) {
         breakWith(new ChannelError("flood"));
         return;
       }
-      windowStart = clock.now();
+      windowStart = clock.monotonic();
       frames = 0;
     }
     const parsed = fromChildSchema.safeParse(raw);
