@@ -4,6 +4,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { classifyFault } from "../errors.ts";
 import { measureBaseline, type RecordedBaseline, recordBaseline } from "../experiment/baseline.ts";
+import { pinLockfiles } from "../experiment/lockfiles.ts";
 import {
   agentSourceFile,
   checkAgentSource,
@@ -63,7 +64,7 @@ async function prepareSteps(options: PrepareOptions): Promise<number> {
   const out = options.stderr ?? process.stderr;
   const clock = options.clock ?? systemClock;
   const exp = openExperiment(options);
-  assertSandboxReady(exp.config);
+  assertSandboxReady(exp.config, exp.root);
   const { root, config, paths: p } = exp;
   const rel = (file: string) => relative(root, file);
   checkAgentSource(exp);
@@ -125,6 +126,8 @@ async function prepareSteps(options: PrepareOptions): Promise<number> {
       now: new Date(clock.now()),
     });
     out.write(describeBaseline(recorded));
+    const locks = Object.keys(pinLockfiles(opened.journal.pins, root, config));
+    if (locks.length > 0) did(`pins of the agent's packages: ${locks.join(", ")} (a change needs \`rebaseline\`)`);
     return 0;
   } finally {
     opened.journal.close();

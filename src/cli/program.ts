@@ -108,10 +108,19 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .description("scaffold a working experiment here: sample tasks, a scorer, an agent, the config and a README")
     .addOption(new Option("--benchmark <kind>", "how the tasks run").choices(["local", "command"]).default("local"))
     .addOption(new Option("--language <lang>", "the agent's language").choices(["ts", "python"]).default("ts"))
+    .addOption(
+      new Option("--provider <format>", "the agent's model API: Anthropic's Messages or OpenAI's")
+        .choices(["anthropic", "openai"])
+        .default("anthropic"),
+    )
     .action(
       act(async (cmd) => {
         const { initCommand } = await import("./init.ts");
-        const o = cmd.opts() as { benchmark: "local" | "command"; language: "ts" | "python" };
+        const o = cmd.opts() as {
+          benchmark: "local" | "command";
+          language: "ts" | "python";
+          provider: "anthropic" | "openai";
+        };
         return initCommand({ dir: globals(cmd).dir ?? process.cwd(), ...o, stdout: out });
       }),
     );
@@ -196,7 +205,7 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
           exp,
           ": it checks the agent, the tasks and the scorer (a scorer's exception included), then measures the baseline",
         );
-        assertSandboxReady(exp.config);
+        assertSandboxReady(exp.config, exp.root);
         const opened = openJournalAndLog(exp, { stdout: false });
         try {
           pinFirstRecords(opened.journal, exp.paths, opened.log);

@@ -12,9 +12,10 @@ import { FINISHED_STATUSES } from "../journal/runs.ts";
 import type { ProgressRow, RunRow } from "../journal/stores.ts";
 import { readNight } from "../report/night.ts";
 import { bestValScore } from "../scoring.ts";
+import { type RejectedSteering, rejectedSteeringKey } from "../steering/validate.ts";
 import type { HoldoutSummary } from "../verdicts.ts";
 import { readResults } from "../workspace/files.ts";
-import { paths } from "../workspace/paths.ts";
+import { paths, STEERING_FILES } from "../workspace/paths.ts";
 import type { GlobalOptions } from "./experiment.ts";
 
 export interface StatusReport {
@@ -58,6 +59,8 @@ export interface StatusReport {
   baselineSpendUsd: number | null;
   /** Workers and the task queue (executor: bullmq), as the daemon last wrote them. */
   queue: QueueHealth | null;
+  /** Steering edits the harness would not use (a config that does not load, an empty PROGRAM.md): not committed. */
+  steeringRejected?: RejectedSteering[];
 }
 
 /** Reads only: answers at once from the journal, also while a daemon is writing to it. */
@@ -90,6 +93,7 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
     lastIteration: null,
     baselineSpendUsd: null,
     queue: readQueueHealth(p.queueHealth),
+    steeringRejected: [],
   };
   if (!existsSync(p.journal)) return empty;
   const journal = Journal.open(p.journal, { readonly: true });
@@ -98,6 +102,9 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
     if (journal.schemaVersion() === 0) return empty;
     const { runs, ledger, pins } = journal;
     const baseline = pins.fact("baseline_spend_usd");
+    empty.steeringRejected = STEERING_FILES.map(
+      (f) => pins.fact(rejectedSteeringKey(f)) as RejectedSteering | null,
+    ).filter((r): r is RejectedSteering => Boolean(r));
     empty.baselineSpendUsd = typeof baseline === "number" ? baseline : null;
     // The current generation only: a run before a rebaseline was scored by the old scorer.
     empty.generation = runs.currentGeneration();
@@ -181,7 +188,8 @@ function safeResults(file: string) {
   }
 }
 
-const money = (usd: number) => `$${usd.toFixed(2)}`;
+// An agent's calls cost fractions of a cent each: under a dollar, cents alone would show nothing spent.
+const money = (usd: number) => `$${usd.toFixed(usd > 0 && usd < 1 ? 4 : 2)}`;
 
 export function formatDuration(seconds: number): string {
   const h = Math.floor(seconds / 3600);
@@ -268,6 +276,12 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
   if (s.queue) lines.push(...queueLines(s.queue, now));
   if (s.sandbox === "none") lines.push(["sandbox", "none: UNSEALED, the agent under test runs without the sandbox"]);
   if (s.seal) lines.push(["sandbox", s.seal.who], ["limits", s.seal.limits]);
+  for (const r of s.steeringRejected ?? []) {
+    lines.push([
+      "steering",
+      `${r.file} edit rejected at ${r.at}, not committed: ${r.problems.join("; ")}; the run uses the last accepted version; your text is in ${r.keptAt}: fix it and save it again`,
+    ]);
+  }
   if (s.stopReason) lines.push(["stopped", s.stopReason]);
   lines.push(["last error", s.lastError ?? "none"]);
   if (!s.daemonPid) {

@@ -117,20 +117,25 @@ export function agentFileIn(root: string, configFile = DEFAULT_CONFIG_FILE): str
   return checked.success ? checked.data : AGENT_FILE;
 }
 
+/** Pure: the config file's text → config or one message per problem (YAML syntax first, then the schema). */
+export function parseConfigText(text: string): { config: Config | null; errors: string[] } {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    return {
+      config: null,
+      errors: doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: not valid YAML (${e.code}); fix the syntax`),
+    };
+  }
+  return validateConfig(doc.toJS());
+}
+
 /** Reads and validates the config file; throws ConfigError (exit 2) naming every problem. */
 export function loadConfig(file: string): Config {
   const path = resolve(file);
   if (!existsSync(path)) {
     throw new ConfigError([`file not found; create it (see README "Configuration") or pass --config <file>`], path);
   }
-  const doc = parseDocument(readFileSync(path, "utf8"), { prettyErrors: true });
-  if (doc.errors.length) {
-    throw new ConfigError(
-      doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: not valid YAML (${e.code}); fix the syntax`),
-      path,
-    );
-  }
-  const { config, errors } = validateConfig(doc.toJS());
+  const { config, errors } = parseConfigText(readFileSync(path, "utf8"));
   if (!config) throw new ConfigError(errors, path);
   return config;
 }

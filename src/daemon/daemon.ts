@@ -101,11 +101,11 @@ export class Daemon {
         await clock.sleep(wait, signal);
       }
       log.info({ attempts }, `${journalStep} started`);
-      const started = clock.now();
+      const started = clock.monotonic();
       try {
         const output = await impl(input, signal);
         this.ended = { iteration, step: journalStep, status: "done", outcome: output };
-        log.info({ ms: clock.now() - started }, `${journalStep} done`);
+        log.info({ ms: clock.monotonic() - started }, `${journalStep} done`);
         if (key === "record" && (output as RecordOutput).accepted) {
           const { gate } = input as RecordInput;
           const reason = acceptanceReason(gate, gate.previousBest);
@@ -116,7 +116,7 @@ export class Daemon {
         const error = classifyFault(raw) ?? raw;
         if (!signal.aborted) {
           this.ended = { iteration, step: journalStep, status: "failed", error: errorMessage(error) };
-          log.error({ err: error, ms: clock.now() - started }, `${journalStep} failed: ${errorMessage(error)}`);
+          log.error({ err: error, ms: clock.monotonic() - started }, `${journalStep} failed: ${errorMessage(error)}`);
         }
         throw error;
       }

@@ -13,6 +13,7 @@ import { writeFileAtomic } from "../workspace/files.ts";
 import {
   hashTaskId,
   resultForSplit,
+  runIdOf,
   type TaskJobData,
   type TaskJobResult,
   type Versions,
@@ -153,7 +154,7 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
     }
     health.running += 1;
     publish();
-    const started = Date.now();
+    const started = performance.now();
     try {
       const taskId = await taskIdOf(data);
       if (taskId === null)
@@ -169,6 +170,8 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
           trial: data.trial,
           model: data.model,
           timeoutMs: data.timeoutMs,
+          runId: runIdOf(data.run),
+          iteration: data.iteration ?? null,
         });
       } catch (error) {
         // The agent file does not load: the daemon fails the whole batch with this reason, as a local run does.
@@ -181,7 +184,7 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
         throw error;
       }
       health.done += 1;
-      totalMs += Date.now() - started;
+      totalMs += performance.now() - started;
       health.meanTaskMs = Math.round(totalMs / health.done);
       if (data.split === "train") log.info({ taskId, reward: outcome.reward }, "task finished");
       else log.info({ split: "test" }, "task finished");

@@ -216,4 +216,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE gate_decisions DROP COLUMN expected_gain;
   ALTER TABLE gate_decisions DROP COLUMN looks;
   `,
+  // A paid call is journaled when its reply completes, before its task's outcome, under the id its executor gave
+  // it: the same call reported twice (by a worker through Redis and again with its job's result) is written once.
+  // Its split says whether a train or a test run paid for it.
+  `
+  ALTER TABLE llm_calls ADD COLUMN call_id TEXT;
+  ALTER TABLE llm_calls ADD COLUMN split TEXT;
+  CREATE UNIQUE INDEX llm_calls_call_id ON llm_calls(call_id) WHERE call_id IS NOT NULL;
+  `,
 ];

@@ -4,12 +4,13 @@ import { REPO_ROOT } from "./experiment.ts";
 
 const run = promisify(execFile);
 
-/** `npm run demo -- --dir <dir>` as a child process, with no API key; resolves with what it printed. */
-export async function runDemo(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+/** `npm run demo -- --dir <dir> [args]` as a child process, with no API key; resolves with what it printed. */
+export async function runDemo(dir: string, env: NodeJS.ProcessEnv = process.env, args: string[] = []): Promise<string> {
   const own: NodeJS.ProcessEnv = { ...env };
   delete own.ANTHROPIC_API_KEY;
   delete own.ANTHROPIC_BASE_URL;
-  const { stdout } = await run(process.execPath, ["--import", "tsx", "dev/demo/main.ts", "--dir", dir], {
+  delete own.OPENAI_API_KEY;
+  const { stdout } = await run(process.execPath, ["--import", "tsx", "dev/demo/main.ts", "--dir", dir, ...args], {
     cwd: REPO_ROOT,
     env: own,
     maxBuffer: 16 * 1024 * 1024,
