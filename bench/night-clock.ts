@@ -34,6 +34,11 @@ export class SimClock implements Clock {
     return this.current;
   }
 
+  /** Simulated time never steps back: the wall clock and the monotonic one are the same here. */
+  monotonic(): number {
+    return this.current;
+  }
+
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
