@@ -4,7 +4,7 @@
  * lands in the real journal's ledger, so the machine's own budget and deadline rules stop the night.
  */
 import { setMaxListeners } from "node:events";
-import { plateauVerdict, type RoundRecord } from "../machines/plateau.ts";
+import { DEFAULT_PLATEAU } from "../machines/plateau.ts";
 import { budgetExhausted, withinBudget } from "../src/budget.ts";
 import type { GateOutput, Steps } from "../src/contracts.ts";
 import { type HoldoutResult, pairedHoldout } from "../src/gate/holdout.ts";
@@ -15,7 +15,9 @@ import type { Journal } from "../src/journal/journal.ts";
 import type { LlmRole } from "../src/journal/ledger.ts";
 import { learnIteration } from "../src/learnings/learnings.ts";
 import type { Logger } from "../src/log.ts";
+import { decideAngle } from "../src/steps/angle.ts";
 import { createCheck } from "../src/steps/check.ts";
+import { paths } from "../src/workspace/paths.ts";
 import { PairedBook, pairedBench, type RoundView } from "./gate-paired.ts";
 import { Rng } from "./gate-world.ts";
 import type { SimClock } from "./night-clock.ts";
@@ -186,22 +188,6 @@ export class SimNight {
     await this.d.clock.sleep(ms, signal);
   }
 
-  private history(): RoundRecord[] {
-    let last = this.d.start;
-    return this.d.journal.runs.iterations(this.d.runId).map((row) => {
-      const s = row.summary as { spentUsd: number; restart: boolean };
-      const finished = row.finishedAt ?? last;
-      const r = {
-        accepted: row.outcome === "accepted",
-        costUsd: s.spentUsd,
-        durationMs: finished - last,
-        restart: s.restart,
-      };
-      last = finished;
-      return r;
-    });
-  }
-
   private async gatePaired(iteration: number, signal: AbortSignal) {
     const { world, clock, start, deadline } = this.d;
     const trains = await Promise.all(
@@ -327,18 +313,21 @@ export class SimNight {
         return { agentHash: this.incumbent, trainScore, passed, total: rewards.length };
       },
       analyze: async ({ iteration }, signal) => {
-        this.fresh = false;
-        if (policy.restart) {
-          const verdict = plateauVerdict(this.history(), {
-            usd: p.budgetUsd - this.spent,
-            ms: this.d.deadline - clock.now(),
-          });
-          this.fresh = verdict.restart;
-          if (verdict.restart) {
-            this.restarts += 1;
-            this.d.log.info({ forecast: verdict.forecast }, `proposer's angle changed: ${verdict.reason}`);
-          }
-        }
+        const angle = decideAngle({
+          journal,
+          runId,
+          iteration,
+          now: clock.now(),
+          startedAt: this.d.start,
+          deadline: this.d.deadline,
+          budgetUsd: p.budgetUsd,
+          plateauRounds: policy.restart ? DEFAULT_PLATEAU.rounds : 0,
+          codingModels: [],
+          log: this.d.log,
+          learningsFile: paths(root).learnings,
+        });
+        this.fresh = angle.restart;
+        this.restarts = angle.restarts;
         await this.codingCall(iteration, p.analyzeMs, p.analyzeUsd, signal);
         this.hypotheses = world.hypotheses({
           k: policy.k,
@@ -384,7 +373,10 @@ export class SimNight {
           outcome: !input.record ? "no_change" : input.record.accepted ? "accepted" : "rejected",
           valScore: input.gate?.valScore ?? null,
           bestBefore: input.bestBefore,
-          summary: { spentUsd: journal.ledger.spend(runId, input.iteration).totalUsd, restart: this.fresh },
+          summary: {
+            spentUsd: journal.ledger.spend(runId, input.iteration).totalUsd,
+            pattern: input.edit?.pattern ?? null,
+          },
         });
         return output;
       },

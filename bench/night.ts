@@ -1,6 +1,6 @@
 /**
  * `npm run bench:night -- [--nights 8] [--seed0 0] [--policies original,k1,k2,k4,k8,k1-restart,...] [--quick]
- *   [--hours 8] [--budget 300]`
+ *   [--hours 8] [--budget 300] [--fix 0.05]`
  *
  * The loop in a simulated night: the real machine and daemon, a real journal on a SQLite file, the gate
  * rules as shipped, on simulated time; the runner and the coding model are simulated with known truth
@@ -80,19 +80,20 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const hours = Number(flag("hours", quick ? "2" : String(WORLD.hours)));
   const budget = Number(flag("budget", String(WORLD.budgetUsd)));
   const seed0 = Number(flag("seed0", "0"));
+  const fixSize = Number(flag("fix", String(WORLD.fixSize)));
   const bad =
     unknown.length > 0
       ? `--policies: unknown policy ${unknown.join(", ")}; use original, k1..k99, each optionally with -restart (e.g. k4-restart)`
       : !(Number.isInteger(nights) && nights > 0)
         ? "--nights: a whole number of nights above 0, e.g. --nights 8"
-        : !(hours > 0 && budget > 0 && Number.isInteger(seed0))
-          ? "--hours and --budget: numbers above 0, --seed0 a whole number; e.g. --hours 8 --budget 300"
+        : !(hours > 0 && budget > 0 && fixSize > 0 && fixSize < 1 && Number.isInteger(seed0))
+          ? "--hours, --budget: numbers above 0; --fix: a share of the mean reward in (0, 1); --seed0 a whole number; e.g. --hours 8 --budget 300 --fix 0.05"
           : null;
   if (bad) {
     process.stderr.write(`${bad}\n`);
     process.exit(2);
   }
-  const params: WorldParams = { ...WORLD, hours, budgetUsd: budget };
+  const params: WorldParams = { ...WORLD, hours, budgetUsd: budget, fixSize };
   const p = params;
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(
