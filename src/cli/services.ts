@@ -5,11 +5,14 @@ import type { Clock } from "../clock.ts";
 import { createCodingAgent } from "../coding-agent/index.ts";
 import type { Steps } from "../daemon/daemon.ts";
 import { createProcessGroupTracker } from "../daemon/process-groups.ts";
+import { limitsOf } from "../daemon/start.ts";
 import { createBullmqExecutor } from "../distributed/bullmq-executor.ts";
 import { versionsOf } from "../distributed/versions.ts";
 import { openRepo, type Repo } from "../git/repo.ts";
+import { learningsDigest } from "../learnings/learnings.ts";
 import { createAnthropic } from "../llm/client.ts";
 import { agentsSealed, createSteeringGuard } from "../steering/steering.ts";
+import { angleHistory, decideAngle, triedPatterns } from "../steps/angle.ts";
 import { acceptedAgentContent, agentCheck, createSteps } from "../steps/steps.ts";
 import type { Experiment, Opened } from "./experiment.ts";
 
@@ -58,6 +61,32 @@ async function incumbentAgent(root: string, agentFile: string): Promise<string |
   }
 }
 
+/**
+ * The history the coding model reads this round: the learnings, or, when the plateau rule changed the
+ * proposer's angle, a fresh start without them (src/steps/angle.ts). Decided at the round's first phase.
+ */
+function roundHistory(exp: Experiment, opened: Opened, clock: Clock, ref: { runId: string; iteration: number }) {
+  const { config, paths: p } = exp;
+  const { journal, log } = opened;
+  const learnings = learningsDigest(p.learnings);
+  const run = journal.runs.getRun(ref.runId);
+  if (!run || config.plateau_rounds === 0) return learnings;
+  const angle = decideAngle({
+    journal,
+    runId: ref.runId,
+    iteration: ref.iteration,
+    now: clock.now(),
+    startedAt: run.createdAt,
+    deadline: limitsOf(config, run.createdAt).deadline,
+    budgetUsd: config.budget_usd,
+    plateauRounds: config.plateau_rounds,
+    codingModels: [],
+    log,
+    learningsFile: p.learnings,
+  });
+  return angleHistory(angle, learnings, triedPatterns(journal, ref.runId));
+}
+
 /** The production wiring: real runner, real coding agent over the Anthropic API, real git. */
 export function createServices(exp: Experiment, opened: Opened, clock: Clock): Services {
   const { root, config } = exp;
@@ -87,6 +116,7 @@ export function createServices(exp: Experiment, opened: Opened, clock: Clock): S
     },
     prices: config.prices,
     maxResultChars: config.coding_max_result_chars,
+    digest: (ref) => roundHistory(exp, opened, clock, ref),
   });
   return {
     runner,

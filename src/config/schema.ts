@@ -84,6 +84,13 @@ export const configSchema = z.strictObject({
     .min(1)
     .default("claude-opus-4-6")
     .describe("Model of the coding agent that analyzes failures and edits the agent file."),
+  plateau_rounds: z
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      "Rounds without an acceptance after which the loop changes the proposer's angle: a fresh analysis without the learnings, on a failure pattern not yet tried; also when the next acceptance is forecast to cost more than the night has left. 0: never (bench:night measured no gain from it).",
+    ),
   split: z.literal("train").default("train").describe("Split the loop benchmarks and the coding agent may read."),
   gate_split: z
     .literal("test")
