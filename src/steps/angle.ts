@@ -10,6 +10,7 @@ import {
   plateauVerdict,
   type RoundRecord,
 } from "../../machines/plateau.ts";
+import { angleKey } from "../journal/pins.ts";
 import type { Stores } from "../journal/stores.ts";
 import { appendNote } from "../learnings/learnings.ts";
 import type { Logger } from "../log.ts";
@@ -24,8 +25,6 @@ export interface Angle {
   reason: string;
   forecast: Forecast;
 }
-
-export const angleKey = (runId: string, iteration: number): string => `angle:${runId}:${iteration}`;
 
 type AngleJournal = Pick<Stores, "runs" | "pins" | "ledger">;
 

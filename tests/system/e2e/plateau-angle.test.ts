@@ -2,7 +2,7 @@
  * The plateau restart through the CLI: the real loop, the coding model played by the test LLM server. After a
  * round without an acceptance (`plateau_rounds: 1`), the next round's analysis is a fresh one: the coding
  * model's prompt holds no learnings, only the patterns already tried; the log, learnings.md and the journal
- * say so once.
+ * say so once, and the report has a line for it.
  */
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -14,7 +14,7 @@ import { simulatedAgentModel } from "../../../dev/demo/simulated-agent-model.ts"
 import { isCodingAgentRequest, simulatedCodingModel } from "../../../dev/demo/simulated-coding-model.ts";
 import { type RecordedRequest, startTestLlmServer, type TestLlmServer } from "../../../dev/llm-server/llm-server.ts";
 import { Journal } from "../../../src/journal/journal.ts";
-import { angleKey } from "../../../src/steps/angle.ts";
+import { angleKey } from "../../../src/journal/pins.ts";
 import { REPO_ROOT } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
@@ -71,5 +71,10 @@ describe("a plateau changes the proposer's angle", () => {
     const learnings = readFileSync(join(dir, "workspace", "learnings.md"), "utf8");
     expect(learnings.match(/\*\*Angle changed before iteration 3:\*\* plateau/g)).toHaveLength(1);
     expect(run.stdout).toMatch(/angle changed before iteration 3: plateau/);
+    await exec(process.execPath, [BIN, "report", "--dir", dir], { env });
+    const page = readFileSync(join(dir, "workspace", "report.html"), "utf8");
+    expect(page).toContain("<h2>Angle changes</h2>");
+    expect(page).toMatch(/<li>iteration 3: a fresh angle, plateau: 1 rounds on this angle without an acceptance/);
+    expect(page).not.toMatch(/<li>iteration [12]: a fresh angle/);
   }, 300_000);
 });
