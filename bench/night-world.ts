@@ -9,17 +9,8 @@
  * probability `anchor`); a fresh one reads the failing train tasks and names the next pattern.
  */
 import { NIGHT_MIX } from "./gate-measure.ts";
-import {
-  type EditKind,
-  fix,
-  type MixName,
-  makeEdit,
-  makeTasks,
-  meanOf,
-  type RewardKind,
-  Rng,
-  type Task,
-} from "./gate-world.ts";
+import type { EditKind, MixName, RewardKind, Task } from "./gate-world.ts";
+import { fix, makeEdit, makeTasks, meanOf, Rng } from "./gate-world.ts";
 
 export interface WorldParams {
   kind: RewardKind;
