@@ -31,6 +31,8 @@ export interface Policy {
   k: number;
   /** Change the proposer's angle after a plateau (machines/plateau.ts). */
   restart: boolean;
+  /** Race every survivor of the train screen, whatever the round's held-out allowance can pay for. */
+  raceAll?: boolean;
 }
 
 export interface NightDeps {
@@ -210,7 +212,7 @@ export class SimNight {
       orderSeed: Math.floor(this.timing.random() * 2 ** 31),
       trainIncumbent: this.trainRun,
     };
-    const raced = this.d.policy.k > 1 ? this.racedArms(view, trainOf) : this.candidates;
+    const raced = this.d.policy.k > 1 && !this.d.policy.raceAll ? this.racedArms(view, trainOf) : this.candidates;
     if (raced.length === 0) return unraced(this.candidates);
     const setup = this.book.setup({
       ...view,

@@ -17,12 +17,21 @@ function flag(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 
-/** Policies by name: `original`, `k<K>` (paired, K candidates), and either with `-restart`. */
+/**
+ * Policies by name: `original`, `k<K>` (paired, K candidates; the survivors the round's held-out allowance can
+ * pay for are raced), `k<K>-all` (every survivor raced), either with `-restart` (the plateau restart).
+ */
 export function policyOf(name: string): Policy | null {
-  const m = /^(original|k([1-9]\d?))(-restart)?$/.exec(name);
+  const m = /^(original|k([1-9]\d?)(-all)?)(-restart)?$/.exec(name);
   if (!m) return null;
   const original = m[1] === "original";
-  return { name, rule: original ? "original" : "paired", k: original ? 1 : Number(m[2]), restart: m[3] !== undefined };
+  return {
+    name,
+    rule: original ? "original" : "paired",
+    k: original ? 1 : Number(m[2]),
+    restart: m[4] !== undefined,
+    raceAll: m[3] !== undefined,
+  };
 }
 
 export interface PolicyFigures {
@@ -83,7 +92,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const fixSize = Number(flag("fix", String(WORLD.fixSize)));
   const bad =
     unknown.length > 0
-      ? `--policies: unknown policy ${unknown.join(", ")}; use original, k1..k99, each optionally with -restart (e.g. k4-restart)`
+      ? `--policies: unknown policy ${unknown.join(", ")}; use original, k1..k99 or k2-all..k99-all, each optionally with -restart (e.g. k4-restart)`
       : !(Number.isInteger(nights) && nights > 0)
         ? "--nights: a whole number of nights above 0, e.g. --nights 8"
         : !(hours > 0 && budget > 0 && fixSize > 0 && fixSize < 1 && Number.isInteger(seed0))
