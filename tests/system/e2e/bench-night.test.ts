@@ -4,6 +4,7 @@
  * no-change edits through, a loop that cannot find a real fix, a night that overruns its hours.
  */
 import { describe, expect, it } from "vitest";
+import { policyOf } from "../../../bench/night.ts";
 import { SimClock, SimPool } from "../../../bench/night-clock.ts";
 import { simulateNight } from "../../../bench/night-run.ts";
 import type { Policy } from "../../../bench/night-steps.ts";
@@ -40,6 +41,20 @@ describe("the simulated clock", () => {
     const pool = new SimPool(clock, 2);
     const done = await Promise.all([1, 2, 3, 4, 5].map((i) => pool.run(30_000, () => [i, clock.now()])));
     expect(done.map(([, t]) => t)).toEqual([30_000, 30_000, 60_000, 60_000, 90_000]);
+  });
+});
+
+describe("bench:night's policies", () => {
+  it("reads original, k<K>, k<K>-all and -restart, and nothing else", () => {
+    expect(policyOf("original")).toEqual({ name: "original", rule: "original", k: 1, restart: false, raceAll: false });
+    expect(policyOf("k4-all-restart")).toEqual({
+      name: "k4-all-restart",
+      rule: "paired",
+      k: 4,
+      restart: true,
+      raceAll: true,
+    });
+    for (const bad of ["k0", "k100", "original-all", "k2-restart-all", "K2"]) expect(policyOf(bad)).toBeNull();
   });
 });
 
