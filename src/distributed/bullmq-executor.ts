@@ -196,7 +196,8 @@ async function* runBatch(
 
   let timer: NodeJS.Timeout | null = null;
   const spent = new BatchSpend();
-  const collectReported = () => reportedSpend(redis, run, batch, spent);
+  // Bounded by the outage watch: a command Redis never answers waits in ioredis's queue for ever.
+  const collectReported = () => reportedSpend(redis, run, batch, spent, watch.until);
   try {
     await watch.until(events.waitUntilReady());
     // What a killed daemon's workers paid for after it died is journaled before anything new runs.
@@ -310,8 +311,9 @@ async function* reportedSpend(
   run: string,
   batch: TaskBatch,
   spent: BatchSpend,
+  until: <T>(p: Promise<T>) => Promise<T>,
 ): AsyncGenerator<ExecutorItem[]> {
-  const { rows, read } = await reportedCalls(redis, run);
+  const { rows, read } = await until(reportedCalls(redis, run));
   if (read === 0) return;
   const calls = rows.map((c) => ({
     ...c,
@@ -322,7 +324,7 @@ async function* reportedSpend(
   }));
   spent.add(calls);
   if (calls.length > 0) yield [{ kind: "spend", llmCalls: calls }];
-  await collectedCalls(redis, run, read);
+  await until(collectedCalls(redis, run, read));
 }
 
 function outcomeOf(
