@@ -96,10 +96,11 @@ async function* runBatch(
     wake = null;
     w?.();
   };
+  const clock = o.clock ?? systemClock;
   // Redis away past the limit: every wait below ends, and the batch fails with why (the run pauses, exit 75).
   const watch = watchRedis(redis, {
     outageMs: o.outageMs ?? 5 * 60_000,
-    clock: o.clock ?? systemClock,
+    clock,
     onOutage: (error) => {
       log.error({ err: error.message }, error.message);
       poke();
@@ -168,7 +169,7 @@ async function* runBatch(
     );
     // Not in Redis and not journaled (Redis lost it, or it was withdrawn): add it again.
     if (missing.length > 0) await add(missing);
-    const workers = await readHealth(redis, Date.now());
+    const workers = await readHealth(redis, clock.now());
     for (const w of workers) {
       if (w.refused && !refusals.has(w.id)) {
         refusals.add(w.id);
@@ -180,7 +181,7 @@ async function* runBatch(
     if (o.healthFile) {
       const counts = await queue.getJobCounts("waiting", "prioritized", "active", "delayed");
       const health: QueueHealth = {
-        at: Date.now(),
+        at: clock.now(),
         split: batch.split,
         done: total - pending.size,
         total,
