@@ -1,12 +1,18 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseDocument } from "yaml";
+import { parse, parseDocument, stringify } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import { AGENT_FILE } from "../workspace/paths.ts";
 import { type Config, configSchema, modelRef, providersOf } from "./schema.ts";
 
 export const DEFAULT_CONFIG_FILE = "experiment_config.yaml";
+
+/** YAML as the config room reads it, for a config that is not ours yet (an original's, being adopted). */
+export const parseYaml = (text: string): unknown => parse(text);
+
+/** A config as YAML text, one value per line however long. */
+export const yamlText = (value: unknown): string => stringify(value, { lineWidth: 0 });
 
 function show(value: unknown): string {
   if (value === undefined) return "nothing";

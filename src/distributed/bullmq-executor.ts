@@ -96,10 +96,11 @@ async function* runBatch(
     wake = null;
     w?.();
   };
+  const clock = o.clock ?? systemClock;
   // Redis away past the limit: every wait below ends, and the batch fails with why (the run pauses, exit 75).
   const watch = watchRedis(redis, {
     outageMs: o.outageMs ?? 5 * 60_000,
-    clock: o.clock ?? systemClock,
+    clock,
     onOutage: (error) => {
       log.error({ err: error.message }, error.message);
       poke();
@@ -168,7 +169,7 @@ async function* runBatch(
     );
     // Not in Redis and not journaled (Redis lost it, or it was withdrawn): add it again.
     if (missing.length > 0) await add(missing);
-    const workers = await readHealth(redis, Date.now());
+    const workers = await readHealth(redis, clock.now());
     for (const w of workers) {
       if (w.refused && !refusals.has(w.id)) {
         refusals.add(w.id);
@@ -180,7 +181,7 @@ async function* runBatch(
     if (o.healthFile) {
       const counts = await queue.getJobCounts("waiting", "prioritized", "active", "delayed");
       const health: QueueHealth = {
-        at: Date.now(),
+        at: clock.now(),
         split: batch.split,
         done: total - pending.size,
         total,
@@ -196,7 +197,8 @@ async function* runBatch(
 
   let timer: NodeJS.Timeout | null = null;
   const spent = new BatchSpend();
-  const collectReported = () => reportedSpend(redis, run, batch, spent);
+  // Bounded by the outage watch: a command Redis never answers waits in ioredis's queue for ever.
+  const collectReported = () => reportedSpend(redis, run, batch, spent, watch.until);
   try {
     await watch.until(events.waitUntilReady());
     // What a killed daemon's workers paid for after it died is journaled before anything new runs.
@@ -310,8 +312,9 @@ async function* reportedSpend(
   run: string,
   batch: TaskBatch,
   spent: BatchSpend,
+  until: <T>(p: Promise<T>) => Promise<T>,
 ): AsyncGenerator<ExecutorItem[]> {
-  const { rows, read } = await reportedCalls(redis, run);
+  const { rows, read } = await until(reportedCalls(redis, run));
   if (read === 0) return;
   const calls = rows.map((c) => ({
     ...c,
@@ -322,7 +325,7 @@ async function* reportedSpend(
   }));
   spent.add(calls);
   if (calls.length > 0) yield [{ kind: "spend", llmCalls: calls }];
-  await collectedCalls(redis, run, read);
+  await until(collectedCalls(redis, run, read));
 }
 
 function outcomeOf(

@@ -103,5 +103,5 @@ describe("npm run demo -- --provider openai", () => {
     } finally {
       rmSync(openaiScratch, { recursive: true, force: true });
     }
-  });
+  }, 620_000);
 });

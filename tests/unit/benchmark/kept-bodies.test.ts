@@ -27,7 +27,9 @@ function collectingSink() {
     chunk: (data) => {
       received += data.length;
     },
-    end: () => {},
+    end: (last) => {
+      received += last?.length ?? 0;
+    },
     fail: () => {},
   };
   return { sink, received: () => received };
