@@ -24,10 +24,11 @@ import type { Baseline, SimAgent } from "./gate-sim.ts";
  * runs over the night never run ahead of the original's (N per iteration, N for the baseline) by more than
  * `bankSlack` times N, so the night as a whole spends no more than the original's rule.
  */
-export const pairedBench: { params: PairedParams; bankSlack: number; perGate: number } = {
+export const pairedBench: { params: PairedParams; bankSlack: number; perGate: number; nightBudget: number } = {
   params: DEFAULT_PAIRED,
   bankSlack: DEFAULT_BANK_SLACK,
   perGate: DEFAULT_ROUND_RUNS,
+  nightBudget: DEFAULT_NIGHT_BUDGET,
 };
 
 const sums = (xs: number[]): Sums => ({ s: xs.reduce((a, b) => a + b, 0), f: xs.reduce((a, b) => a + 1 - b, 0) });
@@ -76,10 +77,10 @@ export class PairedBook {
   }
 
   setup(v: RoundView): PairedSetup {
-    const { params, bankSlack, perGate } = pairedBench;
+    const { params, bankSlack, perGate, nightBudget } = pairedBench;
     const candidates = Object.keys(v.trainCandidates);
     const { alpha } = roundAlpha({
-      budget: DEFAULT_NIGHT_BUDGET,
+      budget: nightBudget,
       spent: this.spent,
       roundsDone: v.round - 1,
       testedRounds: this.tested,

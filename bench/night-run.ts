@@ -19,6 +19,8 @@ export interface NightFigures {
   /** True gain of the morning's agent over the baseline, in points of mean reward over every unseen task. */
   gain: number;
   accepted: number;
+  /** Candidates proposed that truly improved on their incumbent. */
+  realProposed: number;
   noChange: number;
   harmful: number;
   trainOnly: number;
@@ -72,6 +74,7 @@ export async function simulateNight(policy: Policy, params: WorldParams, seed: n
     return {
       gain,
       accepted: night.accepted.length,
+      realProposed: night.realProposed,
       noChange: count("no-change"),
       harmful: count("harmful"),
       trainOnly: count("train-only"),

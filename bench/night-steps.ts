@@ -92,6 +92,8 @@ export class SimNight {
   readonly accepted: Accept[] = [];
   heldOutRuns = 0;
   restarts = 0;
+  /** Candidates the coding model proposed that truly improved on their incumbent. */
+  realProposed = 0;
   holdout: HoldoutResult | null = null;
   private readonly pool: SimPool;
   private readonly timing: Rng;
@@ -344,7 +346,9 @@ export class SimNight {
         this.candidates = await Promise.all(
           this.hypotheses.map(async (pattern, j) => {
             await this.codingCall(iteration, durations[j]!, p.sessionUsd, signal);
-            return world.edit(this.incumbent, `v${this.nextId++}`, pattern, this.trainRun).id;
+            const v = world.edit(this.incumbent, `v${this.nextId++}`, pattern, this.trainRun);
+            if (classify(world, this.incumbent, v.id) === "gain") this.realProposed += 1;
+            return v.id;
           }),
         );
         const summary = `${this.candidates.length} candidate(s) on ${this.hypotheses.map((c) => `pattern ${c}`).join(", ")}`;
