@@ -57,6 +57,17 @@ const NEXT_COMMANDS = [
   "",
 ];
 
+/** The scaffold's files with its config and its README, which ends in how to start. */
+function withConfigAndReadme(
+  files: Record<string, ScaffoldFile>,
+  config: string[],
+  readme: string[],
+): Record<string, ScaffoldFile> {
+  files["experiment_config.yaml"] = { text: `${config.join("\n")}\n` };
+  files["README.md"] = { text: [...readme, ...NEXT_COMMANDS].join("\n") };
+  return files;
+}
+
 /** Harbor and tau2: what differs between their starters. */
 const RECIPES = {
   harbor: {
@@ -149,11 +160,8 @@ function recipeScaffold(benchmark: keyof typeof RECIPES, provider: InitProvider)
     provider === "openai"
       ? "Then, with `OPENAI_API_KEY` (the agent's provider) and `ANTHROPIC_API_KEY` (the coding agent's) set (`npx`"
       : "Then, with `ANTHROPIC_API_KEY` set (`npx`",
-    ...NEXT_COMMANDS,
-  ].join("\n");
-  files["experiment_config.yaml"] = { text: `${config.join("\n")}\n` };
-  files["README.md"] = { text: readme };
-  return files;
+  ];
+  return withConfigAndReadme(files, config, readme);
 }
 
 /** Pure: the files of the scaffold, as (path in the experiment → template file or text). */
@@ -220,11 +228,8 @@ export function scaffold(
     provider === "openai"
       ? `Replace the tasks, the scoring and the agent with your own, then, ${language === "ts" ? "after `npm install` (the agent's `openai` package), " : ""}with \`OPENAI_API_KEY\` (the agent's provider) and \`ANTHROPIC_API_KEY\` (the coding agent's) set (\`npx\``
       : "Replace the tasks, the scoring and the agent with your own, then, with `ANTHROPIC_API_KEY` set (`npx`",
-    ...NEXT_COMMANDS,
-  ].join("\n");
-  files["experiment_config.yaml"] = { text: `${config.join("\n")}\n` };
-  files["README.md"] = { text: readme };
-  return files;
+  ];
+  return withConfigAndReadme(files, config, readme);
 }
 
 /** The one-line refusals of `init`'s options, before anything is read or written. */

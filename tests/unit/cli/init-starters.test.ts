@@ -247,11 +247,14 @@ const GATEWAY = {
   OPENAI_API_KEY: "run-token-o",
 };
 
+/** Per --provider: agent_model, the model LiteLLM is asked for, and the gateway's base URL and token it must use. */
+const PROVIDERS = [
+  ["anthropic", "claude-sonnet-4-6", "anthropic/claude-sonnet-4-6", GATEWAY.ANTHROPIC_BASE_URL, "run-token-a"],
+  ["openai", "openai/gpt-5-mini", "openai/gpt-5-mini", GATEWAY.OPENAI_BASE_URL, "run-token-o"],
+] as const;
+
 describe.skipIf(!haveTool("python3"))("the starters' agents, on stand-ins of the tools' modules", () => {
-  it.each([
-    ["anthropic", "claude-sonnet-4-6", "anthropic/claude-sonnet-4-6", GATEWAY.ANTHROPIC_BASE_URL, "run-token-a"],
-    ["openai", "openai/gpt-5-mini", "openai/gpt-5-mini", GATEWAY.OPENAI_BASE_URL, "run-token-o"],
-  ])(
+  it.each(PROVIDERS)(
     "Harbor (%s): each model call goes to the gateway's base URL; commands run in the container; a train transcript",
     async (provider, model, litellmModel, base, token) => {
       const dir = await init("harbor", provider);
@@ -290,10 +293,7 @@ describe.skipIf(!haveTool("python3"))("the starters' agents, on stand-ins of the
     expect(readdirSync(logs)).toEqual([]);
   });
 
-  it.each([
-    ["anthropic", "claude-sonnet-4-6", "anthropic/claude-sonnet-4-6", GATEWAY.ANTHROPIC_BASE_URL, "run-token-a"],
-    ["openai", "openai/gpt-5-mini", "openai/gpt-5-mini", GATEWAY.OPENAI_BASE_URL, "run-token-o"],
-  ])(
+  it.each(PROVIDERS)(
     "tau2 (%s): the policy in the system prompt, the conversation kept, each call to the gateway's base URL",
     async (provider, model, litellmModel, base, token) => {
       const dir = await init("tau2", provider);
