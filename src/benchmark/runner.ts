@@ -221,6 +221,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
 
     const finish = (o: TaskOutcome): void => {
       rewards.get(o.taskId)?.set(o.trial, o.reward);
+      request.onResult?.(o.taskId, o.trial, o.reward);
       if (o.reward === null) {
         const cls = o.infraClass ?? "unknown";
         infraClasses.set(cls, (infraClasses.get(cls) ?? 0) + 1);
@@ -348,7 +349,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
       },
       "benchmark run finished",
     );
-    if (ids.length > 0 && nulls / ids.length > infraShare) {
+    if (ids.length > 0 && nulls / ids.length > (request.infraErrorShare ?? infraShare)) {
       const what = `${nulls} of ${ids.length} ${split} tasks could not run (infrastructure errors: ${classes}; limit ${Math.round(infraShare * 100)}%)`;
       if (allNonTransient(infraClasses)) {
         // A refused key or an unknown model does not heal with time: fail now instead of pausing for ever.

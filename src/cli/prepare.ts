@@ -2,8 +2,15 @@ import { relative } from "node:path";
 import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
-import { measureBaseline, type RecordedBaseline, recordBaseline } from "../experiment/baseline.ts";
+import {
+  fitRewards,
+  HOLDOUT_GAIN,
+  measureBaseline,
+  type RecordedBaseline,
+  recordBaseline,
+} from "../experiment/baseline.ts";
 import { checkAgentSource, pinBaselineSplit, scaffoldExperiment } from "../experiment/prepare.ts";
+import { describeRewardModel } from "../gate/rules/reward-model.ts";
 import { openRepo } from "../git/repo.ts";
 import { readSplit, readSuite } from "../workspace/files.ts";
 import { progressBar } from "./benchmark.ts";
@@ -38,6 +45,11 @@ export async function preflightBaseline(
     journal: null,
   });
 }
+
+/** The lines prepare and rebaseline print once the reward model is fitted. */
+export const describeFit = (fit: Awaited<ReturnType<typeof fitRewards>>, holdout: number): string =>
+  `  fitted   the gate's reward model: ${describeRewardModel(fit.model)}\n` +
+  `  proposed a sealed holdout of ${fit.holdout.tasks} task(s) to tell a +${HOLDOUT_GAIN} gain from none (this experiment seals ${holdout}; set holdout_fraction to change it)\n`;
 
 /** Idempotent: every part that already exists is kept, and says so. */
 export async function prepareCommand(options: PrepareOptions): Promise<number> {
@@ -100,6 +112,16 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
       now: new Date(clock.now()),
     });
     out.write(describeBaseline(recorded));
+    // The gate's model of the rewards needs the noise of a run: the train split once more.
+    out.write(`  running  the ${split.train.length} train tasks once more, to measure the noise of a run\n`);
+    const fit = await fitRewards({
+      runner,
+      journal: opened.journal,
+      baseline,
+      trainIds: split.train,
+      trials: config.trials,
+    });
+    out.write(describeFit(fit, holdout.length));
     return 0;
   } finally {
     opened.journal.close();

@@ -103,10 +103,48 @@ export const configSchema = z.strictObject({
       "`original`: pass rate the regression suite must reach (a task passes at reward ≥ 0.5). Read from here at every gate; suite.json records the value used.",
     ),
   gate_rule: z
-    .enum(["bayes", "original"])
-    .default("bayes")
+    .enum(["paired", "bayes", "original"])
+    .default("paired")
     .describe(
-      'How the gate decides: `bayes` asks task by task whether the edit fixed or broke it, with early looks and paired re-runs (see "How the gate decides"); `original` accepts when val_score ≥ the best so far and the suite reaches `threshold`.',
+      "How the gate decides: `paired` runs each candidate and the incumbent on the same held-out tasks in one batch and accepts only on that paired evidence, within the night's error budget `gate_night_budget` (see \"How the gate decides\"); `bayes`, the previous default, asks task by task whether the edit fixed or broke it against the incumbent's history; `original` accepts when val_score ≥ the best so far and the suite reaches `threshold`.",
+    ),
+  gate_night_budget: z
+    .number()
+    .gt(0)
+    .max(1)
+    .default(0.1)
+    .describe(
+      "`paired`: the expected number of accepted edits per run that truly change nothing or harm, which the operator tolerates (0.1: one such acceptance in ten nights). Each round spends a share of it; more rounds or more candidates never raise it.",
+    ),
+  gate_bank_slack: z
+    .number()
+    .min(0)
+    .default(3)
+    .describe(
+      "`paired`: how far, in passes over the held-out split, a run's held-out runs may get ahead of the original's one pass per iteration (rounds that stop early leave their runs to those that need them).",
+    ),
+  gate_round_runs: z
+    .number()
+    .positive()
+    .default(4)
+    .describe(
+      "`paired`: most held-out runs one round may spend, in passes over the held-out split per candidate and incumbent pair.",
+    ),
+  gate_guard: z
+    .number()
+    .gt(0)
+    .lt(1)
+    .default(0.9)
+    .describe(
+      "`paired`: besides the paired evidence, accept only when the posterior probability that the mean improved is at least this.",
+    ),
+  gate_screen: z
+    .number()
+    .min(0)
+    .lt(1)
+    .default(0.2)
+    .describe(
+      "`paired`: a candidate whose train run leaves the probability that the mean improved below this stops there, before any held-out run (train may stop a candidate, never accept one).",
     ),
   gate_tau: z
     .number()
@@ -114,7 +152,7 @@ export const configSchema = z.strictObject({
     .lt(1)
     .default(0.55)
     .describe(
-      "`bayes`: accept when the probability of a real improvement is above this (0.75 suits ≈ 100 held-out tasks).",
+      "`bayes` only: accept when the probability of a real improvement is above this (0.75 suits ≈ 100 held-out tasks).",
     ),
   gate_train_weight: z
     .number()
@@ -122,14 +160,16 @@ export const configSchema = z.strictObject({
     .max(1)
     .default(1)
     .describe(
-      "`bayes`: weight of the candidate's train results as evidence (0.5 when the coding agent may overfit the train tasks it saw fail).",
+      "`bayes` only: weight of the candidate's train results as evidence (0.5 when the coding agent may overfit the train tasks it saw fail).",
     ),
   trials: z
     .int()
     .min(1)
     .max(10)
     .default(1)
-    .describe("Runs of each held-out task per candidate in the gate's first pass (more for a noisy benchmark)."),
+    .describe(
+      "`bayes` only: runs of each held-out task per candidate in the gate's first pass (more for a noisy benchmark); also the runs per task of the baseline and of the sealed holdout.",
+    ),
   holdout_fraction: z
     .number()
     .min(0)
@@ -144,7 +184,7 @@ export const configSchema = z.strictObject({
     .min(1)
     .default(5)
     .describe(
-      "Stop after this many consecutive iterations without a new best val_score (with `gate_rule: bayes`: without an accepted change).",
+      "Stop after this many consecutive iterations without a new best val_score (with `gate_rule: paired` or `bayes`: without an accepted change).",
     ),
   max_iterations: z.int().min(1).nullable().default(null).describe("Stop after this many iterations (null: no limit)."),
   budget_usd: z

@@ -15,12 +15,24 @@ export async function loadHeldOut(
 ): Promise<HeldOutTasks> {
   // The sealed holdout is held out too: no more to be hard-coded than the test split.
   const held = [...split.test, ...(split.holdout ?? [])];
-  if (adapter.kind === "command") return { ids: held, inputs: [], trainInputs: [] };
-  const strings = async (ids: string[]) =>
+  // The train tasks too: a table of their ids or a copy of their inputs is memorisation (the coding model
+  // reads the scorer's verdicts on them), refused as such and never promoted into the suite.
+  if (adapter.kind === "command")
+    return { ids: held, inputs: [], trainInputs: [], trainTasks: split.train.map((id) => ({ id, inputs: [] })) };
+  const byTask = async (ids: string[]) =>
     ids.length === 0
       ? []
-      : [...(await adapter.loadTasks(ids)).values()].flatMap((t) => inputStrings(t.agentTask.input));
-  return { ids: held, inputs: await strings(held), trainInputs: await strings(split.train) };
+      : [...(await adapter.loadTasks(ids)).entries()].map(([id, t]) => ({
+          id,
+          inputs: inputStrings(t.agentTask.input),
+        }));
+  const train = await byTask(split.train);
+  return {
+    ids: held,
+    inputs: (await byTask(held)).flatMap((t) => t.inputs),
+    trainInputs: train.flatMap((t) => t.inputs),
+    trainTasks: train,
+  };
 }
 
 /** The check on the working agent file (`rel` from the root, at `abs`) against the last accepted one (empty before the first). */

@@ -216,4 +216,19 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE gate_decisions DROP COLUMN expected_gain;
   ALTER TABLE gate_decisions DROP COLUMN looks;
   `,
+  // Every held-out run a gate rule asked for, by arm (the incumbent or a candidate), as it landed: a resumed gate
+  // replays them, and any rule over any number of candidates keeps them in one shape. Ids and numbers only.
+  `
+  CREATE TABLE gate_runs (
+    run_id TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    arm TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    trial INTEGER NOT NULL,
+    reward REAL,
+    PRIMARY KEY (run_id, iteration, seq)
+  );
+  CREATE UNIQUE INDEX gate_runs_key ON gate_runs(run_id, iteration, arm, task_id, trial);
+  `,
 ];

@@ -9,11 +9,14 @@ import type { CodingAgent } from "../coding-agent/index.ts";
 import type { Config } from "../config/schema.ts";
 import type { Steps } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
+import { limitsOf } from "../daemon/start.ts";
 import { runGate } from "../gate/gate.ts";
 import { heldOutOf } from "../gate/held-out.ts";
 import { holdoutLine, scoreHoldout } from "../gate/holdout.ts";
+import { bestSoFar } from "../gate/records.ts";
+import type { Night } from "../gate/round-facts.ts";
 import type { Repo } from "../git/repo.ts";
-import { closingSummaryKey, pinnedSplit, rejectedDiffKey } from "../journal/pins.ts";
+import { closingSummaryKey, pinnedBaseline, pinnedSplit, rejectedDiffKey } from "../journal/pins.ts";
 import type { Stores } from "../journal/stores.ts";
 import { appendClosingSummary, closingSummary, learnIteration } from "../learnings/learnings.ts";
 import type { Logger } from "../log.ts";
@@ -54,6 +57,17 @@ export const agentCheck =
       ? compilePython(agentFile)
       : checkAgent(agentFile, { root, sandbox: sandboxSpec(config) });
 
+/** The run the round belongs to, for its share of the night's error budget. */
+function nightOf(journal: Pick<Stores, "runs">, config: Config, runId: string, now: number): Night {
+  const startedAt = journal.runs.getRun(runId)?.createdAt ?? null;
+  return {
+    maxIterations: config.max_iterations,
+    deadline: startedAt === null ? null : limitsOf(config, startedAt).deadline,
+    startedAt,
+    now,
+  };
+}
+
 /** The production steps: the real runner, coding agent, gate, record and learnings. */
 export function createSteps(deps: StepDeps): Steps {
   const { root, config, journal, log, clock, codingAgent, repo } = deps;
@@ -68,7 +82,10 @@ export function createSteps(deps: StepDeps): Steps {
     if (split.holdout.length === 0) {
       return "none sealed (holdout_fraction is 0, or the benchmark has fewer than 60 tasks); every score above was seen by the gate";
     }
-    const result = await scoreHoldout({ journal, runner, runId, split, trials: config.trials, log });
+    const best = bestSoFar(journal);
+    const base = pinnedBaseline(journal.pins)?.valScore ?? null;
+    const claimedGain = best !== null && base !== null ? best - base : null;
+    const result = await scoreHoldout({ journal, runner, runId, split, trials: config.trials, log, claimedGain });
     return result ? holdoutLine(result) : "could not be scored (no baseline results for it in the journal)";
   };
   return {
@@ -100,6 +117,7 @@ export function createSteps(deps: StepDeps): Steps {
         runId,
         iteration,
         signal,
+        night: nightOf(journal, config, runId, clock.now()),
       });
       log.info(
         {

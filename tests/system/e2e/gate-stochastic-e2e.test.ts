@@ -61,6 +61,8 @@ async function prepare(dir: string): Promise<string> {
       `local: { tasks: ${JSON.stringify(join(BENCH, "tasks.jsonl"))}, scorer: ${JSON.stringify(join(BENCH, "scorer.ts"))} }`,
       "max_concurrency: 8",
       "seed: 7",
+      // This file tests the bayes rule (no longer the default); gate-paired-e2e tests the paired one.
+      "gate_rule: bayes",
       "",
     ].join("\n"),
   );
@@ -128,7 +130,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
       // The held-out runs never touched a sealed task.
       const holdout = new Set<string>(split.holdout);
       for (const d of decisions)
-        for (const r of j.gateRecords.gateResults("manual", d.iteration)) expect(holdout.has(r.taskId)).toBe(false);
+        for (const r of j.gateRecords.gateRuns("manual", d.iteration)) expect(holdout.has(r.taskId)).toBe(false);
     } finally {
       j.close();
     }
@@ -156,7 +158,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
       await new Promise((r) => setTimeout(r, 100));
       const j = Journal.open(journalFile, { readonly: true });
       try {
-        if (j.gateRecords.gateResults("manual", 1).length > 0) break;
+        if (j.gateRecords.gateRuns("manual", 1).length > 0) break;
       } finally {
         j.close();
       }
@@ -168,7 +170,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
     {
       const j = journalOf(dir);
       try {
-        killedAt = j.gateRecords.gateResults("manual", 1).length;
+        killedAt = j.gateRecords.gateRuns("manual", 1).length;
         expect(killedAt).toBeGreaterThan(0);
         expect(j.gateRecords.gateDecision("manual", 1)?.status).toBe("running");
       } finally {
@@ -183,7 +185,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
     try {
       // Resumed, not started again: the same iteration, decided, its journaled results kept in order.
       expect(j.gateRecords.gateDecisions("manual").map((d) => [d.iteration, d.status])).toEqual([[1, "decided"]]);
-      expect(j.gateRecords.gateResults("manual", 1).length).toBeGreaterThanOrEqual(killedAt);
+      expect(j.gateRecords.gateRuns("manual", 1).length).toBeGreaterThanOrEqual(killedAt);
       const after = resultTimes(dir);
       // Every task result written before the kill is untouched: none of those tasks ran again.
       for (const [k, c] of before) expect(after.get(k)).toBe(c);
