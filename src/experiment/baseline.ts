@@ -102,6 +102,13 @@ export async function fitRewards(opts: {
   }
   const model = fitFromJournal(opts.journal.taskResults, opts.baseline.agentHash);
   pinRewardModel(opts.journal.pins, model);
-  const taskMeans = Object.values(opts.baseline.results).filter((r): r is number => r !== null);
+  // Each task's rate as the model believes it (a run or two of 0 and 1 say little of a rate on their own).
+  const byTask = new Map<string, number[]>();
+  for (const r of opts.journal.taskResults.taskResults(opts.baseline.agentHash, "test"))
+    if (r.reward !== null) byTask.set(r.taskId, [...(byTask.get(r.taskId) ?? []), r.reward]);
+  const w = 1 / model.dispersion;
+  const taskMeans = [...byTask.values()].map(
+    (xs) => (model.prior.a + w * xs.reduce((a, b) => a + b, 0)) / (model.prior.a + model.prior.b + w * xs.length),
+  );
   return { model, holdout: proposeHoldoutSize({ model, taskMeans, gain: HOLDOUT_GAIN, trials: opts.trials }) };
 }

@@ -2,14 +2,17 @@
  * The gate's shell around a rule driven through the seam (`paired`, the default; `bayes`): real journal, real
  * git, the real runner and adapter, the stochastic benchmark scored in process.
  */
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { GateOutput } from "../../../src/contracts.ts";
 import { explainDecision } from "../../../src/gate/explain.ts";
 import { type GateDeps, runGate } from "../../../src/gate/gate.ts";
 import { firstPassMean } from "../../../src/gate/round.ts";
 import { TRIAL_BASE_START, TRIAL_STRIDE } from "../../../src/gate/round-facts.ts";
+import { suiteAfterRound } from "../../../src/gate/round-suite.ts";
 import { INCUMBENT } from "../../../src/gate/rules/types.ts";
 import { openRepo } from "../../../src/git/repo.ts";
+import { pinnedBaseline, pinnedSplit } from "../../../src/journal/pins.ts";
 import { type StochasticExperiment, stochasticAgent, stochasticExperiment } from "../../helpers/stochastic.ts";
 
 let exp: StochasticExperiment | undefined;
@@ -177,5 +180,33 @@ describe("the paired rule wired into the gate", () => {
     expect(out.valScore).toBe(firstPassMean(runs, "c1"));
     const d = exp.journal.gateRecords.gateDecision("run-1", 1)!;
     expect(explainDecision(d, [], runs)).toMatch(/order seed \d+/);
+  });
+
+  it("suite promotion never takes a train task the winner memorised, however well it passes it", async () => {
+    const e = await stochasticExperiment("paired-memorised");
+    exp = e;
+    await benchmarkStep(e, 1);
+    const split = pinnedSplit(e.journal.pins)!;
+    const incumbentHash = pinnedBaseline(e.journal.pins)!.agentHash!;
+    e.setAgent(FIX);
+    const train = (await e.runner.run({ split: "train", runId: "run-1", iteration: 1, writeTraces: false })).results;
+    const round = (memorised: string[]) =>
+      suiteAfterRound({
+        runner: e.runner,
+        taskResults: e.journal.taskResults,
+        suite: { tasks: [], threshold: 0.8, last_results: {} },
+        threshold: 0.8,
+        split,
+        iteration: 1,
+        winner: { train, agentFile: undefined, memorised },
+        incumbent: { file: join(e.root, "agent", "agent.ts"), hash: incumbentHash },
+        request: { runId: "run-1", iteration: 1 },
+      });
+    const free = await round([]);
+    expect(free.promoted.length).toBeGreaterThan(2);
+    const memorised = free.promoted.slice(0, 2);
+    const held = await round(memorised);
+    expect(held.promoted).toEqual(free.promoted.slice(2));
+    for (const id of memorised) expect(held.suite.tasks).not.toContain(id);
   });
 });
