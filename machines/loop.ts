@@ -244,6 +244,7 @@ export const loopMachine = setup({
           runId: context.runId,
           iteration: context.iteration,
           bestValScore: context.bestValScore,
+          edit: context.edit,
         }),
         onDone: { target: "record", actions: assign(({ event }) => ({ gate: event.output, attempt: 0 })) },
         onError: stepErrorTransitions("gate"),

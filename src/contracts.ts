@@ -150,7 +150,11 @@ export interface Steps {
   benchmark(input: StepInput, signal: AbortSignal): Promise<BenchmarkOutput>;
   analyze(input: StepInput & { trainScore: number | null }, signal: AbortSignal): Promise<AnalyzeOutput>;
   edit(input: EditInput, signal: AbortSignal): Promise<EditOutput>;
-  gate(input: StepInput & { bestValScore: number | null }, signal: AbortSignal): Promise<GateOutput>;
+  /** `edit`: the round's edit, whose candidates the gate races (absent in snapshots from before races). */
+  gate(
+    input: StepInput & { bestValScore: number | null; edit?: EditOutput | null },
+    signal: AbortSignal,
+  ): Promise<GateOutput>;
   record(input: RecordInput, signal: AbortSignal): Promise<RecordOutput>;
   learn(input: LearnInput, signal: AbortSignal): Promise<LearnOutput>;
   summarize(input: SummarizeInput, signal: AbortSignal): Promise<LearnOutput>;

@@ -19,6 +19,20 @@ export const configSchema = z.strictObject({
     .describe(
       "The agent under optimization, relative to the experiment directory: TypeScript (`.ts`) or Python (`.py`). The only file the coding agent may edit.",
     ),
+  editable: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      "More files the coding model may change besides `agent_file`, as paths or patterns inside the agent's folder (`*` within a folder name, `**` across folders), e.g. `[agent/prompts/*.md]`. The file guard, the hard-coding check, the load check, the diff, the commit and the candidates' copies cover them all; the whole agent folder is in the sandbox.",
+    ),
+  candidates: z
+    .int()
+    .min(1)
+    .max(8)
+    .default(1)
+    .describe(
+      "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round, until `bench:night` measures a better default.",
+    ),
   agent_model: z
     .string()
     .min(1)

@@ -6,16 +6,18 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { agentHashOf } from "../benchmark/runner.ts";
+import { agentBundleHash } from "../benchmark/runner.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { Config } from "../config/schema.ts";
 import type { CandidateEdit, GateOutput } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { AbortedError } from "../errors.ts";
 import { openRepo, type Repo } from "../git/repo.ts";
+import { openWorktrees } from "../git/worktrees.ts";
 import type { Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { bestValScore } from "../scoring.ts";
+import { editableSpecs } from "../workspace/editable.ts";
 import { readResults, readSuite, readTrainResults, type SplitFile, type Suite } from "../workspace/files.ts";
 import { AGENT_FILE, paths, STEERING_FILES } from "../workspace/paths.ts";
 import { fileGuard, fileGuardReason, rejectedEarly, type SuiteVerdict, type TestVerdict } from "./decide.ts";
@@ -53,7 +55,7 @@ export interface GateCandidate {
 
 export type GateConfig = Pick<Config, "threshold"> &
   FactsConfig &
-  Partial<Pick<Config, "gate_rule" | "agent_file" | "max_concurrency">>;
+  Partial<Pick<Config, "gate_rule" | "agent_file" | "max_concurrency" | "editable">>;
 
 export interface GateDeps {
   root: string;
@@ -147,27 +149,34 @@ const stoppedAt = (c: GateCandidate, stage: string, reason: string): Guarded => 
 });
 
 /** The three guards on one candidate, each before anything is run: file guard, hard-coding, load check. */
-async function guard(deps: GateDeps, c: GateCandidate, agent: string, split: SplitFile | null): Promise<Guarded> {
+async function guard(
+  deps: GateDeps,
+  c: GateCandidate,
+  specs: readonly string[],
+  split: SplitFile | null,
+): Promise<Guarded> {
   const { log } = deps;
+  const agent = specs[0]!;
   const tag = (deps.candidates?.length ?? 1) > 1 ? { candidate: c.id } : {};
   const report = (r: GateStepReport) => deps.onStep?.({ ...r, ...tag });
+  if (c.edit && !c.edit.changed) return stoppedAt(c, "edit", "its coding session changed nothing");
   const repo = c.root === deps.root ? deps.repo : openRepo(c.root);
   const file = paths(c.root, undefined, agent).agentFile;
   // Against HEAD: commits after the last accepted one are the harness's own (steering) or the operator's,
   // never the coding agent's; the agent file is the same in both.
   const head = await repo.headCommit();
   const changes = head ? await repo.changedPaths(head) : [];
-  const files = fileGuard(changes, agent);
+  const files = fileGuard(changes, specs);
   report({ step: "file_guard", passed: files.passed, offending: files.offending });
   if (!files.passed) {
     log.warn({ gateStep: "file_guard", offending: files.offending, ...tag }, "gate: file guard failed");
-    return stoppedAt(c, "file_guard", fileGuardReason(files, agent));
+    return stoppedAt(c, "file_guard", fileGuardReason(files, specs));
   }
   checkAborted(deps.signal);
   // A change that names held-out tasks or copies their inputs (or memorises train tasks) is not run.
   let memorised: string[] = [];
   if (deps.heldOut) {
-    const hardcode = await hardcodeVerdictFor(repo, agent, file, await deps.heldOut(split));
+    const hardcode = await hardcodeVerdictFor(repo, specs, c.root, await deps.heldOut(split));
     report({ step: "hardcode", passed: hardcode.passed, reason: hardcode.reason });
     if (!hardcode.passed) {
       log.warn(
@@ -186,7 +195,6 @@ async function guard(deps: GateDeps, c: GateCandidate, agent: string, split: Spl
     return stoppedAt(c, "load_check", `load check: ${agent} does not load: ${load.message}`);
   }
   checkAborted(deps.signal);
-  const diff = c.root === deps.root ? "" : (await repo.diffOfWorkingFile(agent)).trim();
   const edit = c.edit && {
     hypothesis: c.edit.hypothesis,
     pattern: c.edit.pattern,
@@ -197,26 +205,35 @@ async function guard(deps: GateDeps, c: GateCandidate, agent: string, split: Spl
     arm: {
       id: c.id,
       agentFile: c.root === deps.root ? undefined : file,
-      hash: agentHashOf(existsSync(file) ? readFileSync(file) : ""),
+      hash: agentBundleHash(file, agent, specs),
       memorised,
       edit,
-      diff,
+      diff: (await repo.diffOfWorkingFile(specs)).trim(),
     },
   };
 }
 
-/** The last accepted agent, written beside the candidates for the rule's incumbent runs. */
+/**
+ * The last accepted agent beside the candidates, for the rule's incumbent runs: its file, or with other
+ * editable files a copy of the whole experiment at the accepted commit (its folder as it was).
+ */
 async function incumbentOf(
   deps: GateDeps,
-  agent: string,
+  specs: readonly string[],
   p: ReturnType<typeof paths>,
 ): Promise<{ file: string; hash: string }> {
-  const accepted = await deps.repo.lastAcceptedCommit(agent);
-  const source = (await deps.repo.fileAtCommit(accepted, agent)) ?? readFileSync(p.agentFile, "utf8");
-  const file = join(p.workspace, "incumbent", agent);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, source);
-  return { file, hash: agentHashOf(source) };
+  const agent = specs[0]!;
+  const accepted = await deps.repo.lastAcceptedCommit(specs);
+  const dir = join(p.workspace, "incumbent");
+  if (specs.length > 1) {
+    await openWorktrees(deps.root).fresh(dir, accepted);
+  } else {
+    const source = (await deps.repo.fileAtCommit(accepted, agent)) ?? readFileSync(p.agentFile, "utf8");
+    mkdirSync(dirname(join(dir, agent)), { recursive: true });
+    writeFileSync(join(dir, agent), source);
+  }
+  const file = join(dir, agent);
+  return { file, hash: agentBundleHash(file, agent, specs) };
 }
 
 /**
@@ -233,9 +250,10 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
   if (rule !== "original" && (!journal || !split)) throw new Error(`the ${rule} gate rule needs the journal`);
   const trainResults = readTrainResults(p.trainResults);
 
+  const specs = editableSpecs(deps.config, agent);
   const candidates = deps.candidates ?? [{ id: "c1", root: deps.root, edit: null }];
   const guarded: Guarded[] = [];
-  for (const c of candidates) guarded.push(await guard(deps, c, agent, split));
+  for (const c of candidates) guarded.push(await guard(deps, c, specs, split));
   const arms = guarded.flatMap((g) => (g.ok ? [g.arm] : []));
   const stopped = guarded.flatMap((g) => (g.ok ? [] : [g]));
   if (arms.length === 0) {
@@ -288,7 +306,7 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
     previousBest,
     notes,
     night: deps.night ?? { maxIterations: null, deadline: null, startedAt: null, now: Date.now() },
-    incumbent: await incumbentOf(deps, agent, p),
+    incumbent: await incumbentOf(deps, specs, p),
     arms,
     stopped: stopped.map((s) => s.stopped),
     ...(signal ? { signal } : {}),

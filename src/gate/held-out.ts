@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Adapter } from "../benchmark/adapters/types.ts";
 import type { Repo } from "../git/repo.ts";
+import { listEditable } from "../workspace/editable.ts";
 import { readSplit, type SplitFile } from "../workspace/files.ts";
 import { checkHardcoding, type HardcodeVerdict, type HeldOutTasks, inputStrings } from "./hardcode.ts";
 
@@ -35,15 +37,24 @@ export async function loadHeldOut(
   };
 }
 
-/** The check on the working agent file (`rel` from the root, at `abs`) against the last accepted one (empty before the first). */
+/**
+ * The check on a copy's editable files (`specs`; the copy's root at `root`) against the last accepted ones:
+ * what the change added, in any of them, counts.
+ */
 export async function hardcodeVerdictFor(
   repo: Repo,
-  rel: string,
-  abs: string,
+  specs: readonly string[],
+  root: string,
   heldOut: HeldOutTasks,
 ): Promise<HardcodeVerdict> {
-  const accepted = (await repo.fileAtCommit(await repo.lastAcceptedCommit(rel), rel)) ?? "";
-  return checkHardcoding({ candidate: readFileSync(abs, "utf8"), accepted, heldOut });
+  const accepted = await repo.lastAcceptedCommit(specs);
+  const files = listEditable(root, specs);
+  const before = await Promise.all(files.map(async (f) => (await repo.fileAtCommit(accepted, f)) ?? ""));
+  return checkHardcoding({
+    candidate: files.map((f) => readFileSync(join(root, f), "utf8")).join("\n"),
+    accepted: before.join("\n"),
+    heldOut,
+  });
 }
 
 /**

@@ -8,6 +8,7 @@
 import { agentHashOf } from "../benchmark/runner.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { CandidateOutcome, GateOutput } from "../contracts.ts";
+import { crashPoint } from "../crash-point.ts";
 import type { GateDecisionRow, Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import type { SplitFile, Suite } from "../workspace/files.ts";
@@ -127,11 +128,15 @@ async function trainRuns(input: RoundInput): Promise<Record<string, Record<strin
       ...(arm.agentFile === undefined ? {} : { agentFile: arm.agentFile }),
     });
     out[arm.id] = run.results;
+    crashPoint("gate:screened");
   }
   return out;
 }
 
-/** The setup: journaled at the round's start, read back on resume. */
+/**
+ * The setup: made and journaled at the round's start in one transaction (its trial base is used once, even
+ * when the process dies right after), read back on resume.
+ */
 function startRound(
   input: RoundInput,
   entry: RuleEntry<unknown, unknown>,
@@ -139,17 +144,19 @@ function startRound(
   prior: GateDecisionRow | undefined,
 ): unknown {
   if (prior) return prior.details.setup;
-  const facts = roundFacts({ ...input, incumbentHash: input.incumbent.hash, trainOf });
-  const setup = entry.setupOf(facts);
-  input.journal.gateRecords.startGateDecision({
-    runId: input.runId,
-    iteration: input.iteration,
-    rule: input.rule,
-    candidateHash: roundKey(input.arms),
-    incumbentHash: input.incumbent.hash,
-    details: { seam: true, setup, trialBase: facts.trialBase, night: facts.night, candidates: input.stopped },
+  return input.journal.gateRecords.transaction(() => {
+    const facts = roundFacts({ ...input, incumbentHash: input.incumbent.hash, trainOf });
+    const setup = entry.setupOf(facts);
+    input.journal.gateRecords.startGateDecision({
+      runId: input.runId,
+      iteration: input.iteration,
+      rule: input.rule,
+      candidateHash: roundKey(input.arms),
+      incumbentHash: input.incumbent.hash,
+      details: { seam: true, setup, trialBase: facts.trialBase, night: facts.night, candidates: input.stopped },
+    });
+    return setup;
   });
-  return setup;
 }
 
 export async function runRound(input: RoundInput): Promise<RoundResult> {
@@ -180,7 +187,10 @@ export async function runRound(input: RoundInput): Promise<RoundResult> {
     journaled: asRuns(gateRecords.gateRuns(runId, iteration)),
     runner: input.runner,
     agentFileOf: (arm) => files.get(arm),
-    record: (rows) => gateRecords.appendGateRuns(runId, iteration, rows),
+    record: (rows) => {
+      gateRecords.appendGateRuns(runId, iteration, rows);
+      crashPoint("gate:run-landed");
+    },
     concurrency: input.config.max_concurrency ?? 4,
     request,
   });
