@@ -203,12 +203,17 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
   /** Reserves the call's worst case against the budget; returns what to release once it is paid. */
   function reserve(runId: string, params: MessageParams): number {
     if (limits.budgetUsd === null) return 0;
-    const spent = journal.ledger.spend(runId).totalUsd + reserved;
+    const spent = journal.ledger.spend(runId).totalUsd;
     // ~3 characters per token over-estimates the input, so the reservation is an upper bound.
     const estimate = Math.ceil(JSON.stringify(params).length / 3);
     const worst = worstCaseCostUsd(model, estimate, params.max_tokens, prices);
-    if (!withinBudget(limits.budgetUsd, spent, worst)) {
-      throw budgetExhausted(limits.budgetUsd, spent, ` and the next coding call may cost up to $${worst.toFixed(4)}`);
+    if (!withinBudget(limits.budgetUsd, spent + reserved, worst)) {
+      const held = reserved > 0 ? `, calls in flight may cost up to $${reserved.toFixed(4)}` : "";
+      throw budgetExhausted(
+        limits.budgetUsd,
+        spent,
+        `${held} and the next coding call may cost up to $${worst.toFixed(4)}`,
+      );
     }
     reserved += worst;
     return worst;

@@ -70,13 +70,35 @@ export interface RaceDeps {
   codingAgent: CodingAgent;
 }
 
-/** Runs `work` over `items`, at most `limit` at once. */
-async function pooled<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+/**
+ * Runs `work` over `items`, at most `limit` at once. The first failure (the budget, an outage) stops the
+ * rest: their signal is aborted and every one has ended before the failure is thrown, so no session of a
+ * failed step still spends.
+ */
+async function pooled<T>(
+  items: readonly T[],
+  limit: number,
+  signal: AbortSignal,
+  work: (item: T, signal: AbortSignal) => Promise<void>,
+): Promise<void> {
+  const stop = new AbortController();
+  const abort = () => stop.abort(signal.reason);
+  signal.addEventListener("abort", abort, { once: true });
   let next = 0;
+  let failure: { error: unknown } | null = null;
   const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) await work(items[next++]!);
+    while (next < items.length && !failure) {
+      try {
+        await work(items[next++]!, stop.signal);
+      } catch (error) {
+        failure ??= { error };
+        stop.abort(error);
+      }
+    }
   });
   await Promise.all(lanes);
+  signal.removeEventListener("abort", abort);
+  if (failure) throw (failure as { error: unknown }).error;
 }
 
 /** The round's edits, one per candidate: the edit step of a race. */
@@ -119,8 +141,8 @@ export async function raceEdit(deps: RaceDeps, input: EditInput, signal: AbortSi
     sessions.push({ id, root: dir, pattern: own, siblings: [...new Set(siblings)], index: i + 1, of: ids.length });
   }
 
-  await pooled(sessions, config.max_concurrency, async (session) => {
-    const out = await deps.codingAgent.edit(input, signal, session);
+  await pooled(sessions, config.max_concurrency, signal, async (session, lane) => {
+    const out = await deps.codingAgent.edit(input, lane, session);
     const edit: CandidateEdit = { ...out, id: session.id };
     journal.pins.putFact(candidateKey(runId, iteration, session.id), { edit, files: filesHash(session.root, specs) });
     done.set(session.id, edit);
@@ -202,6 +224,17 @@ async function regated(
     needsFromHuman: "none",
     regatedFrom: regate.from,
   };
+}
+
+/** Removes every candidate's copy (the run is over: nothing of an unfinished round stays behind). */
+export async function removeAllCandidates(root: string): Promise<void> {
+  const top = join(paths(root).workspace, "candidates");
+  if (!existsSync(top)) return;
+  const worktrees = openWorktrees(root);
+  for (const run of readdirSync(top))
+    for (const it of readdirSync(join(top, run)))
+      for (const id of readdirSync(join(top, run, it))) await worktrees.remove(join(top, run, it, id));
+  rmSync(top, { recursive: true, force: true });
 }
 
 /** Removes a finished round's copies (its runner-up's change is journaled with the decision). */

@@ -27,7 +27,15 @@ import { editableSpecs } from "../workspace/editable.ts";
 import { writeTrainResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 import { createCheck } from "./check.ts";
-import { bringWinner, candidateDir, editOf, gateCandidates, raceEdit, removeRound } from "./race.ts";
+import {
+  bringWinner,
+  candidateDir,
+  editOf,
+  gateCandidates,
+  raceEdit,
+  removeAllCandidates,
+  removeRound,
+} from "./race.ts";
 
 export interface StepDeps {
   root: string;
@@ -215,6 +223,7 @@ export function createSteps(deps: StepDeps): Steps {
         await repo.restoreFile(specs, await repo.lastAcceptedCommit(specs));
         log.warn(`the run stopped mid-iteration: ${agent} restored to the last accepted version`);
       }
+      await removeAllCandidates(root);
       // Kept in the journal as written, so a summary learnings.md loses is rebuilt at the next start.
       const key = closingSummaryKey(input.runId);
       let text = journal.pins.fact(key);

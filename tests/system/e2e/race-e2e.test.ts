@@ -66,10 +66,11 @@ function experiment(config: Record<string, unknown>): string {
   const dir = tempDir("ah-race-");
   cpSync(prepared, dir, { recursive: true });
   const extra = Object.entries(config).map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
-  writeFileSync(
-    join(dir, "experiment_config.yaml"),
-    `${readFileSync(join(prepared, "experiment_config.yaml"), "utf8")}${extra.join("\n")}\n`,
-  );
+  // A setting given here replaces the prepared one.
+  const kept = readFileSync(join(prepared, "experiment_config.yaml"), "utf8")
+    .split("\n")
+    .filter((l) => l !== "" && !(l.split(":")[0]! in config));
+  writeFileSync(join(dir, "experiment_config.yaml"), `${[...kept, ...extra].join("\n")}\n`);
   const git = (...a: string[]) =>
     execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...a], { cwd: dir });
   git("commit", "-qm", "race settings", "--", "experiment_config.yaml");
@@ -236,6 +237,54 @@ describe("a race of candidates, through the daemon", () => {
     // One winner, committed once.
     expect(git(killed, "log", "--format=%s").match(/improve:/g)).toHaveLength(1);
     expect(readFileSync(join(killed, "agent", "agent.ts"), "utf8")).toBe(stochasticAgent(FIX));
+  });
+
+  it("a budget that runs out while the candidates edit ends the run cleanly: within budget, no copy or half edit left", {
+    timeout: 300_000,
+  }, async () => {
+    server.setResponder(raceCodingModel(ONE_FIX));
+    // A whole race costs about $0.10 here, but each coding call reserves its worst case (~$0.22) until it
+    // is paid, the sessions' reservations counted together: the analysis fits, the race's edits do not.
+    const dir = experiment({ candidates: 3, max_iterations: 1, budget_usd: 0.27 });
+    const before = readFileSync(join(dir, "agent", "agent.ts"), "utf8");
+    await finish(dir);
+    const j = Journal.open(join(dir, "workspace", "journal.sqlite"), { readonly: true });
+    try {
+      const run = j.runs.latestRun()!;
+      expect([run.status, run.stopReason]).toEqual(["done", expect.stringMatching(/budget/)]);
+      expect(j.ledger.spend(run.id).totalUsd).toBeLessThanOrEqual(0.27);
+      expect(j.runs.steps(run.id).map((st) => [st.step, st.status])).toContainEqual(["edit", "failed"]);
+      expect(j.gateRecords.gateDecisions(run.id)).toEqual([]);
+    } finally {
+      j.close();
+    }
+    expect(readFileSync(join(dir, "agent", "agent.ts"), "utf8")).toBe(before);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    expect(git(dir, "worktree", "list").trim().split("\n")).toHaveLength(1);
+    expect(existsSync(join(dir, "workspace", "candidates"))).toBe(false);
+  });
+
+  it("a deadline passed mid-race lets the round finish to its decision, and starts no other", {
+    timeout: 300_000,
+  }, async () => {
+    server.setResponder(raceCodingModel(ONE_FIX));
+    const dir = experiment({ candidates: 3, max_iterations: 3 });
+    const r = await daemon(dir, { AUTO_HARNESS_CRASH_AT: "gate:run-landed:5" });
+    expect(r.code, r.stderr).toBeNull();
+    // The operator sets a deadline that has already passed; the run resumes mid-race.
+    writeFileSync(
+      join(dir, "experiment_config.yaml"),
+      `${readFileSync(join(dir, "experiment_config.yaml"), "utf8")}deadline: "2020-01-01T00:00:00Z"\n`,
+    );
+    execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "deadline"], { cwd: dir });
+    await finish(dir);
+    const f = facts(dir);
+    expect(f.decisions.map((d) => [d.iteration, d.accept, d.winner])).toEqual([[1, true, "c2"]]);
+    expect(f.run.stopReason).toMatch(/deadline/);
+    expect(git(dir, "log", "--format=%s").match(/improve:/g)).toHaveLength(1);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    expect(git(dir, "worktree", "list").trim().split("\n")).toHaveLength(1);
+    expect(existsSync(join(dir, "workspace", "candidates"))).toBe(false);
   });
 
   it("a runner-up is re-gated against the new champion the next round, never merged blind", {
