@@ -2,7 +2,7 @@ import { type Dirent, existsSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { join, relative, resolve, sep } from "node:path";
 import { type SimpleGit, simpleGit } from "simple-git";
 import { classifyFault, HarnessError } from "../errors.ts";
-import { isPattern } from "../workspace/editable.ts";
+import { fixedPrefix, isEditable, isPattern } from "../workspace/editable.ts";
 
 /**
  * The one module that talks to git (through simple-git). Paths in and out are relative to
@@ -195,16 +195,33 @@ export function openRepo(root: string): Repo {
     return Promise.all(splitZ(await git.raw(args)).map(fromTop));
   }
 
+  /**
+   * Root-relative files of a commit several paths or patterns match. ls-tree takes no glob pathspecs: it
+   * lists the folders the patterns lie under, and the matcher picks from them.
+   */
+  async function treeFiles(commit: string, path: Paths): Promise<string[]> {
+    const specs = typeof path === "string" ? [path] : path;
+    const under = [...new Set(specs.map((s) => (isPattern(s) ? fixedPrefix(s) || "." : s)))];
+    const all = splitZ(await git.raw(["ls-tree", "-r", "-z", "--full-name", "--name-only", commit, "--", ...under]));
+    return (await Promise.all(all.map(fromTop))).filter((f) => isEditable(f, specs));
+  }
+
   /** Root-relative files several paths or patterns match in the working tree, the index or HEAD. */
   async function matchedFiles(path: readonly string[]): Promise<string[]> {
-    const specs = pathspecs(path);
     const now = splitZ(
-      await git.raw(["ls-files", "-z", "--full-name", "--cached", "--others", "--exclude-standard", "--", ...specs]),
+      await git.raw([
+        "ls-files",
+        "-z",
+        "--full-name",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+        "--",
+        ...pathspecs(path),
+      ]),
     );
-    const head = (await headCommit())
-      ? splitZ(await git.raw(["ls-tree", "-r", "-z", "--full-name", "--name-only", "HEAD", "--", ...specs]))
-      : [];
-    return [...new Set(await Promise.all([...now, ...head].map(fromTop)))].sort();
+    const head = (await headCommit()) ? await treeFiles("HEAD", path) : [];
+    return [...new Set([...(await Promise.all(now.map(fromTop))), ...head])].sort();
   }
 
   return {
@@ -346,11 +363,9 @@ export function openRepo(root: string): Repo {
           await git.raw(["checkout", commit, "--", path]);
           return;
         }
-        const there = splitZ(
-          await git.raw(["ls-tree", "-r", "-z", "--full-name", "--name-only", commit, "--", ...pathspecs(path)]),
-        );
-        if (there.length > 0) await git.raw(["checkout", commit, "--", ...there.map((f) => `:(top)${f}`)]);
-        const keep = new Set(await Promise.all(there.map(fromTop)));
+        const there = await treeFiles(commit, path);
+        if (there.length > 0) await git.raw(["checkout", commit, "--", ...there]);
+        const keep = new Set(there);
         const now = splitZ(
           await git.raw([
             "ls-files",

@@ -80,7 +80,7 @@ export function listEditable(root: string, specs: readonly string[]): string[] {
 }
 
 /** The folder a pattern's matches all lie under (its part before the first wildcard). */
-function fixedPrefix(spec: string): string {
+export function fixedPrefix(spec: string): string {
   const parts = spec.split("/");
   const i = parts.findIndex(isPattern);
   return parts.slice(0, i < 0 ? parts.length - 1 : i).join("/");
