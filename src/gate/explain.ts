@@ -30,9 +30,16 @@ const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(4)}`;
 function candidateLines(candidates: readonly RoundCandidate[]): string[] {
   if (candidates.length < 2 && !candidates.some((c) => c.hypothesis)) return [];
   const lines = [`  Candidates (${candidates.length}):`];
+  const winner = candidates.find((c) => c.verdict === "winner");
+  const beat = candidates.filter((c) => c.verdict === "runner-up");
+  if (winner)
+    lines.push(
+      `  ${winner.id} won: ${winner.reason}${beat.length ? `; ${beat.map((c) => c.id).join(", ")} beat the incumbent too, and race the new champion next round` : ""}.`,
+    );
   for (const c of candidates) {
     lines.push(`  ${c.id}: ${c.verdict}, stopped at ${c.stage}: ${c.reason}.`);
-    if (c.hypothesis) lines.push(`    hypothesis: ${c.hypothesis}`);
+    if (c.regatedFrom !== undefined) lines.push(`    a runner-up of iteration ${c.regatedFrom}, re-gated here`);
+    if (c.hypothesis) lines.push(`    hypothesis: ${c.hypothesis}${c.pattern ? ` (pattern: ${c.pattern})` : ""}`);
     if (c.valScore !== null) lines.push(`    val_score (first pass): ${c.valScore.toFixed(4)}.`);
     if (c.improvement)
       lines.push(

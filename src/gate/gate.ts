@@ -199,6 +199,7 @@ async function guard(
     hypothesis: c.edit.hypothesis,
     pattern: c.edit.pattern,
     changeSummary: c.edit.changeSummary,
+    ...(c.edit.regatedFrom === undefined ? {} : { regatedFrom: c.edit.regatedFrom }),
   };
   return {
     ok: true,

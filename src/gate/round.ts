@@ -28,7 +28,8 @@ export interface CandidateArm {
   hash: string;
   /** Train tasks it names or copies (the hard-coding check): never promoted into the suite. */
   memorised: readonly string[];
-  edit: { hypothesis: string; pattern: string; changeSummary: string } | null;
+  /** `regatedFrom`: a runner-up of that iteration, re-gated against the new champion. */
+  edit: { hypothesis: string; pattern: string; changeSummary: string; regatedFrom?: number } | null;
   /** Its change, as a patch of the editable files (train content only: held-out content is refused earlier). */
   diff: string;
 }
@@ -41,6 +42,8 @@ export interface RoundCandidate extends CandidateOutcome {
   hypothesis: string | null;
   pattern: string | null;
   changeSummary: string | null;
+  /** A runner-up of that iteration, re-gated here against the new champion. */
+  regatedFrom?: number;
   diff: string;
   /** Held-out runs of this candidate, and the rule's own figures (e-value, probabilities). */
   runs: number;
@@ -106,6 +109,7 @@ function candidateOf(arm: CandidateArm, v: ArmVerdict | undefined, accepted: str
     hypothesis: arm.edit?.hypothesis ?? null,
     pattern: arm.edit?.pattern ?? null,
     changeSummary: arm.edit?.changeSummary ?? null,
+    ...(arm.edit?.regatedFrom === undefined ? {} : { regatedFrom: arm.edit.regatedFrom }),
     diff: arm.diff,
     runs: v?.runs ?? 0,
     figures: v?.figures ?? {},

@@ -154,6 +154,43 @@ export async function raceEdit(deps: RaceDeps, input: EditInput, signal: AbortSi
   return { ...fields, changed: candidates.some((c) => c.changed), candidates };
 }
 
+/** Where one candidate of a round in flight stands, for `status` and the live view. */
+export interface CandidateProgress {
+  id: string;
+  /** editing; edited (or unchanged); racing, with its held-out runs so far; then its verdict once decided. */
+  stage: "editing" | "edited" | "unchanged" | "racing" | "winner" | "runner-up" | "rejected";
+  runs: number;
+  pattern: string | null;
+}
+
+/** The round's candidates as the journal holds them now (null: a round of one). */
+export function raceProgress(
+  journal: Pick<Stores, "pins" | "gateRecords">,
+  runId: string,
+  iteration: number,
+  candidates: number,
+): CandidateProgress[] | null {
+  if (candidates <= 1) return null;
+  const decision = journal.gateRecords.gateDecision(runId, iteration);
+  if (decision?.status === "decided") {
+    const decided = (decision.details.candidates as RoundCandidate[] | undefined) ?? [];
+    return decided.map((c) => ({ id: c.id, stage: c.verdict, runs: c.runs, pattern: c.pattern }));
+  }
+  const runs = new Map<string, number>();
+  for (const r of journal.gateRecords.gateRuns(runId, iteration)) runs.set(r.arm, (runs.get(r.arm) ?? 0) + 1);
+  return Array.from({ length: candidates }, (_, i) => {
+    const id = `c${i + 1}`;
+    const kept = journal.pins.fact(candidateKey(runId, iteration, id)) as Journaled | undefined;
+    const stage = runs.has(id) ? "racing" : !kept ? "editing" : kept.edit.changed ? "edited" : "unchanged";
+    return { id, stage, runs: runs.get(id) ?? 0, pattern: kept?.edit.pattern ?? null };
+  });
+}
+
+/** "c1 editing · c2 racing (12 held-out runs) · c3 unchanged" */
+export function raceLine(items: readonly CandidateProgress[]): string {
+  return items.map((c) => `${c.id} ${c.stage}${c.runs > 0 ? ` (${c.runs} held-out runs)` : ""}`).join(" · ");
+}
+
 /** The round's candidates for the gate, each in its copy. */
 export function gateCandidates(root: string, runId: string, iteration: number, edit: EditOutput): GateCandidate[] {
   return (edit.candidates ?? []).map((c) => ({ id: c.id, root: candidateDir(root, runId, iteration, c.id), edit: c }));

@@ -131,6 +131,12 @@ function resultTimes(dir: string): Map<string, number> {
   }
 }
 
+const cli = (dir: string, ...a: string[]) =>
+  execFileSync(process.execPath, [CLI, ...a, "--dir", dir], {
+    encoding: "utf8",
+    env: { ...process.env, LOG_LEVEL: "warn" },
+  });
+
 const git = (dir: string, ...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8" });
 
 describe("a race of candidates, through the daemon", () => {
@@ -185,6 +191,13 @@ describe("a race of candidates, through the daemon", () => {
     expect(existsSync(join(dir, "workspace", "candidates", f.run.id, "1"))).toBe(false);
     const rows = readResults(join(dir, "workspace", "results.tsv"));
     expect(rows.at(-1)!.valScore.toFixed(4)).toBe(d.valScore!.toFixed(4));
+    // gate --explain tells each candidate: what it tried, where it stopped and why, and why the winner won.
+    const explained = cli(dir, "gate", "--explain", "1");
+    expect(explained).toMatch(/c2 won: /);
+    for (const id of ["c1", "c2", "c3"])
+      expect(explained).toMatch(new RegExp(`\\n  ${id}: (winner|rejected), stopped at`));
+    expect(explained).toContain("hypothesis: ");
+    expect(explained).toContain("fix-c2");
   });
 
   it("a neutral race accepts nothing", { timeout: 300_000 }, async () => {
@@ -213,6 +226,12 @@ describe("a race of candidates, through the daemon", () => {
       expect(r.code, `${point}: ${r.stderr}`).toBeNull();
       expect(r.stderr).toContain(`crash point ${point.split(":").slice(0, 2).join(":")}`);
       for (const [k, c] of resultTimes(killed)) if (!kept.has(k)) kept.set(k, c);
+      // status shows where each candidate of the round stands.
+      const stages = (JSON.parse(cli(killed, "status", "--json")).candidates as { stage: string }[]).map(
+        (c) => c.stage,
+      );
+      if (point.startsWith("race:")) expect(stages.filter((x) => x === "editing")).toHaveLength(2);
+      if (point.startsWith("gate:run")) expect(stages[1]).toBe("racing");
     }
     await finish(killed);
     // Each run's held-out order is seeded by its own run id: the two runs agree on the decision, and the
