@@ -40,7 +40,8 @@ export function openWorktrees(root: string): Worktrees {
     },
     async apply(dir, patch) {
       const file = join(dirname(dir), `${dir.split("/").at(-1)}.patch`);
-      writeFileSync(file, patch);
+      // Diffs are journaled trimmed; git apply calls a patch without its last newline corrupt.
+      writeFileSync(file, patch.endsWith("\n") ? patch : `${patch}\n`);
       try {
         await simpleGit(gitOptions(dir)).raw(["apply", "--3way", "--whitespace=nowarn", file]);
         return true;

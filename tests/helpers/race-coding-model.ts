@@ -19,7 +19,28 @@ export interface Session {
   pattern: string | null;
 }
 
-export type Plan = (s: Session) => { skills?: string[]; breaks?: string[]; variant: string } | null;
+/** What a session writes: the stochastic agent it describes, or this exact source. */
+export type Plan = (s: Session) => { skills?: string[]; breaks?: string[]; variant: string; source?: string } | null;
+
+/**
+ * The stochastic agent with its skills on two lines far enough apart that a change to one applies three-way
+ * on a change to the other; `layeredAgent([], [])` answers exactly as `stochasticAgent({ variant: "v0" })`.
+ */
+export function layeredAgent(one: string[], two: string[]): string {
+  return [
+    `const ONE: string[] = ${JSON.stringify(one)};`,
+    "const PAD_A = 1;",
+    "const PAD_B = 2;",
+    "const PAD_C = 3;",
+    "const PAD_D = 4;",
+    `const TWO: string[] = ${JSON.stringify(two)};`,
+    "",
+    "export default {",
+    '  run: async () => ({ skills: [...ONE, ...TWO], breaks: [] as string[], variant: "v0", pad: PAD_A + PAD_B + PAD_C + PAD_D }),',
+    "};",
+    "",
+  ].join("\n");
+}
 
 function systemText(body: Json): string {
   const sys = body?.system;
@@ -65,7 +86,7 @@ export function raceCodingModel(plan: Plan, agentFile = "agent/agent.ts"): Respo
       return use("str_replace_based_edit_tool", {
         command: "create",
         path: agentFile,
-        file_text: stochasticAgent(agent),
+        file_text: agent.source ?? stochasticAgent(agent),
       });
     if (agent && !done.includes("check_agent")) return use("check_agent", {});
     return use("finish", {

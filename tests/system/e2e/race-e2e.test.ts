@@ -18,7 +18,7 @@ import { driveSync, INCUMBENT, runKey } from "../../../src/gate/rules/types.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { readResults } from "../../../src/workspace/files.ts";
 import { REPO_ROOT } from "../../helpers/experiment.ts";
-import { type Plan, raceCodingModel } from "../../helpers/race-coding-model.ts";
+import { layeredAgent, type Plan, raceCodingModel } from "../../helpers/race-coding-model.ts";
 import { stochasticAgent } from "../../helpers/stochastic.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
@@ -95,6 +95,7 @@ function facts(dir: string) {
           id: c.id,
           verdict: c.verdict,
           diff: c.diff,
+          regatedFrom: c.regatedFrom,
         })),
         incumbentTrials: [
           ...new Set(
@@ -309,25 +310,45 @@ describe("a race of candidates, through the daemon", () => {
   it("a runner-up is re-gated against the new champion the next round, never merged blind", {
     timeout: 300_000,
   }, async () => {
-    // Round 1: c1 and c2 each fix a family the other does not touch; one wins, the other beats the old
-    // champion too. Round 2: the runner-up's change, applied on the new champion, races as c1.
+    // The agent as two skill lines apart (answering as v0 did). Round 1: c1 sets one line, c2 the other, to
+    // the same large fix: their runs agree draw for draw, so both beat the old champion at the same look and
+    // one wins. Round 2: the runner-up's change, applied three-way on the new champion, races as c1 against
+    // it (c2 a neutral fresh session); it adds nothing there, so it is not merged.
+    const dir = experiment({ candidates: 2, max_iterations: 2 });
+    writeFileSync(join(dir, "agent", "agent.ts"), layeredAgent([], []));
+    execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "layered agent"], { cwd: dir });
+    const FIXED = ["alpha", "beta", "delta"];
     const plan: Plan = (s) =>
       s.iteration === 1
-        ? s.candidate === "c1"
-          ? { skills: ["alpha"], variant: "alpha-only" }
-          : { skills: ["delta"], variant: "delta-only" }
+        ? {
+            variant: `r1-${s.candidate}`,
+            source: s.candidate === "c1" ? layeredAgent(FIXED, []) : layeredAgent([], FIXED),
+          }
         : { variant: `neutral-${s.candidate}-${s.iteration}` };
-    server.setResponder(raceCodingModel(plan));
-    const dir = experiment({ candidates: 2, max_iterations: 2 });
+    const model = raceCodingModel(plan);
+    server.setResponder(model);
     await finish(dir);
     const f = facts(dir);
     const [r1, r2] = f.decisions;
     expect(r1!.accept).toBe(true);
-    const up = r1!.candidates.find((c) => c.verdict === "runner-up");
-    if (!up) return; // both beat the champion only when the draws allow it; the rest is covered in unit tests
+    const verdicts = r1!.candidates.map((c) => c.verdict).sort();
+    expect(verdicts).toEqual(["runner-up", "winner"]);
+    const up = r1!.candidates.find((c) => c.verdict === "runner-up")!;
+    // Round 2's c1 is the runner-up's change on the new champion: no coding session made it.
     const regated = r2!.candidates.find((c) => c.id === "c1")!;
-    expect(regated.diff).toBeTruthy();
-    // Never two acceptances from one round; incumbent runs never shared between rounds.
+    expect(regated.regatedFrom).toBe(1);
+    expect(model.sessions.filter((s) => s.iteration === 2 && s.candidate === "c1")).toEqual([]);
+    const changed = up.id === "c1" ? "const ONE" : "const TWO";
+    const kept = up.id === "c1" ? "const TWO" : "const ONE";
+    expect(regated.diff).toContain(`+${changed}`);
+    expect(regated.diff).not.toContain(`+${kept}`);
+    expect(r2!.candidates.find((c) => c.id === "c1")!.verdict).toBe("rejected");
+    // Incumbent runs never shared between rounds; the committed agent is round 1's winner alone.
     for (const t of r2!.incumbentTrials) expect(r1!.incumbentTrials).not.toContain(t);
+    const winner = r1!.candidates.find((c) => c.verdict === "winner")!.id;
+    expect(readFileSync(join(dir, "agent", "agent.ts"), "utf8")).toBe(
+      winner === "c1" ? layeredAgent(FIXED, []) : layeredAgent([], FIXED),
+    );
+    expect(git(dir, "log", "--format=%s").match(/improve:/g)).toHaveLength(1);
   });
 });
