@@ -206,22 +206,16 @@ export function openRepo(root: string): Repo {
     return (await Promise.all(all.map(fromTop))).filter((f) => isEditable(f, specs));
   }
 
+  /** Root-relative files several paths or patterns match in the working tree or the index. */
+  async function worktreeFiles(path: Paths): Promise<string[]> {
+    const args = ["ls-files", "-z", "--full-name", "--cached", "--others", "--exclude-standard", "--"];
+    return Promise.all(splitZ(await git.raw([...args, ...pathspecs(path)])).map(fromTop));
+  }
+
   /** Root-relative files several paths or patterns match in the working tree, the index or HEAD. */
   async function matchedFiles(path: readonly string[]): Promise<string[]> {
-    const now = splitZ(
-      await git.raw([
-        "ls-files",
-        "-z",
-        "--full-name",
-        "--cached",
-        "--others",
-        "--exclude-standard",
-        "--",
-        ...pathspecs(path),
-      ]),
-    );
     const head = (await headCommit()) ? await treeFiles("HEAD", path) : [];
-    return [...new Set([...(await Promise.all(now.map(fromTop))), ...head])].sort();
+    return [...new Set([...(await worktreeFiles(path)), ...head])].sort();
   }
 
   return {
@@ -366,19 +360,7 @@ export function openRepo(root: string): Repo {
         const there = await treeFiles(commit, path);
         if (there.length > 0) await git.raw(["checkout", commit, "--", ...there]);
         const keep = new Set(there);
-        const now = splitZ(
-          await git.raw([
-            "ls-files",
-            "-z",
-            "--full-name",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-            "--",
-            ...pathspecs(path),
-          ]),
-        );
-        for (const f of await Promise.all(now.map(fromTop))) {
+        for (const f of await worktreeFiles(path)) {
           if (keep.has(f)) continue;
           await git.raw(["rm", "-q", "--cached", "--ignore-unmatch", "--", f]);
           rmSync(join(absRoot, f), { force: true });

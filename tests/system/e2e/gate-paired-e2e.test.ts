@@ -11,7 +11,6 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
 import { openExperiment, openJournalAndLog } from "../../../src/cli/experiment.ts";
@@ -20,7 +19,9 @@ import { systemClock } from "../../../src/clock.ts";
 import { holdoutLine, scoreHoldout } from "../../../src/gate/holdout.ts";
 import { firstPassMean } from "../../../src/gate/round.ts";
 import { Journal } from "../../../src/journal/journal.ts";
+import { setEnv } from "../../helpers/env.ts";
 import { REPO_ROOT } from "../../helpers/experiment.ts";
+import { resultTimes } from "../../helpers/result-times.ts";
 import { stochasticAgent } from "../../helpers/stochastic.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
@@ -80,21 +81,6 @@ function trainOnlyAgent(dir: string): string {
     .filter((t) => split(dir).train.includes(t.id))
     .map((t) => t.input.question);
   return `const SEEN = new Set(${JSON.stringify(questions)});\nexport default {\n  run: async (task: { input: { question: string } }) =>\n    SEEN.has(task.input.question)\n      ? { skills: ["alpha", "beta", "delta"], variant: "train-only" }\n      : { skills: [], variant: "train-only" },\n};\n`;
-}
-
-/** When each task result row was written: a task run again rewrites its row. */
-function resultTimes(dir: string): Map<string, number> {
-  const db = new Database(join(dir, "workspace", "journal.sqlite"), { readonly: true });
-  try {
-    const rows = db
-      .prepare(
-        "SELECT agent_hash || ':' || split || ':' || task_id || ':' || trial AS k, created_at AS c FROM task_results",
-      )
-      .all() as { k: string; c: number }[];
-    return new Map(rows.map((r) => [r.k, r.c]));
-  } finally {
-    db.close();
-  }
 }
 
 const FIX = stochasticAgent({ skills: ["alpha", "delta"], variant: "fix-1" });
@@ -213,9 +199,7 @@ describe("the paired gate on stochastic benchmarks, through the CLI", () => {
   }, async () => {
     const dir = copyOf("binary");
     setAgent(dir, stochasticAgent({ variant: "neutral-final" }));
-    const saved = { url: process.env.ANTHROPIC_BASE_URL, key: process.env.ANTHROPIC_API_KEY };
-    process.env.ANTHROPIC_BASE_URL = ENV.ANTHROPIC_BASE_URL;
-    process.env.ANTHROPIC_API_KEY = "test-key";
+    const restoreEnv = setEnv({ ANTHROPIC_BASE_URL: ENV.ANTHROPIC_BASE_URL!, ANTHROPIC_API_KEY: "test-key" });
     const exp = openExperiment({ dir });
     const opened = openJournalAndLog(exp, { stdout: false });
     try {
@@ -239,13 +223,7 @@ describe("the paired gate on stochastic benchmarks, through the CLI", () => {
       );
     } finally {
       opened.journal.close();
-      for (const [k, v] of [
-        ["ANTHROPIC_BASE_URL", saved.url],
-        ["ANTHROPIC_API_KEY", saved.key],
-      ] as const) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
+      restoreEnv();
     }
   });
 });

@@ -8,7 +8,6 @@ import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
 import { openExperiment, openJournalAndLog } from "../../../src/cli/experiment.ts";
@@ -16,7 +15,9 @@ import { createRunnerFor } from "../../../src/cli/services.ts";
 import { systemClock } from "../../../src/clock.ts";
 import { scoreHoldout } from "../../../src/gate/holdout.ts";
 import { Journal } from "../../../src/journal/journal.ts";
+import { setEnv } from "../../helpers/env.ts";
 import { REPO_ROOT } from "../../helpers/experiment.ts";
+import { resultTimes } from "../../helpers/result-times.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const BENCH = join(REPO_ROOT, "benchmarks", "stochastic");
@@ -72,21 +73,6 @@ async function prepare(dir: string): Promise<string> {
 }
 
 const journalOf = (dir: string) => Journal.open(join(dir, "workspace", "journal.sqlite"), { readonly: true });
-
-/** When each task result row was written, by (agent, split, task, trial): a task run again rewrites it. */
-function resultTimes(dir: string): Map<string, number> {
-  const db = new Database(join(dir, "workspace", "journal.sqlite"), { readonly: true });
-  try {
-    const rows = db
-      .prepare(
-        "SELECT agent_hash || ':' || split || ':' || task_id || ':' || trial AS k, created_at AS c FROM task_results",
-      )
-      .all() as { k: string; c: number }[];
-    return new Map(rows.map((r) => [r.k, r.c]));
-  } finally {
-    db.close();
-  }
-}
 
 describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
   beforeAll(async () => {
@@ -200,9 +186,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
   }, async () => {
     const dir = experiment(tempDir("ah-gate-holdout-"));
     writeFileSync(join(dir, "agent", "agent.ts"), agent(["alpha", "beta", "delta"], "final"));
-    const saved = { url: process.env.ANTHROPIC_BASE_URL, key: process.env.ANTHROPIC_API_KEY };
-    process.env.ANTHROPIC_BASE_URL = ENV.ANTHROPIC_BASE_URL;
-    process.env.ANTHROPIC_API_KEY = "test-key";
+    const restoreEnv = setEnv({ ANTHROPIC_BASE_URL: ENV.ANTHROPIC_BASE_URL!, ANTHROPIC_API_KEY: "test-key" });
     const exp = openExperiment({ dir });
     const opened = openJournalAndLog(exp, { stdout: false });
     try {
@@ -223,13 +207,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
       expect(resultTimes(dir)).toEqual(before);
     } finally {
       opened.journal.close();
-      for (const [k, v] of [
-        ["ANTHROPIC_BASE_URL", saved.url],
-        ["ANTHROPIC_API_KEY", saved.key],
-      ] as const) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
+      restoreEnv();
     }
   });
 });

@@ -7,7 +7,6 @@ import { execFileSync, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer } from "../../../dev/llm-server/llm-server.ts";
 import { EXIT_NOTHING_TO_DO } from "../../../src/cli/run.ts";
@@ -19,6 +18,7 @@ import { Journal } from "../../../src/journal/journal.ts";
 import { readResults } from "../../../src/workspace/files.ts";
 import { REPO_ROOT } from "../../helpers/experiment.ts";
 import { layeredAgent, type Plan, raceCodingModel } from "../../helpers/race-coding-model.ts";
+import { resultTimes } from "../../helpers/result-times.ts";
 import { stochasticAgent } from "../../helpers/stochastic.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
@@ -117,26 +117,18 @@ function facts(dir: string) {
   }
 }
 
-/** When each journaled task result was made, by agent, split, task and trial. */
-function resultTimes(dir: string): Map<string, number> {
-  const db = new Database(join(dir, "workspace", "journal.sqlite"), { readonly: true });
-  try {
-    const rows = db
-      .prepare(
-        "SELECT agent_hash || ':' || split || ':' || task_id || ':' || trial AS k, created_at AS c FROM task_results",
-      )
-      .all() as { k: string; c: number }[];
-    return new Map(rows.map((r) => [r.k, r.c]));
-  } finally {
-    db.close();
-  }
-}
-
 const cli = (dir: string, ...a: string[]) =>
   execFileSync(process.execPath, [CLI, ...a, "--dir", dir], {
     encoding: "utf8",
     env: { ...process.env, LOG_LEVEL: "warn" },
   });
+
+/** The working tree clean, and no candidate's copy left (git forgot them too). */
+function expectNothingLeft(dir: string): void {
+  expect(git(dir, "status", "--porcelain")).toBe("");
+  expect(git(dir, "worktree", "list").trim().split("\n")).toHaveLength(1);
+  expect(existsSync(join(dir, "workspace", "candidates"))).toBe(false);
+}
 
 const git = (dir: string, ...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8" });
 
@@ -279,9 +271,7 @@ describe("a race of candidates, through the daemon", () => {
       j.close();
     }
     expect(readFileSync(join(dir, "agent", "agent.ts"), "utf8")).toBe(before);
-    expect(git(dir, "status", "--porcelain")).toBe("");
-    expect(git(dir, "worktree", "list").trim().split("\n")).toHaveLength(1);
-    expect(existsSync(join(dir, "workspace", "candidates"))).toBe(false);
+    expectNothingLeft(dir);
   });
 
   it("a deadline passed mid-race lets the round finish to its decision, and starts no other", {
@@ -302,9 +292,7 @@ describe("a race of candidates, through the daemon", () => {
     expect(f.decisions.map((d) => [d.iteration, d.accept, d.winner])).toEqual([[1, true, "c2"]]);
     expect(f.run.stopReason).toMatch(/deadline/);
     expect(git(dir, "log", "--format=%s").match(/improve:/g)).toHaveLength(1);
-    expect(git(dir, "status", "--porcelain")).toBe("");
-    expect(git(dir, "worktree", "list").trim().split("\n")).toHaveLength(1);
-    expect(existsSync(join(dir, "workspace", "candidates"))).toBe(false);
+    expectNothingLeft(dir);
   });
 
   it("a runner-up is re-gated against the new champion the next round, never merged blind", {

@@ -43,7 +43,7 @@ describe("what `editable` names", () => {
     const { config, errors } = validateConfig({ benchmark: "example", editable: bad });
     expect(config).toBeNull();
     expect(errors).toHaveLength(bad.length);
-    bad.forEach((b, i) => expect(errors[i]).toContain(`editable.${i}: got "${b}"`));
+    for (const [i, b] of bad.entries()) expect(errors[i]).toContain(`editable.${i}: got "${b}"`);
     expect(validateConfig({ benchmark: "example", editable: ["agent/prompts/*.md"] }).errors).toEqual([]);
   });
 
