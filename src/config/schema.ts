@@ -17,7 +17,7 @@ export const configSchema = z.strictObject({
     })
     .default("agent/agent.ts")
     .describe(
-      "The agent under optimization, relative to the experiment directory: TypeScript (`.ts`) or Python (`.py`). The only file the coding agent may edit.",
+      "The agent under optimization, relative to the experiment directory: TypeScript (`.ts`) or Python (`.py`). The coding agent may edit it, and only it unless `editable` names more.",
     ),
   editable: z
     .array(z.string().min(1))
