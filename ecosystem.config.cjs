@@ -22,8 +22,10 @@ module.exports = {
       exec_mode: "fork",
       instances: 1,
       autorestart: true,
-      // Restarts back off 1 s, 1.5 s, 2.25 s … up to 15 s, so a crash loop or a long outage is not hammered.
-      exp_backoff_restart_delay: 1000,
+      // No restart_delay or exp_backoff_restart_delay: with either, pm2 7 shows an app that exited with a stop
+      // code as "waiting restart" for ever (God.js sets that status before it looks at the code), so a finished
+      // run would never read "stopped". The daemon backs off itself instead: paused by an outage, a full disk or
+      // Redis down, it waits 5 s, doubling per pause in a row up to 5 min, before it exits 75.
       // 2 (bad usage or config) and 64 (the run is over: done, or nothing to resume) stop it for good. Not 0:
       // pm2 7 reports a process killed by a signal (SIGKILL, the OOM killer) as exit code 0 (`code || 0` in
       // God.js), so listing 0 would leave a killed daemon dead. Crashes, signals, 1 and 75 (paused on an
@@ -35,6 +37,7 @@ module.exports = {
       max_restarts: 1000,
       min_uptime: 5000,
       // One pino JSON object per line: no `time`, no `log_date_format`, no `log_type: "json"` (they rewrite lines).
+      // Progress is in those lines (out_file); the error file gets only what went wrong.
       out_file: path.join(logs, "pm2-out.log"),
       error_file: path.join(logs, "pm2-err.log"),
       merge_logs: true,

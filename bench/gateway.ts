@@ -15,6 +15,7 @@ import { LoopbackEndpoint } from "../src/gateway/endpoint.ts";
 import { createGateway } from "../src/gateway/gateway.ts";
 import { agentTargets } from "../src/gateway/providers.ts";
 import { createRunBudget } from "../src/gateway/reservations.ts";
+import { latencyFigures, round } from "./figures.ts";
 import { startServerProcess } from "./llm-server-process.ts";
 
 const CALLS = Number(process.env.BENCH_GATEWAY_CALLS ?? 300);
@@ -74,12 +75,6 @@ async function startGatewayProcess(upstream: string) {
   };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-const round = (ms: number) => Math.round(ms * 100) / 100;
-
 /**
  * Alternates a direct call and one through the gateway, and reports both, the difference, and the gateway's
  * own CPU per call (which, unlike wall time, does not depend on how busy the machine's other processes are).
@@ -99,17 +94,7 @@ async function measure(direct: () => Promise<unknown>, gated: () => Promise<unkn
     if (i === WARMUP - 1) cpuBefore = await cpuMs();
   }
   const cpuPerCall = ((await cpuMs()) - cpuBefore) / CALLS;
-  const d = times.direct.sort((a, b) => a - b);
-  const g = times.gated.sort((a, b) => a - b);
-  return {
-    direct_p50_ms: round(percentile(d, 50)),
-    direct_p99_ms: round(percentile(d, 99)),
-    gateway_p50_ms: round(percentile(g, 50)),
-    gateway_p99_ms: round(percentile(g, 99)),
-    added_p50_ms: round(percentile(g, 50) - percentile(d, 50)),
-    added_p99_ms: round(percentile(g, 99) - percentile(d, 99)),
-    gateway_cpu_per_call_ms: round(cpuPerCall),
-  };
+  return { ...latencyFigures(times.direct, times.gated, "gateway"), gateway_cpu_per_call_ms: round(cpuPerCall) };
 }
 
 async function bench(): Promise<void> {

@@ -1,6 +1,8 @@
 /** `npm run bench`: figures, not pass/fail. Speed and memory live here, never in the tests. */
 import { benchOrchestrator } from "./orchestrator.ts";
 import { benchRunner, benchStartup } from "./runner.ts";
+import { benchSealedGateway } from "./sealed-gateway.ts";
+import { benchBigReplies, benchSoak } from "./soak.ts";
 
 const print = (title: string, figures: Record<string, number>) => {
   process.stdout.write(`\n${title}\n`);
@@ -16,6 +18,12 @@ if (process.argv[2] === "distributed") {
 }
 
 print("orchestrator (zero-cost steps, synchronous = FULL)", await benchOrchestrator());
+// A long night in flat memory: RSS and journal bytes per iteration after a 50-iteration warm-up.
+print(
+  "soak (300 iterations: real journal, record, learnings, steering and the gate's benchmark loads; stand-in models)",
+  await benchSoak(300),
+);
+print("six 10 MB model replies held as a train task's trace events", await benchBigReplies());
 print("agent process start-up to a loaded agent (median of 5)", {
   sandbox_bwrap_ms: await benchStartup("bwrap"),
   sandbox_none_ms: await benchStartup("none"),
@@ -32,3 +40,5 @@ print(
   "runner, unsealed (200 tasks, 50 ms replies, concurrency 16, warm process)",
   await benchRunner(50, { sandbox: "none" }),
 );
+// An unmodified SDK inside the sandbox: the endpoint on its loopback, the channel, the gateway, the test server.
+print("model call from inside the sandbox (openai SDK, 300 sequential calls) vs direct", await benchSealedGateway(300));

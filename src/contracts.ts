@@ -92,6 +92,8 @@ export interface GateOutput {
   candidates?: CandidateOutcome[];
   /** The accepted candidate's paired first-pass improvement over the incumbent, with its interval. */
   improvement?: Improvement | null;
+  /** Why the winner of a race of several candidates won, in one line (null: no race, or nothing accepted). */
+  why?: string | null;
   /** `bayes`: posterior probability that the edit is a real improvement (and that it is harmful). */
   pGood?: number | null;
   pBad?: number | null;

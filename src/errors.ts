@@ -130,7 +130,12 @@ const IO_ERROR = new Set(["EIO"]);
  * error wherever it happens, turned into a typed error that says what to do. Null for anything else.
  * `journalFile` names the journal in a SQLite error's message (SQLite does not say which file).
  */
-export function classifyFault(error: unknown, journalFile = "workspace/journal.sqlite"): HarnessError | null {
+export function classifyFault(
+  error: unknown,
+  journalFile = "workspace/journal.sqlite",
+  /** What continues once the cause is fixed: the run's resume, or the command again (prepare). */
+  next = "then `auto-harness resume` (under pm2 the paused run resumes by itself)",
+): HarnessError | null {
   if (error instanceof HarnessError || !(error instanceof Error)) return null;
   const code = (error as NodeJS.ErrnoException).code;
   if (typeof code !== "string") return null;
@@ -142,7 +147,7 @@ export function classifyFault(error: unknown, journalFile = "workspace/journal.s
       cause: error,
       exitCode: EXIT_RESUMABLE,
     });
-  const resume = "then `auto-harness resume` (under pm2 the paused run resumes by itself)";
+  const resume = next;
   if (DISK_FULL.has(code) || is("SQLITE_FULL")) {
     return storage("disk full", `free space on the experiment's disk and in the temp dir, ${resume}`);
   }

@@ -4,27 +4,72 @@
  * child processes; this process serves the simulated models and condenses the daemon's JSON log lines.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { findBwrap } from "../../src/benchmark/sealed/sandbox.ts";
 import { type ScriptStep, startTestLlmServer } from "../llm-server/llm-server.ts";
-import { SIMULATED_PREFIX, simulatedAgentModel } from "./simulated-agent-model.ts";
+import { asMessagesRequest, SIMULATED_PREFIX, simulatedAgentModel } from "./simulated-agent-model.ts";
 import { isCodingAgentRequest, simulatedCodingModel } from "./simulated-coding-model.ts";
+
+/** A fifth of the tasks sealed away: the night ends with the holdout's verdict, as a real one does. */
+const DEMO_HOLDOUT = 0.2;
+
+export const UNSEALED_BANNER = [
+  "",
+  "UNSEALED: bubblewrap (bwrap) is not installed here, so this demo runs the agent under test without the",
+  "sandbox (sandbox: none): it could reach the network and read the experiment. Everything else is the same.",
+  "For the sealed run: on Debian or Ubuntu `sudo apt-get install bubblewrap`, then `npm run demo` again;",
+  "on macOS, in a Linux VM or container with bubblewrap (docs/sandbox.md#platforms).",
+  "",
+  "",
+].join("\n");
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CLI = join(REPO_ROOT, "bin", "auto-harness.js");
 
-export function demoConfig(maxIterations: number, python = false): string {
+export type DemoProvider = "anthropic" | "openai";
+
+export interface DemoSetting {
+  /** false where bubblewrap is missing: the agent runs unsealed (`sandbox: none`), and the banner says so. */
+  sealed?: boolean;
+  /** Tasks sealed away and scored once at the end, so the morning's verdict has something to say. */
+  holdoutFraction?: number;
+  /** Shown beside the spend, as a real night's budget is. */
+  budgetUsd?: number;
+  /** The format the agent calls its model in; with OpenAI's, its provider is the test server at `serverUrl`. */
+  provider?: DemoProvider;
+  serverUrl?: string;
+}
+
+export function demoConfig(maxIterations: number, python = false, setting: DemoSetting = {}): string {
+  const openai = setting.provider === "openai";
   return [
     "# Offline demo: both models are simulated by the local test LLM server (dev/demo/).",
     "benchmark: example",
+    ...(setting.sealed === false
+      ? [
+          "# bubblewrap is not installed here: the agent under test runs unsealed (see docs/sandbox.md#platforms).",
+          "sandbox: none",
+        ]
+      : []),
+    ...(setting.holdoutFraction === undefined ? [] : [`holdout_fraction: ${setting.holdoutFraction}`]),
+    ...(setting.budgetUsd === undefined ? [] : [`budget_usd: ${setting.budgetUsd}`]),
     ...(python
       ? ["# The agent under optimization is Python (agent/templates/example.py), run by the Python runtime."]
       : []),
     ...(python ? ["agent_file: agent/agent.py"] : []),
-    "agent_model: simulated-agent",
+    ...(openai
+      ? [
+          "# The agent calls its model in OpenAI's format with the openai package (agent/templates/example-openai.ts),",
+          "# through the harness's gateway; its provider is the test server.",
+          "agent_model: openai/simulated-agent",
+          "providers:",
+          `  openai: { format: openai, base_url: "${setting.serverUrl ?? ""}/v1", api_key_env: null }`,
+        ]
+      : ["agent_model: simulated-agent"]),
     "coding_model: simulated-coder",
     `max_iterations: ${maxIterations}`,
     "patience: 5",
@@ -113,7 +158,21 @@ export interface DemoOptions {
   iterations?: number;
   /** Improve the Python agent (agent/agent.py) instead of the TypeScript one. */
   python?: boolean;
+  /** The format the agent calls its model in: the Messages API through ctx.client, or OpenAI's through `openai`. */
+  provider?: DemoProvider;
   stdout?: NodeJS.WritableStream;
+}
+
+/**
+ * The OpenAI demo's agent imports `openai` from its experiment's node_modules: the harness's own copy, linked in
+ * as pnpm links a package, and the template it starts from.
+ */
+function openaiAgent(dir: string): void {
+  mkdirSync(join(dir, "node_modules"), { recursive: true });
+  symlinkSync(join(REPO_ROOT, "node_modules", "openai"), join(dir, "node_modules", "openai"));
+  mkdirSync(join(dir, "agent"), { recursive: true });
+  copyFileSync(join(REPO_ROOT, "agent", "templates", "example-openai.ts"), join(dir, "agent", "agent.ts"));
+  writeFileSync(join(dir, ".gitignore"), "node_modules/\n");
 }
 
 /** Runs the demo; returns the exit code. */
@@ -126,23 +185,50 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     out.write(`${dir} already holds an experiment; pick a fresh --dir\n`);
     return 2;
   }
+  const provider = options.provider ?? "anthropic";
+  if (provider === "openai" && options.python) {
+    out.write("--provider openai runs the TypeScript agent on the openai package; leave out --python\n");
+    return 2;
+  }
   mkdirSync(dir, { recursive: true });
   // Its own repository: inside ours, prepare would otherwise commit into the harness's history.
   git(dir, ["init", "-q"]);
-  writeFileSync(join(dir, "experiment_config.yaml"), demoConfig(options.iterations ?? 4, options.python ?? false));
   const agentFile = options.python ? "agent/agent.py" : "agent/agent.ts";
+  const sealed = findBwrap() !== null;
 
   const server = await startTestLlmServer({
-    responder: (req, index) =>
-      isCodingAgentRequest(req) ? narrate(simulatedCodingModel(req, index), out) : simulatedAgentModel(req, index),
+    // What its model list shows: an OpenAI-format provider is checked against it before the run.
+    models: ["simulated-agent", "simulated-coder"],
+    responder: (req, index) => {
+      if (isCodingAgentRequest(req)) return narrate(simulatedCodingModel(req, index), out);
+      const messages = req.path.startsWith("/v1/chat/completions") ? asMessagesRequest(req) : req;
+      return simulatedAgentModel(messages, index);
+    },
   });
+  writeFileSync(
+    join(dir, "experiment_config.yaml"),
+    demoConfig(options.iterations ?? 4, options.python ?? false, {
+      sealed,
+      holdoutFraction: DEMO_HOLDOUT,
+      budgetUsd: 20,
+      provider,
+      serverUrl: server.url,
+    }),
+  );
+  if (provider === "openai") openaiAgent(dir);
   const env: NodeJS.ProcessEnv = { ...process.env, ANTHROPIC_BASE_URL: server.url, LOG_LEVEL: "info" };
   // No real key may leak into a demo: the local server needs none.
   delete env.ANTHROPIC_API_KEY;
   const rel = (p: string) => relative(process.cwd(), p) || ".";
   out.write(`auto-harness offline demo in ${rel(dir)}\n`);
+  if (!sealed) out.write(UNSEALED_BANNER);
   out.write(
-    `Both models are simulated: replies come from a local test server (${server.url}), marked "${SIMULATED_PREFIX}".\n\n`,
+    `Both models are simulated: replies come from a local test server (${server.url}), marked "${SIMULATED_PREFIX}".\n`,
+  );
+  out.write(
+    provider === "openai"
+      ? "The agent calls its model in OpenAI's format (Chat Completions, the openai package) through the harness's gateway.\n\n"
+      : "\n",
   );
   try {
     out.write("$ auto-harness prepare\n");
@@ -171,6 +257,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   out.write(`\njournal:  ${rel(join(ws, "journal.sqlite"))}   (auto-harness status --dir ${rel(dir)})\n`);
   out.write(`logs:     ${rel(join(ws, "logs"))}/   (npx pino-pretty < the log file)\n`);
   out.write(`report:   ${rel(join(ws, "report.html"))}\n`);
+  out.write(`view:     npx auto-harness view --dir ${rel(dir)}   (every run, round, candidate and train transcript)\n`);
   return 0;
 }
 
@@ -188,16 +275,23 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       dir: { type: "string" },
       iterations: { type: "string" },
       python: { type: "boolean" },
+      provider: { type: "string" },
       help: { type: "boolean" },
     },
   });
   if (values.help) {
-    process.stdout.write("usage: npm run demo -- [--dir <scratch dir>] [--iterations <n>] [--python]\n");
+    process.stdout.write(
+      "usage: npm run demo -- [--dir <scratch dir>] [--iterations <n>] [--python] [--provider anthropic|openai]\n",
+    );
+  } else if (values.provider !== undefined && values.provider !== "anthropic" && values.provider !== "openai") {
+    process.stdout.write(`--provider: got ${JSON.stringify(values.provider)}; expected anthropic or openai\n`);
+    process.exitCode = 2;
   } else {
     const code = await runDemo({
       ...(values.dir ? { dir: values.dir } : {}),
       ...(values.iterations ? { iterations: Number(values.iterations) } : {}),
       ...(values.python ? { python: true } : {}),
+      ...(values.provider ? { provider: values.provider as DemoProvider } : {}),
     });
     process.exitCode = code;
   }

@@ -155,6 +155,48 @@ const DAY = 86_400_000;
 const TODAY = "2025-06-15";
 const money = (n: number): string => `$${(Math.round(n * 100) / 100).toFixed(2)}`;
 
+/**
+ * An OpenAI Chat Completions request as the Messages API would carry it (system text, tools with their input
+ * schemas, tool calls and their results as blocks), so the same simulated model answers either format; the test
+ * server writes its answer back in the format it was asked in.
+ */
+export function asMessagesRequest(req: RecordedRequest): RecordedRequest {
+  const body: Json = req.body ?? {};
+  const chat: Json[] = Array.isArray(body.messages) ? body.messages : [];
+  const text = (content: Json) => (typeof content === "string" ? content : blockText(content));
+  const system = chat
+    .filter((m) => m.role === "system" || m.role === "developer")
+    .map((m) => text(m.content))
+    .join("\n");
+  const tools = (Array.isArray(body.tools) ? body.tools : []).map((t: Json) => ({
+    name: t.function?.name,
+    description: t.function?.description,
+    input_schema: t.function?.parameters ?? {},
+  }));
+  const messages: Json[] = [];
+  for (const m of chat) {
+    if (m.role === "user") messages.push({ role: "user", content: text(m.content) });
+    else if (m.role === "assistant") {
+      const calls = (m.tool_calls ?? []).map((c: Json) => ({
+        type: "tool_use",
+        id: c.id,
+        name: c.function?.name,
+        input: parseJson(c.function?.arguments || "{}"),
+      }));
+      messages.push({
+        role: "assistant",
+        content: [...(m.content ? [{ type: "text", text: m.content }] : []), ...calls],
+      });
+    } else if (m.role === "tool") {
+      const result = { type: "tool_result", tool_use_id: m.tool_call_id, content: text(m.content) };
+      const last = messages.at(-1);
+      if (last?.role === "user" && Array.isArray(last.content)) last.content.push(result);
+      else messages.push({ role: "user", content: [result] });
+    }
+  }
+  return { ...req, body: { ...body, system, tools, messages } };
+}
+
 /** The Responder: `(request, index) → next step` for the test LLM server. */
 export function simulatedAgentModel(req: RecordedRequest, _index = 0): ScriptStep {
   const body: Json = req.body ?? {};

@@ -41,6 +41,11 @@ export type Responder = (req: RecordedRequest, index: number) => ScriptStep | Pr
 export interface TestLlmServer {
   url: string;
   requests: RecordedRequest[];
+  /**
+   * The requests whose reply (with its usage) was written whole to a client still there to read it: what a
+   * provider bills. A reply whose client had gone (a killed harness) is not written, nor counted.
+   */
+  served: RecordedRequest[];
   enqueue(...steps: ScriptStep[]): void;
   setResponder(r: Responder | null): void;
   /** Scripted steps not yet consumed. */
@@ -88,6 +93,7 @@ export async function startTestLlmServer(opts: TestLlmServerOptions = {}): Promi
   const script: ScriptStep[] = [...(opts.script ?? [])];
   let responder: Responder | null = opts.responder ?? null;
   const requests: RecordedRequest[] = [];
+  const served: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let messageSeq = 0;
@@ -215,7 +221,9 @@ export async function startTestLlmServer(opts: TestLlmServerOptions = {}): Promi
     if (!("reply" in step)) return fault(req, res, rec, step, w);
     const delay = step.delayMs ?? opts.defaultDelayMs ?? 0;
     if (delay > 0) await wait(delay);
-    if (res.destroyed) return;
+    // The client hung up (or died) while the reply was being made: nothing is sent, nothing billed.
+    if (res.destroyed || req.socket.destroyed || req.socket.readableEnded) return;
+    res.once("finish", () => served.push(rec));
     const message = buildMessage(rec, step);
     if (rec.body?.stream === true) return w.stream(res, message, rec);
     return w.reply(res, message, rec);
@@ -275,6 +283,7 @@ export async function startTestLlmServer(opts: TestLlmServerOptions = {}): Promi
   return {
     url: `http://${host}:${address.port}`,
     requests,
+    served,
     enqueue: (...steps) => {
       script.push(...steps);
     },

@@ -5,17 +5,18 @@
  * instances have `run(task, ctx)` (constructed once per benchmark run, with no arguments).
  * `run` returns the final answer (any JSON-serialisable value; the example benchmark expects a string).
  *
- * The agent runs sealed (bubblewrap): it sees node, the SDK and its own file, read-only, and a private /tmp;
- * no network, no environment variables, nothing of the experiment directory or the benchmark's answers.
- * The agent lives in the operator's experiment directory, so it may import types only, and only from
- * "@anthropic-ai/sdk" (`import type Anthropic from "@anthropic-ai/sdk"`): type imports are erased at load,
- * value imports would not resolve there. Everything it needs at run time comes through `ctx`.
+ * The agent runs sealed (bubblewrap): it sees node, its own file and the experiment's own packages, read-only,
+ * and a private /tmp; no network but an endpoint on its own loopback that leads to the harness's model gateway,
+ * no key, nothing else of the experiment directory or the benchmark's answers. It may import Node's built-ins
+ * and the packages the experiment installed (its node_modules); type imports are erased at load.
  *
  * - `ctx.model` is the config's `agent_model`; an agent must not hard-code a model.
- * - `ctx.client` is an Anthropic SDK client whose requests the harness forwards to the configured endpoint
- *   (the agent's process has no network and no key; only the Messages API is forwarded). The harness
- *   records every request and response in the task's train trace and journals the usage it reads from
- *   the replies as "agent" spend. For the test split nothing of the exchange is kept, only the usage counts.
+ * - `ctx.client` is an Anthropic SDK client whose requests go to the harness's gateway, as do an unmodified
+ *   SDK's by base URL (OPENAI_BASE_URL, ANTHROPIC_BASE_URL and a placeholder key are in its environment): the
+ *   gateway forwards the Messages API and OpenAI's formats, for the models the config names, with the key the
+ *   harness holds. The harness records every request and response in the task's train trace and journals the
+ *   usage it reads from the replies as "agent" spend, as each call is paid. For the test split nothing of the
+ *   exchange is kept, only the usage counts.
  * - `ctx.trace.note(message, data?)` adds the agent's own notes to the train trace (size-capped, marked as the agent's).
  * - `ctx.signal` aborts when the task is cancelled (timeout, shutdown); pass it to SDK calls.
  * - `ctx.env` is benchmark-specific; its functions run in the harness (arguments and results must be JSON).

@@ -22,6 +22,7 @@ import { createCommandExecutor } from "./command-executor.ts";
 import type { TaskExecutor, TaskOutcome } from "./executor.ts";
 import { allNonTransient, describeClasses } from "./failure.ts";
 import { createLocalExecutor } from "./local/executor.ts";
+import { type AgentModels, journaledModels, modelTargets } from "./models.ts";
 import { scorerFaultCheck } from "./scorer-fault.ts";
 import { type SandboxMode, sandboxSpec } from "./sealed/sandbox.ts";
 import { writeTrainTrace } from "./traces.ts";
@@ -45,9 +46,13 @@ export interface RunnerOptions {
   reuse?: boolean;
   /** Type-check the agent with tsc before running it (default true); a load is always checked. */
   typeCheck?: boolean;
-  /** Endpoint of the agent's client (default ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY). */
+  /** The environment the providers' base URLs and keys are read from (default: the harness's own). */
+  agentEnv?: NodeJS.ProcessEnv;
+  /** The built-in `anthropic` provider's endpoint and key (default ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY). */
   agentBaseURL?: string;
   agentApiKey?: string;
+  /** The agent's models (default: the gateway over the config's providers, journaling each paid call). */
+  models?: AgentModels;
   /** The SDK's own retries inside the agent's client (default 2). */
   agentMaxRetries?: number;
   /** How often the child proves its event loop is alive (default 250 ms). */
@@ -93,7 +98,12 @@ function defaultExecutor(options: RunnerOptions, clock: Clock): TaskExecutor {
   const { adapter, config, log, root } = options;
   const p = paths(root);
   if (adapter.kind === "command") {
-    return createCommandExecutor({ adapter, clock, traces: { latest: p.tracesLatest, baseline: p.tracesBaseline } });
+    return createCommandExecutor({
+      adapter,
+      clock,
+      traces: { latest: p.tracesLatest, baseline: p.tracesBaseline },
+      models: options.models ?? runnerModels(options, clock),
+    });
   }
   return createLocalExecutor({
     adapter,
@@ -102,16 +112,29 @@ function defaultExecutor(options: RunnerOptions, clock: Clock): TaskExecutor {
     model: config.agent_model,
     concurrency: config.max_concurrency,
     timeoutMs: config.per_task_timeout * 1000,
-    upstream: {
-      baseURL: options.agentBaseURL ?? process.env.ANTHROPIC_BASE_URL ?? null,
-      apiKey: options.agentApiKey ?? process.env.ANTHROPIC_API_KEY ?? null,
-    },
-    sandbox: sandboxSpec(config, options.sandbox),
+    models: options.models ?? runnerModels(options, clock),
+    sandbox: sandboxSpec(config, options.sandbox, root),
     ...(options.warmSpare === undefined ? {} : { warmSpare: options.warmSpare }),
     maxRetries: options.agentMaxRetries ?? 2,
     heartbeatMs: options.heartbeatMs ?? 250,
     typeCheck: options.typeCheck ?? true,
     warn: (obj, msg) => log.warn(obj, msg),
+  });
+}
+
+/** The gateway over the config's models, with the runner's overrides of the `anthropic` provider. */
+function runnerModels(options: RunnerOptions, clock: Clock): AgentModels {
+  const env: NodeJS.ProcessEnv = {
+    ...(options.agentEnv ?? process.env),
+    ...(options.agentBaseURL ? { ANTHROPIC_BASE_URL: options.agentBaseURL } : {}),
+    ...(options.agentApiKey ? { ANTHROPIC_API_KEY: options.agentApiKey } : {}),
+  };
+  return journaledModels({
+    targets: modelTargets(options.config, env),
+    clock,
+    ledger: options.journal.ledger,
+    budgetUsd: options.config.budget_usd,
+    log: options.log,
   });
 }
 
@@ -196,8 +219,8 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     // Counts only, for status and the live view; at most one write a second.
     let progressAt = Number.NEGATIVE_INFINITY;
     const journalProgress = (doneNow: number, etaS: number | null, force: boolean): void => {
-      if (request.runId === null || (!force && clock.now() - progressAt < 1000)) return;
-      progressAt = clock.now();
+      if (request.runId === null || (!force && clock.monotonic() - progressAt < 1000)) return;
+      progressAt = clock.monotonic();
       journal.runs.putProgress({
         runId: request.runId,
         iteration: request.iteration ?? null,
@@ -209,7 +232,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     };
     journalProgress(reused, null, true);
 
-    const started = clock.now();
+    const started = clock.monotonic();
     const traceWrites: Promise<unknown>[] = [];
     let done = 0;
     let passed = [...rewards.values()].reduce((n, m) => n + [...m.values()].filter(passes).length, 0);
@@ -256,7 +279,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
       }
       done += 1;
       if (passes(o.reward)) passed += 1;
-      const elapsed = clock.now() - started;
+      const elapsed = clock.monotonic() - started;
       const etaS = Math.round(((elapsed / done) * (missingCount - done)) / 1000);
       const progress = {
         split,

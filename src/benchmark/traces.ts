@@ -51,6 +51,23 @@ export function readTraceResult(latestDir: string, taskId: string): TraceResultR
 }
 
 /**
+ * Most of one model request or reply, or one tool's input or output, that a trace keeps while its task runs and
+ * on disk: more than a reader of traces uses (the coding agent pages tool results of 20 000 characters), and six
+ * 10 MB replies kept whole took the daemon to 1.6 GB.
+ */
+export const TRACE_BODY_MAX_CHARS = 256 * 1024;
+
+/** A body as a trace keeps it: whole within the cap, else its head and how long it was. */
+export function keptBody(value: unknown, maxChars = TRACE_BODY_MAX_CHARS): unknown {
+  if (value === null || value === undefined) return value;
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  if (text === undefined || text.length <= maxChars) return value;
+  // A copy, not a slice: V8 keeps a slice's whole parent string alive, the very 10 MB this cap lets go of.
+  const head = Buffer.from(text.slice(0, maxChars), "utf8").toString("utf8");
+  return { truncated: true, chars: text.length, head };
+}
+
+/**
  * Text the agent under test chose (its notes, answer, error and stderr) reaches the coding model through the
  * traces: it is capped and fenced as the agent's, so it reads as evidence, never as the harness speaking.
  */

@@ -9,10 +9,9 @@
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parse, stringify } from "yaml";
 import { z } from "zod";
 import { agentHashOf } from "../benchmark/runner.ts";
-import { validateConfig } from "../config/load.ts";
+import { parseYaml, validateConfig, yamlText } from "../config/load.ts";
 import { UserError } from "../errors.ts";
 import { bestSoFar, pinSplit } from "../gate/records.ts";
 import { openRepo } from "../git/repo.ts";
@@ -155,7 +154,7 @@ export async function adoptCommand(options: AdoptOptions): Promise<number> {
   // Read everything first: a missing or damaged file stops adopt before anything is written.
   if (!existsSync(p.config)) throw new UserError("RUN_STATE", `${p.config}: not found; is ${root} an experiment?`);
   const configText = readFileSync(p.config, "utf8");
-  const current = validateConfig(parse(configText));
+  const current = validateConfig(parseYaml(configText));
   if (current.config) {
     if (existsSync(p.split) && existsSync(p.results)) {
       say(`kept     ${root} (already an auto-harness experiment)`);
@@ -163,7 +162,7 @@ export async function adoptCommand(options: AdoptOptions): Promise<number> {
     }
     throw new UserError("RUN_STATE", `${root} has our config but is not prepared; run \`auto-harness prepare\``);
   }
-  const originalParsed = originalConfigSchema.safeParse(parse(configText) ?? {});
+  const originalParsed = originalConfigSchema.safeParse(parseYaml(configText) ?? {});
   if (!originalParsed.success) {
     throw new UserError(
       "CONFIG_INVALID",
@@ -216,7 +215,7 @@ export async function adoptCommand(options: AdoptOptions): Promise<number> {
   renameSync(p.config, join(root, ORIGINAL_CONFIG));
   writeFileAtomic(
     p.config,
-    `# Adopted from the Python original (its config: ${ORIGINAL_CONFIG}).\n${stringify(config, { lineWidth: 0 })}`,
+    `# Adopted from the Python original (its config: ${ORIGINAL_CONFIG}).\n${yamlText(config)}`,
   );
   say(
     `wrote    experiment_config.yaml (benchmark command, agent_file ${ORIGINAL_AGENT}); the original's kept as ${ORIGINAL_CONFIG}`,

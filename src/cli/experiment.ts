@@ -29,9 +29,9 @@ export function openExperiment(options: GlobalOptions): Experiment {
 }
 
 /** Commands that read the split and the baseline refuse (exit 2, nothing written) before `prepare`. */
-export function requirePrepared(exp: Experiment): void {
+export function requirePrepared(exp: Experiment, what = ""): void {
   if (!existsSync(exp.paths.split) || !existsSync(exp.paths.results)) {
-    throw new UserError("RUN_STATE", `${exp.root} is not prepared; run \`auto-harness prepare\` first`);
+    throw new UserError("RUN_STATE", `${exp.root} is not prepared; run \`auto-harness prepare\` first${what}`);
   }
 }
 

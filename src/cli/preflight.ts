@@ -3,9 +3,12 @@
  * fix, and the command exits 2 before anything is paid. A check is a small object in a list, so a new
  * requirement (a tool, a file) is one more entry.
  */
+
+import { commandProblem } from "../benchmark/adapters/command.ts";
 import type { Clock } from "../clock.ts";
 import { type Config, modelRef, providersOf } from "../config/schema.ts";
-import { errorMessage, UserError } from "../errors.ts";
+import { probeRedis, redisWhere } from "../distributed/queue.ts";
+import { EXIT_RESUMABLE, errorMessage, HarnessError, UserError } from "../errors.ts";
 import { checkOpenaiProvider } from "../gateway/check.ts";
 import { knownPrice } from "../gateway/prices.ts";
 import { agentModelRefs, agentTargets, type Provider, resolveProvider } from "../gateway/providers.ts";
@@ -180,27 +183,62 @@ export const priceCheck: PreflightCheck = {
   },
 };
 
-/** What `run`, `resume` and `daemon` check, cheapest first. */
-export const RUN_CHECKS: PreflightCheck[] = [
-  deadlineCheck,
-  budgetCheck,
+/** How long a Redis may take to answer before `prepare`, `run` or a worker refuses it. */
+export const REDIS_CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * `executor: bullmq` needs its Redis: a wrong or unreachable `redis_url` is refused within a connect timeout
+ * instead of hanging on "running baseline". A run that used it before may only be waiting for it to come back:
+ * unreachable then pauses (exit 75, pm2 retries) rather than refusing.
+ */
+export const redisCheck: PreflightCheck = {
+  name: "redis",
+  check: async ({ config, resuming }) => {
+    if (config.executor !== "bullmq" || !config.redis_url) return null;
+    const problem = await probeRedis(config.redis_url, REDIS_CONNECT_TIMEOUT_MS);
+    if (!problem) return null;
+    const line = `redis_url ${redisWhere(config.redis_url)}: ${problem.why}; check redis_url in experiment_config.yaml and that redis-server runs there`;
+    if (resuming && problem.unreachable) {
+      throw new HarnessError("INFRA_FAILURE", `${line}; the run stays paused until Redis answers`, {
+        exitCode: EXIT_RESUMABLE,
+      });
+    }
+    return line;
+  },
+};
+
+/** A `command` benchmark's program must be there: a missing one would fail every task, hours into the night. */
+export const commandCheck: PreflightCheck = {
+  name: "benchmark command",
+  check: ({ config, root, env }) =>
+    config.benchmark === "command" && config.command ? commandProblem(config.command.run, root, env.PATH) : null,
+};
+
+/** What `prepare` checks before it pays for the baseline, cheapest first. */
+export const PREPARE_CHECKS: PreflightCheck[] = [
+  commandCheck,
   apiKeyCheck,
   providerKeyCheck,
+  redisCheck,
   endpointCheck,
   priceCheck,
 ];
-/** What `prepare` checks before it pays for the baseline. */
-export const PREPARE_CHECKS: PreflightCheck[] = [apiKeyCheck, providerKeyCheck, endpointCheck, priceCheck];
+/** What `run`, `resume` and `daemon` check: the run's limits, then what `prepare` checks. */
+export const RUN_CHECKS: PreflightCheck[] = [deadlineCheck, budgetCheck, ...PREPARE_CHECKS];
 /** Checks that need no API (stand-in steps in tests and benchmarks). */
-export const LIMIT_CHECKS: PreflightCheck[] = [deadlineCheck, budgetCheck];
+export const LIMIT_CHECKS: PreflightCheck[] = [deadlineCheck, budgetCheck, commandCheck, redisCheck];
 
-/** Runs the checks in order; the first failure ends the command with exit 2 and its line. */
+/**
+ * Runs the checks in order; the first failure ends the command with exit 2 and its line (a check's own typed
+ * error, such as a resumed run's Redis that is away, ends it with that error's code).
+ */
 export async function runPreflight(checks: readonly PreflightCheck[], ctx: PreflightContext): Promise<void> {
   for (const c of checks) {
     let problem: string | null;
     try {
       problem = await c.check(ctx);
     } catch (error) {
+      if (error instanceof HarnessError) throw error;
       problem = `${c.name} check failed: ${errorMessage(error)}`;
     }
     if (problem) throw new UserError("PREFLIGHT_FAILED", problem);

@@ -2,6 +2,7 @@ import { relative } from "node:path";
 import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
+import { classifyFault } from "../errors.ts";
 import {
   fitRewards,
   HOLDOUT_GAIN,
@@ -9,12 +10,20 @@ import {
   type RecordedBaseline,
   recordBaseline,
 } from "../experiment/baseline.ts";
-import { checkAgentSource, pinBaselineSplit, scaffoldExperiment } from "../experiment/prepare.ts";
+import { pinLockfiles } from "../experiment/lockfiles.ts";
+import {
+  agentSourceFile,
+  checkAgentSource,
+  pinBaselineSplit,
+  scaffoldExperiment,
+  smallSplitWarning,
+} from "../experiment/prepare.ts";
 import { describeRewardModel } from "../gate/rules/reward-model.ts";
 import { openRepo } from "../git/repo.ts";
 import { readSplit, readSuite } from "../workspace/files.ts";
 import { progressBar } from "./benchmark.ts";
 import { type GlobalOptions, openExperiment, openJournalAndLog } from "./experiment.ts";
+import { checkInputs, checkWritable } from "./input-checks.ts";
 import { PREPARE_CHECKS, type PreflightCheck, runPreflight } from "./preflight.ts";
 import { createRunnerFor } from "./services.ts";
 
@@ -51,17 +60,32 @@ export const describeFit = (fit: Awaited<ReturnType<typeof fitRewards>>, holdout
   `  fitted   the gate's reward model: ${describeRewardModel(fit.model)}\n` +
   `  proposed a sealed holdout of ${fit.holdout.tasks} task(s) to tell a +${HOLDOUT_GAIN} gain from none (this experiment seals ${holdout}; set holdout_fraction to change it)\n`;
 
+/** A full disk or a read-only file system met mid-way: prepare is run again, there is no run to resume. */
+export const PREPARE_AGAIN = "then run `auto-harness prepare` again: it keeps what it made and goes on from there";
+
 /** Idempotent: every part that already exists is kept, and says so. */
 export async function prepareCommand(options: PrepareOptions): Promise<number> {
+  try {
+    return await prepareSteps(options);
+  } catch (error) {
+    throw classifyFault(error, "workspace/journal.sqlite", PREPARE_AGAIN) ?? error;
+  }
+}
+
+async function prepareSteps(options: PrepareOptions): Promise<number> {
   const out = options.stderr ?? process.stderr;
   const clock = options.clock ?? systemClock;
   const exp = openExperiment(options);
-  assertSandboxReady(exp.config);
+  assertSandboxReady(exp.config, exp.root);
   const { root, config, paths: p } = exp;
   const rel = (file: string) => relative(root, file);
   checkAgentSource(exp);
   if (!readSplit(p.split)) {
+    // The user's files first: a broken agent, tasks file, scorer or command stops here, before anything is written.
+    await checkInputs(exp, { command: "prepare", agentFile: agentSourceFile(exp) });
     await preflightBaseline(exp, options, clock);
+  } else {
+    checkWritable([root, p.workspace], "prepare");
   }
   const did = (what: string) => out.write(`  created  ${what}\n`);
   const kept = (what: string) => out.write(`  kept     ${what} (exists)\n`);
@@ -102,6 +126,8 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
           ? `, ${split.excluded.length} excluded (infrastructure errors: ${split.excluded.join(", ")})`
           : ""),
     );
+    const small = smallSplitWarning(split.test.length);
+    if (small) out.write(`  warning  ${small}\n`);
     const suite = readSuite(p.suite, config.threshold);
     const recorded = recordBaseline({
       journal: opened.journal,
@@ -122,6 +148,8 @@ export async function prepareCommand(options: PrepareOptions): Promise<number> {
       trials: config.trials,
     });
     out.write(describeFit(fit, holdout.length));
+    const locks = Object.keys(pinLockfiles(opened.journal.pins, root, config));
+    if (locks.length > 0) did(`pins of the agent's packages: ${locks.join(", ")} (a change needs \`rebaseline\`)`);
     return 0;
   } finally {
     opened.journal.close();

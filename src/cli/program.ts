@@ -1,5 +1,6 @@
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { createAdapter } from "../benchmark/adapters/index.ts";
 import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
@@ -30,6 +31,21 @@ export interface MainDeps {
   stepsFactory?: StepsFactory;
   /** Replaces what `run`/`daemon` check before they start. */
   preflight?: readonly PreflightCheck[];
+}
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0   success
+  1   the operation ran and its answer is no (a rejected gate, a failed run)
+  2   bad usage, configuration or input: one line naming it and the fix; nothing is written
+  64  daemon only: the run is over, so pm2 does not start it again
+  75  paused on an outage or a full disk: pm2 retries; else \`auto-harness resume\` (prepare: run it again)
+`;
+
+/** package.json's version: the harness's one version number. */
+function harnessVersion(): string {
+  const file = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json");
+  return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
 }
 
 const isTerminal = (s: NodeJS.WritableStream): boolean => (s as { isTTY?: boolean }).isTTY === true;
@@ -66,7 +82,11 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .description("Improves an LLM agent overnight: benchmark, analyze, edit, gate, record, learn, repeat.")
     .option("-d, --dir <path>", "experiment directory", process.cwd())
     .option("-c, --config <file>", "config file, relative to --dir", "experiment_config.yaml")
+    .version(harnessVersion(), "-V, --version", "the harness's version")
     .showHelpAfterError()
+    // Every command's help lists --dir and --config and the exit codes, not only the top level's.
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText("afterAll", EXIT_CODES_HELP)
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) })
     .exitOverride();
   const act =
@@ -88,10 +108,19 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .description("scaffold a working experiment here: sample tasks, a scorer, an agent, the config and a README")
     .addOption(new Option("--benchmark <kind>", "how the tasks run").choices(["local", "command"]).default("local"))
     .addOption(new Option("--language <lang>", "the agent's language").choices(["ts", "python"]).default("ts"))
+    .addOption(
+      new Option("--provider <format>", "the agent's model API: Anthropic's Messages or OpenAI's")
+        .choices(["anthropic", "openai"])
+        .default("anthropic"),
+    )
     .action(
       act(async (cmd) => {
         const { initCommand } = await import("./init.ts");
-        const o = cmd.opts() as { benchmark: "local" | "command"; language: "ts" | "python" };
+        const o = cmd.opts() as {
+          benchmark: "local" | "command";
+          language: "ts" | "python";
+          provider: "anthropic" | "openai";
+        };
         return initCommand({ dir: globals(cmd).dir ?? process.cwd(), ...o, stdout: out });
       }),
     );
@@ -172,8 +201,11 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .action(
       act(async (cmd) => {
         const exp = openExperiment(globals(cmd));
-        requirePrepared(exp);
-        assertSandboxReady(exp.config);
+        requirePrepared(
+          exp,
+          ": it checks the agent, the tasks and the scorer (a scorer's exception included), then measures the baseline",
+        );
+        assertSandboxReady(exp.config, exp.root);
         const opened = openJournalAndLog(exp, { stdout: false });
         try {
           pinFirstRecords(opened.journal, exp.paths, opened.log);
@@ -257,12 +289,28 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     );
 
   program
+    .command("view")
+    .description(
+      "browse the journal read-only on 127.0.0.1: runs, rounds, candidates, gate evidence, train transcripts, spend",
+    )
+    .option("--port <n>", "the port (default: any free one)")
+    .action(
+      act(async (cmd) => {
+        const { viewCommand } = await import("./view.ts");
+        return viewCommand({ ...globals(cmd), ...cmd.opts(), stdout: out });
+      }),
+    );
+
+  program
     .command("report")
-    .description("write workspace/report.html: score curve, suite size, spend and the iteration table")
+    .description(
+      "write workspace/report.html (one run: score curve, suite size, spend, the iteration table) and a page per run",
+    )
+    .option("--run <id>", "the run to show (default: the latest); every run's page goes to workspace/reports/")
     .action(
       act(async (cmd) => {
         const { reportCommand } = await import("./report.ts");
-        return reportCommand({ ...globals(cmd), stdout: out });
+        return reportCommand({ ...globals(cmd), ...cmd.opts(), stdout: out });
       }),
     );
 

@@ -4,6 +4,7 @@ import { systemClock } from "../clock.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { UserError } from "../errors.ts";
 import { fitRewards, measureBaseline } from "../experiment/baseline.ts";
+import { pinLockfiles } from "../experiment/lockfiles.ts";
 import { dropOldScores, restartFromBaseline } from "../experiment/rebaseline.ts";
 import { trustedSplit } from "../gate/records.ts";
 import { openRepo } from "../git/repo.ts";
@@ -20,7 +21,7 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
   const clock = options.clock ?? systemClock;
   const exp = openExperiment(options);
   requirePrepared(exp);
-  assertSandboxReady(exp.config);
+  assertSandboxReady(exp.config, exp.root);
   const { root, config, paths: p } = exp;
   const rel = (file: string) => relative(root, file);
   // Read and check everything before the first write.
@@ -61,6 +62,9 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
 
     const now = new Date(clock.now());
     const { archived, recorded } = restartFromBaseline({ ...exp, journal }, split, baseline, now);
+    // The baseline was measured with the packages as they are: they are the pinned ones from now on.
+    const locks = Object.keys(pinLockfiles(journal.pins, root, config));
+    if (locks.length > 0) out.write(`  pinned   the agent's packages: ${locks.join(", ")}\n`);
     out.write(
       describeBaseline(recorded) +
         `  kept     ${rel(p.split)} (same split); the old results are in ${rel(archived)}; the suite starts empty\n`,

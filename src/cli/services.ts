@@ -41,6 +41,8 @@ export function createRunnerFor(exp: Experiment, opened: Opened, clock: Clock): 
             timeoutMs: config.per_task_timeout * 1000,
             log: opened.log,
             healthFile: exp.paths.queueHealth,
+            outageMs: config.redis_outage_minutes * 60_000,
+            clock,
           }),
         }
       : {}),

@@ -3,15 +3,20 @@ import { resolve } from "node:path";
 import { describeSeal } from "../benchmark/sealed/sandbox.ts";
 import type { Config } from "../config/schema.ts";
 import { lockHolder, readLock } from "../daemon/lock.ts";
+import { limitsOf } from "../daemon/start.ts";
 import { type QueueHealth, queueLines, readQueueHealth } from "../distributed/health.ts";
 import { classifyFault, UserError } from "../errors.ts";
 import { bestSoFar } from "../gate/records.ts";
 import { Journal } from "../journal/journal.ts";
+import { FINISHED_STATUSES } from "../journal/runs.ts";
 import type { ProgressRow, RunRow } from "../journal/stores.ts";
+import { readNight } from "../report/night.ts";
 import { bestValScore } from "../scoring.ts";
+import { type RejectedSteering, rejectedSteeringKey } from "../steering/validate.ts";
 import { type CandidateProgress, raceLine, raceProgress } from "../steps/race.ts";
+import type { HoldoutSummary } from "../verdicts.ts";
 import { readResults } from "../workspace/files.ts";
-import { paths } from "../workspace/paths.ts";
+import { paths, STEERING_FILES } from "../workspace/paths.ts";
 import type { GlobalOptions } from "./experiment.ts";
 
 export interface StatusReport {
@@ -26,6 +31,13 @@ export interface StatusReport {
   secondsInStep: number | null;
   bestValScore: number | null;
   baselineValScore: number | null;
+  /** The accepted agent's val_score (the last acceptance so far, else the baseline's). */
+  valScore?: number | null;
+  /** The sealed holdout's verdict in words, or why there is none yet. */
+  holdout?: HoldoutSummary | null;
+  /** When the run ends by `deadline` or `max_hours` (ISO-8601), and the seconds left until then. */
+  endsAt?: string | null;
+  secondsLeft?: number | null;
   accepted: number;
   rejected: number;
   noChange: number;
@@ -50,6 +62,8 @@ export interface StatusReport {
   baselineSpendUsd: number | null;
   /** Workers and the task queue (executor: bullmq), as the daemon last wrote them. */
   queue: QueueHealth | null;
+  /** Steering edits the harness would not use (a config that does not load, an empty PROGRAM.md): not committed. */
+  steeringRejected?: RejectedSteering[];
 }
 
 /** Reads only: answers at once from the journal, also while a daemon is writing to it. */
@@ -82,6 +96,7 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
     lastIteration: null,
     baselineSpendUsd: null,
     queue: readQueueHealth(p.queueHealth),
+    steeringRejected: [],
   };
   if (!existsSync(p.journal)) return empty;
   const journal = Journal.open(p.journal, { readonly: true });
@@ -90,6 +105,9 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
     if (journal.schemaVersion() === 0) return empty;
     const { runs, ledger, pins } = journal;
     const baseline = pins.fact("baseline_spend_usd");
+    empty.steeringRejected = STEERING_FILES.map(
+      (f) => pins.fact(rejectedSteeringKey(f)) as RejectedSteering | null,
+    ).filter((r): r is RejectedSteering => Boolean(r));
     empty.baselineSpendUsd = typeof baseline === "number" ? baseline : null;
     // The current generation only: a run before a rebaseline was scored by the old scorer.
     empty.generation = runs.currentGeneration();
@@ -101,8 +119,18 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
     const iterations = runs.iterations(run.id);
     const config = run.config as (Partial<Config> & { sandbox?: "bwrap" | "none" }) | null;
     const last = iterations.at(-1);
+    const night = readNight(journal, run);
+    // A run row from before a key existed holds no value for it: no end from that key.
+    const limit = run.config ? limitsOf(run.config as Config, run.createdAt).deadline : null;
+    const ends = limit !== null && Number.isFinite(limit) ? limit : null;
     return {
       ...empty,
+      valScore: night.valScore,
+      holdout: night.holdout,
+      endsAt: ends === null ? null : new Date(ends).toISOString(),
+      // A finished run has no time left to show.
+      secondsLeft:
+        ends === null || FINISHED_STATUSES.includes(run.status) ? null : Math.max(0, Math.round((ends - now) / 1000)),
       run: run.id,
       status: run.status,
       state: run.state,
@@ -167,7 +195,8 @@ function safeResults(file: string) {
   }
 }
 
-const money = (usd: number) => `$${usd.toFixed(2)}`;
+// An agent's calls cost fractions of a cent each: under a dollar, cents alone would show nothing spent.
+const money = (usd: number) => `$${usd.toFixed(usd > 0 && usd < 1 ? 4 : 2)}`;
 
 export function formatDuration(seconds: number): string {
   const h = Math.floor(seconds / 3600);
@@ -227,6 +256,9 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
       "best",
       `val_score ${s.bestValScore?.toFixed(4) ?? "n/a"}${s.baselineValScore === null ? "" : ` (baseline ${s.baselineValScore.toFixed(4)})`}`,
     ],
+    ...(s.valScore === undefined || s.valScore === null
+      ? []
+      : [["val_score", `${s.valScore.toFixed(4)} (the accepted agent's, on the test split)`]]),
     ["changes", `${s.accepted} accepted, ${s.rejected} rejected, ${s.noChange} unchanged`],
     [
       "spend",
@@ -239,6 +271,11 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
       `${s.generation}: a rebaseline started the score history over; the report lists earlier runs`,
     ]);
   }
+  if (s.holdout) lines.push(["holdout", s.holdout.line]);
+  if (s.endsAt) {
+    const left = s.secondsLeft === null || s.secondsLeft === undefined ? "" : `${formatDuration(s.secondsLeft)} left, `;
+    lines.push(["time", `${left}ends ${s.endsAt} (deadline / max_hours)`]);
+  }
   if (s.progress) lines.push(["progress", progressLine(s.progress)]);
   if (s.candidates?.length) lines.push(["candidates", raceLine(s.candidates)]);
   if (s.lastIteration) lines.push(["last gate", verdictLine(s.lastIteration)]);
@@ -247,6 +284,12 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
   if (s.queue) lines.push(...queueLines(s.queue, now));
   if (s.sandbox === "none") lines.push(["sandbox", "none: UNSEALED, the agent under test runs without the sandbox"]);
   if (s.seal) lines.push(["sandbox", s.seal.who], ["limits", s.seal.limits]);
+  for (const r of s.steeringRejected ?? []) {
+    lines.push([
+      "steering",
+      `${r.file} edit rejected at ${r.at}, not committed: ${r.problems.join("; ")}; the run uses the last accepted version; your text is in ${r.keptAt}: fix it and save it again`,
+    ]);
+  }
   if (s.stopReason) lines.push(["stopped", s.stopReason]);
   lines.push(["last error", s.lastError ?? "none"]);
   if (!s.daemonPid) {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseDocument } from "yaml";
+import { parse, parseDocument, stringify } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import { editableProblem } from "../workspace/editable.ts";
@@ -8,6 +8,12 @@ import { AGENT_FILE } from "../workspace/paths.ts";
 import { type Config, configSchema, modelRef, providersOf } from "./schema.ts";
 
 export const DEFAULT_CONFIG_FILE = "experiment_config.yaml";
+
+/** YAML as the config room reads it, for a config that is not ours yet (an original's, being adopted). */
+export const parseYaml = (text: string): unknown => parse(text);
+
+/** A config as YAML text, one value per line however long. */
+export const yamlText = (value: unknown): string => stringify(value, { lineWidth: 0 });
 
 function show(value: unknown): string {
   if (value === undefined) return "nothing";
@@ -127,20 +133,25 @@ export function agentFileIn(root: string, configFile = DEFAULT_CONFIG_FILE): str
   return checked.success ? checked.data : AGENT_FILE;
 }
 
+/** Pure: the config file's text → config or one message per problem (YAML syntax first, then the schema). */
+export function parseConfigText(text: string): { config: Config | null; errors: string[] } {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    return {
+      config: null,
+      errors: doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: not valid YAML (${e.code}); fix the syntax`),
+    };
+  }
+  return validateConfig(doc.toJS());
+}
+
 /** Reads and validates the config file; throws ConfigError (exit 2) naming every problem. */
 export function loadConfig(file: string): Config {
   const path = resolve(file);
   if (!existsSync(path)) {
     throw new ConfigError([`file not found; create it (see README "Configuration") or pass --config <file>`], path);
   }
-  const doc = parseDocument(readFileSync(path, "utf8"), { prettyErrors: true });
-  if (doc.errors.length) {
-    throw new ConfigError(
-      doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: not valid YAML (${e.code}); fix the syntax`),
-      path,
-    );
-  }
-  const { config, errors } = validateConfig(doc.toJS());
+  const { config, errors } = parseConfigText(readFileSync(path, "utf8"));
   if (!config) throw new ConfigError(errors, path);
   return config;
 }

@@ -33,6 +33,14 @@ export const configSchema = z.strictObject({
     .describe(
       "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round, until `bench:night` measures a better default.",
     ),
+  python: z
+    .string()
+    .min(1)
+    .nullable()
+    .default(null)
+    .describe(
+      "A Python agent's interpreter, relative to the experiment or absolute, e.g. `.venv/bin/python` (a virtualenv made with `python3 -m venv`): the agent runs under it with its packages, bound read-only into its sandbox (null: the system's /usr/bin/python3, standard library only).",
+    ),
   agent_model: z
     .string()
     .min(1)
@@ -108,6 +116,13 @@ export const configSchema = z.strictObject({
     .nullable()
     .default(null)
     .describe("Redis the `bullmq` executor and its workers share, e.g. redis://queue-host:6379 (null: none)."),
+  redis_outage_minutes: z
+    .number()
+    .positive()
+    .default(5)
+    .describe(
+      "Redis unreachable this long during a benchmark or gate on `bullmq` pauses the run (resumable, exit 75).",
+    ),
   threshold: z
     .number()
     .min(0)
@@ -357,7 +372,9 @@ export const configSchema = z.strictObject({
       network: z
         .boolean()
         .default(true)
-        .describe("With `sandbox`: keep the network (a benchmark that calls a model needs it); false gives it none."),
+        .describe(
+          "With `sandbox`: keep the network (a benchmark that fetches data or calls a provider outside the gateway needs it); false gives it none, and its model calls still reach the run's gateway.",
+        ),
       writable: z
         .array(z.string().min(1))
         .default([])

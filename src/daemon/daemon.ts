@@ -2,11 +2,12 @@ import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate"
 import { type LoopContext, type LoopInput, loopMachine, upgradeSnapshot } from "../../machines/loop.ts";
 import { type Limits, limitChanges } from "../../machines/stop-rules.ts";
 import type { Clock } from "../clock.ts";
-import type { Steps } from "../contracts.ts";
+import type { RecordInput, RecordOutput, Steps } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { classifyFault, errorMessage, HarnessError } from "../errors.ts";
 import type { RunStatus, RunStore } from "../journal/stores.ts";
 import type { Logger, LogPlace } from "../log.ts";
+import { acceptanceReason } from "../verdicts.ts";
 
 export type { Steps } from "../contracts.ts";
 
@@ -100,17 +101,22 @@ export class Daemon {
         await clock.sleep(wait, signal);
       }
       log.info({ attempts }, `${journalStep} started`);
-      const started = clock.now();
+      const started = clock.monotonic();
       try {
         const output = await impl(input, signal);
         this.ended = { iteration, step: journalStep, status: "done", outcome: output };
-        log.info({ ms: clock.now() - started }, `${journalStep} done`);
+        log.info({ ms: clock.monotonic() - started }, `${journalStep} done`);
+        if (key === "record" && (output as RecordOutput).accepted) {
+          const { gate } = input as RecordInput;
+          const reason = acceptanceReason(gate, gate.previousBest);
+          log.info({ reason, commit: (output as RecordOutput).commit }, `accepted: ${reason}`);
+        }
         return output;
       } catch (raw) {
         const error = classifyFault(raw) ?? raw;
         if (!signal.aborted) {
           this.ended = { iteration, step: journalStep, status: "failed", error: errorMessage(error) };
-          log.error({ err: error, ms: clock.now() - started }, `${journalStep} failed: ${errorMessage(error)}`);
+          log.error({ err: error, ms: clock.monotonic() - started }, `${journalStep} failed: ${errorMessage(error)}`);
         }
         throw error;
       }

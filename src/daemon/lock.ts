@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
 import { UserError } from "../errors.ts";
+import { holdExclusive } from "../journal/exclusive.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 
 /**
@@ -74,19 +74,13 @@ function refusal(file: string): UserError {
 }
 
 /** Takes the workspace lock or throws WORKSPACE_LOCKED (exit 2); returns the release function. */
-export function acquireLock(file: string, command: string): () => void {
+export function acquireLock(file: string, command: string, now = new Date()): () => void {
   mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(`${file}.db`, { timeout: TAKE_TIMEOUT_MS });
-  try {
-    db.exec("BEGIN EXCLUSIVE");
-  } catch (error) {
-    db.close();
-    if ((error as { code?: string }).code === "SQLITE_BUSY") throw refusal(file);
-    throw error;
-  }
+  const db = holdExclusive(`${file}.db`, TAKE_TIMEOUT_MS);
+  if (db === "busy") throw refusal(file);
   const info: LockInfo = {
     pid: process.pid,
-    startedAt: new Date().toISOString(),
+    startedAt: now.toISOString(),
     command,
     startTicks: procStat(process.pid)?.startTicks ?? null,
   };

@@ -13,10 +13,12 @@ import {
   summaryMarker,
 } from "../learnings/learnings.ts";
 import { RUN_TRAILER, runTrailerValue } from "../record/record.ts";
+import { acceptanceReason } from "../verdicts.ts";
 import {
   formatResultRow,
   LOOP_ITERATION_COLUMN,
   loopIterationOf,
+  REASON_COLUMN,
   RESULTS_HEADER,
   type ResultRow,
   scanResults,
@@ -95,7 +97,8 @@ export function journalTruth({ runs, pins }: Pick<Stores, "runs" | "pins">): Tru
           evalsPassed: gate.suitePassed,
           evalsTotal: gate.suiteTotal,
           timestamp: new Date(finished).toISOString(),
-          extra: { [LOOP_ITERATION_COLUMN]: String(i) },
+          // The row as the record step wrote it, its reason included.
+          extra: { [LOOP_ITERATION_COLUMN]: String(i), [REASON_COLUMN]: acceptanceReason(gate, gate.previousBest) },
         });
       }
       if (at("learn")?.status === "done") {
@@ -142,7 +145,9 @@ function reconcileResults(file: string, truth: Truth): Finding[] {
   }
   if (findings.length === 0) return [];
   let extra = header.split("\t").slice(RESULTS_HEADER.length);
-  if (rebuilt.length > 0 && !extra.includes(LOOP_ITERATION_COLUMN)) extra = [...extra, LOOP_ITERATION_COLUMN];
+  for (const column of [LOOP_ITERATION_COLUMN, REASON_COLUMN]) {
+    if (rebuilt.length > 0 && !extra.includes(column)) extra = [...extra, column];
+  }
   // In loop order, numbered by position as record.py numbers rows.
   const all = [...rows, ...rebuilt]
     .sort((a, b) => loopIterationOf(a) - loopIterationOf(b))

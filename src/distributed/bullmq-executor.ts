@@ -6,13 +6,29 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { extname } from "node:path";
+import type { Redis } from "ioredis";
 import type { ExecutorItem, TaskBatch, TaskExecutor, TaskOutcome } from "../benchmark/executor.ts";
 import type { TraceEvent } from "../benchmark/sealed/protocol.ts";
-import { AbortedError, errorMessage, HarnessError } from "../errors.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { AbortedError, EXIT_RESUMABLE, errorMessage, HarnessError } from "../errors.ts";
+import type { LlmCallRow } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import type { QueueHealth } from "./health.ts";
 import { jobIdOf, parseResult, type TaskJobData, type TaskJobResult, taskRefOf, type Versions } from "./jobs.ts";
-import { connect, type Job, openQueue, openQueueEvents, putAgentFile, readHealth, type TaskQueue } from "./queue.ts";
+import {
+  collectedCalls,
+  connect,
+  type Job,
+  openQueue,
+  openQueueEvents,
+  putAgentFile,
+  readHealth,
+  redisWhere,
+  reportedCalls,
+  reportedCount,
+  setRunBudget,
+  type TaskQueue,
+} from "./queue.ts";
 
 export interface BullmqExecutorOptions {
   redisUrl: string;
@@ -26,6 +42,10 @@ export interface BullmqExecutorOptions {
   sweepMs?: number;
   /** Times a job may fail on a worker (harness trouble, not the agent's) before its task counts as an infrastructure error. */
   attempts?: number;
+  /** Redis unreachable this long ends the batch with a resumable INFRA_FAILURE (the run pauses). Default 5 min. */
+  outageMs?: number;
+  /** Measures the outage (monotonic time). */
+  clock?: Clock;
 }
 
 const KEEP_S = 7 * 24 * 3600;
@@ -76,6 +96,20 @@ async function* runBatch(
     wake = null;
     w?.();
   };
+  const clock = o.clock ?? systemClock;
+  // Redis away past the limit: every wait below ends, and the batch fails with why (the run pauses, exit 75).
+  const watch = watchRedis(redis, {
+    outageMs: o.outageMs ?? 5 * 60_000,
+    clock,
+    onOutage: (error) => {
+      log.error({ err: error.message }, error.message);
+      poke();
+      redis.disconnect();
+      eventsConnection.disconnect();
+    },
+    describe: (ms) =>
+      `Redis at redis_url ${redisWhere(o.redisUrl)} did not answer for ${Math.round(ms / 1000)}s${lastError ? ` (${lastError})` : ""}; the run pauses, and resumes once Redis answers (check that redis-server runs there)`,
+  });
   const markReady = (jobId: string) => {
     if (!pending.has(jobId) || queued.has(jobId)) return;
     queued.add(jobId);
@@ -95,6 +129,7 @@ async function* runBatch(
 
   const dataOf = (key: Key): TaskJobData => ({
     run,
+    iteration: batch.iteration,
     agentHash: batch.agentHash,
     agentExt: extname(batch.agentFile) || ".ts",
     agentName: batch.agentFile,
@@ -134,17 +169,19 @@ async function* runBatch(
     );
     // Not in Redis and not journaled (Redis lost it, or it was withdrawn): add it again.
     if (missing.length > 0) await add(missing);
-    const workers = await readHealth(redis, Date.now());
+    const workers = await readHealth(redis, clock.now());
     for (const w of workers) {
       if (w.refused && !refusals.has(w.id)) {
         refusals.add(w.id);
         log.error({ worker: w.id, host: w.host }, `worker ${w.id} ${w.refused}`);
       }
     }
+    // Paid calls the workers reported: the loop collects them into the journal.
+    if ((await reportedCount(redis, run)) > 0) poke();
     if (o.healthFile) {
       const counts = await queue.getJobCounts("waiting", "prioritized", "active", "delayed");
       const health: QueueHealth = {
-        at: Date.now(),
+        at: clock.now(),
         split: batch.split,
         done: total - pending.size,
         total,
@@ -159,18 +196,25 @@ async function* runBatch(
   };
 
   let timer: NodeJS.Timeout | null = null;
-  let spent = 0;
+  const spent = new BatchSpend();
+  // Bounded by the outage watch: a command Redis never answers waits in ioredis's queue for ever.
+  const collectReported = () => reportedSpend(redis, run, batch, spent, watch.until);
   try {
-    await events.waitUntilReady();
-    await putAgentFile(redis, readFileSync(batch.agentFile));
-    await add([...pending.keys()]);
-    await sweep();
+    await watch.until(events.waitUntilReady());
+    // What a killed daemon's workers paid for after it died is journaled before anything new runs.
+    yield* collectReported();
+    await watch.until(setRunBudget(redis, run, batch.budgetUsd));
+    await watch.until(putAgentFile(redis, readFileSync(batch.agentFile)));
+    await watch.until(add([...pending.keys()]));
+    await watch.until(sweep());
     timer = setInterval(() => {
       sweep().catch((error: unknown) => log.warn({ error: errorMessage(error) }, "queue sweep failed; retrying"));
     }, o.sweepMs ?? 2000);
     while (pending.size > 0) {
+      if (watch.failure()) throw watch.failure();
       if (signal?.aborted)
         throw new AbortedError("benchmark run aborted; its jobs stay in Redis and are collected on resume");
+      yield* collectReported();
       if (ready.length === 0) {
         await new Promise<void>((resolve) => {
           wake = resolve;
@@ -204,7 +248,7 @@ async function* runBatch(
       if (finished.length === 0) continue;
       const items = finished.map((f) => outcomeOf(batch, f.key, f.job, f.state));
       for (const f of finished) pending.delete(f.jobId);
-      for (const item of items) spent += item.llmCalls.reduce((sum, c) => sum + c.costUsd, 0);
+      for (const item of items) spent.add(item.llmCalls);
       // The runner journals the group before it asks for the next one; only then are its jobs acknowledged.
       yield items;
       await Promise.all(
@@ -214,17 +258,22 @@ async function* runBatch(
             .catch((error: unknown) => log.warn({ error: errorMessage(error) }, "could not remove a finished job")),
         ),
       );
-      if (batch.budgetUsd !== null && spent >= batch.budgetUsd && pending.size > 0) {
+      if (batch.budgetUsd !== null && spent.usd >= batch.budgetUsd && pending.size > 0) {
         await withdraw(queue, [...pending.keys()]);
         throw new HarnessError(
           "BUDGET_EXHAUSTED",
-          `budget_usd reached: $${spent.toFixed(4)} spent by the agent under test in this run, over the $${batch.budgetUsd.toFixed(4)} left; raise budget_usd to continue`,
+          `budget_usd reached: $${spent.usd.toFixed(4)} spent by the agent under test in this run, over the $${batch.budgetUsd.toFixed(4)} left; raise budget_usd to continue`,
         );
       }
     }
+    yield* collectReported();
     // The batch's last word for status: every task done, and what the workers did.
     await sweep().catch(() => {});
+  } catch (error) {
+    // A wait cut short by the outage surfaces as "Connection is closed": the outage is the reason.
+    throw watch.failure() ?? error;
   } finally {
+    watch.stop();
     if (timer) clearInterval(timer);
     signal?.removeEventListener("abort", onAbort);
     for (const close of [
@@ -234,12 +283,49 @@ async function* runBatch(
       () => eventsConnection.quit(),
     ]) {
       try {
-        await close();
+        // Bounded: a connection Redis never answers again must not hold the daemon.
+        await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
       } catch {
         // closing a connection that is already gone
       }
     }
   }
+}
+
+/** What a batch spent: each paid call once, whether it came as a worker's report or with its job's result. */
+class BatchSpend {
+  private readonly seen = new Set<string>();
+  usd = 0;
+
+  add(calls: LlmCallRow[]): void {
+    for (const c of calls) {
+      if (c.callId && this.seen.has(c.callId)) continue;
+      if (c.callId) this.seen.add(c.callId);
+      this.usd += c.costUsd;
+    }
+  }
+}
+
+/** The calls workers reported as they paid them, as a group the runner journals (each once, by its id), then dropped from Redis. */
+async function* reportedSpend(
+  redis: Redis,
+  run: string,
+  batch: TaskBatch,
+  spent: BatchSpend,
+  until: <T>(p: Promise<T>) => Promise<T>,
+): AsyncGenerator<ExecutorItem[]> {
+  const { rows, read } = await until(reportedCalls(redis, run));
+  if (read === 0) return;
+  const calls = rows.map((c) => ({
+    ...c,
+    runId: batch.runId,
+    iteration: c.iteration ?? batch.iteration,
+    role: "agent" as const,
+    response: null,
+  }));
+  spent.add(calls);
+  if (calls.length > 0) yield [{ kind: "spend", llmCalls: calls }];
+  await until(collectedCalls(redis, run, read));
 }
 
 function outcomeOf(
@@ -286,6 +372,53 @@ function outcomeOf(
     answer: isTrain ? (result.answer ?? null) : null,
     llmCalls: result.llmCalls.map((c) => tag({ ...c, role: "agent" as const, response: null })),
     deliveryId,
+  };
+}
+
+/**
+ * Pings Redis every second (one ping at a time, each bounded): a Redis that is down, or up but not answering,
+ * for `outageMs` of monotonic time is an outage, reported once through `onOutage`.
+ */
+function watchRedis(
+  redis: ReturnType<typeof connect>,
+  o: { outageMs: number; clock: Clock; onOutage(error: HarnessError): void; describe(ms: number): string },
+): { failure(): HarnessError | null; until<T>(p: Promise<T>): Promise<T>; stop(): void } {
+  let downSince: number | null = null;
+  let failure: HarnessError | null = null;
+  let pinging = false;
+  let fail: (error: HarnessError) => void = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  failed.catch(() => {});
+  const timer = setInterval(() => {
+    if (pinging || failure) return;
+    pinging = true;
+    const bounded = new Promise((_, reject) => setTimeout(() => reject(new Error("no answer")), 2_000).unref());
+    Promise.race([redis.ping(), bounded])
+      .then(
+        () => {
+          downSince = null;
+        },
+        () => {
+          const now = o.clock.monotonic();
+          downSince ??= now;
+          if (now - downSince < o.outageMs) return;
+          failure = new HarnessError("INFRA_FAILURE", o.describe(now - downSince), { exitCode: EXIT_RESUMABLE });
+          fail(failure);
+          o.onOutage(failure);
+        },
+      )
+      .finally(() => {
+        pinging = false;
+      });
+  }, 1_000);
+  timer.unref();
+  return {
+    failure: () => failure,
+    // A wait that Redis alone can end (the queue getting ready) ends with the outage too.
+    until: (p) => Promise.race([p, failed]),
+    stop: () => clearInterval(timer),
   };
 }
 

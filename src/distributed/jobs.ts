@@ -33,7 +33,13 @@ export interface TaskJobData {
   /** The daemon's agent model and per-task timeout: a worker runs with these, not its own config's. */
   model: string;
   timeoutMs: number;
+  /** The iteration the batch belongs to: the calls a worker reports carry it. */
+  iteration?: number | null;
 }
+
+/** The run a job's calls are reported and budgeted under (`run` is "adhoc" outside any run). */
+export const runIdOf = (run: string): string | null => (run === ADHOC_RUN ? null : run);
+export const ADHOC_RUN = "adhoc";
 
 /** What a worker returns. For test jobs only the reward, the time, the token counts, the worker's name and an error class. */
 export interface TaskJobResult {

@@ -7,11 +7,13 @@ import type { Adapter } from "../benchmark/adapters/types.ts";
 import { createCommandExecutor } from "../benchmark/command-executor.ts";
 import type { TaskOutcome } from "../benchmark/executor.ts";
 import { type LocalSession, openLocalSession } from "../benchmark/local/session.ts";
+import { type AgentModels, gatewayModels, modelTargets } from "../benchmark/models.ts";
 import { sandboxSpec } from "../benchmark/sealed/sandbox.ts";
 import { systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import type { Split } from "../domain.ts";
 import { HarnessError } from "../errors.ts";
+import { createRunBudget } from "../gateway/reservations.ts";
 import type { Logger } from "../log.ts";
 
 export interface LocalTaskRequest {
@@ -22,6 +24,9 @@ export interface LocalTaskRequest {
   trial: number;
   model: string;
   timeoutMs: number;
+  /** The daemon's run and iteration: the calls the task pays for are theirs. */
+  runId?: string | null;
+  iteration?: number | null;
 }
 
 /** This machine's way of running one task. */
@@ -42,6 +47,25 @@ export interface LocalTasksOptions {
   idleMs?: number;
   agentBaseURL?: string | null;
   agentApiKey?: string | null;
+  /** The agent's models (default: the gateway over the config's providers, nothing recorded but the outcome's calls). */
+  models?: AgentModels;
+}
+
+/** Calls metered into each outcome only, with no budget of their own (the daemon checks its budget per batch). */
+function outcomeModels(o: LocalTasksOptions): AgentModels {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...(o.agentBaseURL ? { ANTHROPIC_BASE_URL: o.agentBaseURL } : {}),
+    ...(o.agentApiKey ? { ANTHROPIC_API_KEY: o.agentApiKey } : {}),
+  };
+  const unlimited = createRunBudget(null);
+  return gatewayModels({
+    targets: modelTargets(o.config, env),
+    clock: systemClock,
+    budgetFor: () => unlimited,
+    record: () => {},
+    log: o.log,
+  });
 }
 
 export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
@@ -49,9 +73,10 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
   const sessions = new Map<string, { session: LocalSession; lastUsed: number; active: number }>();
   const checked = new Set<string>();
   const idleMs = o.idleMs ?? 60_000;
+  const models = o.models ?? outcomeModels(o);
   const sweeper = setInterval(
     () => {
-      const now = Date.now();
+      const now = systemClock.monotonic();
       for (const [key, s] of sessions) {
         if (s.active === 0 && now - s.lastUsed > idleMs) {
           sessions.delete(key);
@@ -65,7 +90,7 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
 
   const sessionFor = (r: LocalTaskRequest) => {
     if (adapter.kind !== "agent") throw new Error("unreachable: command tasks need no pool");
-    const key = [r.agentHash, r.split, r.model, r.timeoutMs].join("|");
+    const key = [r.agentHash, r.split, r.model, r.timeoutMs, r.runId, r.iteration].join("|");
     let s = sessions.get(key);
     if (!s) {
       const session = openLocalSession(
@@ -76,20 +101,23 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
           model: r.model,
           concurrency: o.concurrency,
           timeoutMs: r.timeoutMs,
-          upstream: {
-            baseURL: o.agentBaseURL ?? process.env.ANTHROPIC_BASE_URL ?? null,
-            apiKey: o.agentApiKey ?? process.env.ANTHROPIC_API_KEY ?? null,
-          },
-          sandbox: sandboxSpec(o.config),
+          models,
+          sandbox: sandboxSpec(o.config, undefined, o.root),
           maxRetries: 2,
           heartbeatMs: 250,
           typeCheck: true,
           warn: (obj, msg) => log.warn(r.split === "train" ? obj : { reason: obj.kind }, msg),
         },
-        { agentFile: r.agentFile, agentHash: r.agentHash, split: r.split },
+        {
+          agentFile: r.agentFile,
+          agentHash: r.agentHash,
+          split: r.split,
+          runId: r.runId ?? null,
+          iteration: r.iteration ?? null,
+        },
         checked,
       );
-      s = { session, lastUsed: Date.now(), active: 0 };
+      s = { session, lastUsed: systemClock.monotonic(), active: 0 };
       sessions.set(key, s);
     }
     return s;
@@ -98,15 +126,15 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
   async function run(r: LocalTaskRequest): Promise<TaskOutcome> {
     if (adapter.kind === "command") {
       // A command benchmark runs per job; its trace files stay with the command (not brought back).
-      const executor = createCommandExecutor({ adapter, clock: systemClock, traces: null });
+      const executor = createCommandExecutor({ adapter, clock: systemClock, traces: null, models });
       for await (const items of executor.run({
         agentFile: r.agentFile,
         agentHash: r.agentHash,
         split: r.split,
         taskIds: [r.taskId],
         trials: [r.trial],
-        runId: null,
-        iteration: null,
+        runId: r.runId ?? null,
+        iteration: r.iteration ?? null,
         budgetUsd: null,
       })) {
         const outcome = items.find((item) => item.kind === "task");
@@ -116,12 +144,12 @@ export function createLocalTasks(o: LocalTasksOptions): LocalTasks {
     }
     const s = sessionFor(r);
     s.active += 1;
-    s.lastUsed = Date.now();
+    s.lastUsed = systemClock.monotonic();
     try {
       return await s.session.run(r.taskId, r.trial);
     } finally {
       s.active -= 1;
-      s.lastUsed = Date.now();
+      s.lastUsed = systemClock.monotonic();
     }
   }
 

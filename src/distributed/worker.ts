@@ -7,12 +7,14 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import type { TaskOutcome } from "../benchmark/executor.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import { errorMessage, HarnessError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 import {
   hashTaskId,
   resultForSplit,
+  runIdOf,
   type TaskJobData,
   type TaskJobResult,
   type Versions,
@@ -42,6 +44,7 @@ export interface WorkerProcessOptions {
   local: LocalTasks;
   log: Logger;
   id?: string;
+  clock?: Clock;
 }
 
 export interface RunningWorker {
@@ -53,6 +56,7 @@ export interface RunningWorker {
 
 export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWorker> {
   const id = opts.id ?? `${hostname()}-${process.pid}`;
+  const clock = opts.clock ?? systemClock;
   const { log, local } = opts;
   let lastError = "";
   const onError = (error: Error) => {
@@ -71,8 +75,8 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
     done: 0,
     failed: 0,
     meanTaskMs: null,
-    startedAt: Date.now(),
-    lastSeen: Date.now(),
+    startedAt: clock.now(),
+    lastSeen: clock.now(),
     versions: opts.versions,
     refused: null,
   };
@@ -107,7 +111,7 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
   };
 
   const publish = () => {
-    health.lastSeen = Date.now();
+    health.lastSeen = clock.now();
     reportHealth(redis, health).catch(() => {});
   };
 
@@ -148,12 +152,12 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
         await job.log(`worker ${id} ${refusal}`).catch(() => {});
         setImmediate(() => void stop(2));
       }
-      await job.moveToDelayed(Date.now() + 1000, token);
+      await job.moveToDelayed(clock.now() + 1000, token);
       throw new DelayedError();
     }
     health.running += 1;
     publish();
-    const started = Date.now();
+    const started = clock.monotonic();
     try {
       const taskId = await taskIdOf(data);
       if (taskId === null)
@@ -169,6 +173,8 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
           trial: data.trial,
           model: data.model,
           timeoutMs: data.timeoutMs,
+          runId: runIdOf(data.run),
+          iteration: data.iteration ?? null,
         });
       } catch (error) {
         // The agent file does not load: the daemon fails the whole batch with this reason, as a local run does.
@@ -181,7 +187,7 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<RunningWo
         throw error;
       }
       health.done += 1;
-      totalMs += Date.now() - started;
+      totalMs += clock.monotonic() - started;
       health.meanTaskMs = Math.round(totalMs / health.done);
       if (data.split === "train") log.info({ taskId, reward: outcome.reward }, "task finished");
       else log.info({ split: "test" }, "task finished");

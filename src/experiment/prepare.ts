@@ -34,6 +34,19 @@ export function holdoutFraction(configured: number | null | undefined, tasks: nu
   return tasks >= 60 ? 0.2 : 0;
 }
 
+/** Below this many test tasks the gate's val_score moves too far per task to tell a fix from luck. */
+export const SMALL_TEST_SPLIT = 10;
+
+/** The warning prepare prints for a test split too small to decide on, or null. */
+export function smallSplitWarning(testTasks: number): string | null {
+  if (testTasks >= SMALL_TEST_SPLIT) return null;
+  const step = testTasks > 0 ? (1 / testTasks).toFixed(2) : "everything";
+  return (
+    `the test split has only ${testTasks} task(s): each one moves val_score by ${step}, so the gate can hardly tell an ` +
+    `improvement from luck; add tasks (${SMALL_TEST_SPLIT * 3} or more in the test split is a useful start)`
+  );
+}
+
 /** One part of the experiment, as prepare found or made it. */
 export interface PrepareEvent {
   created: boolean;
@@ -65,6 +78,12 @@ const noAgent = (exp: Experiment, template: string): UserError =>
 export function checkAgentSource(exp: Experiment): void {
   const { template, builtIn } = agentTemplates(exp);
   if (!existsSync(exp.paths.agentFile) && !existsSync(template) && !existsSync(builtIn)) throw noAgent(exp, template);
+}
+
+/** The file the agent is, or will be copied from: the agent file, else its template; null when neither exists. */
+export function agentSourceFile(exp: Experiment): string | null {
+  const { template, builtIn } = agentTemplates(exp);
+  return [exp.paths.agentFile, template, builtIn].find((f) => existsSync(f)) ?? null;
 }
 
 /** Everything but the baseline: each part is reported as it is created or kept. */

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { agentBundleHash } from "../benchmark/runner.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import type { CandidateEdit, GateOutput } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
@@ -58,6 +59,8 @@ export type GateConfig = Pick<Config, "threshold"> &
   Partial<Pick<Config, "gate_rule" | "agent_file" | "max_concurrency" | "editable">>;
 
 export interface GateDeps {
+  /** The night's "now" for a gate outside a run (the `gate` command); a run passes `night` instead. */
+  clock?: Clock;
   root: string;
   /** Without `gate_rule` (a caller with no parsed config) the original rule decides. */
   config: GateConfig;
@@ -306,7 +309,12 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
     suite,
     previousBest,
     notes,
-    night: deps.night ?? { maxIterations: null, deadline: null, startedAt: null, now: Date.now() },
+    night: deps.night ?? {
+      maxIterations: null,
+      deadline: null,
+      startedAt: null,
+      now: (deps.clock ?? systemClock).now(),
+    },
     incumbent: await incumbentOf(deps, specs, p),
     arms,
     stopped: stopped.map((s) => s.stopped),

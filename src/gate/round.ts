@@ -261,6 +261,7 @@ function finishRound(
       improvement,
     })),
     improvement: won?.improvement ?? null,
+    why: accepted && won && input.arms.length + input.stopped.length > 1 ? `${accepted.id} won: ${won.reason}` : null,
     stage: decision.stage,
     testRuns: decision.heldOutRuns,
     ...(typeof first?.figures.pGood === "number"

@@ -4,8 +4,9 @@
  * through the same strict, metered path as a sealed agent's, attributed to the run's split.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
+import { chmodSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createSocketServer, type Server as SocketServer } from "node:net";
 import type { Split } from "../domain.ts";
 import { registerSecret, SECRET_ENV } from "../secrets.ts";
 import type { Gateway, GatewayResult, ReplySink } from "./gateway.ts";
@@ -41,6 +42,7 @@ export class LoopbackEndpoint {
   /** The only credential the command gets. */
   readonly token = randomBytes(24).toString("hex");
   private readonly server: Server;
+  private unix: SocketServer | null = null;
   private readonly inFlight = new Map<Promise<void>, AbortController>();
   private base: string | null = null;
   private closing: Promise<void> | null = null;
@@ -62,6 +64,30 @@ export class LoopbackEndpoint {
     const { port } = this.server.address() as AddressInfo;
     this.base = `http://127.0.0.1:${port}`;
     return this.base;
+  }
+
+  /**
+   * Also takes connections on a unix socket at `path`, for a command sandboxed without a network: a relay inside
+   * its network namespace carries its loopback's connections here. Anyone who may write the socket may connect,
+   * so the token still guards every call.
+   */
+  async listenUnix(path: string): Promise<void> {
+    const unix = createSocketServer((socket) => this.server.emit("connection", socket));
+    await new Promise<void>((resolve, reject) => {
+      unix.once("error", reject);
+      unix.listen(path, () => {
+        unix.off("error", reject);
+        resolve();
+      });
+    });
+    // The sandbox's user (not the harness's, when the harness is root) connects to it.
+    chmodSync(path, 0o666);
+    this.unix = unix;
+  }
+
+  /** The port the endpoint listens on (a relay inside a sandbox listens on the same one). */
+  get port(): number {
+    return Number(new URL(this.url).port);
   }
 
   get url(): string {
@@ -88,6 +114,7 @@ export class LoopbackEndpoint {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      this.unix?.close();
       for (const controller of this.inFlight.values()) controller.abort();
       await Promise.allSettled([...this.inFlight.keys()]);
       this.server.closeAllConnections();

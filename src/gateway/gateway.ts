@@ -13,7 +13,7 @@ import type { Split } from "../domain.ts";
 import { anthropicMessages } from "./formats/anthropic.ts";
 import { openaiChat } from "./formats/openai-chat.ts";
 import { openaiResponses } from "./formats/openai-responses.ts";
-import type { ApiName, Metered, ParsedRequest, WireFormat } from "./formats/strict.ts";
+import type { ApiName, Metered, WireFormat } from "./formats/strict.ts";
 import { costOf, worstCaseOf } from "./prices.ts";
 import { route, type Target, upstreamHeaders } from "./providers.ts";
 import { keyRemover, type ReplySink } from "./reply.ts";
@@ -43,9 +43,9 @@ export interface PaidCall {
 
 export interface CallBudget {
   /** Takes `usd` out of what is left, or returns false (taking nothing) when it does not fit. */
-  reserve(usd: number): boolean;
+  reserve(usd: number): boolean | Promise<boolean>;
   /** Ends a reservation: what was reserved is given back and what the call was metered at is spent. */
-  settle(reservedUsd: number, paidUsd: number): void;
+  settle(reservedUsd: number, paidUsd: number): void | Promise<void>;
 }
 
 export interface GatewayRequest {
@@ -103,6 +103,12 @@ const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 // A conservative tokens-per-byte bound for reserving: real text runs nearer four bytes a token.
 const BYTES_PER_TOKEN = 3;
+/**
+ * A large prompt, by today's context windows. A call that does not fit the budget while one this size would is
+ * the agent's oversized request, refused to it; only when an ordinary call does not fit is the budget spent. Else
+ * an agent could stop the night by asking for a call no budget holds.
+ */
+const ORDINARY_INPUT_TOKENS = 200_000;
 
 const FORMATS: readonly WireFormat[] = [anthropicMessages, openaiChat, openaiResponses];
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
@@ -115,6 +121,8 @@ interface Admitted {
   sent: Record<string, unknown>;
   headers: Record<string, string>;
   reservedUsd: number;
+  /** The same call's worst case at an ordinary size (ORDINARY_INPUT_TOKENS in, the output cap out). */
+  ordinaryUsd: number;
 }
 
 type Refusal = { status: number; type: string; class: CallClass; reason: string; format: WireFormat; request: unknown };
@@ -158,10 +166,12 @@ class MeteredGateway implements Gateway {
   }
 
   async handle(req: GatewayRequest, sink: ReplySink, options: CallOptions = {}): Promise<GatewayResult> {
-    const started = this.o.clock.now();
+    const started = this.o.clock.monotonic();
     const admitted = this.admit(req);
     if (!("target" in admitted)) return this.refusal(admitted, sink, started);
     const call = admitted;
+    const unaffordable = await this.reserve(call);
+    if (unaffordable) return this.refusal(unaffordable, sink, started);
     let paid: PaidCall | null = null;
     try {
       const signal = options.signal ?? new AbortController().signal;
@@ -173,7 +183,7 @@ class MeteredGateway implements Gateway {
       );
       // A reply that carried usage was paid for, whole or not; an error body carries none.
       const metered = sent.status === null ? null : call.format.meter(this.clean(sent.text), sent.streamed);
-      const latencyMs = this.o.clock.now() - started;
+      const latencyMs = this.o.clock.monotonic() - started;
       paid = metered ? this.paidCall(call, metered, options, latencyMs) : null;
       let cls = sent.cls;
       let reason = sent.reason;
@@ -195,7 +205,68 @@ class MeteredGateway implements Gateway {
         latencyMs,
       };
     } finally {
-      this.o.budget.settle(call.reservedUsd, paid?.costUsd ?? 0);
+      this.settle(call.reservedUsd, paid?.costUsd ?? 0);
+    }
+  }
+
+  /** The call's worst case held against the budget, or the refusal when it does not fit. */
+  private async reserve(call: Admitted): Promise<Refusal | null> {
+    let fits: boolean;
+    try {
+      fits = await this.o.budget.reserve(call.reservedUsd);
+    } catch (error) {
+      // The budget's store (a worker's Redis) is the harness's side: the call cannot be made, through no fault of the agent.
+      const reason = `the run's budget could not be checked (${describeFailure(error)})`;
+      return {
+        status: 503,
+        type: "overloaded_error",
+        class: "budget-unknown",
+        reason,
+        format: call.format,
+        request: call.sent,
+      };
+    }
+    if (fits) return null;
+    if (call.ordinaryUsd < call.reservedUsd && (await this.fitsAlone(call.ordinaryUsd))) {
+      const why = `(body): this call may cost up to $${call.reservedUsd.toFixed(4)}, more than the run's budget_usd has left; send a shorter request or ask for fewer output tokens (at most ${this.cap})`;
+      return {
+        status: 400,
+        type: "invalid_request_error",
+        class: "agent-request",
+        reason: why,
+        format: call.format,
+        request: call.sent,
+      };
+    }
+    const why = `the run's budget_usd has no room for this call (up to $${call.reservedUsd.toFixed(4)}); lower its max tokens or raise budget_usd`;
+    return {
+      status: 402,
+      type: "budget_exhausted",
+      class: "budget",
+      reason: why,
+      format: call.format,
+      request: call.sent,
+    };
+  }
+
+  /** Whether a call of this worst case would fit now (the reservation is taken and given back at once). */
+  private async fitsAlone(usd: number): Promise<boolean> {
+    try {
+      if (!(await this.o.budget.reserve(usd))) return false;
+    } catch {
+      return false;
+    }
+    this.settle(usd, 0);
+    return true;
+  }
+
+  private settle(reservedUsd: number, paidUsd: number): void {
+    const failed = (error: unknown) =>
+      this.o.log?.warn({ err: describeFailure(error) }, "settling a model call's reservation failed");
+    try {
+      void Promise.resolve(this.o.budget.settle(reservedUsd, paidUsd)).catch(failed);
+    } catch (error) {
+      failed(error);
     }
   }
 
@@ -232,17 +303,21 @@ class MeteredGateway implements Gateway {
     if (!headers.ok) return refuse(400, "invalid_request_error", headers.reason, "agent-request", raw);
     const sent = format.finalize(parsed.request, target.model, this.cap);
     const body = JSON.stringify(sent);
-    const reservedUsd = this.reservation(target, parsed.request, body);
-    if (!this.o.budget.reserve(reservedUsd)) {
-      const why = `the run's budget_usd has no room for this call (up to $${reservedUsd.toFixed(4)}); lower its max tokens or raise budget_usd`;
-      return refuse(402, "budget_exhausted", why, "budget", sent);
-    }
-    return { format, target, body, sent, headers: headers.headers, reservedUsd };
-  }
-
-  private reservation(target: Target, request: ParsedRequest, body: string): number {
     const inputTokens = Math.ceil(Buffer.byteLength(body) / BYTES_PER_TOKEN);
-    return worstCaseOf(target.price, inputTokens, request.maxOutputTokens ?? this.cap);
+    const outputTokens = parsed.request.maxOutputTokens ?? this.cap;
+    return {
+      format,
+      target,
+      body,
+      sent,
+      headers: headers.headers,
+      reservedUsd: worstCaseOf(target.price, inputTokens, outputTokens),
+      ordinaryUsd: worstCaseOf(
+        target.price,
+        Math.min(inputTokens, ORDINARY_INPUT_TOKENS),
+        Math.min(outputTokens, this.cap),
+      ),
+    };
   }
 
   private refusal(r: Refusal, sink: ReplySink, started: number): GatewayResult {
@@ -250,7 +325,7 @@ class MeteredGateway implements Gateway {
     sink.end(r.format.errorBody(r.type, r.reason));
     return {
       class: r.class,
-      infra: false,
+      infra: isInfrastructure(r.class),
       status: r.status,
       reason: r.reason,
       api: r.format.api,
@@ -258,7 +333,7 @@ class MeteredGateway implements Gateway {
       paid: null,
       request: r.request,
       response: null,
-      latencyMs: this.o.clock.now() - started,
+      latencyMs: this.o.clock.monotonic() - started,
     };
   }
 

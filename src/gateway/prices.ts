@@ -31,7 +31,8 @@ function openai(input: number, cachedInput: number | null, output: number): Mode
   return { input, output, cacheWrite: input, cacheRead: cachedInput ?? input };
 }
 
-const MOST_EXPENSIVE = anthropic(15, 75);
+/** What a model no table or override prices is reserved and metered at: the dearest in the table. */
+export const MOST_EXPENSIVE = anthropic(15, 75);
 
 /** Ordered most specific first; the first matching pattern wins. */
 const PRICE_TABLE: { match: RegExp; price: ModelPrice }[] = [

@@ -14,20 +14,27 @@ export interface RunBudget extends CallBudget {
   reserved(): number;
 }
 
-export function createRunBudget(limitUsd: number | null, spentUsd = 0): RunBudget {
-  let spent = spentUsd;
+/**
+ * `spentUsd` is either what was spent before (settled calls are added to it), or where the spend is read
+ * from each time: the journal's ledger, which every paid call reaches before its reservation is settled,
+ * so the coding agent's spend and other batches' count too and a settled call is not counted twice.
+ */
+export function createRunBudget(limitUsd: number | null, spentUsd: number | (() => number) = 0): RunBudget {
+  const read = typeof spentUsd === "function" ? spentUsd : null;
+  let spent = typeof spentUsd === "number" ? spentUsd : 0;
   let reserved = 0;
+  const spentNow = () => (read ? read() : spent);
   return {
     reserve(usd) {
-      if (!withinBudget(limitUsd, spent + reserved, usd)) return false;
+      if (!withinBudget(limitUsd, spentNow() + reserved, usd)) return false;
       reserved += usd;
       return true;
     },
     settle(reservedUsd, paidUsd) {
       reserved = Math.max(0, reserved - reservedUsd);
-      spent += paidUsd;
+      if (!read) spent += paidUsd;
     },
-    spent: () => spent,
+    spent: spentNow,
     reserved: () => reserved,
   };
 }

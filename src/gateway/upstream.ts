@@ -6,20 +6,28 @@ import { ReplyRelay, type ReplySink, replyHeaders } from "./reply.ts";
 
 /**
  * Who a call's outcome is on. `agent-request` (refused here) and `upstream-refused` (a 4xx the request earned)
- * are the agent's; `budget` is the run's limit; `upstream-*` are infrastructure: the provider failed, not the agent.
+ * are the agent's; `budget` is the run's limit; `upstream-*` are infrastructure: the provider failed, not the agent,
+ * and so is `budget-unknown` (the store holding the run's budget could not be reached).
  */
 export type CallClass =
   | "ok"
   | "agent-request"
   | "upstream-refused"
   | "budget"
+  | "budget-unknown"
   | "cancelled"
   | "upstream-auth"
   | "upstream-http"
   | "upstream-connection"
   | "upstream-stream";
 
-const INFRASTRUCTURE = new Set<CallClass>(["upstream-auth", "upstream-http", "upstream-connection", "upstream-stream"]);
+const INFRASTRUCTURE = new Set<CallClass>([
+  "upstream-auth",
+  "upstream-http",
+  "upstream-connection",
+  "upstream-stream",
+  "budget-unknown",
+]);
 
 export function isInfrastructure(c: CallClass): boolean {
   return INFRASTRUCTURE.has(c);

@@ -13,8 +13,16 @@ export class Db {
     readonly now: () => number,
   ) {}
 
-  prepare(sql: string) {
-    return this.sqlite.prepare(sql);
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Each statement is compiled once: a paid call's row is written on the path of the agent's next call. */
+  prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.sqlite.prepare(sql);
+      if (this.statements.size < 500) this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   /** A nested call runs as a savepoint of the outer transaction: one fsync for the whole group. */
@@ -24,6 +32,21 @@ export class Db {
     } catch (error) {
       // Disk full, read-only, I/O error or damage: typed where it happens, so the run pauses with the fix.
       throw classifyFault(error, this.path) ?? error;
+    }
+  }
+
+  /**
+   * A write that must survive the process (a SIGKILL, a crash) at once, and a power loss by the next full
+   * write: committed to the WAL without its fsync, which the next `write` (synchronous = FULL) makes for it.
+   * A paid call is journaled this way the moment it is paid: an fsync per call would stall the harness for
+   * every agent's next call.
+   */
+  writeSoon<T>(fn: () => T): T {
+    this.sqlite.pragma("synchronous = NORMAL");
+    try {
+      return this.write(fn);
+    } finally {
+      this.sqlite.pragma("synchronous = FULL");
     }
   }
 

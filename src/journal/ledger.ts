@@ -1,3 +1,4 @@
+import type { Split } from "../domain.ts";
 import { type Db, fromJson, toJson } from "./db.ts";
 
 export type LlmRole = "coding" | "agent";
@@ -18,6 +19,13 @@ export interface LlmCallRow {
   stopReason: string | null;
   /** Stored so a resumed step can reuse a paid reply; never for test-split agent calls. */
   response: unknown | null;
+  /**
+   * The call's own id, given where it was paid (an execution of a task and the call's number in it): a call
+   * reported twice is written once. Null for calls with no second report (the coding agent's).
+   */
+  callId?: string | null;
+  /** Which split's run paid for it (an agent call); null for the coding agent's. */
+  split?: Split | null;
 }
 
 export interface Spend {
@@ -34,24 +42,33 @@ export class LlmLedger {
     return this.db.write(fn);
   }
 
+  /** The row's id; 0 when a call of the same call id was recorded before (nothing is written). */
   recordLlmCall(row: LlmCallRow): number {
     return this.db.write(() => this.insert(row, this.db.now()));
   }
 
-  recordLlmCalls(rows: LlmCallRow[]): void {
-    if (rows.length === 0) return;
+  /**
+   * A call journaled the moment it is paid, before its task's outcome: safe from a killed process at once, and
+   * from a power loss with the next full commit (the task's outcome, at the latest).
+   */
+  recordPaidCall(row: LlmCallRow): number {
+    return this.db.writeSoon(() => this.insert(row, this.db.now()));
+  }
+
+  /** How many of the rows were new (a call id recorded before is skipped). */
+  recordLlmCalls(rows: LlmCallRow[]): number {
+    if (rows.length === 0) return 0;
     const now = this.db.now();
-    this.db.write(() => {
-      for (const row of rows) this.insert(row, now);
-    });
+    return this.db.write(() => rows.filter((row) => this.insert(row, now) > 0).length);
   }
 
   private insert(row: LlmCallRow, now: number): number {
     const info = this.db
       .prepare(
-        `INSERT INTO llm_calls (run_id, iteration, step_key, role, model, prompt_hash, input_tokens, output_tokens,
-           cache_creation_tokens, cache_read_tokens, cost_usd, latency_ms, stop_reason, response, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO llm_calls (run_id, iteration, step_key, role, model, prompt_hash, input_tokens,
+           output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd, latency_ms, stop_reason, response,
+           created_at, call_id, split)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         row.runId,
@@ -69,8 +86,10 @@ export class LlmLedger {
         row.stopReason,
         toJson(row.response),
         now,
+        row.callId ?? null,
+        row.split ?? null,
       );
-    return Number(info.lastInsertRowid);
+    return info.changes === 0 ? 0 : Number(info.lastInsertRowid);
   }
 
   /** A reply already paid for by this step with the same prompt, so a resumed step need not pay twice. */
@@ -103,6 +122,8 @@ export class LlmLedger {
       latencyMs: r.latency_ms as number,
       stopReason: r.stop_reason as string | null,
       response: fromJson(r.response),
+      callId: (r.call_id as string | null) ?? null,
+      split: (r.split as Split | null) ?? null,
       createdAt: r.created_at as number,
     }));
   }
@@ -121,6 +142,11 @@ export class LlmLedger {
       calls += r.n;
     }
     return { totalUsd: byRole.coding + byRole.agent, byRole, calls };
+  }
+
+  /** How many calls the journal holds, every run's and those outside any run. */
+  callCount(): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM llm_calls").get() as { n: number }).n;
   }
 
   /** Spend of LLM calls made outside any run (the baseline, the CLI's benchmark and gate commands). */

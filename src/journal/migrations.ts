@@ -216,6 +216,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE gate_decisions DROP COLUMN expected_gain;
   ALTER TABLE gate_decisions DROP COLUMN looks;
   `,
+  // A paid call is journaled when its reply completes, before its task's outcome, under the id its executor gave
+  // it: the same call reported twice (by a worker through Redis and again with its job's result) is written once.
+  // Its split says whether a train or a test run paid for it.
+  `
+  ALTER TABLE llm_calls ADD COLUMN call_id TEXT;
+  ALTER TABLE llm_calls ADD COLUMN split TEXT;
+  CREATE UNIQUE INDEX llm_calls_call_id ON llm_calls(call_id) WHERE call_id IS NOT NULL;
+  `,
   // Every held-out run a gate rule asked for, by arm (the incumbent or a candidate), as it landed: a resumed gate
   // replays them, and any rule over any number of candidates keeps them in one shape. Ids and numbers only.
   `

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import type { LearnInput, LearnOutput, SummarizeInput } from "../contracts.ts";
 import { bestValScore, round4 } from "../scoring.ts";
 import { redact } from "../secrets.ts";
+import { acceptanceReason } from "../verdicts.ts";
 import { readResults, writeFileAtomic } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 
@@ -97,11 +98,7 @@ export function entryFromIteration(input: LearnInput): LearningEntry & { runId: 
   let worked: string;
   if (passed) {
     const promoted = gate.promoted.length > 0 ? `; ${gate.promoted.length} task(s) promoted into the suite` : "";
-    const judged =
-      typeof gate.pGood === "number"
-        ? `P(improvement) ${gate.pGood.toFixed(3)} with ${gate.testRuns ?? 0} held-out run(s), `
-        : "";
-    worked = `Worked: ${judged}val_score ${gate.valScore?.toFixed(4)} (best before ${input.bestBefore?.toFixed(4) ?? "none"}), ${suite}${promoted}. Hypothesis: ${oneLine(edit.hypothesis, "none given")}`;
+    worked = `Worked: ${acceptanceReason(gate, input.bestBefore)}${promoted}. Hypothesis: ${oneLine(edit.hypothesis, "none given")}`;
   } else {
     const measured = gate.valScore === null ? "" : ` (val_score ${gate.valScore.toFixed(4)}, ${suite})`;
     worked = `Didn't work: ${gate.reasons.join("; ") || "rejected"}${measured}. Hypothesis: ${oneLine(edit.hypothesis, "none given")}`;

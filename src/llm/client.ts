@@ -105,6 +105,16 @@ function causeCode(error: unknown): string | null {
   return null;
 }
 
+/** A network error's code as its class: "connection refused", "DNS lookup failed"… */
+export function connectionClass(code: string): string {
+  if (code === "ECONNREFUSED") return "connection refused";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "DNS lookup failed";
+  if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return "timeout";
+  if (code === "ECONNRESET") return "connection reset";
+  if (code === "ENETUNREACH" || code === "EHOSTUNREACH") return "network unreachable";
+  return code;
+}
+
 /**
  * The class of a failed call, with no request or task content: "HTTP 401", "connection refused",
  * "DNS lookup failed", "timeout"… What an operator needs to see to fix the cause.
@@ -113,12 +123,7 @@ export function failureClass(error: unknown): string {
   if (error instanceof APIError && typeof error.status === "number") return `HTTP ${error.status}`;
   if (error instanceof APIConnectionTimeoutError) return "timeout";
   const code = causeCode(error);
-  if (code === "ECONNREFUSED") return "connection refused";
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "DNS lookup failed";
-  if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return "timeout";
-  if (code === "ECONNRESET") return "connection reset";
-  if (code === "ENETUNREACH" || code === "EHOSTUNREACH") return "network unreachable";
-  if (code) return code;
+  if (code) return connectionClass(code);
   if (error instanceof AnthropicError && NO_CREDENTIALS.test(error.message)) return "no API key";
   if (error instanceof AnthropicError) return "connection error";
   return (error as Error)?.name ?? "error";
@@ -241,16 +246,17 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
   const outageMs = opts.outageMs ?? 30 * 60_000;
   const maxBackoffMs = opts.maxBackoffMs ?? 60_000;
   const minBackoffMs = Math.min(opts.minBackoffMs ?? 1_000, maxBackoffMs);
-  const startedAt = clock.now();
+  // The outage window is a duration: on the monotonic clock, so an NTP step neither hides nor fakes one.
+  const startedAt = clock.monotonic();
   let attempts = 0;
   let latencyMs = 0;
 
   const attempt = async (): Promise<Message> => {
     attempts += 1;
-    const attemptStart = clock.now();
+    const attemptStart = clock.monotonic();
     try {
       const message = await client.messages.stream(params, signal ? { signal } : {}).finalMessage();
-      latencyMs = clock.now() - attemptStart;
+      latencyMs = clock.monotonic() - attemptStart;
       onAttempt?.({ attempt: attempts, ok: true });
       return message;
     } catch (error) {
@@ -272,7 +278,7 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
       minTimeout: 0,
       maxTimeout: 0,
       onFailedAttempt: async ({ error, attemptNumber }) => {
-        const elapsed = clock.now() - startedAt;
+        const elapsed = clock.monotonic() - startedAt;
         const left = outageMs - elapsed;
         if (left <= 0) {
           onAttempt?.({ attempt: attemptNumber, ok: false, error });

@@ -2,7 +2,8 @@ import type { EditOutput, GateOutput, RecordOutput } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { HarnessError } from "../errors.ts";
 import { type Paths, type Repo, shortSha } from "../git/repo.ts";
-import { appendResult, LOOP_ITERATION_COLUMN, readResults } from "../workspace/files.ts";
+import { acceptanceReason } from "../verdicts.ts";
+import { appendResult, LOOP_ITERATION_COLUMN, REASON_COLUMN, readResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 
 export const RUN_TRAILER = "Harness-Run";
@@ -78,7 +79,10 @@ export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
     evalsPassed: gate.suitePassed,
     evalsTotal: gate.suiteTotal,
     timestamp: deps.now().toISOString(),
-    extra: { [LOOP_ITERATION_COLUMN]: String(deps.iteration) },
+    extra: {
+      [LOOP_ITERATION_COLUMN]: String(deps.iteration),
+      [REASON_COLUMN]: acceptanceReason(gate, gate.previousBest),
+    },
   });
   // The results row is written, the learnings entry not yet: the learn step's window.
   crashPoint("record:after-row");

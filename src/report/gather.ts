@@ -1,14 +1,14 @@
 import { existsSync } from "node:fs";
 import { readQueueHealth } from "../distributed/health.ts";
-import { holdoutLine, holdoutOf } from "../gate/holdout.ts";
-import { bestSoFar } from "../gate/records.ts";
 import type { Repo } from "../git/repo.ts";
 import { Journal } from "../journal/journal.ts";
-import { pinnedSplit, rejectedDiffKey } from "../journal/pins.ts";
-import type { IterationRow, Stores } from "../journal/stores.ts";
-import { loopIterationOf, readResults } from "../workspace/files.ts";
+import { rejectedDiffKey } from "../journal/pins.ts";
+import type { IterationRow, RunRow, Stores } from "../journal/stores.ts";
+import { acceptanceReason } from "../verdicts.ts";
+import { loopIterationOf, type ResultRow, readResults } from "../workspace/files.ts";
 import type { Paths } from "../workspace/paths.ts";
-import type { ReportData, ReportGeneration, ReportIteration, ReportRun } from "./render.ts";
+import { type NightStores, readNight } from "./night.ts";
+import type { ReportData, ReportGeneration, ReportIteration, ReportRun, ReportRunLink } from "./render.ts";
 
 interface Summary {
   hypothesis?: string | null;
@@ -55,26 +55,39 @@ const blank = (iteration: number): ReportIteration => ({
   diff: null,
 });
 
-type ReportJournal = Pick<Stores, "runs" | "ledger" | "pins" | "gateRecords">;
+type ReportJournal = NightStores;
 
-/** What the journal adds: the current generation's latest run, its iterations, gate notes, step times, spend. */
-function fromJournal(journal: ReportJournal, byIteration: Map<number, ReportIteration>) {
-  const { runs, ledger, pins, gateRecords } = journal;
-  const generation = runs.currentGeneration();
-  const gateNotes: string[] = [];
-  const latest = runs.latestRun(generation);
-  if (!latest) return { run: null, holdout: null, gateNotes };
-  const run: ReportRun = {
-    id: latest.id,
-    status: latest.status,
-    state: latest.state,
-    stopReason: latest.stopReason,
-    lastError: latest.lastError,
-    accepted: latest.accepted,
-    rejected: latest.rejected,
-    unsealed: (latest.config as { sandbox?: string } | null)?.sandbox === "none",
+/** An accepted row of results.tsv as the report's iteration (the baseline is iteration 0). */
+function fromResultRow(row: ResultRow): ReportIteration {
+  const it = blank(loopIterationOf(row));
+  it.outcome = row.iteration === 0 ? "baseline" : "accepted";
+  it.valScore = row.valScore;
+  it.commit = row.iteration === 0 ? null : row.commit;
+  it.suitePassed = row.iteration === 0 ? null : row.evalsPassed;
+  it.suiteTotal = row.iteration === 0 ? null : row.evalsTotal;
+  // evals_total is the suite at gate time, before promotion; the journal's summary refines it below.
+  it.suiteAfter = row.evalsTotal;
+  const reason = row.extra?.reason;
+  if (row.iteration > 0 && reason) it.acceptance = reason;
+  return it;
+}
+
+function toReportRun(run: RunRow): ReportRun {
+  return {
+    id: run.id,
+    status: run.status,
+    state: run.state,
+    stopReason: run.stopReason,
+    lastError: run.lastError,
+    accepted: run.accepted,
+    rejected: run.rejected,
+    unsealed: (run.config as { sandbox?: string } | null)?.sandbox === "none",
   };
-  for (const row of runs.iterations(latest.id)) {
+}
+
+/** The run's iterations as its learn steps journaled them, over the results.tsv rows they refine. */
+function addIterations(runs: ReportJournal["runs"], runId: string, byIteration: Map<number, ReportIteration>) {
+  for (const row of runs.iterations(runId)) {
     const s = summaryOf(row);
     const it = byIteration.get(row.iteration) ?? blank(row.iteration);
     it.outcome = row.outcome;
@@ -91,32 +104,37 @@ function fromJournal(journal: ReportJournal, byIteration: Map<number, ReportIter
     }
     byIteration.set(row.iteration, it);
   }
+}
+
+/** The gate's records of the run: rule, P(improvement), runs spent, where it stopped, and an accepted one's reason. */
+function addGateRecords(journal: ReportJournal, runId: string, byIteration: Map<number, ReportIteration>): string[] {
+  const gateNotes: string[] = [];
+  for (const d of journal.gateRecords.gateDecisions(runId)) {
+    const it = byIteration.get(d.iteration);
+    const pGood = d.details.pGood;
+    if (it) {
+      it.gate = { rule: d.rule, pGood: typeof pGood === "number" ? pGood : null, testRuns: d.testRuns, stage: d.stage };
+      const out = (d.output as { output?: Parameters<typeof acceptanceReason>[0] & { previousBest?: number | null } })
+        ?.output;
+      if (d.accept && out && !it.acceptance) it.acceptance = acceptanceReason(out, out.previousBest ?? null);
+    }
+    const notes = (d.output as { output?: { notes?: string[] } } | null)?.output?.notes;
+    for (const n of notes ?? []) gateNotes.push(`iteration ${d.iteration}: ${n}`);
+  }
+  return gateNotes;
+}
+
+/** Step times and spend per iteration, and each rejected candidate's diff, all of this run. */
+function addTimesAndSpend(journal: ReportJournal, runId: string, byIteration: Map<number, ReportIteration>) {
+  const { runs, ledger, pins } = journal;
   for (const it of byIteration.values()) {
     // The rejected candidate's diff, kept by the record step before it restored the file.
     if (it.outcome !== "rejected") continue;
-    const diff = pins.fact(rejectedDiffKey(latest.id, it.iteration));
+    const diff = pins.fact(rejectedDiffKey(runId, it.iteration));
     if (typeof diff === "string") it.diff = diff;
   }
-  for (const d of gateRecords.gateDecisions(latest.id)) {
-    const it = byIteration.get(d.iteration);
-    const pGood = d.details.pGood;
-    if (it)
-      it.gate = { rule: d.rule, pGood: typeof pGood === "number" ? pGood : null, testRuns: d.testRuns, stage: d.stage };
-    const out = (d.output as { output?: { notes?: string[] } } | null)?.output;
-    for (const n of out?.notes ?? []) gateNotes.push(`iteration ${d.iteration}: ${n}`);
-  }
-  const h = holdoutOf(journal, latest.id);
-  const split = pinnedSplit(pins);
-  const holdout = h
-    ? { line: holdoutLine(h), scored: true }
-    : split && split.holdout.length > 0
-      ? { line: `${split.holdout.length} task(s) sealed away; scored once, at the end of the run`, scored: false }
-      : {
-          line: "none sealed (holdout_fraction is 0, or the benchmark has fewer than 60 tasks): every score here was seen by the gate",
-          scored: false,
-        };
   const spans = new Map<number, { start: number; end: number }>();
-  for (const step of runs.steps(latest.id)) {
+  for (const step of runs.steps(runId)) {
     // Iteration 0 holds only the run's opening check, not the baseline's work.
     if (step.iteration === 0) continue;
     const span = spans.get(step.iteration) ?? { start: step.startedAt, end: step.finishedAt ?? step.startedAt };
@@ -128,16 +146,14 @@ function fromJournal(journal: ReportJournal, byIteration: Map<number, ReportIter
     const it = byIteration.get(iteration);
     if (it) it.durationMs = span.end - span.start;
   }
-  for (const call of ledger.llmCalls(latest.id)) {
+  for (const call of ledger.llmCalls(runId)) {
     const it = call.iteration === null ? undefined : byIteration.get(call.iteration);
     if (it) it.costUsd[call.role] += call.costUsd;
   }
-  return { run, holdout, gateNotes };
 }
 
-/** The generations before the current one: shown apart, never mixed into the current figures. */
-function earlierGenerations({ runs, gateRecords }: ReportJournal): ReportGeneration[] {
-  const current = runs.currentGeneration();
+/** The generations before the run's own: shown apart, never mixed into its figures. */
+function earlierGenerations({ runs, gateRecords }: ReportJournal, current: number): ReportGeneration[] {
   return runs
     .generations()
     .filter((g) => g.id < current)
@@ -157,58 +173,92 @@ function earlierGenerations({ runs, gateRecords }: ReportJournal): ReportGenerat
     });
 }
 
+/** Every run of the journal for the picker, newest first. */
+export function runLinks(runs: Pick<Stores["runs"], "runs">): ReportRunLink[] {
+  return runs
+    .runs()
+    .map((r) => ({
+      id: r.id,
+      status: r.status,
+      generation: r.generation,
+      startedAt: new Date(r.createdAt).toISOString(),
+      accepted: r.accepted,
+      rejected: r.rejected,
+    }))
+    .reverse();
+}
+
+/** The run a report shows: the given id, else the current generation's latest; null before any run. */
+export function chooseRun(runs: Pick<Stores["runs"], "getRun" | "latestRun" | "currentGeneration">, id?: string) {
+  if (id !== undefined) return runs.getRun(id) ?? null;
+  return runs.latestRun(runs.currentGeneration()) ?? null;
+}
+
 /**
- * Reads everything the report shows: results.tsv (every accepted row of the current generation), and from
- * the journal the best score, the latest run's iterations, step times and LLM spend, and the earlier
- * generations apart. Read-only.
+ * Reads everything one run's page shows, read-only: from results.tsv the baseline and the run's accepted
+ * rows, and from the journal the run's iterations, gate records, step times, spend and the night's figures;
+ * every other run is a link, earlier generations a list apart. Without a run: the baseline only.
  */
 export async function gatherReport(opts: {
   paths: Paths;
   benchmark: string;
   repo: Repo;
   now: Date;
+  /** Default: the current generation's latest run. */
+  runId?: string;
 }): Promise<ReportData> {
   const { paths, repo } = opts;
   const results = readResults(paths.results);
   const byIteration = new Map<number, ReportIteration>();
-
-  for (const row of results) {
-    const it = blank(loopIterationOf(row));
-    it.outcome = row.iteration === 0 ? "baseline" : "accepted";
-    it.valScore = row.valScore;
-    it.commit = row.iteration === 0 ? null : row.commit;
-    it.suitePassed = row.iteration === 0 ? null : row.evalsPassed;
-    it.suiteTotal = row.iteration === 0 ? null : row.evalsTotal;
-    // evals_total is the suite at gate time, before promotion; the journal's summary refines it below.
-    it.suiteAfter = row.evalsTotal;
-    byIteration.set(loopIterationOf(row), it);
-  }
-
-  let fromRun: ReturnType<typeof fromJournal> = { run: null, holdout: null, gateNotes: [] };
-  let baselineSpendUsd: number | null = null;
-  let bestValScore: number | null = null;
-  let generations: ReportGeneration[] = [];
+  const data: ReportData = {
+    root: paths.root,
+    benchmark: opts.benchmark,
+    generatedAt: opts.now.toISOString(),
+    run: null,
+    iterations: [],
+    baselineSpendUsd: null,
+    queue: readQueueHealth(paths.queueHealth),
+    holdout: null,
+    gateNotes: [],
+    earlierGenerations: [],
+  };
+  let mine: (row: ResultRow) => boolean = () => true;
   if (existsSync(paths.journal)) {
     const journal = Journal.open(paths.journal, { readonly: true });
     try {
       const baselineSpend = journal.pins.fact("baseline_spend_usd");
-      if (typeof baselineSpend === "number") baselineSpendUsd = baselineSpend;
-      bestValScore = bestSoFar(journal);
-      fromRun = fromJournal(journal, byIteration);
-      generations = earlierGenerations(journal);
+      if (typeof baselineSpend === "number") data.baselineSpendUsd = baselineSpend;
+      data.runs = runLinks(journal.runs);
+      const run = chooseRun(journal.runs, opts.runId);
+      // Without a run (an adopted history, only a baseline) every row is shown, as there is nothing to tell apart.
+      if (run) {
+        // Iteration numbers are unique across runs: this run's rows are those of its iterations.
+        const own = new Set([0, ...journal.runs.steps(run.id).map((s) => s.iteration)]);
+        mine = (row) => own.has(loopIterationOf(row));
+        for (const row of results.filter(mine)) byIteration.set(loopIterationOf(row), fromResultRow(row));
+        addIterations(journal.runs, run.id, byIteration);
+        data.gateNotes = addGateRecords(journal, run.id, byIteration);
+        addTimesAndSpend(journal, run.id, byIteration);
+        data.run = toReportRun(run);
+        data.night = readNight(journal, run);
+        data.holdout = data.night.holdout;
+        data.bestValScore = data.night.bestValScore;
+        data.earlierGenerations = earlierGenerations(journal, run.generation);
+      }
     } finally {
       journal.close();
     }
   }
-
-  const iterations = [...byIteration.values()].sort((a, b) => a.iteration - b.iteration);
+  if (byIteration.size === 0)
+    for (const row of results.filter(mine)) byIteration.set(loopIterationOf(row), fromResultRow(row));
+  data.iterations = [...byIteration.values()].sort((a, b) => a.iteration - b.iteration);
   // A rejected iteration leaves the suite as it was.
   let size: number | null = null;
-  for (const it of iterations) {
+  for (const it of data.iterations) {
     if (it.suiteAfter === null) it.suiteAfter = size;
     size = it.suiteAfter;
   }
-  for (const it of iterations) {
+  for (const it of data.iterations) {
     if (it.outcome !== "accepted" || !it.commit) continue;
     try {
       it.diff = (await repo.diffOfCommit(it.commit, paths.agentRel)).trim() || null;
@@ -217,17 +267,5 @@ export async function gatherReport(opts: {
       it.diff = null;
     }
   }
-  return {
-    root: paths.root,
-    benchmark: opts.benchmark,
-    generatedAt: opts.now.toISOString(),
-    run: fromRun.run,
-    iterations,
-    baselineSpendUsd,
-    queue: readQueueHealth(paths.queueHealth),
-    holdout: fromRun.holdout,
-    gateNotes: fromRun.gateNotes,
-    ...(bestValScore === null ? {} : { bestValScore }),
-    earlierGenerations: generations,
-  };
+  return data;
 }

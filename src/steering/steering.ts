@@ -18,6 +18,7 @@ import type { Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 import { STEERING_FILES } from "../workspace/paths.ts";
+import { type RejectedSteering, rejectedSteeringKey, steeringProblems } from "./validate.ts";
 
 type CheckAgent = (agentFile: string) => Promise<{ ok: true } | { ok: false; message: string }>;
 
@@ -85,9 +86,7 @@ export function createSteeringGuard(deps: SteeringDeps): SteeringGuard {
       // Changed while an agent process could run: not the operator's word, whoever wrote it.
       let keptAt: string | null = null;
       if (after !== null) {
-        keptAt = `${REFUSED_DIR}/${file}.${now().toISOString().replace(/[:.]/g, "-")}`;
-        mkdirSync(join(root, REFUSED_DIR), { recursive: true });
-        writeFileAtomic(join(root, keptAt), after.toString("utf8"));
+        keptAt = setAside(root, file, after, now());
         pins.recordSteering({ path: file, sha256: sha256(after), status: "refused", commit: null });
       }
       if (before === null) rmSync(join(root, file), { force: true });
@@ -135,15 +134,72 @@ export function createSteeringGuard(deps: SteeringDeps): SteeringGuard {
           }
         }
         if (pinned === hash) continue;
+        const problems = steeringProblems(file, text);
+        if (problems.length > 0) {
+          const accepted = await acceptedSteeringText(repo, pins, file);
+          rejectSteeringEdit({ root, pins, log, file, text, accepted, problems, at: now() });
+          continue;
+        }
         if (!(await repo.fileDiffersFromHead(file))) {
           pins.recordSteering({ path: file, sha256: hash, status: "accepted", commit: head });
           continue;
         }
         last = await repo.commitFile(file, `steer: ${file} updated`);
         pins.recordSteering({ path: file, sha256: hash, status: "accepted", commit: last });
+        if (pins.fact(rejectedSteeringKey(file))) pins.putFact(rejectedSteeringKey(file), null);
         log.info({ file, commit: last }, `${file} changed: committed as steering`);
       }
       return last;
     },
   };
+}
+
+/** Keeps a steering text the harness will not use in workspace/steering-refused/; returns where, from the root. */
+function setAside(root: string, file: string, text: Buffer, at: Date): string {
+  const keptAt = `${REFUSED_DIR}/${file}.${at.toISOString().replace(/[:.]/g, "-")}`;
+  mkdirSync(join(root, REFUSED_DIR), { recursive: true });
+  writeFileAtomic(join(root, keptAt), text.toString("utf8"));
+  return keptAt;
+}
+
+/** The text of a steering file's last accepted version: its pinned commit's, else HEAD's; null if never committed. */
+export async function acceptedSteeringText(
+  repo: Pick<Repo, "headCommit" | "fileAtCommit">,
+  pins: Pick<Stores["pins"], "acceptedSteering">,
+  file: string,
+): Promise<string | null> {
+  const commit = pins.acceptedSteering(file)?.commit ?? (await repo.headCommit());
+  return commit ? await repo.fileAtCommit(commit, file) : null;
+}
+
+/**
+ * An edit that cannot be used is not committed: its text is set aside, the accepted version put back (the run,
+ * and every later start, go on with it), and the rejection journaled for `status` with the field and the fix.
+ */
+export function rejectSteeringEdit(o: {
+  root: string;
+  pins: Pick<Stores["pins"], "putFact">;
+  log: Pick<Logger, "warn">;
+  file: string;
+  text: Buffer;
+  accepted: string | null;
+  problems: string[];
+  at: Date;
+}): RejectedSteering {
+  const keptAt = setAside(o.root, o.file, o.text, o.at);
+  if (o.accepted !== null) writeFileAtomic(join(o.root, o.file), o.accepted);
+  const rejected: RejectedSteering = {
+    file: o.file,
+    sha256: sha256(o.text),
+    problems: o.problems,
+    keptAt,
+    at: o.at.toISOString(),
+  };
+  o.pins.putFact(rejectedSteeringKey(o.file), rejected);
+  const more = o.problems.length > 1 ? ` (and ${o.problems.length - 1} more)` : "";
+  o.log.warn(
+    { file: o.file, problems: o.problems, keptAt },
+    `${o.file} edit rejected, not committed: ${o.problems[0]}${more}; the run goes on with the last accepted version; your text is in ${keptAt}: fix it and save it as ${o.file} again`,
+  );
+  return rejected;
 }

@@ -149,6 +149,9 @@ export function readResults(file: string): ResultRow[] {
  */
 export const LOOP_ITERATION_COLUMN = "loop_iteration";
 
+/** Why the row's change was accepted, in one line (appended after `loop_iteration`). */
+export const REASON_COLUMN = "reason";
+
 export function initResults(file: string): boolean {
   if (existsSync(file)) return false;
   writeFileAtomic(file, `${[...RESULTS_HEADER, LOOP_ITERATION_COLUMN].join("\t")}\n`);

@@ -113,10 +113,11 @@ export function bullmqExecutorFor(root: string, redisUrl: string, log: Logger) {
 }
 
 /** Every file under `dir` whose bytes contain one of `needles`, with the needle. */
-export function filesContaining(dir: string, needles: string[]): string[] {
+export function filesContaining(dir: string, needles: string[], skip: readonly string[] = []): string[] {
   const hits: string[] = [];
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {
+      if (skip.includes(name)) continue;
       const full = join(d, name);
       if (statSync(full).isDirectory()) walk(full);
       else {

@@ -74,6 +74,21 @@ export function spawnCli(
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
+/** What `read` finds in a journal opened read-only, or `fallback` while a daemon is still creating it. */
+export function readJournal<T>(journalFile: string, read: (journal: Journal) => T, fallback: T): T {
+  if (!existsSync(journalFile)) return fallback;
+  try {
+    const journal = Journal.open(journalFile, { readonly: true });
+    try {
+      return read(journal);
+    } finally {
+      journal.close();
+    }
+  } catch {
+    return fallback;
+  }
+}
+
 /** The latest run's state and status, read the way `status` does; nulls while the journal is being created. */
 export function readState(journalFile: string): { state: string | null; status: string | null } {
   if (!existsSync(journalFile)) return { state: null, status: null };

@@ -53,6 +53,49 @@ function roomOf(path: string): string {
   return parts.length === 2 ? parts[1]!.replace(/\.(ts|mts|mjs)$/, "") : parts[1]!;
 }
 
+/**
+ * Each external package has one owner (a room, or a file inside one) that wraps it for the rest; zod is the
+ * house's vocabulary for shapes, used everywhere. Type-only imports do not count (they wrap nothing).
+ * `cli/init-templates/` are files copied into a user's experiment, not the harness's modules.
+ */
+const PACKAGE_OWNERS: Record<string, readonly string[]> = {
+  "simple-git": ["src/git/"],
+  "better-sqlite3": ["src/journal/"],
+  pino: ["src/log.ts"],
+  xstate: ["machines/", "src/daemon/daemon.ts"],
+  "@anthropic-ai/sdk": ["src/llm/", "src/benchmark/sealed/child.ts"],
+  openai: [],
+  "p-retry": ["src/llm/"],
+  bullmq: ["src/distributed/queue.ts"],
+  ioredis: ["src/distributed/"],
+  yaml: ["src/config/"],
+  esbuild: ["src/benchmark/sealed/"],
+  tsx: ["src/benchmark/ts-module.ts"],
+  commander: ["src/cli/program.ts"],
+  zod: ["src/"],
+};
+
+/** Rooms that decide (the loop, the gate, what is kept): time only through the injected clock, never a timer. */
+const DECIDING_ROOMS = [
+  "machines",
+  "gate",
+  "steps",
+  "daemon",
+  "journal",
+  "record",
+  "learnings",
+  "experiment",
+  "steering",
+  "budget",
+  "verdicts",
+  "report",
+  "contracts",
+  "scoring",
+  "domain",
+];
+/** The composition edge: the CLI starts the system clock and stamps what it prints; the log stamps its lines. */
+const TIME_EDGE = ["cli", "log", "clock", "view"];
+
 const ALL = ["src", "machines", "dev"].flatMap((d) => sourceFiles(join(ROOT, d))).flatMap(importsOf);
 const LOCAL = ALL.filter((i) => i.relative);
 
@@ -109,6 +152,52 @@ describe("architecture (docs/ARCHITECTURE.md)", () => {
     };
     for (const room of edges.keys()) visit(room, []);
     expect(cycles).toEqual([]);
+  });
+
+  it("each external package is wrapped by its one owner", () => {
+    const files = ["src", "machines"]
+      .flatMap((d) => sourceFiles(join(ROOT, d)))
+      .filter((f) => !relative(ROOT, f).startsWith("src/cli/init-templates/"));
+    const bad: string[] = [];
+    for (const file of files) {
+      const from = relative(ROOT, file);
+      const text = readFileSync(file, "utf8");
+      for (const m of text.matchAll(/^\s*import\s+(type\s+)?[^'"`;]*?\bfrom\s*["']([^"'./][^"']*)["']/gm)) {
+        if (m[1]) continue;
+        const spec = m[2]!;
+        if (spec.startsWith("node:")) continue;
+        const pkg = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!;
+        const owners = PACKAGE_OWNERS[pkg];
+        if (!owners) bad.push(`${from}: ${pkg} has no owner in PACKAGE_OWNERS (name the one room that wraps it)`);
+        else if (!owners.some((o) => from === o || from.startsWith(o)))
+          bad.push(`${from} → ${pkg} (owned by ${owners.join(", ") || "no module: templates only"})`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it("time only through the clock: no direct reads outside the edge (but as a default), no timers where decisions are made", () => {
+    const reads = /\bDate\.now\(\)|\bnew Date\(\)|\bperformance\.now\(\)/;
+    // An injectable default (`now = new Date()`, `deps.now ?? (() => new Date())`) is the clock's seam, not a read.
+    const asDefault =
+      /\b\w+\s*=\s*(?:\(\)\s*=>\s*)?(?:Date\.now\(\)|new Date\(\))\s*[,)}]|\?\?\s*\(?(?:\(\)\s*=>\s*)?(?:Date\.now\(\)|new Date\(\))/;
+    const timers = /\bset(?:Timeout|Interval|Immediate)\(/;
+    const bad: string[] = [];
+    for (const file of ["src", "machines"].flatMap((d) => sourceFiles(join(ROOT, d)))) {
+      const from = relative(ROOT, file);
+      if (from.startsWith("src/cli/init-templates/")) continue;
+      const room = roomOf(from);
+      readFileSync(file, "utf8")
+        .split("\n")
+        .forEach((line, i) => {
+          if (/^\s*(\/\/|\*)/.test(line)) return;
+          if (!TIME_EDGE.includes(room) && reads.test(line) && !asDefault.test(line))
+            bad.push(`${from}:${i + 1}: reads the time directly; take it from the injected Clock`);
+          if (DECIDING_ROOMS.includes(room) && timers.test(line))
+            bad.push(`${from}:${i + 1}: a timer where decisions are made; wait through Clock.sleep`);
+        });
+    }
+    expect(bad).toEqual([]);
   });
 
   it("the checks see the arrows they are meant to catch", () => {

@@ -9,22 +9,27 @@
  *   HARNESS_AGENT_MODEL, HARNESS_MAX_CONCURRENCY, HARNESS_TASK_TIMEOUT  the config's agent_model,
  *                        max_concurrency and per_task_timeout, for wrappers that hand them on
  *   HARNESS_ROOT         the harness's directory (its node_modules: tsx and the SDK, for a command in Node)
+ *   OPENAI_BASE_URL, OPENAI_API_BASE, ANTHROPIC_BASE_URL, and OPENAI_API_KEY/ANTHROPIC_API_KEY holding the run's
+ *                        token: the run's gateway, which meters every call; no provider key is in the environment
  * The task ids are the keys the command returns for HARNESS_SPLIT=all. A non-zero exit or an unreadable
  * results file is an infrastructure error; the stderr tail is logged for train only (test output stays private).
  */
 import { type SpawnOptions, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { commandEnvironment, type LoopbackEndpoint } from "../../gateway/endpoint.ts";
 import type { Logger } from "../../log.ts";
-import { redact } from "../../secrets.ts";
+import { redact, SECRET_ENV } from "../../secrets.ts";
 import { InfraFailure } from "../failure.ts";
+import { relayedCommand } from "../sealed/command-relay.ts";
 import { handOver, NO_CAPABILITIES, sealedCommandLine } from "../sealed/command-seal.ts";
 import { type SandboxUser, sandboxUserOf } from "../sealed/sandbox-user.ts";
 import type { Reward } from "../types.ts";
+import { keeperArgs } from "./group-keeper.ts";
 import type { CommandAdapter, CommandRunRequest, ProcessGroupTracker } from "./types.ts";
 
 /** The harness's own directory. */
@@ -44,6 +49,8 @@ export interface CommandAdapterOptions {
   sandbox?: CommandSandbox;
   /** Journals each command's process group, so it is killed with the daemon or reaped after a SIGKILL. */
   groups?: ProcessGroupTracker;
+  /** The providers' key variables (`api_key_env`): never in the command's environment. */
+  secretEnv?: string[];
 }
 
 export interface CommandSandbox {
@@ -67,10 +74,14 @@ export function commandSandboxArgs(o: {
   cwd: string;
   command: string;
   readable?: string[];
+  /** Without a network: the relay that carries the sandbox's loopback port to the gateway's unix socket. */
+  relay?: { port: number; socket: string } | null;
 }): string[] {
   const binds = [...o.writable, ...o.sandbox.writable].flatMap((dir) => ["--bind", dir, dir]);
+  const shell = ["/bin/sh", "-c", o.command];
+  const argv = o.relay ? relayedCommand(o.relay.port, o.relay.socket, shell) : shell;
   // The private /tmp would hide an experiment (or the harness) that lives under it: those come back read-only.
-  const underTmp = [o.cwd, ...(o.readable ?? [])].filter((p) => p.startsWith("/tmp/"));
+  const underTmp = [o.cwd, ...(o.readable ?? []), ...(o.relay ? [argv[1]!] : [])].filter((p) => p.startsWith("/tmp/"));
   const reshown = underTmp.flatMap((dir) => ["--ro-bind", dir, dir]);
   return [
     "--ro-bind",
@@ -92,9 +103,7 @@ export function commandSandboxArgs(o: {
     "--die-with-parent",
     "--chdir",
     o.cwd,
-    "/bin/sh",
-    "-c",
-    o.command,
+    ...argv,
   ];
 }
 
@@ -105,6 +114,17 @@ interface Invocation {
   tracesDir: string | null;
   listOnly?: boolean;
   signal?: AbortSignal;
+  /** The run's gateway: the command's model calls go there, with its token for their only key. */
+  gateway?: LoopbackEndpoint;
+}
+
+/** The command's environment: the harness's, less every provider key, plus the gateway's base URLs and token. */
+function baseEnvironment(opts: CommandAdapterOptions, gateway: LoopbackEndpoint | undefined): NodeJS.ProcessEnv {
+  const keys = opts.secretEnv ?? [];
+  if (gateway) return commandEnvironment(process.env, gateway, keys);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of [...SECRET_ENV, ...keys]) delete env[name];
+  return env;
 }
 
 export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapter {
@@ -115,7 +135,7 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
     const resultsFile = join(dir, "results.json");
     try {
       const env: NodeJS.ProcessEnv = {
-        ...process.env,
+        ...baseEnvironment(opts, inv.gateway),
         HARNESS_SPLIT: inv.split,
         HARNESS_TASK_IDS: inv.taskIds.join(","),
         HARNESS_AGENT_FILE: inv.agentFile,
@@ -138,6 +158,12 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         for (const d of writable) mkdirSync(d, { recursive: true });
         handOver(writable, commandUser(opts.sandbox));
       }
+      // Sandboxed without a network, the command reaches the gateway through a relay and a unix socket.
+      let relay: { port: number; socket: string } | null = null;
+      if (opts.sandbox && !opts.sandbox.network && inv.gateway) {
+        relay = { port: inv.gateway.port, socket: join(dir, "gateway.sock") };
+        await inv.gateway.listenUnix(relay.socket);
+      }
       const { code, signal, stderrTail, timedOut } = await runShell(opts.command, {
         ...(opts.sandbox
           ? {
@@ -147,6 +173,7 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
                 cwd: opts.cwd,
                 command: opts.command,
                 readable: [HARNESS_ROOT, ...(inv.agentFile ? [inv.agentFile] : [])],
+                relay,
               }),
             }
           : {}),
@@ -205,12 +232,73 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         agentFile: req.agentFile,
         tracesDir: req.tracesDir,
         ...(req.signal ? { signal: req.signal } : {}),
+        ...(req.gateway ? { gateway: req.gateway } : {}),
       }),
   };
 }
 
 const commandUser = (sandbox: CommandSandbox): SandboxUser | null =>
   sandbox.user === undefined ? sandboxUserOf({}) : sandbox.user;
+/** Words a shell runs itself, or that wrap another command: the program is not what they name. */
+const SHELL_WORDS = new Set(
+  [
+    "cd",
+    "exec",
+    "export",
+    "eval",
+    "set",
+    "source",
+    ".",
+    "if",
+    "for",
+    "while",
+    "until",
+    "case",
+    "{",
+    "!",
+    "time",
+  ].concat(["command", "nohup", "nice", "timeout", "sudo", "true", ":"]),
+);
+
+/**
+ * The program `command.run` starts, when it can be told without running it: the first word after any VAR=value
+ * assignments, unless the shell itself runs it or it is built from quotes, variables or globs.
+ */
+export function commandProgram(run: string): string | null {
+  const words = run.trim().split(/\s+/);
+  let i = 0;
+  while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=\S*$/.test(words[i] as string)) i++;
+  const word = words[i];
+  if (!word || SHELL_WORDS.has(word) || /[`$'"\\(){};|&<>*?~[\]]/.test(word)) return null;
+  return word;
+}
+
+/**
+ * Why `command.run`'s program cannot start (it is missing, or not executable), or null: every task would
+ * otherwise fail as an infrastructure error, hours into a night. Relative paths are from the experiment.
+ */
+export function commandProblem(run: string, root: string, path = process.env.PATH ?? ""): string | null {
+  const program = commandProgram(run);
+  if (program === null) return null;
+  const executable = (file: string) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (program.includes("/")) {
+    const file = resolve(root, program);
+    if (!existsSync(file))
+      return `command.run: \`${program}\` does not exist (${file}); fix command.run in experiment_config.yaml`;
+    if (!executable(file))
+      return `command.run: \`${program}\` is not executable; \`chmod +x ${file}\`, or run it through its interpreter (e.g. \`sh ${program}\`)`;
+    return null;
+  }
+  if (path.split(delimiter).some((dir) => dir !== "" && executable(join(dir, program)))) return null;
+  return `command.run: \`${program}\` is not on PATH; install it, or name it by its path in command.run (experiment_config.yaml)`;
+}
 
 /** The last lines of a command's stderr, secrets removed, short enough for one error message. */
 function tailOf(stderr: string, maxChars = 800): string {
@@ -243,10 +331,14 @@ function runShell(
   },
 ): Promise<ShellResult> {
   return new Promise((resolvePromise, reject) => {
-    // Its own process group, so a timeout kills the whole tree the shell started.
-    const options: SpawnOptions = { cwd: o.cwd, env: o.env, stdio: ["ignore", "ignore", "pipe"], detached: true };
+    // Its own process group, led by a keeper that kills the group when the daemon dies (group-keeper.ts), so a
+    // timeout, an abort or the daemon's death takes the whole tree the shell started. stdin is the keeper's lifeline.
+    const options: SpawnOptions = { cwd: o.cwd, env: o.env, stdio: ["pipe", "ignore", "pipe"], detached: true };
     const sealed = o.sandboxArgs ? sealedCommandLine(o.user ?? null, o.sandboxArgs) : null;
-    const child = sealed ? spawn(sealed.file, sealed.args, options) : spawn(command, { ...options, shell: true });
+    const [file, args] = sealed ? [sealed.file, sealed.args] : ["/bin/sh", ["-c", command]];
+    const child = spawn(process.execPath, keeperArgs(file, args), options);
+    // The lifeline is never written to; a keeper that ended first must not surface as an EPIPE.
+    child.stdin?.on("error", () => {});
     const untrack = child.pid ? o.groups?.track(child.pid, `benchmark command: ${command.slice(0, 200)}`) : undefined;
     let stderrTail = "";
     let timedOut = false;
@@ -271,9 +363,11 @@ function runShell(
       untrack?.();
       reject(new InfraFailure("command did not start", `cannot start the benchmark command: ${error.message}`));
     });
+    // The command is over when its keeper exits: what it left running in its group goes now, or a background
+    // child still holding stderr would keep the pipe, and the harness, waiting.
+    child.on("exit", () => killTree());
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      // The shell is gone; anything it left running in its group goes too.
       killTree();
       untrack?.();
       o.signal?.removeEventListener("abort", onAbort);

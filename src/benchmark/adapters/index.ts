@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import type { Config } from "../../config/schema.ts";
+import { type Config, providersOf } from "../../config/schema.ts";
 import { UserError } from "../../errors.ts";
 import { createLogger, type Logger } from "../../log.ts";
 import { sandboxUserOf } from "../sealed/sandbox-user.ts";
@@ -47,6 +47,7 @@ export function createAdapter(config: Config, root: string, log?: Logger, groups
         },
         log: log ?? createLogger({ stdout: false }).log,
         ...(groups ? { groups } : {}),
+        secretEnv: Object.values(providersOf(config)).flatMap((p) => (p.api_key_env ? [p.api_key_env] : [])),
       });
   }
 }

@@ -5,9 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
 import { FileDamagedError, UserError } from "../../errors.ts";
+import { importTsModule } from "../ts-module.ts";
 import type { AgentAdapter, Score, TaskRunResult, TaskSpec } from "./types.ts";
 
 export type TaskRecord = Record<string, unknown> & { id: string };
@@ -65,7 +64,7 @@ export function createLocalAdapter(opts: LocalAdapterOptions): AgentAdapter {
   };
 
   const loadScorer = (): Promise<Scorer> => {
-    scorer ??= tsImport(pathToFileURL(scorerFile).href, import.meta.url).then((mod: { default?: unknown }) => {
+    scorer ??= importTsModule(scorerFile).then((mod) => {
       // A CommonJS-compiled scorer carries its default export one level down.
       let fn = mod.default as unknown;
       if (fn && typeof fn === "object" && "default" in fn) fn = (fn as { default: unknown }).default;

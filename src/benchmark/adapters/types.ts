@@ -1,4 +1,5 @@
 import type { Split } from "../../domain.ts";
+import type { LoopbackEndpoint } from "../../gateway/endpoint.ts";
 import type { AgentTask } from "../agent-contract.ts";
 import type { Reward } from "../types.ts";
 
@@ -44,6 +45,8 @@ export interface CommandRunRequest {
   /** Where the command may write `<dir>/<task_id>/…`; train only. */
   tracesDir: string | null;
   signal?: AbortSignal;
+  /** The run's gateway on a loopback port: the command's model calls go there, metered. */
+  gateway?: LoopbackEndpoint;
 }
 
 /** Adapters that hand whole runs to an external program. */

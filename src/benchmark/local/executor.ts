@@ -5,16 +5,15 @@
  * own copy of the env's state, and the call on whose failure it was.
  */
 import { readFileSync } from "node:fs";
-import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
 import type { Clock } from "../../clock.ts";
 import { errorMessage, HarnessError } from "../../errors.ts";
 import type { AgentAdapter, TaskSpec } from "../adapters/types.ts";
 import { type ExecutorItem, ItemQueue, type TaskBatch, type TaskExecutor } from "../executor.ts";
+import type { AgentModels } from "../models.ts";
 import { startAgentProcess } from "../sealed/agent-process.ts";
-import type { Upstream } from "../sealed/gateway.ts";
 import { checkAgentStatic } from "../sealed/load-check.ts";
 import { type AgentLanguage, languageOf, type SandboxMode, type SandboxSpec, specOf } from "../sealed/sandbox.ts";
+import { importTsModule } from "../ts-module.ts";
 import { AgentPool } from "./pool.ts";
 import { keepSpareAgentProcess, takeAgentProcess } from "./spares.ts";
 import type { EnvFactory, Job } from "./task.ts";
@@ -26,8 +25,8 @@ export interface LocalExecutorOptions {
   concurrency: number;
   /** Per task, from reaching a loaded agent. */
   timeoutMs: number;
-  /** Where the agent's model calls go; the key never enters the agent's process. */
-  upstream: Upstream;
+  /** Where the agent's model calls go (the gateway); the key never enters the agent's process. */
+  models: AgentModels;
   /** The SDK's own retries inside the agent's client. */
   maxRetries: number;
   /** How often the child proves its event loop is alive. */
@@ -77,7 +76,7 @@ export function envLoader(o: LocalExecutorOptions): () => Promise<EnvFactory | n
   return () => {
     const module = o.adapter.envModule;
     envFactory ??= module
-      ? tsImport(pathToFileURL(module).href, import.meta.url).then((mod: { default?: unknown }) => {
+      ? importTsModule(module).then((mod) => {
           let fn = mod.default;
           if (fn && typeof fn === "object" && "default" in fn) fn = (fn as { default: unknown }).default;
           if (typeof fn !== "function") throw new Error(`${module}: the default export must be createEnv(envData)`);

@@ -45,8 +45,8 @@ export class PoolProcess {
     o: LocalExecutorOptions,
     events: PoolProcessEvents,
   ) {
-    this.lastHeartbeat = o.clock.now();
-    this.startedAt = o.clock.now();
+    this.lastHeartbeat = o.clock.monotonic();
+    this.startedAt = o.clock.monotonic();
     const child = proc.child;
     child.stderr?.on("data", (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_CHARS);

@@ -5,7 +5,6 @@
  * broke its channel is killed, and the tasks it held run again one at a time so that only the culprit is
  * charged.
  */
-import { withinBudget } from "../../budget.ts";
 import { AbortedError, errorMessage, HarnessError } from "../../errors.ts";
 import { rewardOf } from "../adapters/types.ts";
 import type { ExecutorItem, ItemQueue, TaskBatch } from "../executor.ts";
@@ -13,6 +12,7 @@ import type { AgentFailure } from "../failure.ts";
 import type { AgentProcess } from "../sealed/agent-process.ts";
 import { ChannelError } from "../sealed/channel.ts";
 import type { FromChild } from "../sealed/protocol.ts";
+import { BatchBudget } from "./batch-budget.ts";
 import type { LocalExecutorOptions } from "./executor.ts";
 import { PoolProcess } from "./pool-process.ts";
 import { type EnvFactory, type EnvHandle, type Job, newRunning, type Running, type Settled, shapeOf } from "./task.ts";
@@ -26,7 +26,7 @@ export class AgentPool {
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
   private createEnv: EnvFactory | null = null;
-  private spent = 0;
+  private readonly budget: BatchBudget;
   private settling = 0;
   private held = false;
   private readonly isTrain: boolean;
@@ -42,13 +42,17 @@ export class AgentPool {
     requestBytesPerTask: number,
   ) {
     this.isTrain = batch.split === "train";
+    this.budget = new BatchBudget(batch.budgetUsd);
     this.calls = {
       o,
       batch,
       isTrain: this.isTrain,
       requestBytesPerTask,
-      addSpend: (usd) => {
-        this.spent += usd;
+      gateway: o.models.gateway(batch),
+      addSpend: (usd) => this.budget.add(usd),
+      budgetReached: (reason) => {
+        this.budget.refused(reason);
+        this.poke();
       },
       hitLimit: (p, r, limit, message) => this.hitLimit(p, r, limit, message),
       stray: (p) => this.stray(p),
@@ -89,6 +93,8 @@ export class AgentPool {
         if (this.failure) break;
         await this.nap();
       }
+      // The last task in flight was the one refused: the batch still stops for the budget.
+      this.failure ??= this.budget.stop;
     } finally {
       signal?.removeEventListener("abort", onAbort);
       const unfinished = [this.main, this.isolated].flatMap((p) => [...(p?.running.values() ?? [])]);
@@ -163,16 +169,12 @@ export class AgentPool {
     return p;
   }
 
-  private budgetRefusal(): Error | null {
-    const left = this.batch.budgetUsd;
-    if (withinBudget(left, this.spent)) return null;
-    return new HarnessError(
-      "BUDGET_EXHAUSTED",
-      `budget reached: $${this.spent.toFixed(4)} spent by the agent under test, $${left?.toFixed(4)} was left`,
-    );
-  }
-
   private dispatch(): void {
+    // The calls already paid for finish, then the batch stops for the budget.
+    if (this.budget.stop) {
+      if (this.inflightTotal === 0 && this.settling === 0) this.fail(this.budget.stop);
+      return;
+    }
     const concurrency = Math.max(1, this.o.concurrency);
     for (let i = 0; i < this.queue.length && this.inflightTotal < concurrency; ) {
       const job = this.queue[i]!;
@@ -181,7 +183,7 @@ export class AgentPool {
         i++;
         continue;
       }
-      const refusal = this.budgetRefusal();
+      const refusal = this.budget.refusal();
       if (refusal) {
         this.fail(refusal);
         return;
@@ -192,7 +194,7 @@ export class AgentPool {
   }
 
   private start(p: PoolProcess, job: Job): void {
-    const r = newRunning(job, this.o.clock.now());
+    const r = newRunning(job, this.o.clock.monotonic());
     p.running.set(job.id, r);
     this.inflightTotal += 1;
     void Promise.all([p.ready, this.buildEnv(job)]).then(
@@ -204,8 +206,8 @@ export class AgentPool {
         }
         r.env = env;
         // The clock starts when the task reaches a loaded agent: start-up is not the task's time.
-        r.startedAt = this.o.clock.now();
-        p.lastHeartbeat = this.o.clock.now();
+        r.startedAt = this.o.clock.monotonic();
+        p.lastHeartbeat = this.o.clock.monotonic();
         this.o.clock.sleep(this.o.timeoutMs, r.timer.signal).then(
           () => this.onTimeout(p, job.id),
           () => {},
@@ -257,7 +259,12 @@ export class AgentPool {
 
   private settle(r: Running, s: Settled): void {
     this.abandon(r);
-    const durationMs = this.o.clock.now() - r.startedAt;
+    // A task whose call found no room in the budget has no outcome: it runs again when the run goes on.
+    if (r.budgetRefused) {
+      this.keepSpend(r);
+      return;
+    }
+    const durationMs = this.o.clock.monotonic() - r.startedAt;
     this.track(
       Promise.allSettled([...r.forwards]).then(() => {
         this.out.push({
@@ -312,14 +319,15 @@ export class AgentPool {
 
   /** A message for no task or call in flight: harmless alone, a flood in numbers. */
   private stray(p: PoolProcess): void {
-    if (p.flooded("stray", this.o.clock.now(), this.o.heartbeatMs)) this.onBroken(p, new ChannelError("flood"));
+    if (p.flooded("stray", this.o.clock.monotonic(), this.o.heartbeatMs)) this.onBroken(p, new ChannelError("flood"));
   }
 
   private onMessage(p: PoolProcess, m: FromChild): void {
     switch (m.type) {
       case "hb":
-        p.lastHeartbeat = this.o.clock.now();
-        if (p.flooded("heartbeat", this.o.clock.now(), this.o.heartbeatMs)) this.onBroken(p, new ChannelError("flood"));
+        p.lastHeartbeat = this.o.clock.monotonic();
+        if (p.flooded("heartbeat", this.o.clock.monotonic(), this.o.heartbeatMs))
+          this.onBroken(p, new ChannelError("flood"));
         return;
       case "llm":
         forwardModelCall(this.calls, p, m);
@@ -344,7 +352,7 @@ export class AgentPool {
   }
 
   private onDone(p: PoolProcess, m: Extract<FromChild, { type: "done" }>): void {
-    p.lastHeartbeat = this.o.clock.now();
+    p.lastHeartbeat = this.o.clock.monotonic();
     const r = this.take(p, m.jobId);
     if (!r) {
       this.stray(p);
@@ -382,7 +390,7 @@ export class AgentPool {
     if (!r) return;
     const seconds = this.o.timeoutMs / 1000;
     const timeout = `timeout: the task ran longer than ${seconds}s and was stopped`;
-    const frozen = this.o.clock.now() - p.lastHeartbeat > Math.max(1000, this.o.heartbeatMs * 4);
+    const frozen = this.o.clock.monotonic() - p.lastHeartbeat > Math.max(1000, this.o.heartbeatMs * 4);
     if (!frozen) {
       // The process still answers: only this task hangs. Abort it in place.
       this.take(p, jobId);

@@ -17,7 +17,8 @@ export interface LocalSession {
 
 export function openLocalSession(
   o: LocalExecutorOptions,
-  s: { agentFile: string; agentHash: string; split: Split },
+  /** The batch its tasks belong to: its run and iteration tag the calls they pay for. */
+  s: { agentFile: string; agentHash: string; split: Split; runId?: string | null; iteration?: number | null },
   /** Agent hashes already type-checked, shared by a worker's sessions: tsc once per agent version. */
   checked: Set<string> = new Set(),
 ): LocalSession {
@@ -37,8 +38,8 @@ export function openLocalSession(
     split: s.split,
     taskIds: [],
     trials: [],
-    runId: null,
-    iteration: null,
+    runId: s.runId ?? null,
+    iteration: s.iteration ?? null,
     budgetUsd: null,
   };
   const end = (error: unknown) => {

@@ -18,6 +18,17 @@ export function dropSpareAgentProcesses(): void {
   spares.clear();
 }
 
+let shuttingDown = false;
+
+/**
+ * Shutdown has begun: the kept spares end and none is started again (a batch aborted by the shutdown restocks
+ * in its `finally`, and a spare started then was seen outliving its harness).
+ */
+export function stopSpareAgentProcesses(): void {
+  shuttingDown = true;
+  dropSpareAgentProcesses();
+}
+
 /** A fresh agent process: the spare when one is ready, else a new one. */
 export function takeAgentProcess(spec: SandboxSpec, language: AgentLanguage, clock?: Clock): AgentProcess {
   const key = keyOf(spec, language);
@@ -34,7 +45,7 @@ export function takeAgentProcess(spec: SandboxSpec, language: AgentLanguage, clo
 /** Starts the spare for the next batch, so it does not wait for node and the runtime. */
 export function keepSpareAgentProcess(spec: SandboxSpec, language: AgentLanguage, clock?: Clock): void {
   const key = keyOf(spec, language);
-  if (spares.get(key)?.alive()) return;
+  if (shuttingDown || spares.get(key)?.alive()) return;
   let spare: AgentProcess;
   try {
     spare = startAgentProcess(spec, language, clock);

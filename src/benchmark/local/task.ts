@@ -2,6 +2,7 @@
 import type { LlmCallRow } from "../../journal/stores.ts";
 import type { TaskSpec } from "../adapters/types.ts";
 import type { AgentFailure, InfraClass } from "../failure.ts";
+import { callIds } from "../models.ts";
 import type { EnvShape, TraceEvent } from "../sealed/protocol.ts";
 import type { Reward } from "../types.ts";
 
@@ -35,6 +36,10 @@ export interface Running {
   /** Bytes of model request bodies sent so far (sandbox_limits.request_mb_per_task). */
   requestBytes: number;
   notes: number;
+  /** One of its calls found no room in the run's budget. */
+  budgetRefused: boolean;
+  /** The next model call's id: this execution's own, so a task that runs again pays (and is journaled) anew. */
+  nextCallId: () => string;
 }
 
 export interface Settled {
@@ -63,6 +68,8 @@ export function newRunning(job: Job, now: number): Running {
     forwards: new Set(),
     requestBytes: 0,
     notes: 0,
+    budgetRefused: false,
+    nextCallId: callIds(),
   };
 }
 

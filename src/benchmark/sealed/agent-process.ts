@@ -16,6 +16,7 @@ import { childScriptPath, newAgentDir, pythonRuntimePath } from "./runtime-dir.t
 import {
   AGENT_DIR_INSIDE,
   type AgentLanguage,
+  agentEnvironment,
   launchCommand,
   runtimeCommand,
   type SandboxMode,
@@ -94,7 +95,11 @@ export function startAgentProcess(
   const cgroup = sealed ? createAgentCgroup(spec.limits) : null;
   const { file, args } = launchCommand(spec, runtimeCommand(spec, language, runtime), { agentDir, runtime, cgroup });
   // No key and no tokens even unsealed: the agent needs none of the harness's environment.
-  const child = spawn(file, args, { env: {}, stdio: stdioFor(inheritedDescriptors()), cwd: sealed ? "/" : agentDir });
+  const child = spawn(file, args, {
+    env: sealed ? {} : agentEnvironment(spec),
+    stdio: stdioFor(inheritedDescriptors()),
+    cwd: sealed ? "/" : agentDir,
+  });
   // An unexpected end of the channel is reported through "exit"; the write error itself is noise.
   child.on("error", () => {});
   const socket = child.stdio[CHANNEL_FD] as Socket;
@@ -104,7 +109,7 @@ export function startAgentProcess(
   let onBroken: (e: ChannelError) => void = () => {};
   let broken = false;
   let disposed = false;
-  let windowStart = clock.now();
+  let windowStart = clock.monotonic();
   let frames = 0;
 
   const alive = () => !broken && !disposed && child.exitCode === null && child.signalCode === null;
@@ -126,11 +131,11 @@ export function startAgentProcess(
   };
   const deliver = (raw: unknown): void => {
     if (++frames > FLOOD_FRAMES_PER_SECOND) {
-      if (clock.now() - windowStart < 1000) {
+      if (clock.monotonic() - windowStart < 1000) {
         breakWith(new ChannelError("flood"));
         return;
       }
-      windowStart = clock.now();
+      windowStart = clock.monotonic();
       frames = 0;
     }
     const parsed = fromChildSchema.safeParse(raw);

@@ -1,8 +1,8 @@
 /**
  * The agent's process (inside the sandbox): loads the agent file fresh (compiled by the harness), then
  * runs the tasks the harness sends, several at a time. It holds no key and has no network: the agent's
- * Anthropic client speaks to the harness over the channel on fd 3 (channel.ts, protocol.ts), and so do the
- * benchmark's tools. Train and test runs look the same from here. The harness bundles this file with the
+ * Anthropic client (ctx.client) and any SDK it brings (through the endpoint inside, inside-endpoint.ts) speak to
+ * the harness over the channel on fd 3 (channel.ts, protocol.ts), and so do the benchmark's tools. Train and test runs look the same from here. The harness bundles this file with the
  * SDK (runtime-dir.ts) and runs it as plain JavaScript; it never imports it.
  */
 import { Socket } from "node:net";
@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import Anthropic from "@anthropic-ai/sdk";
 import type { Agent, AgentContext } from "../agent-contract.ts";
 import { CHANNEL_FD, encodeFrame, FrameDecoder } from "./channel.ts";
+import { type RelayedRequest, type RelaySink, startInsideEndpoint, taskContext } from "./inside-endpoint.ts";
 import type { ChildInit, ChildRun, EnvResult, FromChild, LlmChunk, LlmFail, LlmHead, ToChild } from "./protocol.ts";
 
 const channel = new Socket({ fd: CHANNEL_FD, readable: true, writable: true });
@@ -49,6 +50,8 @@ function describe(error: unknown): string {
 
 async function load(message: ChildInit): Promise<void> {
   init = message;
+  // The SDKs' variables are set before the agent's module runs: it may build its clients at load.
+  await endpoint;
   let mod: { default?: unknown };
   try {
     mod = (await import(pathToFileURL(message.agentFile).href)) as { default?: unknown };
@@ -79,69 +82,80 @@ async function load(message: ChildInit): Promise<void> {
   send({ type: "ready" });
 }
 
-/** A `fetch` for the SDK that hands the request to the harness and streams its reply back. */
+/** Hands one request of a task to the harness; its reply comes to `sink`. Returns the cancel (false: already over). */
+function openCall(jobId: string, request: RelayedRequest, sink: RelaySink): () => boolean {
+  const callId = `c${++nextCall}`;
+  llmCalls.set(callId, {
+    head: (m) => sink.head(m.status, m.headers),
+    chunk: (m) => sink.chunk(m.data),
+    end: () => {
+      llmCalls.delete(callId);
+      sink.end();
+    },
+    fail: (m) => {
+      llmCalls.delete(callId);
+      sink.fail(m.message);
+    },
+  });
+  send({ type: "llm", jobId, callId, ...request });
+  return () => {
+    if (!llmCalls.delete(callId)) return false;
+    send({ type: "llm-cancel", callId });
+    return true;
+  };
+}
+
+/** A `fetch` for ctx.client's SDK that hands the request to the harness and streams its reply back. */
 function harnessFetch(jobId: string): typeof fetch {
   return async (input, initReq) => {
     const request = new Request(input, initReq);
-    const callId = `c${++nextCall}`;
     const body = request.body ? await request.text() : null;
     const headers: Record<string, string> = {};
     request.headers.forEach((value, key) => {
       headers[key] = value;
     });
     const signal = initReq?.signal ?? null;
+    const url = new URL(request.url);
     return new Promise<Response>((resolve, reject) => {
       let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
       const encoder = new TextEncoder();
+      let cancel = () => false;
       const stream = new ReadableStream<Uint8Array>({
         start: (c) => {
           controller = c;
         },
         cancel: () => {
-          llmCalls.delete(callId);
-          send({ type: "llm-cancel", callId });
+          cancel();
         },
       });
-      const onAbort = () => {
-        if (!llmCalls.has(callId)) return;
-        llmCalls.delete(callId);
-        send({ type: "llm-cancel", callId });
-        const reason = signal?.reason ?? new DOMException("aborted", "AbortError");
-        reject(reason);
+      const fail = (error: unknown) => {
+        reject(error);
         try {
-          controller?.error(reason);
+          controller?.error(error);
         } catch {}
       };
-      const settle = () => {
-        llmCalls.delete(callId);
-        signal?.removeEventListener("abort", onAbort);
+      const onAbort = () => {
+        if (cancel()) fail(signal?.reason ?? new DOMException("aborted", "AbortError"));
       };
-      llmCalls.set(callId, {
-        head: (m) =>
-          resolve(
-            new Response(m.status === 204 || m.status === 304 ? null : stream, {
-              status: m.status,
-              headers: m.headers,
-            }),
-          ),
-        chunk: (m) => controller?.enqueue(encoder.encode(m.data)),
-        end: () => {
-          settle();
-          controller?.close();
+      if (signal?.aborted) return fail(signal.reason ?? new DOMException("aborted", "AbortError"));
+      cancel = openCall(
+        jobId,
+        { method: request.method, path: url.pathname + url.search, headers, body },
+        {
+          head: (status, h) =>
+            resolve(new Response(status === 204 || status === 304 ? null : stream, { status, headers: h })),
+          chunk: (data) => controller?.enqueue(encoder.encode(data)),
+          end: () => {
+            signal?.removeEventListener("abort", onAbort);
+            controller?.close();
+          },
+          fail: (message) => {
+            signal?.removeEventListener("abort", onAbort);
+            fail(new TypeError(`fetch failed: ${message}`));
+          },
         },
-        fail: (m) => {
-          settle();
-          const error = new TypeError(`fetch failed: ${m.message}`);
-          reject(error);
-          try {
-            controller?.error(error);
-          } catch {}
-        },
-      });
-      if (signal?.aborted) return onAbort();
+      );
       signal?.addEventListener("abort", onAbort, { once: true });
-      const url = new URL(request.url);
-      send({ type: "llm", jobId, callId, method: request.method, path: url.pathname + url.search, headers, body });
     });
   };
 }
@@ -185,7 +199,8 @@ async function runTask(message: ChildRun): Promise<void> {
   };
   let outcome: Extract<FromChild, { type: "done" }>["outcome"];
   try {
-    const answer = await agent!.run(message.task, ctx);
+    // Its own async context: a call its SDKs make through the endpoint inside is known to be this task's.
+    const answer = await taskContext.run(message.jobId, () => agent!.run(message.task, ctx));
     outcome = { ok: true, answer: answer ?? null };
   } catch (error) {
     outcome = { ok: false, error: `agent threw: ${describe(error)}` };
@@ -244,6 +259,11 @@ function dispatch(message: ToChild): void {
   }
 }
 
+const endpoint = startInsideEndpoint(
+  { running: () => [...jobs.keys()], relay: openCall },
+  process.argv.includes("--sealed"),
+);
+
 const decoder = new FrameDecoder();
 channel.on("data", (chunk: Buffer) => {
   for (const message of decoder.push(chunk)) dispatch(message as ToChild);
@@ -254,6 +274,7 @@ channel.on("error", () => process.exit(0));
 
 // Node loads fetch's classes and the SDK builds its resources on first use: paid here, while the process
 // waits as a spare, rather than by the batch's first tasks.
+await endpoint;
 await new Request("http://harness.invalid", { method: "POST", body: "{}" }).text();
 await new Response(new ReadableStream()).body?.cancel();
 new Anthropic({ baseURL: "http://harness.invalid", apiKey: "held-by-the-harness" });

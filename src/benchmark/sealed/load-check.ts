@@ -3,17 +3,17 @@
  * process that verifies the export shape. The gate and the coding agent's type-check tool call this.
  */
 import { execFile } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { outsideText, placeAgent } from "./agent-build.ts";
 import { type AgentProcess, startAgentProcess } from "./agent-process.ts";
 import type { ToChild } from "./protocol.ts";
 import { compilePython } from "./python-check.ts";
-import { languageOf, type SandboxMode, type SandboxSpec } from "./sandbox.ts";
+import { languageOf, type SandboxMode, type SandboxSpec, specOf, withPackages } from "./sandbox.ts";
 
 export type CheckResult = { ok: true } | { ok: false; message: string };
 
@@ -32,30 +32,46 @@ const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", ".."
 const require = createRequire(import.meta.url);
 
 /**
- * The agent lives in the operator's experiment dir, where only type imports (erased at load) and
- * Node built-ins resolve. Returns one line per offending import.
+ * What an agent file may import for its value: Node's built-ins, and the packages its experiment installed
+ * (found in `nodeModules`, the experiment's own, bound into the sandbox). Type imports are erased at load.
+ * Another file of the experiment is out of the sandbox's view. Returns one line per offending import.
  */
-export function forbiddenImports(source: string): string[] {
+export function forbiddenImports(source: string, nodeModules: readonly string[] = []): string[] {
   const problems: string[] = [];
   const lines = source.split("\n");
   const statement = /^\s*(?:import|export)\s+(type\s+)?(?:[^'"]*?\sfrom\s+)?["']([^"']+)["']/;
   const dynamic = /\b(?:import|require)\s*\(\s*["']([^"']+)["']/g;
+  const installed = (specifier: string) => isInstalled(specifier, nodeModules);
   lines.forEach((line, i) => {
     const m = statement.exec(line);
-    if (m && !m[1] && !isAllowed(m[2]!, line)) {
+    if (m && !m[1] && !isAllowed(m[2]!, line, installed)) {
       problems.push(
-        `line ${i + 1}: value import of "${m[2]}"; agent files may use \`import type\` only (or node: built-ins)`,
+        `line ${i + 1}: value import of "${m[2]}", which the experiment's node_modules does not have; install it in the experiment (npm i ${packageName(m[2]!)}), or use \`import type\``,
       );
     }
     for (const d of line.matchAll(dynamic)) {
-      if (!d[1]!.startsWith("node:")) problems.push(`line ${i + 1}: dynamic import of "${d[1]}" is not allowed`);
+      if (!d[1]!.startsWith("node:") && !installed(d[1]!)) {
+        problems.push(`line ${i + 1}: dynamic import of "${d[1]}", which the experiment's node_modules does not have`);
+      }
     }
   });
   return problems;
 }
 
-function isAllowed(specifier: string, line: string): boolean {
-  if (specifier.startsWith("node:")) return true;
+/** `@scope/name/sub` → `@scope/name`; `name/sub` → `name`; null for a path. */
+function packageName(specifier: string): string | null {
+  if (specifier.startsWith(".") || specifier.startsWith("/")) return null;
+  const parts = specifier.split("/");
+  return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!;
+}
+
+function isInstalled(specifier: string, nodeModules: readonly string[]): boolean {
+  const name = packageName(specifier);
+  return name !== null && nodeModules.some((dir) => existsSync(join(dir, name, "package.json")));
+}
+
+function isAllowed(specifier: string, line: string, installed: (specifier: string) => boolean): boolean {
+  if (specifier.startsWith("node:") || installed(specifier)) return true;
   // `import { type A, type B } from "x"` is erased too.
   const named = /import\s*\{([^}]*)\}/.exec(line);
   return named !== null && named[1]!.split(",").every((part) => part.trim() === "" || /^type\s/.test(part.trim()));
@@ -177,6 +193,15 @@ export function loadAgentOnce(
   });
 }
 
+/** The spec with the experiment's packages, when the experiment is known (`root`). */
+function specFor(agentFile: string, opts: CheckOptions): SandboxSpec {
+  const spec = specOf(opts.sandbox ?? "bwrap");
+  if (!opts.root) return spec;
+  // An incumbent's copy may live outside the experiment: its imports resolve as the agent file's would.
+  const rel = relative(opts.root, resolve(agentFile));
+  return withPackages(spec, opts.root, rel.startsWith("..") || isAbsolute(rel) ? "agent/agent.ts" : rel);
+}
+
 /** The checks that need no load: the import rule, then tsc (unless `typeCheck: false`); Python is compiled. */
 export async function checkAgentStatic(agentFile: string, opts: CheckOptions = {}): Promise<CheckResult> {
   if (languageOf(agentFile) === "python") return shorten(await compilePython(agentFile, opts.timeoutMs), opts.root);
@@ -186,7 +211,13 @@ export async function checkAgentStatic(agentFile: string, opts: CheckOptions = {
   } catch (error) {
     return { ok: false, message: `cannot read ${agentFile}: ${(error as Error).message}` };
   }
-  const imports = forbiddenImports(source);
+  let nodeModules: string[];
+  try {
+    nodeModules = specFor(agentFile, opts).packages?.nodeModules ?? [];
+  } catch (error) {
+    return { ok: false, message: (error as Error).message };
+  }
+  const imports = forbiddenImports(source, nodeModules);
   if (imports.length > 0) return shorten({ ok: false, message: `${agentFile}:\n${imports.join("\n")}` }, opts.root);
   if (opts.typeCheck ?? true) return shorten(await typeCheckAgent(agentFile, opts.timeoutMs ?? 60_000), opts.root);
   return { ok: true };
@@ -196,7 +227,13 @@ export async function checkAgentStatic(agentFile: string, opts: CheckOptions = {
 export async function checkAgent(agentFile: string, opts: CheckOptions = {}): Promise<CheckResult> {
   const first = await checkAgentStatic(agentFile, opts);
   if (!first.ok) return first;
-  return shorten(await loadAgentOnce(agentFile, opts.timeoutMs ?? 60_000, opts.sandbox ?? "bwrap"), opts.root);
+  let spec: SandboxSpec;
+  try {
+    spec = specFor(agentFile, opts);
+  } catch (error) {
+    return { ok: false, message: (error as Error).message };
+  }
+  return shorten(await loadAgentOnce(agentFile, opts.timeoutMs ?? 60_000, spec), opts.root);
 }
 
 function shorten(result: CheckResult, root: string | undefined): CheckResult {

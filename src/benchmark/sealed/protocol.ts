@@ -7,10 +7,11 @@
  * (child.ts) and the Python runtime (python/harness_runtime.py) speak it; nothing else of the harness's
  * reaches the agent process. stdout is never read; stderr is kept (bounded) for train runs only.
  *
- * The agent process has no network and no secrets. Its model calls go to the harness as `llm`
- * messages carrying an HTTP request for the Messages API (`POST /v1/messages`, streaming or not);
- * the harness adds the key, forwards it, meters the usage from the reply itself and streams the reply
- * back as `llm-head`, `llm-chunk`…, then `llm-end` or `llm-fail`. Benchmark tools run in the harness
+ * The agent process has no network and no secrets. Its model calls (ctx.client's, and an SDK's made to the
+ * endpoint the runtime serves on the sandbox's loopback) go to the harness as `llm` messages carrying an HTTP
+ * request in any format the gateway knows (the Messages API, Chat Completions, Responses; streaming or not);
+ * the harness's gateway checks it, adds the key, forwards it, meters the usage from the reply itself and the
+ * reply streams back as `llm-head`, `llm-chunk`…, then `llm-end` or `llm-fail`. Benchmark tools run in the harness
  * (`env` → `env-result`). The scorer and the task's answers never reach the agent process.
  *
  * Order of a session: harness → `init`; child → `ready` (or `load-failed`); then any number of
@@ -93,7 +94,7 @@ export const fromChildSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready") }),
   z.object({ type: z.literal("load-failed"), message: z.string() }),
   z.object({ type: z.literal("hb") }),
-  /** An HTTP request to the model API; only `POST /v1/messages` is forwarded. */
+  /** An HTTP request to the model API, for the gateway (which refuses what it does not forward). */
   z.object({
     type: z.literal("llm"),
     jobId: id,

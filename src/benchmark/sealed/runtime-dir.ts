@@ -26,8 +26,10 @@ import { buildSync, version as esbuildVersion } from "esbuild";
 import { writeFileAtomic } from "../../workspace/files.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const CHILD_SOURCES = ["child.ts", "channel.ts"].map((f) => join(HERE, f));
+const CHILD_SOURCES = ["child.ts", "channel.ts", "inside-endpoint.ts"].map((f) => join(HERE, f));
 const PYTHON_SOURCE = join(HERE, "python", "harness_runtime.py");
+const PYTHON_ENDPOINT = join(HERE, "python", "inside_endpoint.py");
+const ENDPOINT_MARK = "# @inside-endpoint";
 const require = createRequire(import.meta.url);
 
 /** Owner rwx, others may pass through to a name they know but not list or write. */
@@ -93,7 +95,7 @@ export function newAgentDir(group: number | null): string {
 }
 
 /** Writes `content` as `<prefix>-<hash><ext>` in the runtime directory, readable by all (it is harness code). */
-function publish(prefix: string, ext: string, content: string): string {
+export function publishRuntimeFile(prefix: string, ext: string, content: string): string {
   const file = join(runtimeDir(), `${prefix}-${createHash("sha256").update(content).digest("hex").slice(0, 16)}${ext}`);
   if (!existsSync(file) || readFileSync(file, "utf8") !== content) writeFileAtomic(file, content);
   chmodSync(file, 0o644);
@@ -138,7 +140,13 @@ function sdkManifest(): string {
   return join(dir, "package.json");
 }
 
-/** The Python runtime, copied where the agent's user can read it. */
+/** The Python runtime, its endpoint joined in (one file, as the TypeScript one is bundled), where the agent's user can read it. */
 export function pythonRuntimePath(): string {
-  return publish("harness_runtime", ".py", readFileSync(PYTHON_SOURCE, "utf8"));
+  const runtime = readFileSync(PYTHON_SOURCE, "utf8");
+  const endpoint = readFileSync(PYTHON_ENDPOINT, "utf8");
+  return publishRuntimeFile(
+    "harness_runtime",
+    ".py",
+    runtime.replace(ENDPOINT_MARK, () => endpoint),
+  );
 }

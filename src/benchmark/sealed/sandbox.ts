@@ -15,6 +15,7 @@ import { delimiter, join } from "node:path";
 import type { Config } from "../../config/schema.ts";
 import { UserError } from "../../errors.ts";
 import { type AgentLimits, describeLimits, limitsOf, rlimitPrefix, tmpfsBytes } from "./limits.ts";
+import { type AgentPackages, experimentPackages, NO_PACKAGES, packageBinds } from "./packages.ts";
 import { newAgentDir } from "./runtime-dir.ts";
 import { dropRootPrefix, type SandboxUser, sandboxUserOf } from "./sandbox-user.ts";
 
@@ -30,14 +31,32 @@ export interface SandboxSpec {
   /** Who the agent runs as when the harness is root; null: the harness's own user (in a user namespace). */
   user: SandboxUser | null;
   limits: AgentLimits;
+  /** The config's `python`, as written (relative to the experiment). */
+  python?: string | null;
+  /** The experiment's packages, bound read-only; absent until the experiment's directory is known. */
+  packages?: AgentPackages;
 }
 
-/** The spec of a config (a mode given apart overrides `sandbox`, as `--sandbox` or a test does). */
-export function sandboxSpec(
-  config: Partial<Pick<Config, "sandbox" | "sandbox_user" | "sandbox_limits">> = {},
-  mode?: SandboxMode,
-): SandboxSpec {
-  return { mode: mode ?? config.sandbox ?? "bwrap", user: sandboxUserOf(config), limits: limitsOf(config) };
+type SpecConfig = Partial<Pick<Config, "sandbox" | "sandbox_user" | "sandbox_limits" | "python" | "agent_file">>;
+
+/**
+ * The spec of a config (a mode given apart overrides `sandbox`, as `--sandbox` or a test does); with the
+ * experiment's directory, its packages too.
+ */
+export function sandboxSpec(config: SpecConfig = {}, mode?: SandboxMode, root?: string): SandboxSpec {
+  const spec: SandboxSpec = {
+    mode: mode ?? config.sandbox ?? "bwrap",
+    user: sandboxUserOf(config),
+    limits: limitsOf(config),
+    python: config.python ?? null,
+  };
+  return root ? withPackages(spec, root, config.agent_file ?? "agent/agent.ts") : spec;
+}
+
+/** The spec with the packages of the experiment at `root` (agentFile relative to it), unless it has them. */
+export function withPackages(spec: SandboxSpec, root: string, agentFile: string): SandboxSpec {
+  if (spec.packages) return spec;
+  return { ...spec, packages: experimentPackages(root, agentFile, spec.python ?? null) };
 }
 
 /** A bare mode means the configuration's defaults. */
@@ -91,13 +110,14 @@ export function sandboxProblem(config: { sandbox: SandboxMode; benchmark?: strin
   return "sandbox: bubblewrap (bwrap) is not installed, and the agent under test runs inside it: install the Debian package `bubblewrap`, or set `sandbox: none` in experiment_config.yaml to run the agent unsealed";
 }
 
-/** `run`, `prepare` and `benchmark` refuse to start when the sandbox cannot be built. */
+/** `run`, `prepare` and `benchmark` refuse to start when the sandbox cannot be built (with the experiment's packages). */
 export function assertSandboxReady(
-  config: { sandbox: SandboxMode; benchmark?: string } & Partial<Pick<Config, "sandbox_user" | "sandbox_limits">>,
+  config: { sandbox: SandboxMode; benchmark?: string } & SpecConfig,
+  root?: string,
 ): void {
   const problem = sandboxProblem(config);
   if (problem) throw new UserError("CONFIG_INVALID", problem);
-  if (config.sandbox === "bwrap" && config.benchmark !== "command") probeSandbox(sandboxSpec(config));
+  if (config.sandbox === "bwrap" && config.benchmark !== "command") probeSandbox(sandboxSpec(config, undefined, root));
 }
 
 const probed = new Set<string>();
@@ -118,10 +138,11 @@ export function probeSandbox(spec: SandboxSpec): void {
       probed.add(key);
       return;
     }
+    const packages = spec.packages && packageBinds(spec.packages).length > 0 ? ", the experiment's packages" : "";
     throw new UserError(
       "CONFIG_INVALID",
       `the agent runs as ${spec.user.name} (uid ${spec.user.uid}; sandbox_user) and its sandbox does not start: ${said || `exit ${r.status}`}; ` +
-        "node, the temp dir and user namespaces must be open to that user (a node under /root is not), or run the harness as an unprivileged user",
+        `node, the temp dir${packages} and user namespaces must be open to that user (a node or an experiment under /root is not), or run the harness as an unprivileged user`,
     );
   } finally {
     rmSync(agentDir, { recursive: true, force: true });
@@ -160,6 +181,9 @@ function bwrapArgs(spec: SandboxSpec, launch: Launch): string[] {
     ...["--size", String(tmpfsBytes(spec.limits)), "--tmpfs", "/tmp"],
   ];
   if (!node.startsWith("/usr/")) args.push(...ro(node, process.execPath));
+  // The experiment's packages at their own paths, so a link resolved inside lands where it does outside.
+  for (const bind of packageBinds(spec.packages ?? NO_PACKAGES)) args.push("--ro-bind", bind.source, bind.inside);
+  for (const [name, value] of Object.entries(agentEnvironment(spec))) args.push("--setenv", name, value);
   if (launch.runtime) args.push(...ro(launch.runtime, `${RUNTIME_INSIDE}/${runtimeName(launch.runtime)}`));
   args.push(...ro(launch.agentDir, AGENT_DIR_INSIDE), "--remount-ro", "/", "--chdir", "/tmp");
   return args;
@@ -167,13 +191,24 @@ function bwrapArgs(spec: SandboxSpec, launch: Launch): string[] {
 
 const runtimeName = (file: string): string => (file.endsWith(".py") ? "harness_runtime.py" : "child.mjs");
 
+/** The agent process's environment: only where its imports resolve from (the rest its runtime sets). */
+export function agentEnvironment(spec: SandboxSpec): Record<string, string> {
+  const nodeModules = spec.packages?.nodeModules ?? [];
+  return nodeModules.length > 0 ? { NODE_PATH: nodeModules.join(delimiter) } : {};
+}
+
 /** The runtime's command line as the agent process runs it (inside the sandbox, or unsealed). */
 export function runtimeCommand(spec: SandboxSpec, language: AgentLanguage, runtime: string): string[] {
   const path = spec.mode === "bwrap" ? `${RUNTIME_INSIDE}/${runtimeName(runtime)}` : runtime;
-  // -I: no PYTHON* variables, no user site, no script directory on sys.path; -B: no .pyc files.
-  if (language === "python") return [pythonFor(spec.mode), "-I", "-B", path];
+  // -I: no PYTHON* variables, no user site, no script directory on sys.path (a virtualenv's packages stay); -B: no .pyc files.
+  // Sealed, the runtime's endpoint has the sandbox's loopback to itself: a fixed port and placeholder key, the
+  // same in every run. Unsealed it shares the host's, so it takes a free port and a key of its own.
+  const seal = spec.mode === "bwrap" ? ["--sealed"] : [];
+  if (language === "python") {
+    return [spec.packages?.python?.executable ?? pythonFor(spec.mode), "-I", "-B", path, ...seal];
+  }
   // Source maps: the agent's stack traces name the lines of its own TypeScript.
-  return [process.execPath, "--enable-source-maps", path];
+  return [process.execPath, "--enable-source-maps", path, ...seal];
 }
 
 /**

@@ -53,6 +53,11 @@ const message = z.discriminatedUnion("role", [
       .optional(),
     tool_calls: z.array(toolCall).optional(),
     refusal: z.string().nullable().optional(),
+    // A reply's message passed back as it came: what the provider annotated is its own, and is not sent back.
+    annotations: z
+      .array(z.unknown())
+      .optional()
+      .transform(() => undefined),
     ...name,
   }),
   z.strictObject({ role: z.literal("tool"), tool_call_id: z.string(), content: instructions }),

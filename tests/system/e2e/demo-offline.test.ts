@@ -2,17 +2,15 @@
  * The offline demo end to end, as an operator runs it: a child process, real CLI, real benchmark children,
  * the test LLM server playing both models. Asserts the artifacts it leaves, not its timing.
  */
-import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Journal } from "../../../src/journal/journal.ts";
 import { readResults } from "../../../src/workspace/files.ts";
+import { runDemo } from "../../helpers/demo.ts";
 
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, "../../..");
 const scratch = mkdtempSync(join(tmpdir(), "demo-test-"));
 const dir = join(scratch, "demo");
 
@@ -20,16 +18,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("npm run demo", () => {
   it("runs prepare, a short run and report with simulated models, leaving real artifacts", async () => {
-    const env = { ...process.env };
-    delete env.ANTHROPIC_API_KEY;
-    delete env.ANTHROPIC_BASE_URL;
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "dev/demo/main.ts", "--dir", dir], {
-      cwd: ROOT,
-      env,
-      maxBuffer: 16 * 1024 * 1024,
-      // A limit against a hang, not a speed check: on a loaded two-core machine the demo takes minutes.
-      timeout: 600_000,
-    });
+    const stdout = await runDemo(dir);
 
     const ws = join(dir, "workspace");
     const results = readResults(join(ws, "results.tsv"));
@@ -83,5 +72,36 @@ describe("npm run demo", () => {
     expect(modelLines.length).toBeGreaterThanOrEqual(6);
     for (const line of modelLines) expect(line).toContain("[simulated model]");
     expect(stdout).toMatch(/run done: .*accepted, [1-9]\d* rejected/);
+  }, 620_000);
+});
+
+describe("npm run demo -- --provider openai", () => {
+  it("runs the offline demo with the agent on the openai package, its calls through the gateway in OpenAI's format", async () => {
+    const openaiScratch = mkdtempSync(join(tmpdir(), "demo-openai-test-"));
+    // As root, the agent's sandbox user reads the demo's own packages.
+    chmodSync(openaiScratch, 0o755);
+    const demo = join(openaiScratch, "demo");
+    try {
+      const stdout = await runDemo(demo, process.env, ["--provider", "openai", "--iterations", "1"]);
+      expect(stdout).toContain("OpenAI's format");
+      expect(readFileSync(join(demo, "agent", "agent.ts"), "utf8")).toContain('import OpenAI from "openai"');
+      const results = readResults(join(demo, "workspace", "results.tsv"));
+      expect(results[0]).toMatchObject({ iteration: 0, commit: "baseline" });
+      const journal = Journal.open(join(demo, "workspace", "journal.sqlite"), { readonly: true });
+      try {
+        const run = journal.runs.latestRun();
+        expect(run?.status).toBe("done");
+        // The agent's calls, metered by the gateway from Chat Completions replies; the coding agent's, Anthropic's.
+        const calls = journal.ledger.llmCalls(run?.id as string);
+        const agent = calls.filter((c) => c.role === "agent");
+        expect(agent.length).toBeGreaterThan(0);
+        expect(agent.every((c) => c.model === "openai/simulated-agent" && c.costUsd > 0)).toBe(true);
+        expect(calls.some((c) => c.role === "coding" && c.model === "simulated-coder")).toBe(true);
+      } finally {
+        journal.close();
+      }
+    } finally {
+      rmSync(openaiScratch, { recursive: true, force: true });
+    }
   }, 620_000);
 });

@@ -132,8 +132,10 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap") || !haveTool("python3"))("Pytho
     }
     const note = trace(exp, "h1").events.find((e) => e.kind === "note")?.message ?? "";
     const seen = JSON.parse(note.replace(/^⟦agent⟧ /, "").replace(/ ⟦\/agent⟧$/, ""));
-    // Only what Python (LC_CTYPE) and bubblewrap's working directory (PWD) set: nothing of the harness's.
-    expect(seen.env.filter((k: string) => !["LC_CTYPE", "PWD"].includes(k))).toEqual([]);
+    // Only what Python (LC_CTYPE) and bubblewrap's working directory (PWD) set, and where SDKs find the harness's
+    // endpoint inside the sandbox with a placeholder for a key: nothing of the harness's.
+    const sdk = ["OPENAI_BASE_URL", "OPENAI_API_BASE", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"];
+    expect(seen.env.filter((k: string) => !["LC_CTYPE", "PWD", ...sdk].includes(k))).toEqual([]);
     expect(seen.journal).toBe("FileNotFoundError");
     expect(seen.tasks).toBe("FileNotFoundError");
     expect(seen.home).toBe("FileNotFoundError");

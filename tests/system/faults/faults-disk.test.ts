@@ -1,11 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, openSync, rmSync, writeSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { EXIT_NOTHING_TO_DO } from "../../../src/cli/run.ts";
 import { EXIT_RESUMABLE } from "../../../src/errors.ts";
 import { expectInvariants } from "../../helpers/expect-invariants.ts";
 import { preparedExperiment, REAL_RECORD_CLI, readState, spawnCli, waitForState } from "../../helpers/experiment.ts";
+import { fill } from "../../helpers/fault-campaign.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const ITERATIONS = 3;
@@ -32,19 +33,6 @@ function smallDisk(): string | null {
   return dir;
 }
 const mounted: string[] = [];
-
-/** Writes zeros until the disk refuses: ENOSPC. */
-function fill(file: string): void {
-  const fd = openSync(file, "w");
-  const chunk = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 async function finish(dir: string): Promise<void> {
   for (let round = 0; round < 3; round++) {

@@ -373,10 +373,14 @@ export default {
     expect(JSON.parse(test)).toEqual(JSON.parse(train));
     expect(train).not.toContain("test-key-local");
     const seen = JSON.parse(train);
-    // At most the IPC channel's variables (node removes them once connected) and the working directory.
-    const allowed = ["NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "PWD"];
+    // At most the IPC channel's variables (node removes them once connected), the working directory, and where
+    // SDKs find the harness's endpoint inside the sandbox, with a placeholder for a key (the same in every run).
+    const sdk = ["OPENAI_BASE_URL", "OPENAI_API_BASE", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"];
+    const allowed = ["NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "PWD", ...sdk];
     expect(Object.keys(seen.env).filter((k) => !allowed.includes(k))).toEqual([]);
     expect(seen.env.PWD).toBe("/tmp");
+    expect([seen.env.OPENAI_API_KEY, seen.env.ANTHROPIC_API_KEY]).toEqual(Array(2).fill("harness-placeholder-key"));
+    expect(seen.env.OPENAI_BASE_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
     // Its own directory holds its own file only, as the harness compiled it.
     expect(seen.agentDir).toEqual(["agent.cjs"]);
   });

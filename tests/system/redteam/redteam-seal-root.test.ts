@@ -158,6 +158,11 @@ async function hostUidsWhile<T>(marker: string, work: Promise<T>): Promise<{ res
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
         // setpriv is root until it drops to the sandbox user and becomes bubblewrap: that is its job.
         if (cmdline.split("\0")[0]!.endsWith("/setpriv")) continue;
+        // The keeper is the harness's own child (node -e), outside the sandbox: it takes the command's group down
+        // with the harness. Anything the command starts is its grandchild or deeper.
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        if (ppid === process.pid && cmdline.split("\0")[1] === "-e") continue;
         const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
         if (uid !== undefined) uids.add(Number(uid));
       } catch {}

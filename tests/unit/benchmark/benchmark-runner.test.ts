@@ -61,7 +61,7 @@ describe("task runner", () => {
     expect(exp.journal.ledger.spend("run-c").byRole.agent).toBeGreaterThan(0);
   });
 
-  it("starts no task once the run's budget is spent, the agent under test's calls included", async () => {
+  it("forwards no call whose worst case the run's budget cannot hold, and scores no task for it", async () => {
     server = await startTestLlmServer({ responder: echo });
     const ids = ["b1", "b2", "b3", "b4", "b5"];
     exp = makeExperiment({
@@ -71,15 +71,18 @@ describe("task runner", () => {
       baseURL: server.url,
     });
     exp.journal.runs.createRun("run-b", {});
-    // The first task starts (nothing spent yet); its one call spends past the budget, so no other starts.
+    // The first task starts (nothing spent yet), but its call's reservation does not fit: nothing is forwarded,
+    // nothing is paid, no other task starts, and the task that asked has no result (it runs again on resume).
     const error = await exp
       .runner()
       .run({ split: "train", taskIds: ids, runId: "run-b" })
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "BUDGET_EXHAUSTED" });
-    expect(server.requests).toHaveLength(1);
-    // The call that crossed the line is in the ledger all the same.
-    expect(exp.journal.ledger.llmCalls("run-b")).toHaveLength(1);
+    expect((error as Error).message).toMatch(/budget_usd/);
+    expect(server.requests).toHaveLength(0);
+    expect(exp.journal.ledger.llmCalls("run-b")).toHaveLength(0);
+    const hash = agentHashOf(readFileSync(paths(exp.root).agentFile));
+    expect(exp.journal.taskResults.taskResults(hash, "train")).toEqual([]);
   });
 
   it("kills a busy-looping agent at the timeout, scores it 0 and finishes the others", async () => {

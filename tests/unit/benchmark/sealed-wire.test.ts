@@ -1,8 +1,27 @@
 /** The pure parts of what crosses the seal: the channel's framing, the key taken out of replies, whose failure a status is. */
 import { describe, expect, it } from "vitest";
 import { ChannelError, encodeFrame, FrameDecoder } from "../../../src/benchmark/sealed/channel.ts";
-import { infraStatus } from "../../../src/benchmark/sealed/gateway.ts";
-import { KeyScrubber } from "../../../src/benchmark/sealed/reply.ts";
+import { isInfrastructure, statusClass } from "../../../src/gateway/gateway.ts";
+import { keyRemover, ReplyRelay, type ReplySink } from "../../../src/gateway/reply.ts";
+
+/** What a relay hands on, piece by piece, and whether it ended. */
+function relayed(key: string | null, streamed: boolean, pieces: string[]): string {
+  let out = "";
+  const sink: ReplySink = {
+    head: () => {},
+    chunk: (data) => {
+      out += data;
+    },
+    end: (last) => {
+      out += last ?? "";
+    },
+    fail: () => {},
+  };
+  const relay = new ReplyRelay(sink, keyRemover([key]), streamed);
+  for (const piece of pieces) relay.push(piece);
+  relay.end();
+  return out;
+}
 
 describe("the channel's frames", () => {
   const messages = [{ type: "hb" }, { type: "note", jobId: "j1", message: "héllo 🌍" }, { type: "ready" }];
@@ -46,39 +65,36 @@ describe("the key taken out of a reply going into the sandbox", () => {
   const forms = [key, JSON.stringify(key).slice(1, -1), encodeURIComponent(key)];
 
   it.each(forms)("removes %s wherever the stream cuts it", (form) => {
-    const text = `{"error":"you sent ${form} — 🌍 and more"}`;
+    const text = `data: {"error":"you sent ${form} — 🌍 and more"}\n\n`;
     for (let cut = 0; cut <= text.length; cut++) {
-      const s = new KeyScrubber(key);
-      const out = s.push(text.slice(0, cut)) + s.push(text.slice(cut)) + s.end();
-      expect(out).toBe(`{"error":"you sent [REDACTED] — 🌍 and more"}`);
+      const out = relayed(key, true, [text.slice(0, cut), text.slice(cut)]);
+      expect(out).toBe(`data: {"error":"you sent [REDACTED] — 🌍 and more"}\n\n`);
     }
+    expect(relayed(key, false, [text.slice(0, 9), text.slice(9)])).not.toContain(form);
   });
 
-  it("never hands on half of a surrogate pair, and passes text through when there is no key", () => {
-    const s = new KeyScrubber(key);
-    const text = `${"x".repeat(40)}🌍${"y".repeat(3)}`;
-    const first = s.push(text);
-    expect(first.at(-1)).not.toMatch(/[\uD800-\uDBFF]/);
-    expect(first + s.end()).toBe(text);
-    expect(new KeyScrubber(null).push("anything")).toBe("anything");
-    expect(new KeyScrubber("short").scrub("a short story")).toBe("a short story");
+  it("hands on whole events, never half of a surrogate pair, and passes text through when there is no key", () => {
+    const text = `data: ${"x".repeat(40)}🌍${"y".repeat(3)}\n\n`;
+    const cutInPair = text.indexOf("🌍") + 1;
+    expect(relayed(key, true, [text.slice(0, cutInPair), text.slice(cutInPair)])).toBe(text);
+    expect(relayed(null, true, ["anything"])).toBe("anything");
   });
 });
 
 describe("whose failure an endpoint's status is", () => {
+  // The gateway forwards only the configured models, so a 403 is always a refusal of the harness's key.
   it.each([
-    [200, true, false],
-    [400, true, false],
-    [404, true, false],
-    [413, true, false],
-    [401, true, true],
-    [403, true, true],
-    [403, false, false],
-    [408, true, true],
-    [429, true, true],
-    [500, true, true],
-    [529, false, true],
-  ])("%s (the configured model: %s) is infrastructure: %s", (status, forAgentModel, infra) => {
-    expect(infraStatus(status, forAgentModel)).toBe(infra);
+    [200, false],
+    [400, false],
+    [404, false],
+    [413, false],
+    [401, true],
+    [403, true],
+    [408, true],
+    [429, true],
+    [500, true],
+    [529, true],
+  ])("%s is infrastructure: %s", (status, infra) => {
+    expect(isInfrastructure(statusClass(status))).toBe(infra);
   });
 });

@@ -133,7 +133,8 @@ describe.skipIf(!haveTool("python3"))("adopt: an experiment of the Python origin
     expect(rows.map((r) => r.iteration)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(rows.map(loopIterationOf)).toEqual([0, 1, 2, 5, 4, 5]);
     expect(read(dir, "workspace/results.tsv").split("\n")[0]).toBe(
-      "iteration\tval_score\tcommit\tevals_passed\tevals_total\ttimestamp\tloop_iteration",
+      // New columns only after timestamp: loop_iteration, then why each row's change was accepted.
+      "iteration\tval_score\tcommit\tevals_passed\tevals_total\ttimestamp\tloop_iteration\treason",
     );
     // gating.py's best_val_score (csv.DictReader) reads our file.
     expect(py("best", dir)).toBe("0.81");

@@ -32,17 +32,22 @@ describe("every command on a directory that is not (yet) an experiment", () => {
     expect(r.err).toMatch(/holds no experiment \(no experiment_config\.yaml, no workspace\/\)/);
   });
 
-  it.each([["gate"], ["benchmark"], ["report"], ["run"], ["daemon"]])(
-    "%s on an unprepared experiment exits 2 with the fix and writes nothing",
-    async (command) => {
-      const dir = tempDir();
-      writeFileSync(join(dir, "experiment_config.yaml"), "benchmark: example\n");
-      const r = await cli([command, "--dir", dir]);
-      expect(r.code).toBe(2);
-      expect(r.err).toBe(`auto-harness: ${dir} is not prepared; run \`auto-harness prepare\` first\n`);
-      expect(readdirSync(dir)).toEqual(["experiment_config.yaml"]);
-    },
-  );
+  const BENCHMARK_HINT =
+    ": it checks the agent, the tasks and the scorer (a scorer's exception included), then measures the baseline";
+  it.each([
+    ["gate", ""],
+    ["benchmark", BENCHMARK_HINT],
+    ["report", ""],
+    ["run", ""],
+    ["daemon", ""],
+  ])("%s on an unprepared experiment exits 2 with the fix and writes nothing", async (command, hint) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "experiment_config.yaml"), "benchmark: example\n");
+    const r = await cli([command, "--dir", dir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`auto-harness: ${dir} is not prepared; run \`auto-harness prepare\` first${hint}\n`);
+    expect(readdirSync(dir)).toEqual(["experiment_config.yaml"]);
+  });
 
   it("prepare for `local` without an agent writes nothing, then exits 2", async () => {
     const dir = tempDir();

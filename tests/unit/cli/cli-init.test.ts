@@ -4,7 +4,7 @@
  * some capitals) and the coding agent's model (the demo's simulated coder).
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isCodingAgentRequest, simulatedCodingModel } from "../../../dev/demo/simulated-coding-model.ts";
@@ -16,12 +16,14 @@ import { Capture } from "../../helpers/capture.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
-const CLI = join(resolve(import.meta.dirname, "../../.."), "bin", "auto-harness.js");
+const REPO = resolve(import.meta.dirname, "../../..");
+const CLI = join(REPO, "bin", "auto-harness.js");
 const KNOWN: Record<string, string> = { France: "Paris", Japan: "Tokyo", Kenya: "Nairobi" };
 
 function agentModel(req: RecordedRequest) {
-  const messages = Array.isArray(req.body?.messages) ? req.body.messages : [];
-  const question = String(messages[0]?.content ?? "");
+  const messages: { content?: unknown }[] = Array.isArray(req.body?.messages) ? req.body.messages : [];
+  // The question is the first message, or (OpenAI's format) the one after the system prompt.
+  const question = messages.map((m) => String(m.content ?? "")).join("\n");
   const country = Object.keys(KNOWN).find((c) => question.includes(c));
   const text = country ? `The capital of ${country} is ${KNOWN[country]}.` : "I am not sure.";
   return { reply: { content: [{ type: "text" as const, text }] } };
@@ -39,7 +41,13 @@ afterAll(async () => {
 
 function cli(args: string[], cwd: string): Promise<{ code: number | null; out: string }> {
   return new Promise((done) => {
-    const env = { ...process.env, ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: "test-key", LOG_LEVEL: "warn" };
+    const env = {
+      ...process.env,
+      ANTHROPIC_BASE_URL: server.url,
+      ANTHROPIC_API_KEY: "test-key",
+      OPENAI_API_KEY: "test-key",
+      LOG_LEVEL: "warn",
+    };
     const child = spawn(process.execPath, [CLI, ...args, "--dir", cwd], {
       cwd,
       env,
@@ -57,37 +65,69 @@ function cli(args: string[], cwd: string): Promise<{ code: number | null; out: s
 }
 
 const combos = [
-  ["local", "ts"],
-  ["local", "python"],
-  ["command", "ts"],
-  ["command", "python"],
+  ["local", "ts", "anthropic"],
+  ["local", "python", "anthropic"],
+  ["command", "ts", "anthropic"],
+  ["command", "python", "anthropic"],
+  ["local", "ts", "openai"],
+  ["local", "python", "openai"],
+  ["command", "python", "openai"],
 ] as const;
 
 describe.skipIf(!haveTool("bwrap", "bubblewrap") || !haveTool("python3"))("init → prepare → run", () => {
   it.each(combos)(
-    "--benchmark %s --language %s",
-    async (benchmark, language) => {
+    "--benchmark %s --language %s --provider %s",
+    async (benchmark, language, provider) => {
       const dir = tempDir(`init-${benchmark}-${language}-`);
+      // As root, the agent's sandbox user reads the experiment's own packages.
+      chmodSync(dir, 0o755);
       const stdout = new Capture();
       const code = await main(
-        ["node", "auto-harness", "init", "--benchmark", benchmark, "--language", language, "--dir", dir],
-        {
-          stdout,
-        },
+        [
+          "node",
+          "auto-harness",
+          "init",
+          "--benchmark",
+          benchmark,
+          "--language",
+          language,
+          "--provider",
+          provider,
+          "--dir",
+          dir,
+        ],
+        { stdout },
       );
       expect(code).toBe(0);
       const agentFile = language === "python" ? "agent/agent.py" : "agent/agent.ts";
       expect(existsSync(join(dir, agentFile))).toBe(true);
       expect(readFileSync(join(dir, "README.md"), "utf8")).toContain(agentFile);
-      expect(loadConfig(join(dir, "experiment_config.yaml"))).toMatchObject({ benchmark, agent_file: agentFile });
+      expect(loadConfig(join(dir, "experiment_config.yaml"))).toMatchObject({
+        benchmark,
+        agent_file: agentFile,
+        agent_model: provider === "openai" ? "openai/gpt-5-mini" : "claude-sonnet-4-6",
+      });
       // One iteration is enough to show the loop works on the scaffold as it is.
       const config = join(dir, "experiment_config.yaml");
-      writeFileSync(config, readFileSync(config, "utf8").replace("max_iterations: 10", "max_iterations: 1"));
+      let yaml = readFileSync(config, "utf8").replace("max_iterations: 10", "max_iterations: 1");
+      if (provider === "openai") {
+        // The built-in provider, pointed at the test server; and `npm install` as pnpm would lay it out.
+        yaml += `providers:\n  openai: { format: openai, base_url: "${server.url}/v1", api_key_env: OPENAI_API_KEY }\n`;
+        if (language === "ts") {
+          mkdirSync(join(dir, "node_modules"));
+          symlinkSync(join(REPO, "node_modules", "openai"), join(dir, "node_modules", "openai"));
+        }
+      }
+      writeFileSync(config, yaml);
 
       const prepared = await cli(["prepare"], dir);
       expect(prepared.code, prepared.out).toBe(0);
       const split = readSplit(join(dir, "workspace", "split.json"));
       expect((split?.train.length ?? 0) + (split?.test.length ?? 0)).toBe(6);
+      // Six tasks leave a test split of two: prepare says what that means for the gate.
+      expect(prepared.out).toContain(
+        `warning  the test split has only ${split?.test.length} task(s): each one moves val_score by ${(1 / (split?.test.length ?? 1)).toFixed(2)}`,
+      );
       const baseline = readResults(join(dir, "workspace", "results.tsv"))[0];
       expect(baseline).toMatchObject({ iteration: 0, commit: "baseline" });
       // Three of the six capitals are known: the baseline scores them, whichever split they fell in.

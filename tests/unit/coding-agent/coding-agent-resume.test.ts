@@ -17,7 +17,7 @@ import {
   turnOf,
 } from "../../fixtures/coding-agent-workspace.ts";
 
-const clock: Clock = { now: () => 0, sleep: async () => {} };
+const clock: Clock = { now: () => 0, monotonic: () => 0, sleep: async () => {} };
 const FINISH = {
   hypothesis: "the agent ignores the refund window",
   change_summary: "Stated the refund window and added a policy note.",

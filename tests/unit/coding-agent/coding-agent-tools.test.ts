@@ -22,7 +22,7 @@ import {
   turnOf,
 } from "../../fixtures/coding-agent-workspace.ts";
 
-const clock: Clock = { now: () => 0, sleep: async () => {} };
+const clock: Clock = { now: () => 0, monotonic: () => 0, sleep: async () => {} };
 const signal = () => new AbortController().signal;
 const FINISH = {
   hypothesis: "h",

@@ -183,6 +183,14 @@ describe("each format rebuilds a request from its allow-list", () => {
     });
   });
 
+  it("Chat Completions: a reply's message passed back as it came is taken, its annotations not sent back", () => {
+    const reply = { role: "assistant", content: "hi", refusal: null, annotations: [{ type: "url_citation" }] };
+    const parsed = openaiChat.parse({ ...chat, messages: [{ role: "user", content: "hi" }, reply] });
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const sent = JSON.parse(JSON.stringify(openaiChat.finalize(parsed.request, "gpt-5-mini", 100)));
+    expect(sent.messages[1]).toEqual({ role: "assistant", content: "hi", refusal: null });
+  });
+
   it("Responses: store is always false upstream; stored prompts, conversations and item references are refused", () => {
     const parsed = openaiResponses.parse({ model: "gpt-5-mini", input: [{ role: "user", content: "hi" }] });
     if (!parsed.ok) throw new Error(parsed.reason);

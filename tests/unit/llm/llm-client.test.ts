@@ -26,6 +26,9 @@ class StuckClock implements Clock {
   now(): number {
     return 0;
   }
+  monotonic(): number {
+    return 0;
+  }
   sleep(ms: number): Promise<void> {
     this.sleeps.push(ms);
     return new Promise(() => {});
@@ -141,6 +144,47 @@ describe("callMessages", () => {
     expect(Math.max(...clock.sleeps)).toBe(60_000);
     // Each outer attempt is exactly one SDK call of maxRetries + 1 requests.
     expect(server.requests).toHaveLength(attempts.length * 3);
+  });
+
+  describe("the outage window is a duration on the monotonic clock", () => {
+    /** An endless outage with the wall clock stepped by `stepMs` (NTP) after the first failure. */
+    async function outageWithWallStep(stepMs: number) {
+      server = await startTestLlmServer({ responder: () => ({ fault: "529", retryAfterMs: 1 }) });
+      const clock = new ManualClock(Date.parse("2026-11-24T23:00:00Z"), true);
+      const attempts: AttemptInfo[] = [];
+      // Bounded: a window that never closes would retry for ever.
+      const guard = new AbortController();
+      const error = await rejection(
+        callMessages(createAnthropic({ baseURL: server.url, maxRetries: 0 }), params, {
+          clock,
+          outageMs: 10 * 60_000,
+          signal: guard.signal,
+          onAttempt: (a) => {
+            attempts.push(a);
+            if (a.attempt === 1) clock.stepWall(stepMs);
+            if (attempts.length > 100) guard.abort();
+          },
+        }),
+      );
+      return { error, attempts, clock };
+    }
+
+    it("an NTP step back during an outage still ends it with LLM_UNAVAILABLE (the run pauses)", async () => {
+      const { error, attempts, clock } = await outageWithWallStep(-3_600_000);
+      expect((error as HarnessError).code).toBe("LLM_UNAVAILABLE");
+      expect(errorHandling(error)).toBe("resumable");
+      expect(attempts).toHaveLength(16);
+      expect(clock.monotonic()).toBe(10 * 60_000);
+    });
+
+    it("an NTP step forward does not end the window early", async () => {
+      const { error, attempts, clock } = await outageWithWallStep(3_600_000);
+      expect((error as HarnessError).code).toBe("LLM_UNAVAILABLE");
+      // The whole ten minutes were waited out, not one attempt.
+      expect(attempts).toHaveLength(16);
+      expect(clock.monotonic()).toBe(10 * 60_000);
+      expect((error as Error).message).toMatch(/kept failing for 600s over 16 attempts/);
+    });
   });
 
   it("401 is LLM_REJECTED after exactly one request, naming the key", async () => {

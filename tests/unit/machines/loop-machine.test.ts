@@ -8,6 +8,7 @@ import { Daemon, type Steps } from "../../../src/daemon/daemon.ts";
 import { AbortedError, HarnessError } from "../../../src/errors.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { createLogger } from "../../../src/log.ts";
+import { createCheck } from "../../../src/steps/check.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const noLimits: Limits = { patience: 100, maxIterations: null, budgetUsd: null, deadline: null };
@@ -258,6 +259,28 @@ describe("loop machine driven with fake steps", () => {
     const { context } = await start();
     expect(context.stopReason).toMatch(/deadline reached: 2026-11-24T20:30:00.000Z/);
     expect(calls.filter((c) => c.startsWith("benchmark"))).toHaveLength(3);
+  });
+
+  it("a deadline is on the wall clock: an NTP step past it stops the run at the next check, no duration passed", async () => {
+    const deadline = Date.parse("2026-11-24T20:30:00Z");
+    const dir = tempDir();
+    const journal = Journal.open(join(dir, "journal.sqlite"));
+    const clock = new ManualClock(Date.parse("2026-11-24T20:00:00Z"));
+    const { log, place } = createLogger({ stdout: false });
+    const calls: string[] = [];
+    const fakes: Fakes = { onStep: (step, i) => step === "learn" && i === 2 && clock.stepWall(3_600_000) };
+    // The production stop check: the wall clock, the ledger and the stop request.
+    const steps = { ...fakeSteps(clock, calls, fakes), check: createCheck(journal, clock) };
+    journal.runs.createRun("run-1", {});
+    const daemon = new Daemon("run-1", { journal: journal.runs, log, place, steps, clock });
+    const limits = { ...noLimits, deadline };
+    const { context } = await daemon.start({
+      input: { runId: "run-1", lastIteration: 0, bestValScore: 0.5, limits, stepAttempts: 3 },
+    });
+    expect(context.stopReason).toMatch(/deadline reached: 2026-11-24T20:30:00.000Z/);
+    expect(calls.filter((c) => c.startsWith("benchmark"))).toHaveLength(2);
+    expect(clock.monotonic()).toBe(0);
+    journal.close();
   });
 
   it("retries a failing step, then succeeds", async () => {

@@ -19,7 +19,9 @@ afterEach(() => {
 
 const RESULTS = BASELINE_RESULTS;
 // A row the loop records carries its loop iteration in the appended `loop_iteration` column.
-const WITH_LOOP_COLUMN = RESULTS.replace(/^([^\n]*)\n/, "$1\tloop_iteration\n");
+const WITH_LOOP_COLUMN = RESULTS.replace(/^([^\n]*)\n/, "$1\tloop_iteration\treason\n");
+/** The accepted row's reason column: the gate's val_score against the best before, and the suite. */
+const REASON = "val_score 0.7000 (best before 0.6000), suite 4/5 passed";
 const CHILD = fileURLToPath(new URL("../../fixtures/record-crash-child.ts", import.meta.url));
 const EDITED = "export const prompt = 'ask for the order id';\n";
 
@@ -73,7 +75,7 @@ describe("recordIteration", () => {
     expect(repo.git("status", "--porcelain").trim()).toBe("M README.md");
     const resultsFile = join(repo.root, "workspace/results.tsv");
     expect(readFileSync(resultsFile, "utf8")).toBe(
-      `${WITH_LOOP_COLUMN}1\t0.7000\t${out.commit!.slice(0, 7)}\t4\t5\t2026-03-01T02:00:00.000Z\t1\n`,
+      `${WITH_LOOP_COLUMN}1\t0.7000\t${out.commit!.slice(0, 7)}\t4\t5\t2026-03-01T02:00:00.000Z\t1\t${REASON}\n`,
     );
 
     const again = await recordIteration(deps);
@@ -123,7 +125,7 @@ describe("recordIteration", () => {
     expect(repo.git("rev-list", "--count", "HEAD").trim()).toBe("2");
     expect(readFileSync(resultsFile, "utf8")).toBe(
       // Row 1 (numbered as record.py numbers rows), made by loop iteration 4.
-      `${WITH_LOOP_COLUMN}1\t0.7000\t${committed!.slice(0, 7)}\t4\t5\t2026-03-01T02:00:00.000Z\t4\n`,
+      `${WITH_LOOP_COLUMN}1\t0.7000\t${committed!.slice(0, 7)}\t4\t5\t2026-03-01T02:00:00.000Z\t4\t${REASON}\n`,
     );
   });
 

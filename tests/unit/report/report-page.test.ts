@@ -16,6 +16,7 @@ import { Journal } from "../../../src/journal/journal.ts";
 import { escapeHtml, fmtDuration, type ReportIteration, renderReport } from "../../../src/report/render.ts";
 import { appendResult, initResults } from "../../../src/workspace/files.ts";
 import { paths } from "../../../src/workspace/paths.ts";
+import { llmCallRow } from "../../helpers/ledger.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
 const run = promisify(execFile);
@@ -122,22 +123,9 @@ async function buildWorkspace(): Promise<{ root: string; sha: string }> {
         });
       }
       for (const role of ["coding", "agent"] as const) {
-        journal.ledger.recordLlmCall({
-          runId: "run-test",
-          iteration,
-          stepKey: null,
-          role,
-          model: "m",
-          promptHash: null,
-          inputTokens: 10,
-          outputTokens: 10,
-          cacheCreationTokens: 0,
-          cacheReadTokens: 0,
-          costUsd: role === "coding" ? 0.5 * iteration : 0.25,
-          latencyMs: 5,
-          stopReason: "end_turn",
-          response: null,
-        });
+        journal.ledger.recordLlmCall(
+          llmCallRow({ runId: "run-test", iteration, role, costUsd: role === "coding" ? 0.5 * iteration : 0.25 }),
+        );
       }
     }
     journal.runs.putIteration({

@@ -20,20 +20,28 @@ The agent file defines `run(task, ctx)`, or a class (`HarnessAgent`, else its on
     ctx.trace.note(message, data=None)
     ctx.cancelled    True once the task was cancelled (timeout, shutdown)
 
+Unmodified SDKs (openai, anthropic, httpx, litellm…) reach the harness too: the runtime serves an endpoint on the
+sandbox's loopback and sets OPENAI_BASE_URL, OPENAI_API_BASE, ANTHROPIC_BASE_URL and a placeholder key.
+
 Tasks run in threads, several at a time. `harness_runtime.py --check <agent.py>` only imports the
 agent file and checks its shape (the load check).
 """
 from __future__ import annotations
 
 import asyncio
+import http.server
 import importlib.util
 import inspect
 import json
 import os
+import queue
+import secrets
+import socket
 import sys
 import threading
 import time
 import traceback
+import weakref
 
 # ---------------------------------------------------------------- loading
 
@@ -120,7 +128,7 @@ class APIError(Exception):
 
 
 class _Pending:
-    def __init__(self, job: "Job"):
+    def __init__(self, job: "Job", listener=None):
         self.job = job
         self.event = threading.Event()
         self.status: int | None = None
@@ -128,6 +136,8 @@ class _Pending:
         self.chunks: list[str] = []
         self.error: str | None = None
         self.result = None
+        # A relayed request's reply is streamed to its client as it comes (the endpoint inside).
+        self.listener = listener
 
 
 class Runtime:
@@ -160,6 +170,11 @@ class Runtime:
         elif kind in ("llm-head", "llm-chunk", "llm-end", "llm-fail", "env-result"):
             p = self.pending.get(m.get("callId"))
             if p is None:
+                return
+            if p.listener is not None:
+                p.listener(m)
+                if kind in ("llm-end", "llm-fail"):
+                    self.pending.pop(m.get("callId"), None)
                 return
             if kind == "llm-head":
                 p.status, p.headers = m.get("status"), m.get("headers") or {}
@@ -199,6 +214,7 @@ class Runtime:
     def run_task(self, m: dict) -> None:
         job = Job(self, str(m["jobId"]))
         self.jobs[job.id] = job
+        _thread_job.job = job
         env = m.get("env") or {}
         ctx = Context(self.model, Client(job), Env(job, env.get("values") or {}, env.get("functions") or []), job)
         try:
@@ -208,6 +224,7 @@ class Runtime:
             outcome = {"ok": True, "answer": answer}
         except BaseException as e:
             outcome = {"ok": False, "error": f"agent threw: {_describe(e)}"}
+        _thread_job.job = None
         self.jobs.pop(job.id, None)
         if job.cancelled:
             return
@@ -230,6 +247,8 @@ class Job:
             if p.job is self:
                 p.error = "cancelled"
                 p.event.set()
+                if p.listener is not None:
+                    p.listener({"type": "llm-fail", "message": "cancelled"})
 
     def request(self, prefix: str, message: dict) -> _Pending:
         if self.cancelled:
@@ -352,6 +371,11 @@ class Context:
         return self._job.cancelled
 
 
+# ---------------------------------------------------------------- the endpoint inside the sandbox
+# inside_endpoint.py, joined in here when the runtime is published (runtime-dir.ts): the sandbox sees one file.
+# @inside-endpoint
+
+
 def _describe(e: BaseException) -> str:
     return "".join(traceback.format_exception(type(e), e, e.__traceback__)).strip()[-4000:]
 
@@ -370,6 +394,7 @@ def main(argv: list[str]) -> int:
         print("harness_runtime.py is started by auto-harness (no channel on fd 3)", file=sys.stderr)
         return 2
     runtime = Runtime(Channel(CHANNEL_FD))
+    start_endpoint(runtime, "--sealed" in argv)
     for message in runtime.channel.messages():
         if isinstance(message, dict):
             runtime.dispatch(message)
