@@ -244,6 +244,7 @@ export const loopMachine = setup({
           runId: context.runId,
           iteration: context.iteration,
           bestValScore: context.bestValScore,
+          edit: context.edit,
         }),
         onDone: { target: "record", actions: assign(({ event }) => ({ gate: event.output, attempt: 0 })) },
         onError: stepErrorTransitions("gate"),
@@ -291,11 +292,13 @@ export const loopMachine = setup({
         onDone: {
           target: "check",
           actions: assign(({ context }) => {
-            // The bayes rule accepts only what it judges a real improvement, whatever this one pass scored.
+            // A rule that judges improvement itself says so; otherwise a new best val_score is the measure.
+            const judged = context.gate?.improved;
             const improved =
-              (context.gate?.rule === "bayes" && context.record?.accepted === true) ||
-              (context.bestValScore !== null &&
-                (context.bestBefore === null || context.bestValScore > context.bestBefore));
+              judged !== undefined
+                ? judged && context.record?.accepted === true
+                : context.bestValScore !== null &&
+                  (context.bestBefore === null || context.bestValScore > context.bestBefore);
             return { attempt: 0, finished: context.finished + 1, flat: improved ? 0 : context.flat + 1 };
           }),
         },

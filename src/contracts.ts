@@ -37,6 +37,38 @@ export interface EditOutput {
   commitMessage: string;
   pattern: string;
   needsFromHuman: string;
+  /**
+   * A round of several candidates: each one's edit, made in its own copy of the agent. The fields above are
+   * then the first changed candidate's, and `changed` says whether any candidate changed anything.
+   */
+  candidates?: CandidateEdit[];
+}
+
+/** One candidate of a round: its own edit of its own copy of the agent. */
+export interface CandidateEdit extends Omit<EditOutput, "candidates"> {
+  /** The arm id the gate races it under (c1, c2, …). */
+  id: string;
+  /** A runner-up of an earlier round re-gated against the new champion: the round it came from. */
+  regatedFrom?: number;
+}
+
+/** A paired first-pass improvement over the incumbent (same tasks, same batch) with its 95% interval. */
+export interface Improvement {
+  mean: number;
+  low: number;
+  high: number;
+  tasks: number;
+}
+
+/** Where one candidate of a round stopped, and why. */
+export interface CandidateOutcome {
+  id: string;
+  /** winner: accepted; runner-up: beat the incumbent but another won (re-gated next round); rejected. */
+  verdict: "winner" | "runner-up" | "rejected";
+  stage: string;
+  reason: string;
+  valScore: number | null;
+  improvement: Improvement | null;
 }
 
 export interface GateOutput {
@@ -49,11 +81,23 @@ export interface GateOutput {
   /** One reason per failed gate step; empty when passed. */
   reasons: string[];
   /** Which rule decided (absent: the original). */
-  rule?: "bayes" | "original";
+  rule?: string;
+  /**
+   * The rule judged the accepted change a real improvement (whatever its one pass scored against the best so
+   * far); absent: the loop compares val_score with the best, as the original does.
+   */
+  improved?: boolean;
+  /** The accepted candidate's id (null: none); the candidates of the round and where each stopped. */
+  winner?: string | null;
+  candidates?: CandidateOutcome[];
+  /** The accepted candidate's paired first-pass improvement over the incumbent, with its interval. */
+  improvement?: Improvement | null;
+  /** Why the winner of a race of several candidates won, in one line (null: no race, or nothing accepted). */
+  why?: string | null;
   /** `bayes`: posterior probability that the edit is a real improvement (and that it is harmful). */
   pGood?: number | null;
   pBad?: number | null;
-  /** Where the gate stopped: train, look, full, extra, infra (or a pre-benchmark step). */
+  /** Where the gate stopped: train, look, full, rerun (extra), budget, infra (or a pre-benchmark step). */
   stage?: string;
   /** Held-out task runs this gate spent. */
   testRuns?: number;
@@ -108,7 +152,11 @@ export interface Steps {
   benchmark(input: StepInput, signal: AbortSignal): Promise<BenchmarkOutput>;
   analyze(input: StepInput & { trainScore: number | null }, signal: AbortSignal): Promise<AnalyzeOutput>;
   edit(input: EditInput, signal: AbortSignal): Promise<EditOutput>;
-  gate(input: StepInput & { bestValScore: number | null }, signal: AbortSignal): Promise<GateOutput>;
+  /** `edit`: the round's edit, whose candidates the gate races (absent in snapshots from before races). */
+  gate(
+    input: StepInput & { bestValScore: number | null; edit?: EditOutput | null },
+    signal: AbortSignal,
+  ): Promise<GateOutput>;
   record(input: RecordInput, signal: AbortSignal): Promise<RecordOutput>;
   learn(input: LearnInput, signal: AbortSignal): Promise<LearnOutput>;
   summarize(input: SummarizeInput, signal: AbortSignal): Promise<LearnOutput>;

@@ -14,6 +14,9 @@ export const CRASH_POINTS = [
   "record:after-restore",
   "learn:after-entry",
   "gate:mid",
+  "race:candidate-edited",
+  "gate:screened",
+  "gate:run-landed",
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 

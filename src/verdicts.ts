@@ -22,7 +22,13 @@ export const intervalWords = (i: Improvement): string =>
  * won" of the rule that raced several candidates. Read when present; today's rules leave them out.
  */
 export type AcceptedGate = Pick<GateOutput, "valScore" | "suitePassed" | "suiteTotal"> &
-  Partial<Pick<GateOutput, "pGood" | "testRuns" | "stage">> & { improvement?: Improvement | null; why?: string | null };
+  Partial<Pick<GateOutput, "pGood" | "testRuns" | "stage" | "why">> & {
+    improvement?: Improvement | GateOutput["improvement"];
+  };
+
+/** The gate's paired first pass (its mean over its tasks) as an interval to put in words. */
+const asInterval = (i: Improvement | NonNullable<GateOutput["improvement"]>): Improvement =>
+  "diff" in i ? i : { diff: i.mean, low: i.low, high: i.high };
 
 /** Where a gate stopped, in words. */
 export const STAGE_WORDS: Record<string, string> = {
@@ -48,7 +54,7 @@ export function acceptanceReason(gate: AcceptedGate, bestBefore: number | null):
       : "";
   const score = gate.valScore === null ? "n/a" : gate.valScore.toFixed(4);
   const parts = [`${judged}val_score ${score} (best before ${bestBefore?.toFixed(4) ?? "none"})`];
-  if (gate.improvement) parts.push(`improvement ${intervalWords(gate.improvement)}`);
+  if (gate.improvement) parts.push(`improvement ${intervalWords(asInterval(gate.improvement))}`);
   parts.push(`suite ${gate.suitePassed}/${gate.suiteTotal} passed`);
   let line = parts.join(", ");
   if (gate.valScore !== null && bestBefore !== null && gate.valScore <= bestBefore && typeof gate.pGood === "number") {

@@ -150,9 +150,17 @@ def copy_trace(trial_dirs: list[str], dest: str) -> None:
                 shutil.copytree(src, os.path.join(target, sub), symlinks=False, dirs_exist_ok=True)
 
 
+HARBOR_INSTALL = "uv tool install harbor"
+
+
 def main(argv: list[str]) -> int:
     args, extra = parse_args(argv)
     inv = read_invocation()
+    # Checked on the list call too (which needs no harbor with --tasks-file): `prepare` refuses here,
+    # not hours later when every task of the baseline fails.
+    if shutil.which(args.harbor) is None:
+        why = f"Harbor is not installed (no {args.harbor!r} on PATH)"
+        die(f"{why}: install it with `{HARBOR_INSTALL}`, or pass --harbor <path>", 3)
     if inv.list_only:
         listed = list_tasks(args)
         if listed is not None:
@@ -181,7 +189,7 @@ def main(argv: list[str]) -> int:
             proc = subprocess.run(cmd, env=env, stdout=sys.stderr, timeout=args.timeout)
             code = proc.returncode
         except FileNotFoundError:
-            die(f"cannot run {args.harbor!r}: install Harbor (uv tool install harbor) or pass --harbor", 3)
+            die(f"cannot run {args.harbor!r}: install Harbor (`{HARBOR_INSTALL}`) or pass --harbor <path>", 3)
         except subprocess.TimeoutExpired:
             print(f"warning: harbor run exceeded {args.timeout}s", file=sys.stderr)
             code = None

@@ -19,17 +19,25 @@ interface Answer {
   variant?: string;
 }
 
+/**
+ * `STOCHASTIC_SHIFT` (e.g. 0.3) lowers every rate by that much while it is set: a bad hour of a degraded
+ * provider, for testing a baseline measured in one.
+ */
 export function passRate(task: StochasticTask, answer: Answer | null): number {
-  if (answer?.breaks?.includes(task.family)) return 0.05;
-  if (answer?.skills?.includes(task.family)) return 0.95;
-  return task.p;
+  const shift = Number(process.env.STOCHASTIC_SHIFT ?? 0) || 0;
+  const p = answer?.breaks?.includes(task.family) ? 0.05 : answer?.skills?.includes(task.family) ? 0.95 : task.p;
+  return Math.max(0, p - shift);
 }
 
-export default function score(task: StochasticTask, result: { answer: unknown; trial?: number }) {
+/** Uniform draws in [0, 1) from the answer's variant, the task and the trial: reproducible, new per trial. */
+export function draws(task: StochasticTask, result: { answer: unknown; trial?: number }): number[] {
   const answer = (result.answer ?? null) as Answer | null;
   const seed = createHash("sha256")
     .update(`${answer?.variant ?? ""}\0${task.id}\0${result.trial ?? 0}`)
     .digest();
-  const u = seed.readUInt32BE(0) / 2 ** 32;
-  return u < passRate(task, answer) ? 1 : 0;
+  return [0, 4, 8, 12].map((at) => seed.readUInt32BE(at) / 2 ** 32);
+}
+
+export default function score(task: StochasticTask, result: { answer: unknown; trial?: number }) {
+  return draws(task, result)[0]! < passRate(task, (result.answer ?? null) as Answer | null) ? 1 : 0;
 }

@@ -41,6 +41,7 @@ from harness_contract import (  # noqa: E402
 )
 
 AGENT_NAME = "auto_harness_agent"
+TAU2_REPO = "https://github.com/sierra-research/tau2-bench"
 INFRA_TERMINATIONS = {"infrastructure_error"}
 
 
@@ -110,7 +111,9 @@ def main(argv: list[str]) -> int:
         from tau2.run import get_tasks, run_domain
         from tau2.utils.utils import DATA_DIR
     except ImportError as e:
-        die(f"cannot import tau2 ({e}): run this with the Python that has tau2-bench installed", 3)
+        install = f"git clone {TAU2_REPO} && {sys.executable} -m pip install -e tau2-bench"
+        why = f"tau2-bench is not installed for {sys.executable} (cannot import tau2: {e})"
+        die(f"{why}: install it with `{install}`, or run this wrapper with the Python that has it (command.run)", 3)
 
     if inv.list_only:
         tasks = get_tasks(task_set_name=args.domain, task_split_name=args.task_split_name)

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { budgetExhausted, budgetLeft, withinBudget } from "../budget.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
@@ -15,6 +15,7 @@ import { pinnedSplit } from "../journal/pins.ts";
 import type { Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { meanReward, passes } from "../scoring.ts";
+import { editableSpecs, listEditable } from "../workspace/editable.ts";
 import { paths } from "../workspace/paths.ts";
 import type { Adapter } from "./adapters/types.ts";
 import { createCommandExecutor } from "./command-executor.ts";
@@ -69,6 +70,21 @@ export interface RunnerOptions {
 
 export function agentHashOf(content: string | Buffer): string {
   return createHash("sha256").update(content).digest("hex");
+}
+
+/**
+ * The cache key of an agent: its file's hash, or, when other files are editable (config `editable`), the hash
+ * of them all, name and content, so a change to a prompt file alone is a new agent too.
+ */
+export function agentBundleHash(agentFile: string, agentRel: string, specs: readonly string[]): string {
+  const content = readFileSync(agentFile);
+  if (specs.length <= 1 || !agentFile.endsWith(agentRel)) return agentHashOf(content);
+  const root = agentFile.slice(0, agentFile.length - agentRel.length);
+  const others = listEditable(root, specs).filter((f) => f !== agentRel);
+  if (others.length === 0) return agentHashOf(content);
+  const hash = createHash("sha256").update(content);
+  for (const f of others) hash.update(`\u0000${f}\u0000`).update(readFileSync(join(root, f)));
+  return hash.digest("hex");
 }
 
 /** Tasks of a split as the journal pins it (workspace/split.json is only its view). */
@@ -166,7 +182,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
     const agentFile = request.agentFile ? resolve(request.agentFile) : p.agentFile;
     // Traces describe the workspace's agent; another file's run (the incumbent) leaves them alone.
     const writeTraces = isTrain && (request.writeTraces ?? request.agentFile === undefined);
-    const agentHash = agentHashOf(readFileSync(agentFile));
+    const agentHash = agentBundleHash(agentFile, p.agentRel, editableSpecs(config as Partial<Config>));
     const trials = trialsOf(request);
     const ids = [...new Set(request.taskIds ?? splitTaskIds(journal, split))];
     if (request.taskIds) {
@@ -244,6 +260,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
 
     const finish = (o: TaskOutcome): void => {
       rewards.get(o.taskId)?.set(o.trial, o.reward);
+      request.onResult?.(o.taskId, o.trial, o.reward);
       if (o.reward === null) {
         const cls = o.infraClass ?? "unknown";
         infraClasses.set(cls, (infraClasses.get(cls) ?? 0) + 1);
@@ -371,7 +388,7 @@ export function createRunner(options: RunnerOptions): BenchmarkRunner {
       },
       "benchmark run finished",
     );
-    if (ids.length > 0 && nulls / ids.length > infraShare) {
+    if (ids.length > 0 && nulls / ids.length > (request.infraErrorShare ?? infraShare)) {
       const what = `${nulls} of ${ids.length} ${split} tasks could not run (infrastructure errors: ${classes}; limit ${Math.round(infraShare * 100)}%)`;
       if (allNonTransient(infraClasses)) {
         // A refused key or an unknown model does not heal with time: fail now instead of pausing for ever.

@@ -45,6 +45,13 @@ export interface RunRequest {
   reuse?: boolean;
   /** Tag the journal rows / LLM calls with this iteration. */
   iteration?: number | null;
+  /**
+   * Called as each (task, trial) finishes with its reward, before the run returns: the gate journals its
+   * held-out runs as they land. Not called for results taken from the journal.
+   */
+  onResult?: (taskId: string, trial: number, reward: Reward) => void;
+  /** Share of the tasks that may end in an infrastructure error before the run fails (default: the runner's). */
+  infraErrorShare?: number;
   /** Called as each task finishes: counts only, so it is safe for the test split too. */
   onProgress?: (progress: Progress) => void;
 }

@@ -49,7 +49,7 @@ const taskSplitSchema = z.looseObject({
   metadata: z.looseObject({ created: z.string().optional(), seed: z.number().optional() }).optional(),
 });
 
-const shellQuote = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`);
+export const shellQuote = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`);
 
 /** Pure: the original's config → ours (a `command` benchmark through the matching wrapper). */
 export function adoptedConfig(original: OriginalConfig, threshold: number, harnessRoot = HARNESS_ROOT): object {

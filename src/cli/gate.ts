@@ -1,7 +1,9 @@
 import { existsSync } from "node:fs";
+import type { GateOutput, Improvement } from "../contracts.ts";
 import { UserError } from "../errors.ts";
 import { explainDecision, findDecision } from "../gate/explain.ts";
 import { type GateDeps, type GateStepReport, runGate } from "../gate/gate.ts";
+import type { FlakySuiteVerdict } from "../gate/suite.ts";
 import { Journal } from "../journal/journal.ts";
 import { type GlobalOptions, openExperiment } from "./experiment.ts";
 import { type ErrorStyle, presented, type Writable } from "./present.ts";
@@ -37,30 +39,57 @@ export function formatStep(r: GateStepReport): string {
       const infra = v.infraErrors > 0 ? `, ${v.infraErrors} infra error(s) excluded` : "";
       return `Step 4: full test split ... ${verdict(v.passed)} (val_score ${v.valScore.toFixed(4)} vs best ${best}${infra})`;
     }
-    case "bayes": {
-      const o = r.output;
-      const lines = [
-        `Step 3: held-out split (bayes) ... ${o.reasons.some((x) => x.startsWith("held-out")) ? "FAIL" : "PASS"} (P(improvement) ${(o.pGood ?? 0).toFixed(3)}, stopped at ${stageWords(o.stage)}, ${o.testRuns ?? 0} held-out run(s))`,
-      ];
-      const v = r.suite;
-      lines.push(
-        v === null
-          ? "Step 4: regression suite ... PASS (empty suite)"
-          : `Step 4: regression suite ... ${verdict(v.passed)} (${v.total - v.failed.length}/${v.total} members passed; the incumbent's rates allow ${v.allowedFailures} failure(s)${v.quarantined.length ? `; quarantined as flaky: ${v.quarantined.join(", ")}` : ""})`,
-      );
-      lines.push(
-        o.promoted.length > 0
-          ? `Step 5: suite promotion ... ${o.promoted.length} task(s) passed 2 of 3 runs and joined: ${o.promoted.join(", ")}`
-          : "Step 5: suite promotion ... none",
-      );
-      for (const note of o.notes ?? []) lines.push(`Note: ${note}`);
-      return lines.join("\n");
-    }
+    case "round":
+      return roundLines(r.output, r.suite);
     case "promotion":
       return r.promoted.length > 0
         ? `Step 5: suite promotion ... ${r.promoted.length} of ${r.candidates} previously failing task(s) promoted: ${r.promoted.join(", ")}`
         : `Step 5: suite promotion ... none (${r.candidates} previously failing task(s) checked)`;
   }
+}
+
+const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(4)}`;
+
+/** A paired first-pass improvement with its interval, as the operator reads it. */
+export function improvementWords(i: Improvement | null | undefined): string {
+  if (!i) return "no paired first pass";
+  return `paired first pass ${signed(i.mean)} over ${i.tasks} task(s), 95% interval ${signed(i.low)} to ${signed(i.high)}`;
+}
+
+/** A round of a rule driven through the seam: the held-out verdict, each candidate of a race, the suite. */
+function roundLines(o: GateOutput, v: FlakySuiteVerdict | null): string {
+  const heldOut =
+    o.winner !== null && o.winner !== undefined
+      ? "PASS"
+      : o.reasons.some((x) => x.startsWith("held-out"))
+        ? "FAIL"
+        : "PASS";
+  const evidence =
+    o.rule === "bayes"
+      ? `P(improvement) ${(o.pGood ?? 0).toFixed(3)}`
+      : o.winner
+        ? `${o.winner}: ${improvementWords(o.improvement)}`
+        : "no candidate accepted";
+  const lines = [
+    `Step 3: held-out split (${o.rule}) ... ${heldOut} (${evidence}, stopped at ${stageWords(o.stage)}, ${o.testRuns ?? 0} held-out run(s))`,
+  ];
+  if ((o.candidates?.length ?? 0) > 1)
+    for (const c of o.candidates ?? [])
+      lines.push(
+        `  ${c.id}: ${c.verdict} at ${stageWords(c.stage)} — ${c.reason}${c.valScore === null ? "" : `; val_score ${c.valScore.toFixed(4)}`}${c.improvement ? `; ${improvementWords(c.improvement)}` : ""}`,
+      );
+  lines.push(
+    v === null
+      ? "Step 4: regression suite ... PASS (empty suite)"
+      : `Step 4: regression suite ... ${verdict(v.passed)} (${v.total - v.failed.length}/${v.total} members passed; the incumbent's rates allow ${v.allowedFailures} failure(s)${v.quarantined.length ? `; quarantined as flaky: ${v.quarantined.join(", ")}` : ""})`,
+  );
+  lines.push(
+    o.promoted.length > 0
+      ? `Step 5: suite promotion ... ${o.promoted.length} task(s) passed 2 of 3 runs and joined: ${o.promoted.join(", ")}`
+      : "Step 5: suite promotion ... none",
+  );
+  for (const note of o.notes ?? []) lines.push(`Note: ${note}`);
+  return lines.join("\n");
 }
 
 export function stageWords(stage: string | undefined): string {
@@ -72,7 +101,16 @@ export function stageWords(stage: string | undefined): string {
     case "full":
       return "the full pass";
     case "extra":
+    case "rerun":
       return "the paired re-runs";
+    case "budget":
+      return "the round's held-out runs or the night's error budget";
+    case "file_guard":
+      return "the file guard";
+    case "hardcode":
+      return "the hard-coding check";
+    case "load_check":
+      return "the load check";
     case "infra":
       return "too many infrastructure errors";
     default:
@@ -92,7 +130,9 @@ export async function runGateCommand(deps: GateCommandDeps): Promise<number> {
       stdout.write(
         out.rule === "bayes"
           ? `GATE PASSED: P(improvement) ${(out.pGood ?? 0).toFixed(3)}, val_score ${out.valScore?.toFixed(4)}\n`
-          : `GATE PASSED: val_score ${out.valScore?.toFixed(4)}\n`,
+          : out.rule === "paired"
+            ? `GATE PASSED: ${out.winner} accepted, val_score ${out.valScore?.toFixed(4)}, ${improvementWords(out.improvement)}\n`
+            : `GATE PASSED: val_score ${out.valScore?.toFixed(4)}\n`,
       );
       return 0;
     }
@@ -117,7 +157,13 @@ export function explainCommand(
     const d = findDecision(journal.gateRecords, iteration, o.run);
     if (!d)
       throw new UserError("USAGE", `no gate decision for iteration ${iteration}${o.run ? ` of run ${o.run}` : ""}`);
-    o.stdout.write(explainDecision(d, journal.gateRecords.gateResults(d.runId, d.iteration)));
+    o.stdout.write(
+      explainDecision(
+        d,
+        journal.gateRecords.gateResults(d.runId, d.iteration),
+        journal.gateRecords.gateRuns(d.runId, d.iteration),
+      ),
+    );
     return 0;
   } finally {
     journal.close();

@@ -3,6 +3,7 @@
  * the last gate's verdict and the spend against the budget, repainted in place from the journal (the same
  * source as `status`). The JSON log then goes only to workspace/logs/.
  */
+import { raceLine } from "../steps/race.ts";
 import { formatDuration, progressLine, readStatus, type StatusReport, verdictLine } from "./status.ts";
 
 const money = (usd: number) => `$${usd.toFixed(2)}`;
@@ -13,6 +14,7 @@ export function formatLive(s: StatusReport): string[] {
   const inStep = s.secondsInStep === null ? "" : ` · ${formatDuration(s.secondsInStep)} in step`;
   const lines = [`${s.run} · iteration ${s.iteration} · ${s.state}${inStep}`];
   if (s.progress) lines.push(`  progress   ${progressLine(s.progress, 30)}`);
+  if (s.candidates?.length) lines.push(`  candidates ${raceLine(s.candidates)}`);
   lines.push(`  last gate  ${s.lastIteration ? verdictLine(s.lastIteration) : "none yet"}`);
   const baseline = s.baselineValScore === null ? "" : ` (baseline ${s.baselineValScore.toFixed(4)})`;
   lines.push(

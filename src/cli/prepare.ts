@@ -3,7 +3,13 @@ import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { classifyFault } from "../errors.ts";
-import { measureBaseline, type RecordedBaseline, recordBaseline } from "../experiment/baseline.ts";
+import {
+  fitRewards,
+  HOLDOUT_GAIN,
+  measureBaseline,
+  type RecordedBaseline,
+  recordBaseline,
+} from "../experiment/baseline.ts";
 import { pinLockfiles } from "../experiment/lockfiles.ts";
 import {
   agentSourceFile,
@@ -12,6 +18,7 @@ import {
   scaffoldExperiment,
   smallSplitWarning,
 } from "../experiment/prepare.ts";
+import { describeRewardModel } from "../gate/rules/reward-model.ts";
 import { openRepo } from "../git/repo.ts";
 import { readSplit, readSuite } from "../workspace/files.ts";
 import { progressBar } from "./benchmark.ts";
@@ -47,6 +54,11 @@ export async function preflightBaseline(
     journal: null,
   });
 }
+
+/** The lines prepare and rebaseline print once the reward model is fitted. */
+export const describeFit = (fit: Awaited<ReturnType<typeof fitRewards>>, holdout: number): string =>
+  `  fitted   the gate's reward model: ${describeRewardModel(fit.model)}\n` +
+  `  proposed a sealed holdout of ${fit.holdout.tasks} task(s) to tell a +${HOLDOUT_GAIN} gain from none (this experiment seals ${holdout}; set holdout_fraction to change it)\n`;
 
 /** A full disk or a read-only file system met mid-way: prepare is run again, there is no run to resume. */
 export const PREPARE_AGAIN = "then run `auto-harness prepare` again: it keeps what it made and goes on from there";
@@ -126,6 +138,16 @@ async function prepareSteps(options: PrepareOptions): Promise<number> {
       now: new Date(clock.now()),
     });
     out.write(describeBaseline(recorded));
+    // The gate's model of the rewards needs the noise of a run: the train split once more.
+    out.write(`  running  the ${split.train.length} train tasks once more, to measure the noise of a run\n`);
+    const fit = await fitRewards({
+      runner,
+      journal: opened.journal,
+      baseline,
+      trainIds: split.train,
+      trials: config.trials,
+    });
+    out.write(describeFit(fit, holdout.length));
     const locks = Object.keys(pinLockfiles(opened.journal.pins, root, config));
     if (locks.length > 0) did(`pins of the agent's packages: ${locks.join(", ")} (a change needs \`rebaseline\`)`);
     return 0;

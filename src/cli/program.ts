@@ -105,9 +105,23 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
 
   program
     .command("init")
-    .description("scaffold a working experiment here: sample tasks, a scorer, an agent, the config and a README")
-    .addOption(new Option("--benchmark <kind>", "how the tasks run").choices(["local", "command"]).default("local"))
-    .addOption(new Option("--language <lang>", "the agent's language").choices(["ts", "python"]).default("ts"))
+    .description(
+      "scaffold a working experiment here: sample tasks, a scorer, an agent, the config and a README; or a starter for Terminal-Bench 2.0 through Harbor (--benchmark harbor) or tau2-bench (--benchmark tau2)",
+    )
+    .addOption(
+      new Option(
+        "--benchmark <kind>",
+        "how the tasks run: local, command (your own program), harbor or tau2 (the harness's wrappers; the tool installed apart)",
+      )
+        .choices(["local", "command", "harbor", "tau2"])
+        .default("local"),
+    )
+    .addOption(
+      new Option(
+        "--language <lang>",
+        "the agent's language (default: ts; python, the only one, for harbor and tau2)",
+      ).choices(["ts", "python"]),
+    )
     .addOption(
       new Option("--provider <format>", "the agent's model API: Anthropic's Messages or OpenAI's")
         .choices(["anthropic", "openai"])
@@ -117,8 +131,8 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
       act(async (cmd) => {
         const { initCommand } = await import("./init.ts");
         const o = cmd.opts() as {
-          benchmark: "local" | "command";
-          language: "ts" | "python";
+          benchmark: "local" | "command" | "harbor" | "tau2";
+          language?: "ts" | "python";
           provider: "anthropic" | "openai";
         };
         return initCommand({ dir: globals(cmd).dir ?? process.cwd(), ...o, stdout: out });

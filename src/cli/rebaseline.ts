@@ -3,7 +3,7 @@ import { assertSandboxReady } from "../benchmark/sealed/sandbox.ts";
 import { systemClock } from "../clock.ts";
 import { acquireLock } from "../daemon/lock.ts";
 import { UserError } from "../errors.ts";
-import { measureBaseline } from "../experiment/baseline.ts";
+import { fitRewards, measureBaseline } from "../experiment/baseline.ts";
 import { pinLockfiles } from "../experiment/lockfiles.ts";
 import { dropOldScores, restartFromBaseline } from "../experiment/rebaseline.ts";
 import { trustedSplit } from "../gate/records.ts";
@@ -11,7 +11,7 @@ import { openRepo } from "../git/repo.ts";
 import { readResults, readSplit } from "../workspace/files.ts";
 import { progressBar } from "./benchmark.ts";
 import { openExperiment, openJournalAndLog, requirePrepared } from "./experiment.ts";
-import { describeBaseline, type PrepareOptions, preflightBaseline } from "./prepare.ts";
+import { describeBaseline, describeFit, type PrepareOptions, preflightBaseline } from "./prepare.ts";
 import { createRunnerFor } from "./services.ts";
 
 export type RebaselineOptions = PrepareOptions;
@@ -49,8 +49,9 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
     const ids = [...split.train, ...split.test, ...(split.holdout ?? [])];
     out.write(`  running  baseline on ${ids.length} tasks (max_concurrency ${config.max_concurrency})\n`);
     const bar = progressBar(process.stderr.isTTY ? process.stderr : null);
+    const runner = createRunnerFor(exp, opened, clock);
     const baseline = await measureBaseline({
-      runner: createRunnerFor(exp, opened, clock),
+      runner,
       journal,
       taskIds: ids,
       trials: config.trials,
@@ -68,6 +69,15 @@ export async function rebaselineCommand(options: RebaselineOptions): Promise<num
       describeBaseline(recorded) +
         `  kept     ${rel(p.split)} (same split); the old results are in ${rel(archived)}; the suite starts empty\n`,
     );
+    const fit = await fitRewards({
+      runner,
+      journal,
+      baseline,
+      trainIds: split.train,
+      trials: config.trials,
+      reuse: false,
+    });
+    out.write(describeFit(fit, (split.holdout ?? []).length));
     return 0;
   } finally {
     journal.close();

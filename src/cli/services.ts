@@ -14,6 +14,7 @@ import { createAnthropic } from "../llm/client.ts";
 import { agentsSealed, createSteeringGuard } from "../steering/steering.ts";
 import { angleHistory, decideAngle, triedPatterns } from "../steps/angle.ts";
 import { acceptedAgentContent, agentCheck, createSteps } from "../steps/steps.ts";
+import { editableSpecs } from "../workspace/editable.ts";
 import type { Experiment, Opened } from "./experiment.ts";
 
 export interface Services {
@@ -104,8 +105,9 @@ export function createServices(exp: Experiment, opened: Opened, clock: Clock): S
     model: config.coding_model,
     runner,
     checkAgent: steering.wrapCheck(agentCheck(root, config)),
-    baseContent: () => acceptedAgentContent(repo, root, config.agent_file),
+    baseContent: () => acceptedAgentContent(repo, root, config.agent_file, editableSpecs(config)),
     agentFile: config.agent_file,
+    editable: editableSpecs(config),
     limits: {
       maxTurns: config.coding_max_turns,
       maxTokens: config.coding_max_tokens,

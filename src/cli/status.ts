@@ -13,6 +13,7 @@ import type { ProgressRow, RunRow } from "../journal/stores.ts";
 import { readNight } from "../report/night.ts";
 import { bestValScore } from "../scoring.ts";
 import { type RejectedSteering, rejectedSteeringKey } from "../steering/validate.ts";
+import { type CandidateProgress, raceLine, raceProgress } from "../steps/race.ts";
 import type { HoldoutSummary } from "../verdicts.ts";
 import { readResults } from "../workspace/files.ts";
 import { paths, STEERING_FILES } from "../workspace/paths.ts";
@@ -53,6 +54,8 @@ export interface StatusReport {
   pausedFor?: "outage" | "operator" | null;
   /** The benchmark or gate run in flight: counts only. */
   progress: { split: string; done: number; total: number; etaS: number | null } | null;
+  /** A race's candidates in the iteration in flight (config `candidates` > 1): where each stands. */
+  candidates?: CandidateProgress[] | null;
   /** The last finished iteration's verdict. */
   lastIteration: { iteration: number; outcome: string; valScore: number | null; bestBefore: number | null } | null;
   /** What `prepare`'s baseline run cost (null: not journaled). */
@@ -151,6 +154,10 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
       pausedFor: pausedFor(run),
       stopReason: run.stopReason,
       progress: progressOf(runs.progress(run.id), step, empty.daemonPid !== null),
+      // Only while the round is in flight: before its edit starts, the candidates are not there yet.
+      candidates: ["edit", "gate", "record"].includes(step?.step ?? "")
+        ? raceProgress(journal, run.id, run.iteration, config?.candidates ?? 1)
+        : null,
       lastIteration: last
         ? { iteration: last.iteration, outcome: last.outcome, valScore: last.valScore, bestBefore: last.bestBefore }
         : null,
@@ -270,6 +277,7 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
     lines.push(["time", `${left}ends ${s.endsAt} (deadline / max_hours)`]);
   }
   if (s.progress) lines.push(["progress", progressLine(s.progress)]);
+  if (s.candidates?.length) lines.push(["candidates", raceLine(s.candidates)]);
   if (s.lastIteration) lines.push(["last gate", verdictLine(s.lastIteration)]);
   if (s.baselineSpendUsd !== null)
     lines.push(["baseline", `cost ${money(s.baselineSpendUsd)} (prepare, not in the run's spend)`]);

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import { budgetExhausted, withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
@@ -24,6 +25,7 @@ import {
   type PriceOverrides,
   worstCaseCostUsd,
 } from "../llm/client.ts";
+import { listEditable } from "../workspace/editable.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 import { buildDigest, phaseInstructions, readProgram } from "./prompts.ts";
@@ -74,6 +76,8 @@ export interface CodingAgentOptions {
   checkAgent: CheckAgent;
   /** The agent file relative to the root (config `agent_file`; default agent/agent.ts). */
   agentFile?: string;
+  /** What the model may change: the agent file first, then the config's `editable` patterns (default: the file alone). */
+  editable?: readonly string[];
   /** History for the prompt (last learnings entries, rejected hypotheses); default reads workspace/learnings.md. */
   digest?: (ref: IterationRef) => string | Promise<string>;
   /** agent/agent.ts as of the last accepted commit: the edit phase starts from it, discarding a half-made edit. */
@@ -88,9 +92,23 @@ export interface CodingAgentOptions {
   backoff?: { minMs?: number; maxMs?: number };
 }
 
+/** One candidate of a race: its own session, on its own copy of the experiment, with its own pattern. */
+export interface CandidateSession {
+  /** The candidate's arm id: its conversation is journaled under its own key. */
+  id: string;
+  /** Its own copy of the experiment (a worktree), already at its base: the session never resets it. */
+  root: string;
+  /** The failure pattern it takes, and those its siblings took. */
+  pattern: string | null;
+  siblings: string[];
+  /** Its place in the race, e.g. 2 of 3. */
+  index: number;
+  of: number;
+}
+
 export interface CodingAgent {
   analyze(input: IterationRef & { trainScore: number | null }, signal: AbortSignal): Promise<AnalyzeOutput>;
-  edit(input: EditInput, signal: AbortSignal): Promise<EditOutput>;
+  edit(input: EditInput, signal: AbortSignal, candidate?: CandidateSession): Promise<EditOutput>;
 }
 
 type ContentParam = Exclude<MessageParam["content"], string>[number];
@@ -169,20 +187,36 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
   const maxResultChars = opts.maxResultChars ?? 20_000;
   const warned = new Map<string, Set<number>>();
   const agentRel = opts.agentFile ?? AGENT_FILE;
+  const editable = opts.editable ?? [agentRel];
   const agentFile = paths(root, undefined, agentRel).agentFile;
   const readAgent = (): string => (existsSync(agentFile) ? readFileSync(agentFile, "utf8") : "");
+  /** Every editable file's content in a copy of the experiment: what an edit changed, or did not. */
+  const snapshot = (at: string): string =>
+    listEditable(at, editable)
+      .map((rel) => `${rel}\u0000${readFileSync(join(at, rel), "utf8")}`)
+      .join("\u0001");
+  // Reservations of calls still in flight: concurrent sessions must not each see the whole budget left.
+  let reserved = 0;
   const history = (ref: IterationRef) => (opts.digest ? opts.digest(ref) : learningsDigest(paths(root).learnings));
   const trainIds = () => trainIdsOf(journal.pins);
 
-  function reserve(runId: string, params: MessageParams): void {
-    if (limits.budgetUsd === null) return;
+  /** Reserves the call's worst case against the budget; returns what to release once it is paid. */
+  function reserve(runId: string, params: MessageParams): number {
+    if (limits.budgetUsd === null) return 0;
     const spent = journal.ledger.spend(runId).totalUsd;
     // ~3 characters per token over-estimates the input, so the reservation is an upper bound.
     const estimate = Math.ceil(JSON.stringify(params).length / 3);
     const worst = worstCaseCostUsd(model, estimate, params.max_tokens, prices);
-    if (!withinBudget(limits.budgetUsd, spent, worst)) {
-      throw budgetExhausted(limits.budgetUsd, spent, ` and the next coding call may cost up to $${worst.toFixed(4)}`);
+    if (!withinBudget(limits.budgetUsd, spent + reserved, worst)) {
+      const held = reserved > 0 ? `, calls in flight may cost up to $${reserved.toFixed(4)}` : "";
+      throw budgetExhausted(
+        limits.budgetUsd,
+        spent,
+        `${held} and the next coding call may cost up to $${worst.toFixed(4)}`,
+      );
     }
+    reserved += worst;
+    return worst;
   }
 
   function warnSpend(runId: string): void {
@@ -201,13 +235,19 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
     }
   }
 
-  async function runPhase(phase: Phase, ref: IterationRef, digest: string, signal: AbortSignal): Promise<PhaseResult> {
-    const key = stepKey(ref.runId, ref.iteration, phase);
+  async function runPhase(
+    phase: Phase,
+    ref: IterationRef,
+    digest: string,
+    signal: AbortSignal,
+    candidate?: CandidateSession,
+  ): Promise<PhaseResult> {
+    const key = stepKey(ref.runId, ref.iteration, candidate ? `${phase}:${candidate.id}` : phase);
     const system: MessageParams["system"] = [
       // PROGRAM.md and the instructions change rarely: cached. The digest changes every iteration: not.
       {
         type: "text",
-        text: `${readProgram(root)}\n\n${phaseInstructions(phase, agentRel)}`,
+        text: `${readProgram(root)}\n\n${phaseInstructions(phase, agentRel, editable)}`,
         cache_control: { type: "ephemeral" },
       },
       { type: "text", text: digest },
@@ -218,7 +258,9 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
     ];
     const ctx: ToolContext = {
       root,
+      agentRoot: candidate?.root ?? root,
       agentFile: agentRel,
+      editable,
       phase,
       runId: ref.runId,
       iteration: ref.iteration,
@@ -257,7 +299,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
       if (message) {
         result.replayedCalls += 1;
       } else {
-        reserve(ref.runId, params);
+        const held = reserve(ref.runId, params);
         const call = await callMessages(client, params, {
           signal,
           clock,
@@ -265,6 +307,8 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
           outageMs: limits.outageMs,
           ...(opts.backoff?.minMs === undefined ? {} : { minBackoffMs: opts.backoff.minMs }),
           ...(opts.backoff?.maxMs === undefined ? {} : { maxBackoffMs: opts.backoff.maxMs }),
+        }).finally(() => {
+          reserved -= held;
         });
         message = call.message;
         const usage = message.usage;
@@ -335,11 +379,16 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
       return notes === undefined ? { patterns } : { patterns, notes };
     },
 
-    async edit(input, signal) {
+    async edit(input, signal, candidate) {
       const ref = { runId: input.runId, iteration: input.iteration };
-      // Start from the iteration's base: a re-run after a crash must not build on a half-made edit.
-      const base = await opts.baseContent(ref);
-      if (readAgent() !== base) writeFileAtomic(agentFile, base);
+      // Start from the iteration's base: a re-run after a crash must not build on a half-made edit. A
+      // candidate's copy is made afresh at its base by whoever races it.
+      if (!candidate) {
+        const base = await opts.baseContent(ref);
+        if (readAgent() !== base) writeFileAtomic(agentFile, base);
+      }
+      const at = candidate?.root ?? root;
+      const before = snapshot(at);
       const digest = buildDigest(root, {
         iteration: input.iteration,
         // A snapshot persisted before these reached the edit restores its input without them.
@@ -347,9 +396,10 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
         history: await history(ref),
         analysis: input.analysis ?? null,
         trainIds: trainIds(),
+        ...(candidate ? { candidate } : {}),
       });
-      const result = await runPhase("edit", ref, digest, signal);
-      const changed = readAgent() !== base;
+      const result = await runPhase("edit", ref, digest, signal, candidate);
+      const changed = snapshot(at) !== before;
       log.info(
         {
           turns: result.turns,

@@ -1,4 +1,5 @@
 export {
+  type CandidateSession,
   type CodingAgent,
   type CodingAgentLimits,
   type CodingAgentLog,

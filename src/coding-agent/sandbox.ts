@@ -5,6 +5,7 @@
  */
 import { existsSync, lstatSync, realpathSync } from "node:fs";
 import { isAbsolute, join, posix, relative, sep } from "node:path";
+import { isEditable, isPattern } from "../workspace/editable.ts";
 import { AGENT_FILE } from "../workspace/paths.ts";
 
 /** Files the agent may view. */
@@ -22,12 +23,26 @@ export const READABLE_TREES = ["agent/templates", "workspace/traces/latest", "wo
 
 const TRACE_TREES = ["workspace/traces/latest", "workspace/traces/baseline"];
 
-/** The readable files when the agent file is `agentFile` (config `agent_file`). */
-const readableFiles = (agentFile: string): readonly string[] =>
-  agentFile === AGENT_FILE ? READABLE_FILES : [agentFile, ...READABLE_FILES.slice(1)];
+/**
+ * What the model may change: the agent file (config `agent_file`) alone, or it first and then the config's
+ * `editable` patterns. Everything editable is readable too.
+ */
+export type Editable = string | readonly string[];
+const specsOf = (e: Editable): readonly string[] => (typeof e === "string" ? [e] : e);
 
-export const allowedReadsText = (agentFile: string = AGENT_FILE): string =>
-  `readable: ${[...readableFiles(agentFile), ...READABLE_TREES.map((t) => `${t}/**`)].join(", ")}; writable: ${agentFile} only`;
+/** The readable files besides the editable ones. */
+const readableFiles = (e: Editable): readonly string[] => {
+  const specs = specsOf(e);
+  return specs.length === 1 && specs[0] === AGENT_FILE ? READABLE_FILES : [...specs, ...READABLE_FILES.slice(1)];
+};
+
+const writableText = (e: Editable): string => {
+  const specs = specsOf(e);
+  return specs.length === 1 ? `${specs[0]} only` : specs.join(", ");
+};
+
+export const allowedReadsText = (e: Editable = AGENT_FILE): string =>
+  `readable: ${[...readableFiles(e), ...READABLE_TREES.map((t) => `${t}/**`)].join(", ")}; writable: ${writableText(e)}`;
 export const ALLOWED_READS_TEXT = allowedReadsText();
 
 export type PathCheck = { ok: true; rel: string; abs: string } | { ok: false; message: string };
@@ -64,8 +79,8 @@ function traceTaskId(rel: string): { tree: string; taskId: string | null } | nul
 }
 
 /** Pure read policy on a normalised relative path. Baseline traces predate the split, so test ids are filtered there too. */
-export function readableRel(rel: string, trainIds: TrainIds, agentFile: string = AGENT_FILE): boolean {
-  if (readableFiles(agentFile).includes(rel)) return true;
+export function readableRel(rel: string, trainIds: TrainIds, agentFile: Editable = AGENT_FILE): boolean {
+  if (readableFiles(agentFile).includes(rel) || isEditable(rel, specsOf(agentFile))) return true;
   if (!READABLE_TREES.some((t) => under(rel, t))) return false;
   const trace = traceTaskId(rel);
   if (trace?.taskId && trainIds && !trainIds.has(trace.taskId)) return false;
@@ -73,9 +88,15 @@ export function readableRel(rel: string, trainIds: TrainIds, agentFile: string =
 }
 
 /** Folders the agent may list: readable trees, plus their ancestors (listed filtered). */
-export function listableAncestor(rel: string, agentFile: string = AGENT_FILE): boolean {
-  const all = [...readableFiles(agentFile), ...READABLE_TREES];
-  return rel === "" || all.some((p) => p.startsWith(`${rel}/`));
+export function listableAncestor(rel: string, agentFile: Editable = AGENT_FILE): boolean {
+  // A pattern's folders up to its first wildcard, and below it the folders its matches may lie in.
+  const patterns = specsOf(agentFile).filter(isPattern);
+  const all = [...readableFiles(agentFile).filter((p) => !isPattern(p)), ...READABLE_TREES];
+  if (rel === "" || all.some((p) => p.startsWith(`${rel}/`))) return true;
+  return patterns.some((p) => {
+    const fixed = p.split("/").slice(0, p.split("/").findIndex(isPattern)).join("/");
+    return p.startsWith(`${rel}/`) || (p.includes("**") && (rel === fixed || rel.startsWith(`${fixed}/`)));
+  });
 }
 
 function realRel(root: string, abs: string): string | null {
@@ -96,7 +117,12 @@ function realRel(root: string, abs: string): string | null {
  * Checks a path for reading: the text must be allowed, and if it exists its realpath must be
  * inside the root and allowed too (a symlink in a trace folder pointing at /etc is refused).
  */
-export function checkRead(root: string, input: string, trainIds: TrainIds, agentFile: string = AGENT_FILE): PathCheck {
+export function checkRead(
+  root: string,
+  input: string,
+  trainIds: TrainIds,
+  agentFile: Editable = AGENT_FILE,
+): PathCheck {
   const norm = normalizeRelPath(input);
   if (!norm.ok) return norm;
   const { rel } = norm;
@@ -129,21 +155,27 @@ export function hasOtherHardLinks(abs: string): boolean {
   }
 }
 
-/** Checks a path for writing: only the agent file, and only if it (and its folder) really is that file. */
-export function checkWrite(root: string, input: string, agentFile: string = AGENT_FILE): PathCheck {
+/** Checks a path for writing: only an editable file, and only if it (and its folder) really is that file. */
+export function checkWrite(root: string, input: string, editable: Editable = AGENT_FILE): PathCheck {
   const norm = normalizeRelPath(input);
   if (!norm.ok) return norm;
-  if (norm.rel !== agentFile) {
-    return { ok: false, message: `only ${agentFile} may be changed; ${input} is read-only or outside the sandbox` };
+  const { rel } = norm;
+  if (!isEditable(rel, specsOf(editable))) {
+    return {
+      ok: false,
+      message: `only ${writableText(editable)} may be changed; ${input} is read-only or outside the sandbox`,
+    };
   }
-  const abs = join(root, agentFile);
-  const dir = posix.dirname(agentFile);
+  const abs = join(root, rel);
+  // The nearest folder that exists must be itself: a symlinked folder on the way leads somewhere else.
+  let dir = posix.dirname(rel);
+  while (dir !== "." && !existsSync(join(root, dir))) dir = posix.dirname(dir);
   if (dir !== "." && realRel(root, join(root, dir)) !== dir) {
-    return { ok: false, message: `${agentFile} resolves outside the experiment; refused` };
+    return { ok: false, message: `${rel} resolves outside the experiment; refused` };
   }
-  if (existsSync(abs) && realRel(root, abs) !== agentFile) {
-    return { ok: false, message: `${agentFile} is a symlink to another file; refused` };
+  if (existsSync(abs) && realRel(root, abs) !== rel) {
+    return { ok: false, message: `${rel} is a symlink to another file; refused` };
   }
-  if (hasOtherHardLinks(abs)) return { ok: false, message: `${agentFile} has more than one hard link; refused` };
-  return { ok: true, rel: agentFile, abs };
+  if (hasOtherHardLinks(abs)) return { ok: false, message: `${rel} has more than one hard link; refused` };
+  return { ok: true, rel, abs };
 }

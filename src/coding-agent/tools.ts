@@ -3,81 +3,41 @@
  * Every input is validated with zod; anything refused comes back as an error result that says what
  * is allowed, so a hostile or confused model gets a lesson, never a crash.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { firstCheckError } from "../benchmark/check-message.ts";
 import { agentText, readTraceResult } from "../benchmark/traces.ts";
-import type { BenchmarkRunner } from "../benchmark/types.ts";
 import { AbortedError, errorMessage } from "../errors.ts";
 import type { Tool } from "../llm/client.ts";
 import { passes } from "../scoring.ts";
-import { readTrainResults, writeFileAtomic } from "../workspace/files.ts";
+import { readTrainResults } from "../workspace/files.ts";
 import { paths } from "../workspace/paths.ts";
+import { editor } from "./editor.ts";
 import { regexProblem, type SearchFile, searchWithDeadline } from "./regex-search.ts";
-import { allowedReadsText, checkRead, checkWrite, normalizeRelPath, type TrainIds } from "./sandbox.ts";
+import { checkRead, normalizeRelPath, type TrainIds } from "./sandbox.ts";
+import {
+  cut,
+  EDITOR_TOOL,
+  fail,
+  ok,
+  type Phase,
+  REGEX_TIMEOUT_MS,
+  type ToolContext,
+  type ToolOutcome,
+  zodProblem,
+} from "./tool-context.ts";
 
-export const EDITOR_TOOL = "str_replace_based_edit_tool";
-/** A regex search that has not finished by then is stopped: far above what a sane pattern needs over a run's traces. */
-export const REGEX_TIMEOUT_MS = 5_000;
-export type Phase = "analyze" | "edit";
-
-export type CheckAgent = (agentFile: string) => Promise<{ ok: true } | { ok: false; message: string }>;
-
-export interface ToolContext {
-  root: string;
-  /** The agent file relative to the root (config `agent_file`). */
-  agentFile: string;
-  phase: Phase;
-  runId: string;
-  iteration: number;
-  signal: AbortSignal;
-  runner: BenchmarkRunner | undefined;
-  checkAgent: CheckAgent;
-  taskRunBudget: number;
-  maxResultChars: number;
-  /** The train task ids of the split the journal pins: the only traces and tasks the model may touch. */
-  trainIds: TrainIds;
-  /** Hard limit of one regex search_traces call (default REGEX_TIMEOUT_MS). */
-  regexTimeoutMs?: number;
-  /** Mutable per phase run: task runs spent so far. */
-  state: { taskRunsUsed: number };
-}
-
-export interface ToolOutcome {
-  content: string;
-  isError: boolean;
-  /** Set when a valid `finish` was called: the loop ends with it. */
-  finish?: unknown;
-}
+export {
+  type CheckAgent,
+  EDITOR_TOOL,
+  type Phase,
+  REGEX_TIMEOUT_MS,
+  type ToolContext,
+  type ToolOutcome,
+} from "./tool-context.ts";
 
 // ---- input schemas
-
-const pathField = z.string().min(1);
-const viewInput = z.strictObject({
-  command: z.literal("view"),
-  path: pathField,
-  view_range: z.tuple([z.int().min(1), z.int().min(-1)]).optional(),
-});
-const strReplaceInput = z.strictObject({
-  command: z.literal("str_replace"),
-  path: pathField,
-  old_str: z.string().min(1),
-  new_str: z.string().default(""),
-});
-const createInput = z.strictObject({ command: z.literal("create"), path: pathField, file_text: z.string() });
-const insertInput = z
-  .strictObject({
-    command: z.literal("insert"),
-    path: pathField,
-    insert_line: z.int().min(0),
-    insert_text: z.string().optional(),
-    new_str: z.string().optional(),
-  })
-  .refine((v) => v.insert_text !== undefined || v.new_str !== undefined, {
-    message: "insert needs insert_text (or new_str)",
-  });
-const EDITOR_COMMANDS = ["view", "str_replace", "create", "insert"] as const;
 
 const searchInput = z.strictObject({
   pattern: z.string().min(1).max(500).describe("Substring, or a JavaScript regular expression when regex is true."),
@@ -167,135 +127,6 @@ function declarationsOf(phase: Phase): Tool[] {
   return tools;
 }
 
-// ---- helpers
-
-const fail = (content: string): ToolOutcome => ({ content, isError: true });
-const ok = (content: string): ToolOutcome => ({ content, isError: false });
-
-function zodProblem(tool: string, error: z.ZodError): string {
-  const problems = error.issues.map((i) => `${i.path.map(String).join(".") || "(input)"}: ${i.message}`);
-  return `invalid input for ${tool}: ${problems.join("; ")}`;
-}
-
-/** Cuts a result so one tool call cannot flood the context; the note says how to get the rest. */
-export function cut(text: string, max: number, how: string): string {
-  if (text.length <= max) return text;
-  return `${text.slice(0, max)}\n[truncated: showed ${max} of ${text.length} characters; ${how}]`;
-}
-
-function numbered(lines: string[], from: number): string {
-  return lines.map((l, i) => `${String(from + i).padStart(6)}\t${l}`).join("\n");
-}
-
-// ---- the text editor
-
-function view(ctx: ToolContext, input: z.infer<typeof viewInput>): ToolOutcome {
-  const check = checkRead(ctx.root, input.path, ctx.trainIds, ctx.agentFile);
-  if (!check.ok) return fail(check.message);
-  if (!existsSync(check.abs)) return fail(`${check.rel || "."} does not exist (${allowedReadsText(ctx.agentFile)})`);
-  if (statSync(check.abs).isDirectory()) return ok(listDir(ctx, check.rel));
-  const text = readFileSync(check.abs, "utf8");
-  const lines = text.split("\n");
-  const [start, endRaw] = input.view_range ?? [1, -1];
-  const end = endRaw === -1 ? lines.length : Math.min(endRaw, lines.length);
-  if (start > lines.length || end < start) {
-    return fail(`view_range [${start}, ${endRaw}] is outside the file's ${lines.length} lines`);
-  }
-  // Whole lines up to the limit, so the note can say exactly where to resume.
-  const out: string[] = [];
-  let size = 0;
-  let line = start;
-  for (; line <= end; line++) {
-    const row = `${String(line).padStart(6)}\t${lines[line - 1] ?? ""}`;
-    if (size + row.length + 1 > ctx.maxResultChars) break;
-    out.push(row);
-    size += row.length + 1;
-  }
-  if (line > end) return ok(out.join("\n"));
-  if (out.length === 0) {
-    const row = lines[line - 1] ?? "";
-    return ok(
-      `${numbered([row.slice(0, ctx.maxResultChars)], line)}\n[truncated: line ${line} has ${row.length} characters; showed the first ${ctx.maxResultChars}. Use search_traces to find specific content in it, or view_range [${line + 1}, -1] for the lines after it]`,
-    );
-  }
-  return ok(
-    `${out.join("\n")}\n[truncated: showed lines ${start}-${line - 1} of ${lines.length}; call view with view_range [${line}, -1] for the rest]`,
-  );
-}
-
-function listDir(ctx: ToolContext, rel: string): string {
-  const ids = ctx.trainIds;
-  const abs = rel === "" ? ctx.root : join(ctx.root, rel);
-  const entries = readdirSync(abs, { withFileTypes: true })
-    .map((e) => ({ e, child: rel === "" ? e.name : `${rel}/${e.name}` }))
-    .filter(({ child }) => checkRead(ctx.root, child, ids, ctx.agentFile).ok)
-    .map(({ e, child }) => (e.isDirectory() ? `${child}/` : child))
-    .sort();
-  const shown = entries.slice(0, 500);
-  const more = entries.length > shown.length ? `\n[${entries.length - shown.length} more entries not shown]` : "";
-  return cut(
-    `${rel || "."}/ (${entries.length} entries)\n${shown.join("\n")}${more}`,
-    ctx.maxResultChars,
-    "view a subfolder instead",
-  );
-}
-
-function readAgent(abs: string): string {
-  return existsSync(abs) ? readFileSync(abs, "utf8") : "";
-}
-
-function write(ctx: ToolContext, command: string, pathInput: string, change: (before: string) => ToolOutcome | string) {
-  if (ctx.phase !== "edit")
-    return fail(`${command} is not available in the analyze phase: it is read-only; edits happen in the edit phase`);
-  const check = checkWrite(ctx.root, pathInput, ctx.agentFile);
-  if (!check.ok) return fail(check.message);
-  const before = readAgent(check.abs);
-  const after = change(before);
-  if (typeof after !== "string") return after;
-  writeFileAtomic(check.abs, after);
-  return ok(`${ctx.agentFile} updated (${command}); it now has ${after.split("\n").length} lines`);
-}
-
-function editor(ctx: ToolContext, raw: unknown): ToolOutcome {
-  const command = (raw as { command?: unknown } | null)?.command;
-  if (typeof command !== "string" || !(EDITOR_COMMANDS as readonly string[]).includes(command)) {
-    return fail(
-      `unknown or missing command ${JSON.stringify(command)}; allowed commands: ${EDITOR_COMMANDS.join(", ")}`,
-    );
-  }
-  const schema = { view: viewInput, str_replace: strReplaceInput, create: createInput, insert: insertInput }[
-    command as (typeof EDITOR_COMMANDS)[number]
-  ];
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) return fail(zodProblem(`${EDITOR_TOOL} ${command}`, parsed.error));
-  const input = parsed.data;
-  switch (input.command) {
-    case "view":
-      return view(ctx, input);
-    case "create":
-      return write(ctx, "create", input.path, () => input.file_text);
-    case "str_replace":
-      return write(ctx, "str_replace", input.path, (before) => {
-        const count = before.split(input.old_str).length - 1;
-        if (count === 0)
-          return fail(`old_str was not found in ${ctx.agentFile}; view the file and copy the text exactly`);
-        if (count > 1)
-          return fail(`old_str occurs ${count} times in ${ctx.agentFile}; include more context so it is unique`);
-        return before.replace(input.old_str, () => input.new_str);
-      });
-    case "insert":
-      return write(ctx, "insert", input.path, (before) => {
-        const lines = before.split("\n");
-        if (input.insert_line > lines.length) {
-          return fail(`insert_line ${input.insert_line} is past the end of the file (${lines.length} lines)`);
-        }
-        const text = input.insert_text ?? input.new_str ?? "";
-        lines.splice(input.insert_line, 0, ...text.split("\n"));
-        return lines.join("\n");
-      });
-  }
-}
-
 // ---- the harness's own tools
 
 function errorSummary(root: string, taskId: string, ids: TrainIds): string {
@@ -365,9 +196,9 @@ async function searchTraces(ctx: ToolContext, input: z.infer<typeof searchInput>
   }
   const files: SearchFile[] = [];
   for (const dir of taskDirs) {
-    if (!checkRead(ctx.root, dir, ids, ctx.agentFile).ok) continue;
+    if (!checkRead(ctx.root, dir, ids, ctx.editable).ok) continue;
     for (const file of walkFiles(ctx.root, dir)) {
-      if (!checkRead(ctx.root, file, ids, ctx.agentFile).ok) continue;
+      if (!checkRead(ctx.root, file, ids, ctx.editable).ok) continue;
       files.push({ file, text: readFileSync(join(ctx.root, file), "utf8") });
     }
   }
@@ -428,13 +259,15 @@ async function runTrainTasks(ctx: ToolContext, input: z.infer<typeof runTasksInp
       taskIds,
       runId: ctx.runId,
       iteration: ctx.iteration,
-      writeTraces: true,
+      // A candidate's own copy runs without touching the shared traces its siblings read.
+      writeTraces: ctx.agentRoot === ctx.root,
+      ...(ctx.agentRoot === ctx.root ? {} : { agentFile: join(ctx.agentRoot, ctx.agentFile) }),
       reuse: true,
       signal: ctx.signal,
     });
     const rows = taskIds.map((id) => `${id}\treward=${summary.results[id] ?? "null (infrastructure error)"}`);
     return ok(
-      `${rows.join("\n")}\npassed ${summary.passed}/${summary.total}; their traces in workspace/traces/latest/<id>/ were refreshed. Task runs left this iteration: ${ctx.taskRunBudget - ctx.state.taskRunsUsed}`,
+      `${rows.join("\n")}\npassed ${summary.passed}/${summary.total}; ${ctx.agentRoot === ctx.root ? "their traces in workspace/traces/latest/<id>/ were refreshed" : "(your copy of the agent runs without writing traces: the shared ones stay the accepted agent's)"}. Task runs left this iteration: ${ctx.taskRunBudget - ctx.state.taskRunsUsed}`,
     );
   } catch (e) {
     if (ctx.signal.aborted) throw new AbortedError("task run aborted", e);
@@ -443,7 +276,7 @@ async function runTrainTasks(ctx: ToolContext, input: z.infer<typeof runTasksInp
 }
 
 async function checkAgentTool(ctx: ToolContext): Promise<ToolOutcome> {
-  const result = await ctx.checkAgent(join(ctx.root, ctx.agentFile));
+  const result = await ctx.checkAgent(join(ctx.agentRoot, ctx.agentFile));
   if (result.ok) return ok(`${ctx.agentFile} ${ctx.agentFile.endsWith(".py") ? "compiles" : "type-checks"} and loads`);
   return fail(`${ctx.agentFile} does not pass the check:\n${firstCheckError(result.message)}`);
 }

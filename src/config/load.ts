@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { parse, parseDocument, stringify } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
+import { editableProblem } from "../workspace/editable.ts";
 import { AGENT_FILE } from "../workspace/paths.ts";
 import { type Config, configSchema, modelRef, providersOf } from "./schema.ts";
 
@@ -92,6 +93,15 @@ export function validateConfig(raw: unknown): { config: Config | null; errors: s
   if (config.executor === "bullmq" && !config.redis_url) {
     errors.push("redis_url: got nothing; executor `bullmq` needs `redis_url: redis://<host>:<port>`");
   }
+  if (config.candidates > 1 && config.gate_rule !== "paired") {
+    errors.push(
+      `candidates: got ${config.candidates}; racing several candidates needs \`gate_rule: paired\` (the ${config.gate_rule} rule judges one); set candidates: 1 or gate_rule: paired`,
+    );
+  }
+  config.editable.forEach((spec, i) => {
+    const problem = editableProblem(spec, config.agent_file);
+    if (problem) errors.push(`editable.${i}: got ${show(spec)}; ${problem}`);
+  });
   const providers = providersOf(config);
   const refs: [string, string][] = [
     ["agent_model", config.agent_model],

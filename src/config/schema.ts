@@ -17,7 +17,21 @@ export const configSchema = z.strictObject({
     })
     .default("agent/agent.ts")
     .describe(
-      "The agent under optimization, relative to the experiment directory: TypeScript (`.ts`) or Python (`.py`). The only file the coding agent may edit.",
+      "The agent under optimization, relative to the experiment directory: TypeScript (`.ts`) or Python (`.py`). The coding agent may edit it, and only it unless `editable` names more.",
+    ),
+  editable: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      "More files the coding model may change besides `agent_file`, as paths or patterns inside the agent's folder (`*` within a folder name, `**` across folders), e.g. `[agent/prompts/*.md]`. The file guard, the hard-coding check, the load check, the diff, the commit and the candidates' copies cover them all; the whole agent folder is in the sandbox.",
+    ),
+  candidates: z
+    .int()
+    .min(1)
+    .max(8)
+    .default(1)
+    .describe(
+      "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round, until `bench:night` measures a better default.",
     ),
   python: z
     .string()
@@ -125,10 +139,48 @@ export const configSchema = z.strictObject({
       "`original`: pass rate the regression suite must reach (a task passes at reward ≥ 0.5). Read from here at every gate; suite.json records the value used.",
     ),
   gate_rule: z
-    .enum(["bayes", "original"])
-    .default("bayes")
+    .enum(["paired", "bayes", "original"])
+    .default("paired")
     .describe(
-      'How the gate decides: `bayes` asks task by task whether the edit fixed or broke it, with early looks and paired re-runs (see "How the gate decides"); `original` accepts when val_score ≥ the best so far and the suite reaches `threshold`.',
+      "How the gate decides: `paired` runs each candidate and the incumbent on the same held-out tasks in one batch and accepts only on that paired evidence, within the night's error budget `gate_night_budget` (see \"How the gate decides\"); `bayes`, the previous default, asks task by task whether the edit fixed or broke it against the incumbent's history; `original` accepts when val_score ≥ the best so far and the suite reaches `threshold`.",
+    ),
+  gate_night_budget: z
+    .number()
+    .gt(0)
+    .max(1)
+    .default(0.1)
+    .describe(
+      "`paired`: the expected number of accepted edits per run that truly change nothing or harm, which the operator tolerates (0.1: one such acceptance in ten nights). Each round spends a share of it; more rounds or more candidates never raise it.",
+    ),
+  gate_bank_slack: z
+    .number()
+    .min(0)
+    .default(3)
+    .describe(
+      "`paired`: how far, in passes over the held-out split, a run's held-out runs may get ahead of the original's one pass per iteration (rounds that stop early leave their runs to those that need them).",
+    ),
+  gate_round_runs: z
+    .number()
+    .positive()
+    .default(4)
+    .describe(
+      "`paired`: most held-out runs one round may spend, in passes over the held-out split per candidate and incumbent pair.",
+    ),
+  gate_guard: z
+    .number()
+    .gt(0)
+    .lt(1)
+    .default(0.9)
+    .describe(
+      "`paired`: besides the paired evidence, accept only when the posterior probability that the mean improved is at least this.",
+    ),
+  gate_screen: z
+    .number()
+    .min(0)
+    .lt(1)
+    .default(0.2)
+    .describe(
+      "`paired`: a candidate whose train run leaves the probability that the mean improved below this stops there, before any held-out run (train may stop a candidate, never accept one).",
     ),
   gate_tau: z
     .number()
@@ -136,7 +188,7 @@ export const configSchema = z.strictObject({
     .lt(1)
     .default(0.55)
     .describe(
-      "`bayes`: accept when the probability of a real improvement is above this (0.75 suits ≈ 100 held-out tasks).",
+      "`bayes` only: accept when the probability of a real improvement is above this (0.75 suits ≈ 100 held-out tasks).",
     ),
   gate_train_weight: z
     .number()
@@ -144,14 +196,16 @@ export const configSchema = z.strictObject({
     .max(1)
     .default(1)
     .describe(
-      "`bayes`: weight of the candidate's train results as evidence (0.5 when the coding agent may overfit the train tasks it saw fail).",
+      "`bayes` only: weight of the candidate's train results as evidence (0.5 when the coding agent may overfit the train tasks it saw fail).",
     ),
   trials: z
     .int()
     .min(1)
     .max(10)
     .default(1)
-    .describe("Runs of each held-out task per candidate in the gate's first pass (more for a noisy benchmark)."),
+    .describe(
+      "`bayes` only: runs of each held-out task per candidate in the gate's first pass (more for a noisy benchmark); also the runs per task of the baseline and of the sealed holdout.",
+    ),
   holdout_fraction: z
     .number()
     .min(0)
@@ -166,7 +220,7 @@ export const configSchema = z.strictObject({
     .min(1)
     .default(5)
     .describe(
-      "Stop after this many consecutive iterations without a new best val_score (with `gate_rule: bayes`: without an accepted change).",
+      "Stop after this many consecutive iterations without a new best val_score (with `gate_rule: paired` or `bayes`: without an accepted change).",
     ),
   max_iterations: z.int().min(1).nullable().default(null).describe("Stop after this many iterations (null: no limit)."),
   budget_usd: z

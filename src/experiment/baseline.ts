@@ -1,4 +1,7 @@
 import type { BenchmarkRunner, Progress, Reward } from "../benchmark/types.ts";
+import { fitFromJournal, pinRewardModel } from "../gate/reward-pin.ts";
+import { type HoldoutPlan, proposeHoldoutSize } from "../gate/rules/holdout-size.ts";
+import type { RewardModel } from "../gate/rules/reward-model.ts";
 import type { Stores } from "../journal/stores.ts";
 import { meanReward } from "../scoring.ts";
 import { appendResult, LOOP_ITERATION_COLUMN } from "../workspace/files.ts";
@@ -68,4 +71,44 @@ export function recordBaseline(opts: {
   const spend = journal.ledger.spendOutsideRuns() - baseline.spentBefore;
   journal.pins.putFact("baseline_spend_usd", spend);
   return { valScore, trainScore: meanReward(on(opts.split.train)), spend };
+}
+
+/** The smallest gain of the mean a proposed sealed holdout should be able to tell from no change. */
+export const HOLDOUT_GAIN = 0.05;
+
+/**
+ * The benchmark's reward model, fitted and pinned: the train split runs a second time (the baseline ran it
+ * once), so that the noise of one run of a task can be measured; with it, the holdout size that would tell
+ * a +0.05 gain. Prepare and rebaseline both call it after the baseline.
+ */
+export async function fitRewards(opts: {
+  runner: BenchmarkRunner;
+  journal: Pick<Stores, "taskResults" | "pins">;
+  baseline: MeasuredBaseline;
+  trainIds: string[];
+  /** Trials the baseline ran (the second run takes the next trial number). */
+  trials: number;
+  reuse?: boolean;
+}): Promise<{ model: RewardModel; holdout: HoldoutPlan }> {
+  if (opts.trainIds.length > 0) {
+    await opts.runner.run({
+      split: "test",
+      taskIds: opts.trainIds,
+      runId: null,
+      writeTraces: false,
+      trial: opts.trials,
+      ...(opts.reuse === undefined ? {} : { reuse: opts.reuse }),
+    });
+  }
+  const model = fitFromJournal(opts.journal.taskResults, opts.baseline.agentHash);
+  pinRewardModel(opts.journal.pins, model);
+  // Each task's rate as the model believes it (a run or two of 0 and 1 say little of a rate on their own).
+  const byTask = new Map<string, number[]>();
+  for (const r of opts.journal.taskResults.taskResults(opts.baseline.agentHash, "test"))
+    if (r.reward !== null) byTask.set(r.taskId, [...(byTask.get(r.taskId) ?? []), r.reward]);
+  const w = 1 / model.dispersion;
+  const taskMeans = [...byTask.values()].map(
+    (xs) => (model.prior.a + w * xs.reduce((a, b) => a + b, 0)) / (model.prior.a + model.prior.b + w * xs.length),
+  );
+  return { model, holdout: proposeHoldoutSize({ model, taskMeans, gain: HOLDOUT_GAIN, trials: opts.trials }) };
 }

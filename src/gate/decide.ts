@@ -2,6 +2,7 @@ import type { GateOutput } from "../contracts.ts";
 import { HarnessError } from "../errors.ts";
 import type { ChangedPath } from "../git/repo.ts";
 import { meanReward, passes, round4 } from "../scoring.ts";
+import { isEditable } from "../workspace/editable.ts";
 import type { Suite } from "../workspace/files.ts";
 import { AGENT_FILE, isSteering } from "../workspace/paths.ts";
 
@@ -9,16 +10,20 @@ import { AGENT_FILE, isSteering } from "../workspace/paths.ts";
 
 export type Rewards = Record<string, number | null>;
 
-/** Paths the file guard lets through: the agent, the operator's steering files, runtime data. */
-export const guardAllows = (path: string, agentFile = AGENT_FILE): boolean =>
-  path === agentFile || isSteering(path) || path === "workspace" || path.startsWith("workspace/");
+/** What the coding model may change: the agent file alone, or it and the config's `editable` patterns. */
+type Editable = string | readonly string[];
+const specsOf = (e: Editable): readonly string[] => (typeof e === "string" ? [e] : e);
+
+/** Paths the file guard lets through: the editable files, the operator's steering files, runtime data. */
+export const guardAllows = (path: string, agentFile: Editable = AGENT_FILE): boolean =>
+  isEditable(path, specsOf(agentFile)) || isSteering(path) || path === "workspace" || path.startsWith("workspace/");
 
 export interface FileGuardVerdict {
   passed: boolean;
   offending: string[];
 }
 
-export function fileGuard(changes: ChangedPath[], agentFile = AGENT_FILE): FileGuardVerdict {
+export function fileGuard(changes: ChangedPath[], agentFile: Editable = AGENT_FILE): FileGuardVerdict {
   const offending = new Set<string>();
   for (const change of changes) {
     if (!guardAllows(change.path, agentFile)) offending.add(change.path);
@@ -151,6 +156,6 @@ export function rejectedEarly(reason: string, previousBest: number | null, suite
   return { passed: false, valScore: null, previousBest, suitePassed: 0, suiteTotal, promoted: [], reasons: [reason] };
 }
 
-export function fileGuardReason(v: FileGuardVerdict, agentFile = AGENT_FILE): string {
-  return `file guard: only ${agentFile} may change, but these differ: ${v.offending.join(", ")}`;
+export function fileGuardReason(v: FileGuardVerdict, agentFile: Editable = AGENT_FILE): string {
+  return `file guard: only ${specsOf(agentFile).join(", ")} may change, but these differ: ${v.offending.join(", ")}`;
 }

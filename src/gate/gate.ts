@@ -1,29 +1,33 @@
-import { existsSync } from "node:fs";
-import type { BenchmarkRunner, RunSummary } from "../benchmark/types.ts";
+/**
+ * The gate: guards (the file guard, the hard-coding check, the load check) on every candidate, then the rule
+ * (`original` in its own one-pass shell; `paired` and `bayes` driven through the rule seam over the
+ * candidates that passed), then the save (the suite pinned). A candidate is a copy of the experiment: the
+ * working tree itself for a round of one, its own worktree for each of a race's.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { agentBundleHash } from "../benchmark/runner.ts";
+import type { BenchmarkRunner } from "../benchmark/types.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
-import type { GateOutput } from "../contracts.ts";
+import type { CandidateEdit, GateOutput } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { AbortedError } from "../errors.ts";
-import type { Repo } from "../git/repo.ts";
+import { openRepo, type Repo } from "../git/repo.ts";
+import { openWorktrees } from "../git/worktrees.ts";
 import type { Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import { bestValScore } from "../scoring.ts";
-import { readResults, readSuite, readTrainResults, type SplitFile, writeSuite } from "../workspace/files.ts";
+import { editableSpecs } from "../workspace/editable.ts";
+import { readResults, readSuite, readTrainResults, type SplitFile, type Suite } from "../workspace/files.ts";
 import { AGENT_FILE, paths, STEERING_FILES } from "../workspace/paths.ts";
-import { type BayesConfig, type BayesProgress, runBayesGate } from "./bayes-gate.ts";
-import {
-  decideGate,
-  fileGuard,
-  fileGuardReason,
-  promote,
-  promotionCandidates,
-  rejectedEarly,
-  type SuiteVerdict,
-  type TestVerdict,
-} from "./decide.ts";
+import { fileGuard, fileGuardReason, rejectedEarly, type SuiteVerdict, type TestVerdict } from "./decide.ts";
 import type { HeldOutTasks } from "./hardcode.ts";
 import { hardcodeVerdictFor } from "./held-out.ts";
+import { runOriginalRound } from "./original-round.ts";
 import { bestSoFar, pinLegacyBaseline, saveSuite, trustedSplit, trustedSuite } from "./records.ts";
+import { type CandidateArm, type RoundCandidate, runRound } from "./round.ts";
+import type { FactsConfig, Night } from "./round-facts.ts";
 import type { FlakySuiteVerdict } from "./suite.ts";
 
 export type LoadCheckResult = { ok: true } | { ok: false; message: string };
@@ -32,26 +36,38 @@ export type CheckAgent = (agentFile: string) => Promise<LoadCheckResult>;
 
 /** What each gate step found, for the `gate` command's output. Aggregates only: no test-split task ids. */
 export type GateStepReport =
-  | { step: "file_guard"; passed: boolean; offending: string[] }
-  | { step: "hardcode"; passed: boolean; reason: string | null }
-  | { step: "load_check"; passed: boolean; message?: string }
+  | { step: "file_guard"; passed: boolean; offending: string[]; candidate?: string }
+  | { step: "hardcode"; passed: boolean; reason: string | null; candidate?: string }
+  | { step: "load_check"; passed: boolean; message?: string; candidate?: string }
   | { step: "suite"; verdict: SuiteVerdict }
   | { step: "test"; verdict: TestVerdict }
   | { step: "promotion"; candidates: number; promoted: string[] }
-  | { step: "bayes"; output: GateOutput; suite: FlakySuiteVerdict | null };
+  | { step: "round"; output: GateOutput; suite: FlakySuiteVerdict | null };
 
 /** What the gate reads and writes in the journal: the pinned records, its decisions, the incumbent's results. */
 export type GateJournal = Pick<Stores, "pins" | "gateRecords" | "runs" | "taskResults">;
 
+/** One candidate of the round: the directory whose agent file it is (the experiment's root for a round of one). */
+export interface GateCandidate {
+  id: string;
+  root: string;
+  edit: CandidateEdit | null;
+}
+
+export type GateConfig = Pick<Config, "threshold"> &
+  FactsConfig &
+  Partial<Pick<Config, "gate_rule" | "agent_file" | "max_concurrency" | "editable">>;
+
 export interface GateDeps {
+  /** The night's "now" for a gate outside a run (the `gate` command); a run passes `night` instead. */
+  clock?: Clock;
   root: string;
   /** Without `gate_rule` (a caller with no parsed config) the original rule decides. */
-  config: BayesConfig & Partial<Pick<Config, "gate_rule" | "agent_file">>;
+  config: GateConfig;
   /** The records the gate trusts (split, suite, best score, history); without it, the workspace files (original rule only). */
   journal?: GateJournal | null;
   /** The best val_score so far, as the loop knows it; default: from the journal. */
   bestValScore?: number | null;
-  onBayes?: (p: BayesProgress) => void;
   log: Logger;
   runner: BenchmarkRunner;
   repo: Repo;
@@ -62,28 +78,29 @@ export interface GateDeps {
   onStep?: (report: GateStepReport) => void;
   /** The held-out tasks the hard-coding check compares the candidate against; the check is skipped without it. */
   heldOut?: (pinnedSplit: SplitFile | null) => Promise<HeldOutTasks>;
+  /** The round's candidates (default: the working tree, one candidate). */
+  candidates?: GateCandidate[];
+  /** The night the round belongs to, for its share of the error budget (default: an open night, now). */
+  night?: Night;
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortedError("gate aborted", signal.reason);
 }
 
-/**
- * The four-step gate (plus promotion). Returns the verdict; throws HarnessError INFRA_FAILURE
- * (resumable) when a split measured nothing, FileDamagedError when a workspace file is damaged.
- */
-export async function runGate(deps: GateDeps): Promise<GateOutput> {
-  const { repo, runner, log, signal } = deps;
-  const agent = deps.config.agent_file ?? AGENT_FILE;
-  const p = paths(deps.root, undefined, agent);
-  const report = (r: GateStepReport) => deps.onStep?.(r);
+interface Records {
+  journal: GateJournal | null;
+  previousBest: number | null;
+  suite: Suite;
+  split: SplitFile | null;
+  notes: string[];
+}
 
+/** Read everything first: a damaged file stops the gate before any benchmark or write. */
+function readRecords(deps: GateDeps, p: ReturnType<typeof paths>): Records {
+  const { log } = deps;
   const journal = deps.journal ?? null;
-  const rule = deps.config.gate_rule ?? "original";
-  if (rule === "bayes" && !journal) throw new Error("the bayes gate rule needs the journal");
-
-  // Read everything first: a damaged file stops the gate before any benchmark or write. The journal's
-  // pinned copies are the records; the workspace files are views (a differing view is reported, not trusted).
+  // The journal's pinned copies are the records; the workspace files are views (a differing view is reported).
   const notes: string[] = [];
   if (journal && deps.bestValScore === undefined) pinLegacyBaseline(journal, p.results);
   const previousBest =
@@ -109,142 +126,233 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
     notes.push(note);
     suite = { ...suite, threshold: deps.config.threshold };
   }
-  const trainResults = readTrainResults(p.trainResults);
+  return { journal, previousBest, suite, split, notes };
+}
 
-  // 1. File guard. Against HEAD: commits after the last accepted one are the harness's own
-  // (steering) or the operator's, never the coding agent's; the agent file is the same in both.
+type Guarded = { ok: true; arm: CandidateArm } | { ok: false; stopped: RoundCandidate; reason: string; stage: string };
+
+const stoppedAt = (c: GateCandidate, stage: string, reason: string): Guarded => ({
+  ok: false,
+  stage,
+  reason,
+  stopped: {
+    id: c.id,
+    verdict: "rejected",
+    stage,
+    reason,
+    valScore: null,
+    improvement: null,
+    hypothesis: c.edit?.hypothesis ?? null,
+    pattern: c.edit?.pattern ?? null,
+    changeSummary: c.edit?.changeSummary ?? null,
+    diff: "",
+    runs: 0,
+    figures: {},
+  },
+});
+
+/** The three guards on one candidate, each before anything is run: file guard, hard-coding, load check. */
+async function guard(
+  deps: GateDeps,
+  c: GateCandidate,
+  specs: readonly string[],
+  split: SplitFile | null,
+): Promise<Guarded> {
+  const { log } = deps;
+  const agent = specs[0]!;
+  const tag = (deps.candidates?.length ?? 1) > 1 ? { candidate: c.id } : {};
+  const report = (r: GateStepReport) => deps.onStep?.({ ...r, ...tag });
+  if (c.edit && !c.edit.changed) return stoppedAt(c, "edit", "its coding session changed nothing");
+  const repo = c.root === deps.root ? deps.repo : openRepo(c.root);
+  const file = paths(c.root, undefined, agent).agentFile;
+  // Against HEAD: commits after the last accepted one are the harness's own (steering) or the operator's,
+  // never the coding agent's; the agent file is the same in both.
   const head = await repo.headCommit();
   const changes = head ? await repo.changedPaths(head) : [];
-  const guard = fileGuard(changes, agent);
-  report({ step: "file_guard", passed: guard.passed, offending: guard.offending });
-  if (!guard.passed) {
-    log.warn({ gateStep: "file_guard", offending: guard.offending }, "gate: file guard failed");
-    return {
-      ...rejectedEarly(fileGuardReason(guard, agent), previousBest, suite.tasks.length),
-      rule,
-      stage: "file_guard",
-    };
+  const files = fileGuard(changes, specs);
+  report({ step: "file_guard", passed: files.passed, offending: files.offending });
+  if (!files.passed) {
+    log.warn({ gateStep: "file_guard", offending: files.offending, ...tag }, "gate: file guard failed");
+    return stoppedAt(c, "file_guard", fileGuardReason(files, specs));
   }
-  checkAborted(signal);
-
-  // 1b. Hard-coding: a change that names held-out tasks or copies their inputs is rejected without running it.
+  checkAborted(deps.signal);
+  // A change that names held-out tasks or copies their inputs (or memorises train tasks) is not run.
+  let memorised: string[] = [];
   if (deps.heldOut) {
-    const hardcode = await hardcodeVerdictFor(repo, agent, p.agentFile, await deps.heldOut(split));
+    const hardcode = await hardcodeVerdictFor(repo, specs, c.root, await deps.heldOut(split));
     report({ step: "hardcode", passed: hardcode.passed, reason: hardcode.reason });
     if (!hardcode.passed) {
       log.warn(
-        { gateStep: "hardcode", idHits: hardcode.idHits, fragmentHits: hardcode.fragmentHits },
+        { gateStep: "hardcode", idHits: hardcode.idHits, fragmentHits: hardcode.fragmentHits, ...tag },
         "gate: hard-coding check failed",
       );
-      return {
-        ...rejectedEarly(hardcode.reason ?? "hard-coding check failed", previousBest, suite.tasks.length),
-        rule,
-        stage: "hardcode",
-      };
+      return stoppedAt(c, "hardcode", hardcode.reason ?? "hard-coding check failed");
     }
+    memorised = hardcode.memorised;
   }
-
-  // 2. Load check: a file that does not compile is not worth a benchmark run.
-  const load = await deps.checkAgent(p.agentFile);
+  // A file that does not compile is not worth a benchmark run.
+  const load = await deps.checkAgent(file);
   report(load.ok ? { step: "load_check", passed: true } : { step: "load_check", passed: false, message: load.message });
   if (!load.ok) {
-    log.warn({ gateStep: "load_check" }, "gate: agent does not load");
-    return {
-      ...rejectedEarly(`load check: ${agent} does not load: ${load.message}`, previousBest, suite.tasks.length),
-      rule,
-      stage: "load_check",
-    };
+    log.warn({ gateStep: "load_check", ...tag }, "gate: agent does not load");
+    return stoppedAt(c, "load_check", `load check: ${agent} does not load: ${load.message}`);
   }
-  checkAborted(signal);
+  checkAborted(deps.signal);
+  const edit = c.edit && {
+    hypothesis: c.edit.hypothesis,
+    pattern: c.edit.pattern,
+    changeSummary: c.edit.changeSummary,
+    ...(c.edit.regatedFrom === undefined ? {} : { regatedFrom: c.edit.regatedFrom }),
+  };
+  return {
+    ok: true,
+    arm: {
+      id: c.id,
+      agentFile: c.root === deps.root ? undefined : file,
+      hash: agentBundleHash(file, agent, specs),
+      memorised,
+      edit,
+      diff: (await repo.diffOfWorkingFile(specs)).trim(),
+    },
+  };
+}
 
-  if (rule === "bayes" && journal && split) {
-    const res = await runBayesGate({
-      root: deps.root,
-      config: deps.config,
-      journal,
+/**
+ * The last accepted agent beside the candidates, for the rule's incumbent runs: its file, or with other
+ * editable files a copy of the whole experiment at the accepted commit (its folder as it was).
+ */
+async function incumbentOf(
+  deps: GateDeps,
+  specs: readonly string[],
+  p: ReturnType<typeof paths>,
+): Promise<{ file: string; hash: string }> {
+  const agent = specs[0]!;
+  const accepted = await deps.repo.lastAcceptedCommit(specs);
+  const dir = join(p.workspace, "incumbent");
+  if (specs.length > 1) {
+    await openWorktrees(deps.root).fresh(dir, accepted);
+  } else {
+    const source = (await deps.repo.fileAtCommit(accepted, agent)) ?? readFileSync(p.agentFile, "utf8");
+    mkdirSync(dirname(join(dir, agent)), { recursive: true });
+    writeFileSync(join(dir, agent), source);
+  }
+  const file = join(dir, agent);
+  return { file, hash: agentBundleHash(file, agent, specs) };
+}
+
+/**
+ * The gate. Returns the verdict; throws HarnessError INFRA_FAILURE (resumable) when a split measured nothing,
+ * FileDamagedError when a workspace file is damaged.
+ */
+export async function runGate(deps: GateDeps): Promise<GateOutput> {
+  const { log, signal } = deps;
+  const agent = deps.config.agent_file ?? AGENT_FILE;
+  const p = paths(deps.root, undefined, agent);
+  const rule = deps.config.gate_rule ?? "original";
+  const records = readRecords(deps, p);
+  const { journal, previousBest, suite, split, notes } = records;
+  if (rule !== "original" && (!journal || !split)) throw new Error(`the ${rule} gate rule needs the journal`);
+  const trainResults = readTrainResults(p.trainResults);
+
+  const specs = editableSpecs(deps.config, agent);
+  const candidates = deps.candidates ?? [{ id: "c1", root: deps.root, edit: null }];
+  const guarded: Guarded[] = [];
+  for (const c of candidates) guarded.push(await guard(deps, c, specs, split));
+  const arms = guarded.flatMap((g) => (g.ok ? [g.arm] : []));
+  const stopped = guarded.flatMap((g) => (g.ok ? [] : [g]));
+  if (arms.length === 0) {
+    const output: GateOutput = {
+      ...rejectedEarly(stopped.map((s) => s.reason).join("; "), previousBest, suite.tasks.length),
+      rule,
+      stage: stopped[0]!.stage,
+      ...(candidates.length > 1 ? { candidates: stopped.map((s) => s.stopped), winner: null } : {}),
+    };
+    if (candidates.length > 1 && journal && deps.runId !== null && deps.iteration !== null)
+      journalStopped(
+        journal,
+        deps.runId,
+        deps.iteration,
+        rule,
+        output,
+        stopped.map((s) => s.stopped),
+      );
+    return output;
+  }
+
+  if (rule === "original") {
+    return runOriginalRound({
+      runner: deps.runner,
       log,
-      runner,
-      repo,
-      runId: deps.runId ?? "manual",
-      iteration: deps.iteration ?? manualIteration(journal),
+      journal,
+      runId: deps.runId,
+      iteration: deps.iteration,
       split,
       suite,
+      suiteFile: p.suite,
+      trainResults,
       previousBest,
       notes,
-      ...(signal ? { signal } : {}),
-      ...(deps.onBayes ? { onProgress: deps.onBayes } : {}),
+      signal,
+      report: (r) => deps.onStep?.(r),
+      beforeSave: () => crashPoint("gate:mid"),
     });
-    report({ step: "bayes", output: res.output, suite: res.suiteVerdict });
-    crashPoint("gate:mid");
-    saveSuite(journal, p.suite, res.suite);
-    return res.output;
   }
-
-  // 3 and 4 both always run, concurrently; the runner shares its concurrency limit between them.
-  const common = { runId: deps.runId, iteration: deps.iteration, signal, writeTraces: false };
-  const [suiteRun, testRun] = await Promise.allSettled([
-    suite.tasks.length > 0
-      ? runner.run({ ...common, split: "train", taskIds: suite.tasks })
-      : Promise.resolve<RunSummary | null>(null),
-    runner.run({ ...common, split: "test", ...(split ? { taskIds: split.test } : {}) }),
-  ]);
-  if (suiteRun.status === "rejected") throw suiteRun.reason;
-  if (testRun.status === "rejected") throw testRun.reason;
-  const suiteResults = suiteRun.value?.results ?? {};
-
-  const decision = decideGate({ suite, suiteResults, testResults: testRun.value.results, previousBest });
-  report({ step: "suite", verdict: decision.suite });
-  report({ step: "test", verdict: decision.test });
-  log.info(
-    {
-      gateStep: "suite_and_test",
-      suitePassed: decision.suite.passedCount,
-      suiteTotal: decision.suite.total,
-      suiteOk: decision.suite.passed,
-      valScore: decision.test.valScore,
-      previousBest,
-      testOk: decision.test.passed,
-      testInfraErrors: decision.test.infraErrors,
-    },
-    "gate: regression suite and test split measured",
-  );
-
-  // 5. Promotion, only when both passed; the candidates are re-run against the new agent.
-  let promoted: string[] = [];
-  let promotedResults: Record<string, number | null> = {};
-  if (decision.output.passed) {
-    const candidates = promotionCandidates(trainResults?.results ?? null, suite.tasks);
-    if (candidates.length > 0) {
-      checkAborted(signal);
-      const run = await runner.run({ ...common, split: "train", taskIds: candidates });
-      promoted = promote(candidates, run.results);
-      promotedResults = Object.fromEntries(promoted.map((id) => [id, run.results[id] ?? null]));
-    }
-    report({ step: "promotion", candidates: candidates.length, promoted });
-    if (promoted.length > 0) log.info({ gateStep: "promotion", promoted }, "gate: tasks promoted into the suite");
-  }
-
-  crashPoint("gate:mid");
-  const output: GateOutput = {
-    ...decision.output,
-    promoted,
+  const res = await runRound({
     rule,
-    stage: "full",
-    testRuns: Object.keys(testRun.value.results).length,
-    ...(notes.length ? { notes } : {}),
-  };
-  if (suite.tasks.length > 0 || promoted.length > 0 || existsSync(p.suite)) {
-    const next = {
-      ...suite,
-      tasks: [...suite.tasks, ...promoted],
-      last_results: { ...suite.last_results, ...suiteResults, ...promotedResults },
-    };
-    if (journal) saveSuite(journal, p.suite, next);
-    else writeSuite(p.suite, next);
-  }
-  if (journal && deps.runId !== null && deps.iteration !== null)
-    recordOriginal(journal, deps.runId, deps.iteration, output);
-  return output;
+    config: deps.config,
+    journal: journal!,
+    log,
+    runner: deps.runner,
+    runId: deps.runId ?? "manual",
+    iteration: deps.iteration ?? manualIteration(journal!),
+    split: split!,
+    suite,
+    previousBest,
+    notes,
+    night: deps.night ?? {
+      maxIterations: null,
+      deadline: null,
+      startedAt: null,
+      now: (deps.clock ?? systemClock).now(),
+    },
+    incumbent: await incumbentOf(deps, specs, p),
+    arms,
+    stopped: stopped.map((s) => s.stopped),
+    ...(signal ? { signal } : {}),
+  });
+  deps.onStep?.({ step: "round", output: res.output, suite: res.suiteVerdict });
+  crashPoint("gate:mid");
+  saveSuite(journal!, p.suite, res.suite);
+  return res.output;
+}
+
+/** A race whose every candidate a guard stopped is a round too: the morning's pages show its candidates. */
+function journalStopped(
+  { gateRecords }: GateJournal,
+  runId: string,
+  iteration: number,
+  rule: string,
+  output: GateOutput,
+  candidates: RoundCandidate[],
+): void {
+  gateRecords.resetGateDecision(runId, iteration);
+  gateRecords.startGateDecision({
+    runId,
+    iteration,
+    rule,
+    candidateHash: "",
+    incumbentHash: "",
+    details: { seam: false },
+  });
+  gateRecords.finishGateDecision(runId, iteration, {
+    accept: false,
+    stage: output.stage ?? "file_guard",
+    testRuns: 0,
+    infraErrors: 0,
+    valScore: null,
+    output: { output },
+    details: { alphaUsed: 0, reason: output.reasons.join("; "), winner: null, candidates },
+  });
 }
 
 /** The `gate` command outside a run journals its decisions under "manual", numbered on. */
@@ -253,30 +361,6 @@ function manualIteration(journal: GateJournal): number {
   // An interrupted gate is resumed (a different candidate starts that iteration afresh).
   if (last?.status === "running") return last.iteration;
   return (last?.iteration ?? 0) + 1;
-}
-
-/** The original rule's decision, journaled like the bayes rule's so the report and --explain read one table. */
-function recordOriginal({ gateRecords }: GateJournal, runId: string, iteration: number, output: GateOutput): void {
-  gateRecords.resetGateDecision(runId, iteration);
-  gateRecords.startGateDecision({
-    runId,
-    iteration,
-    rule: "original",
-    candidateHash: "",
-    incumbentHash: "",
-    details: {},
-  });
-  gateRecords.finishGateDecision(runId, iteration, {
-    accept: output.passed,
-    stage: "full",
-    testRuns: output.testRuns ?? 0,
-    infraErrors: 0,
-    valScore: output.valScore,
-    output: { output },
-    details: {
-      looks: { reason: output.reasons.join("; ") || "val_score at least the best so far and the suite at threshold" },
-    },
-  });
 }
 
 /**

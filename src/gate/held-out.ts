@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Adapter } from "../benchmark/adapters/types.ts";
 import type { Repo } from "../git/repo.ts";
+import { listEditable } from "../workspace/editable.ts";
 import { readSplit, type SplitFile } from "../workspace/files.ts";
 import { checkHardcoding, type HardcodeVerdict, type HeldOutTasks, inputStrings } from "./hardcode.ts";
 
@@ -15,23 +17,44 @@ export async function loadHeldOut(
 ): Promise<HeldOutTasks> {
   // The sealed holdout is held out too: no more to be hard-coded than the test split.
   const held = [...split.test, ...(split.holdout ?? [])];
-  if (adapter.kind === "command") return { ids: held, inputs: [], trainInputs: [] };
-  const strings = async (ids: string[]) =>
+  // The train tasks too: a table of their ids or a copy of their inputs is memorisation (the coding model
+  // reads the scorer's verdicts on them), refused as such and never promoted into the suite.
+  if (adapter.kind === "command")
+    return { ids: held, inputs: [], trainInputs: [], trainTasks: split.train.map((id) => ({ id, inputs: [] })) };
+  const byTask = async (ids: string[]) =>
     ids.length === 0
       ? []
-      : [...(await adapter.loadTasks(ids)).values()].flatMap((t) => inputStrings(t.agentTask.input));
-  return { ids: held, inputs: await strings(held), trainInputs: await strings(split.train) };
+      : [...(await adapter.loadTasks(ids)).entries()].map(([id, t]) => ({
+          id,
+          inputs: inputStrings(t.agentTask.input),
+        }));
+  const train = await byTask(split.train);
+  return {
+    ids: held,
+    inputs: (await byTask(held)).flatMap((t) => t.inputs),
+    trainInputs: train.flatMap((t) => t.inputs),
+    trainTasks: train,
+  };
 }
 
-/** The check on the working agent file (`rel` from the root, at `abs`) against the last accepted one (empty before the first). */
+/**
+ * The check on a copy's editable files (`specs`; the copy's root at `root`) against the last accepted ones:
+ * what the change added, in any of them, counts.
+ */
 export async function hardcodeVerdictFor(
   repo: Repo,
-  rel: string,
-  abs: string,
+  specs: readonly string[],
+  root: string,
   heldOut: HeldOutTasks,
 ): Promise<HardcodeVerdict> {
-  const accepted = (await repo.fileAtCommit(await repo.lastAcceptedCommit(rel), rel)) ?? "";
-  return checkHardcoding({ candidate: readFileSync(abs, "utf8"), accepted, heldOut });
+  const accepted = await repo.lastAcceptedCommit(specs);
+  const files = listEditable(root, specs);
+  const before = await Promise.all(files.map(async (f) => (await repo.fileAtCommit(accepted, f)) ?? ""));
+  return checkHardcoding({
+    candidate: files.map((f) => readFileSync(join(root, f), "utf8")).join("\n"),
+    accepted: before.join("\n"),
+    heldOut,
+  });
 }
 
 /**

@@ -8,6 +8,7 @@ import { pinnedBaseline } from "../journal/pins.ts";
 import type { Stores } from "../journal/stores.ts";
 import type { Logger } from "../log.ts";
 import type { SplitFile } from "../workspace/files.ts";
+import { type HoldoutVerdict, holdoutVerdict } from "./rules/holdout-size.ts";
 
 export interface HoldoutResult {
   runId: string;
@@ -18,6 +19,8 @@ export interface HoldoutResult {
   diff: number;
   low: number;
   high: number;
+  /** Whether the interval can tell the gain the night claims (its best val_score over the baseline's). */
+  verdict?: HoldoutVerdict & { claimedGain: number | null };
 }
 
 /**
@@ -54,8 +57,16 @@ export function pairedHoldout(
 
 const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(4)}`;
 
+function verdictWords(v: NonNullable<HoldoutResult["verdict"]>): string {
+  const claim = v.claimedGain === null ? "" : ` against the ${signed(v.claimedGain)} the gate's scores claim`;
+  if (v.verdict === "too small to tell")
+    return `too small to tell${claim}${v.tasksToTell === null ? "" : ` (about ${v.tasksToTell} sealed tasks would tell)`}`;
+  return `${v.verdict}${claim}`;
+}
+
 export function holdoutLine(h: HoldoutResult): string {
-  return `${h.baseline.toFixed(4)} → ${h.final.toFixed(4)} (${signed(h.diff)}, 95% interval ${signed(h.low)} to ${signed(h.high)}) on ${h.tasks} sealed task(s) no gate ever saw`;
+  const verdict = h.verdict ? `; ${verdictWords(h.verdict)}` : "";
+  return `${h.baseline.toFixed(4)} → ${h.final.toFixed(4)} (${signed(h.diff)}, 95% interval ${signed(h.low)} to ${signed(h.high)}) on ${h.tasks} sealed task(s) no gate ever saw${verdict}`;
 }
 
 export function holdoutOf({ pins }: Pick<Stores, "pins">, runId: string): HoldoutResult | null {
@@ -75,6 +86,8 @@ export async function scoreHoldout(o: {
   trials: number;
   log: Logger;
   signal?: AbortSignal;
+  /** The night's claimed gain (best val_score − the baseline's), for the verdict; null: none claimed. */
+  claimedGain?: number | null;
 }): Promise<HoldoutResult | null> {
   const done = holdoutOf(o.journal, o.runId);
   if (done) return done;
@@ -98,8 +111,10 @@ export async function scoreHoldout(o: {
     trials: o.trials,
     ...(o.signal ? { signal: o.signal } : {}),
   });
-  const result = pairedHoldout(o.runId, baseline, run.results);
-  if (!result) return null;
+  const paired = pairedHoldout(o.runId, baseline, run.results);
+  if (!paired) return null;
+  const claimedGain = o.claimedGain ?? null;
+  const result: HoldoutResult = { ...paired, verdict: { ...holdoutVerdict(paired, claimedGain), claimedGain } };
   o.journal.pins.pin(`holdout:${o.runId}`, JSON.stringify(result));
   o.log.info({ holdout: result }, `sealed holdout: ${holdoutLine(result)}`);
   return result;

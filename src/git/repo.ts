@@ -2,6 +2,7 @@ import { type Dirent, existsSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { join, relative, resolve, sep } from "node:path";
 import { type SimpleGit, simpleGit } from "simple-git";
 import { classifyFault, HarnessError } from "../errors.ts";
+import { fixedPrefix, isEditable, isPattern } from "../workspace/editable.ts";
 
 /**
  * The one module that talks to git (through simple-git). Paths in and out are relative to
@@ -17,6 +18,13 @@ export interface ChangedPath {
   from?: string;
 }
 
+/** One path, or several paths and patterns (`agent/prompts/*.md`: workspace/editable.ts). */
+export type Paths = string | readonly string[];
+
+/** As git pathspecs: a pattern with glob magic (`*` within a folder, `**` across), relative to the root. */
+export const pathspecs = (p: Paths): string[] =>
+  (typeof p === "string" ? [p] : [...p]).map((s) => (isPattern(s) ? `:(glob)${s}` : s));
+
 export interface Trailer {
   key: string;
   value: string;
@@ -31,10 +39,10 @@ export interface Repo {
   changedPaths(base: string): Promise<ChangedPath[]>;
   /** Tracked files with uncommitted changes (staged or not). */
   uncommittedTracked(): Promise<string[]>;
-  /** True when the file's working copy differs from HEAD, or it is untracked. */
-  fileDiffersFromHead(path: string): Promise<boolean>;
-  /** Commits only `path` (adding it if untracked); returns the new commit's sha. */
-  commitFile(path: string, message: string, trailer?: Trailer): Promise<string>;
+  /** True when the file's working copy differs from HEAD, or it is untracked (any of several paths or patterns). */
+  fileDiffersFromHead(path: Paths): Promise<boolean>;
+  /** Commits only `path` (adding it if untracked; several paths or patterns: all they match); returns the new commit's sha. */
+  commitFile(path: Paths, message: string, trailer?: Trailer): Promise<string>;
   /** Commits only these paths, if any of them changed; returns the new sha or null when nothing changed. */
   commitPaths(paths: string[], message: string): Promise<string | null>;
   /** `git init` in the root (for prepare in a fresh directory). */
@@ -43,14 +51,17 @@ export interface Repo {
   trailerCommits(key: string): Promise<{ sha: string; value: string }[]>;
   /** The newest commit on HEAD's history carrying the trailer `key: value`, or null. */
   findCommitByTrailer(key: string, value: string): Promise<string | null>;
-  /** Puts the version of `path` from `commit` into the working tree (and index). */
-  restoreFile(path: string, commit: string): Promise<void>;
-  /** The newest commit touching `path` (default agent/agent.ts), or HEAD when none does. */
-  lastAcceptedCommit(path?: string): Promise<string>;
+  /**
+   * Puts the version of `path` from `commit` into the working tree (and index); for several paths or patterns,
+   * every file they match there, and files they match that `commit` does not have are removed.
+   */
+  restoreFile(path: Paths, commit: string): Promise<void>;
+  /** The newest commit touching `path` (default agent/agent.ts; several: any of them), or HEAD when none does. */
+  lastAcceptedCommit(path?: Paths): Promise<string>;
   /** The patch a commit made to one file. */
   diffOfCommit(sha: string, path: string): Promise<string>;
-  /** The patch from HEAD to the working copy of one file (empty when they agree). */
-  diffOfWorkingFile(path: string): Promise<string>;
+  /** The patch from HEAD to the working copy of a file, or of all files several paths or patterns match (new ones too). */
+  diffOfWorkingFile(path: Paths): Promise<string>;
   /** A file's content as of a commit, or null when it did not exist there. */
   fileAtCommit(sha: string, path: string): Promise<string | null>;
   /**
@@ -104,14 +115,14 @@ function gitProcessIn(top: string): number | null {
 }
 
 // Unattended overnight commits must not fail on a machine without a git identity.
-const FALLBACK_IDENTITY = ["user.name=auto-harness", "user.email=auto-harness@localhost"];
+export const FALLBACK_IDENTITY = ["user.name=auto-harness", "user.email=auto-harness@localhost"];
 
 /**
  * Every git the harness runs ignores the repository's hooks and fsmonitor: a hook written into
  * .git/hooks (by an agent, or anything else) would otherwise run at the harness's commit, with its environment.
  */
 export const NO_HOOKS = ["core.hooksPath=/dev/null", "core.fsmonitor=false"];
-const gitOptions = (baseDir: string, config: string[] = []) => ({
+export const gitOptions = (baseDir: string, config: string[] = []) => ({
   baseDir,
   config: [...NO_HOOKS, ...config],
   unsafe: { allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true },
@@ -124,7 +135,7 @@ const GIT_STORAGE: [RegExp, string][] = [
   [/Input\/output error/, "EIO"],
 ];
 
-function gitError(what: string, cause: unknown): HarnessError {
+export function gitError(what: string, cause: unknown): HarnessError {
   const detail = cause instanceof Error ? cause.message.trim() : String(cause);
   const storage = GIT_STORAGE.find(([re]) => re.test(detail));
   if (storage) {
@@ -178,10 +189,33 @@ export function openRepo(root: string): Repo {
     }
   }
 
-  async function untracked(pathspec?: string): Promise<string[]> {
+  async function untracked(path?: Paths): Promise<string[]> {
     const args = ["ls-files", "-z", "--full-name", "--others", "--exclude-standard"];
-    if (pathspec) args.push("--", pathspec);
+    if (path) args.push("--", ...pathspecs(path));
     return Promise.all(splitZ(await git.raw(args)).map(fromTop));
+  }
+
+  /**
+   * Root-relative files of a commit several paths or patterns match. ls-tree takes no glob pathspecs: it
+   * lists the folders the patterns lie under, and the matcher picks from them.
+   */
+  async function treeFiles(commit: string, path: Paths): Promise<string[]> {
+    const specs = typeof path === "string" ? [path] : path;
+    const under = [...new Set(specs.map((s) => (isPattern(s) ? fixedPrefix(s) || "." : s)))];
+    const all = splitZ(await git.raw(["ls-tree", "-r", "-z", "--full-name", "--name-only", commit, "--", ...under]));
+    return (await Promise.all(all.map(fromTop))).filter((f) => isEditable(f, specs));
+  }
+
+  /** Root-relative files several paths or patterns match in the working tree or the index. */
+  async function worktreeFiles(path: Paths): Promise<string[]> {
+    const args = ["ls-files", "-z", "--full-name", "--cached", "--others", "--exclude-standard", "--"];
+    return Promise.all(splitZ(await git.raw([...args, ...pathspecs(path)])).map(fromTop));
+  }
+
+  /** Root-relative files several paths or patterns match in the working tree, the index or HEAD. */
+  async function matchedFiles(path: readonly string[]): Promise<string[]> {
+    const head = (await headCommit()) ? await treeFiles("HEAD", path) : [];
+    return [...new Set([...(await worktreeFiles(path)), ...head])].sort();
   }
 
   return {
@@ -237,22 +271,25 @@ export function openRepo(root: string): Repo {
 
     async fileDiffersFromHead(path) {
       if ((await untracked(path)).length > 0) return true;
-      const out = await git.raw(["diff", "--name-only", "HEAD", "--", path]);
+      const out = await git.raw(["diff", "--name-only", "HEAD", "--", ...pathspecs(path)]);
       return out.trim() !== "";
     },
 
     async commitFile(path, message, trailer) {
       const g = await committerGit();
+      const name = typeof path === "string" ? path : path.join(", ");
       try {
-        await g.raw(["add", "--", path]);
+        // Several paths or patterns: the files they match now or at HEAD (a file removed is committed too).
+        const files = typeof path === "string" ? [path] : await matchedFiles(path);
+        await g.raw(["add", "-A", "--", ...files]);
         const trailerArgs = trailer ? ["--trailer", `${trailer.key}: ${trailer.value}`] : [];
-        // Naming the path commits only it (--only), whatever else is staged.
-        await g.raw(["commit", "-m", message, ...trailerArgs, "--only", "--", path]);
+        // Naming the paths commits only them (--only), whatever else is staged.
+        await g.raw(["commit", "-m", message, ...trailerArgs, "--only", "--", ...files]);
       } catch (e) {
-        throw gitError(`commit of ${path}`, e);
+        throw gitError(`commit of ${name}`, e);
       }
       const sha = await headCommit();
-      if (!sha) throw new HarnessError("GIT_STATE", `git commit of ${path} left no HEAD`);
+      if (!sha) throw new HarnessError("GIT_STATE", `git commit of ${name} left no HEAD`);
       return sha;
     },
 
@@ -314,22 +351,42 @@ export function openRepo(root: string): Repo {
     },
 
     async restoreFile(path, commit) {
+      const what = `restore of ${typeof path === "string" ? path : path.join(", ")} from ${commit.slice(0, 7)}`;
       try {
-        await git.raw(["checkout", commit, "--", path]);
+        if (typeof path === "string") {
+          await git.raw(["checkout", commit, "--", path]);
+          return;
+        }
+        const there = await treeFiles(commit, path);
+        if (there.length > 0) await git.raw(["checkout", commit, "--", ...there]);
+        const keep = new Set(there);
+        for (const f of await worktreeFiles(path)) {
+          if (keep.has(f)) continue;
+          await git.raw(["rm", "-q", "--cached", "--ignore-unmatch", "--", f]);
+          rmSync(join(absRoot, f), { force: true });
+        }
       } catch (e) {
-        throw gitError(`restore of ${path} from ${commit.slice(0, 7)}`, e);
+        throw gitError(what, e);
       }
     },
 
     async lastAcceptedCommit(path = "agent/agent.ts") {
       const head = await headCommit();
       if (!head) throw new HarnessError("GIT_STATE", "the repository has no commits yet");
-      const sha = (await git.raw(["log", "-n", "1", "--format=%H", "HEAD", "--", path])).trim();
+      const sha = (await git.raw(["log", "-n", "1", "--format=%H", "HEAD", "--", ...pathspecs(path)])).trim();
       return sha || head;
     },
 
     async diffOfWorkingFile(path) {
-      return git.raw(["diff", "--no-color", "HEAD", "--", path]);
+      if (typeof path === "string") return git.raw(["diff", "--no-color", "HEAD", "--", path]);
+      // New files count: marked as intended for the index just while the diff is taken.
+      const fresh = await untracked(path);
+      if (fresh.length > 0) await git.raw(["add", "--intent-to-add", "--", ...fresh]);
+      try {
+        return await git.raw(["diff", "--no-color", "HEAD", "--", ...pathspecs(path)]);
+      } finally {
+        if (fresh.length > 0) await git.raw(["reset", "-q", "--", ...fresh]);
+      }
     },
     async diffOfCommit(sha, path) {
       return git.raw(["show", "--format=", sha, "--", path]);

@@ -46,6 +46,14 @@ export interface GateResultRow {
   incumbentReward: number | null;
 }
 
+/** One held-out run of an arm (the incumbent or a candidate), as a rule asked for it. */
+export interface GateRunRow {
+  arm: string;
+  taskId: string;
+  trial: number;
+  reward: number | null;
+}
+
 /** A journaled task result not yet counted in the incumbent's history. */
 export interface UnfoldedResult {
   split: Split;
@@ -187,6 +195,8 @@ export class GateRecordStore {
   resetGateDecision(runId: string, iteration: number): void {
     this.db.write(() => {
       this.db.prepare("DELETE FROM gate_results WHERE run_id = ? AND iteration = ?").run(runId, iteration);
+      if (this.db.hasTable("gate_runs"))
+        this.db.prepare("DELETE FROM gate_runs WHERE run_id = ? AND iteration = ?").run(runId, iteration);
       this.db.prepare("DELETE FROM gate_decisions WHERE run_id = ? AND iteration = ?").run(runId, iteration);
     });
   }
@@ -218,6 +228,37 @@ export class GateRecordStore {
       rows.forEach((r, i) => {
         insert.run(runId, iteration, next.n + i, r.kind, r.taskId, r.trial, r.reward, r.incumbentReward);
       });
+    });
+  }
+
+  /** A round's held-out runs in the order they landed (none for a journal from before arms). */
+  gateRuns(runId: string, iteration: number): GateRunRow[] {
+    if (!this.db.hasTable("gate_runs")) return [];
+    return (
+      this.db
+        .prepare("SELECT arm, task_id, trial, reward FROM gate_runs WHERE run_id = ? AND iteration = ? ORDER BY seq")
+        .all(runId, iteration) as Record<string, unknown>[]
+    ).map((r) => ({
+      arm: r.arm as string,
+      taskId: r.task_id as string,
+      trial: r.trial as number,
+      reward: r.reward as number | null,
+    }));
+  }
+
+  /** Journals runs as they land; a run journaled already (the same arm, task and trial) is kept as it was. */
+  appendGateRuns(runId: string, iteration: number, rows: readonly GateRunRow[]): void {
+    if (rows.length === 0) return;
+    this.db.write(() => {
+      const next = this.db
+        .prepare("SELECT COALESCE(MAX(seq), -1) + 1 AS n FROM gate_runs WHERE run_id = ? AND iteration = ?")
+        .get(runId, iteration) as { n: number };
+      const insert = this.db.prepare(
+        `INSERT OR IGNORE INTO gate_runs (run_id, iteration, seq, arm, task_id, trial, reward)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      );
+      let seq = next.n;
+      for (const r of rows) seq += insert.run(runId, iteration, seq, r.arm, r.taskId, r.trial, r.reward).changes;
     });
   }
 

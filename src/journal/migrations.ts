@@ -224,4 +224,19 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE llm_calls ADD COLUMN split TEXT;
   CREATE UNIQUE INDEX llm_calls_call_id ON llm_calls(call_id) WHERE call_id IS NOT NULL;
   `,
+  // Every held-out run a gate rule asked for, by arm (the incumbent or a candidate), as it landed: a resumed gate
+  // replays them, and any rule over any number of candidates keeps them in one shape. Ids and numbers only.
+  `
+  CREATE TABLE gate_runs (
+    run_id TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    arm TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    trial INTEGER NOT NULL,
+    reward REAL,
+    PRIMARY KEY (run_id, iteration, seq)
+  );
+  CREATE UNIQUE INDEX gate_runs_key ON gate_runs(run_id, iteration, arm, task_id, trial);
+  `,
 ];

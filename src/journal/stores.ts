@@ -27,7 +27,7 @@ export interface Stores {
   transaction<T>(fn: () => T): T;
 }
 
-export type { GateDecisionRow, GateRecordStore, GateResultRow, TaskHistory } from "./gate-records.ts";
+export type { GateDecisionRow, GateRecordStore, GateResultRow, GateRunRow, TaskHistory } from "./gate-records.ts";
 export type { LlmCallRow, LlmLedger, LlmRole, Spend } from "./ledger.ts";
 export type { PinStore, SteeringVersion } from "./pins.ts";
 export type { ProcessGroupRow, ProcessGroupStore } from "./process-groups.ts";

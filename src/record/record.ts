@@ -1,7 +1,7 @@
 import type { EditOutput, GateOutput, RecordOutput } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import { HarnessError } from "../errors.ts";
-import { type Repo, shortSha } from "../git/repo.ts";
+import { type Paths, type Repo, shortSha } from "../git/repo.ts";
 import { acceptanceReason } from "../verdicts.ts";
 import { appendResult, LOOP_ITERATION_COLUMN, REASON_COLUMN, readResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
@@ -20,6 +20,8 @@ export interface RecordDeps {
   now: () => Date;
   /** The agent file relative to the root (config `agent_file`; default agent/agent.ts). */
   agentFile?: string;
+  /** Every editable path or pattern, the agent file first (config `editable`); default: the agent file alone. */
+  editable?: readonly string[];
   /** Test seam: called after the commit and before the results.tsv row (the crash window). */
   afterCommit?: (sha: string) => Promise<void> | void;
 }
@@ -43,12 +45,14 @@ export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
   const { repo, gate } = deps;
   const agent = deps.agentFile ?? AGENT_FILE;
   const p = paths(deps.root, undefined, agent);
+  // With other editable files, the change is all of them: restored, checked and committed together.
+  const files: Paths = deps.editable && deps.editable.length > 1 ? deps.editable : agent;
   // Read first: a damaged results.tsv stops the step before anything is committed or written.
   readResults(p.results);
 
   if (!gate.passed) {
     crashPoint("record:before-restore");
-    await repo.restoreFile(agent, await repo.lastAcceptedCommit(agent));
+    await repo.restoreFile(files, await repo.lastAcceptedCommit(files));
     crashPoint("record:after-restore");
     return { accepted: false, commit: null };
   }
@@ -57,9 +61,9 @@ export async function recordIteration(deps: RecordDeps): Promise<RecordOutput> {
   const trailer = runTrailerValue(deps.runId, deps.iteration);
   let sha = await repo.findCommitByTrailer(RUN_TRAILER, trailer);
   if (!sha) {
-    if (await repo.fileDiffersFromHead(agent)) {
+    if (await repo.fileDiffersFromHead(files)) {
       crashPoint("record:before-commit");
-      sha = await repo.commitFile(agent, improveMessage(deps.edit), { key: RUN_TRAILER, value: trailer });
+      sha = await repo.commitFile(files, improveMessage(deps.edit), { key: RUN_TRAILER, value: trailer });
     } else {
       // Nothing to commit (the gate passed an unchanged agent): the row points at HEAD.
       sha = await repo.headCommit();

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createAdapter } from "../benchmark/adapters/index.ts";
 import { type CheckResult, checkAgent } from "../benchmark/sealed/load-check.ts";
 import { compilePython } from "../benchmark/sealed/python-check.ts";
@@ -9,19 +9,33 @@ import type { CodingAgent } from "../coding-agent/index.ts";
 import type { Config } from "../config/schema.ts";
 import type { Steps } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
+import { limitsOf } from "../daemon/start.ts";
+import { HarnessError } from "../errors.ts";
 import { runGate } from "../gate/gate.ts";
 import { heldOutOf } from "../gate/held-out.ts";
 import { holdoutLine, scoreHoldout } from "../gate/holdout.ts";
+import { bestSoFar } from "../gate/records.ts";
+import type { Night } from "../gate/round-facts.ts";
 import type { Repo } from "../git/repo.ts";
-import { closingSummaryKey, pinnedSplit, rejectedDiffKey } from "../journal/pins.ts";
+import { closingSummaryKey, pinnedBaseline, pinnedSplit, rejectedDiffKey } from "../journal/pins.ts";
 import type { Stores } from "../journal/stores.ts";
 import { appendClosingSummary, closingSummary, learnIteration } from "../learnings/learnings.ts";
 import type { Logger } from "../log.ts";
-import { recordIteration } from "../record/record.ts";
+import { RUN_TRAILER, recordIteration, runTrailerValue } from "../record/record.ts";
 import { agentsSealed, createSteeringGuard, type SteeringGuard } from "../steering/steering.ts";
+import { editableSpecs } from "../workspace/editable.ts";
 import { writeTrainResults } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 import { createCheck } from "./check.ts";
+import {
+  bringWinner,
+  candidateDir,
+  editOf,
+  gateCandidates,
+  raceEdit,
+  removeAllCandidates,
+  removeRound,
+} from "./race.ts";
 
 export interface StepDeps {
   root: string;
@@ -36,10 +50,18 @@ export interface StepDeps {
   steering?: SteeringGuard;
 }
 
-/** The agent file as of the last accepted commit: every edit starts from it. */
-export async function acceptedAgentContent(repo: Repo, root: string, agentFile = AGENT_FILE): Promise<string> {
-  const commit = await repo.lastAcceptedCommit(agentFile);
-  await repo.restoreFile(agentFile, commit);
+/**
+ * The agent file as of the last accepted commit: every edit starts from it (and from the other editable
+ * files as they were then, restored with it).
+ */
+export async function acceptedAgentContent(
+  repo: Repo,
+  root: string,
+  agentFile = AGENT_FILE,
+  editable: readonly string[] = [agentFile],
+): Promise<string> {
+  const files = editable.length > 1 ? editable : agentFile;
+  await repo.restoreFile(files, await repo.lastAcceptedCommit(files));
   return readFileSync(paths(root, undefined, agentFile).agentFile, "utf8");
 }
 
@@ -54,10 +76,22 @@ export const agentCheck =
       ? compilePython(agentFile)
       : checkAgent(agentFile, { root, sandbox: sandboxSpec(config) });
 
+/** The run the round belongs to, for its share of the night's error budget. */
+function nightOf(journal: Pick<Stores, "runs">, config: Config, runId: string, now: number): Night {
+  const startedAt = journal.runs.getRun(runId)?.createdAt ?? null;
+  return {
+    maxIterations: config.max_iterations,
+    deadline: startedAt === null ? null : limitsOf(config, startedAt).deadline,
+    startedAt,
+    now,
+  };
+}
+
 /** The production steps: the real runner, coding agent, gate, record and learnings. */
 export function createSteps(deps: StepDeps): Steps {
   const { root, config, journal, log, clock, codingAgent, repo } = deps;
   const agent = config.agent_file;
+  const specs = editableSpecs(config);
   const p = paths(root, undefined, agent);
   const steering = deps.steering ?? createSteeringGuard({ root, journal, log, agentsSealed: agentsSealed(config) });
   const runner = deps.steering ? deps.runner : steering.wrapRunner(deps.runner);
@@ -68,7 +102,10 @@ export function createSteps(deps: StepDeps): Steps {
     if (split.holdout.length === 0) {
       return "none sealed (holdout_fraction is 0, or the benchmark has fewer than 60 tasks); every score above was seen by the gate";
     }
-    const result = await scoreHoldout({ journal, runner, runId, split, trials: config.trials, log });
+    const best = bestSoFar(journal);
+    const base = pinnedBaseline(journal.pins)?.valScore ?? null;
+    const claimedGain = best !== null && base !== null ? best - base : null;
+    const result = await scoreHoldout({ journal, runner, runId, split, trials: config.trials, log, claimedGain });
     return result ? holdoutLine(result) : "could not be scored (no baseline results for it in the journal)";
   };
   return {
@@ -85,8 +122,11 @@ export function createSteps(deps: StepDeps): Steps {
       return { agentHash: summary.agentHash, trainScore: summary.score, passed: summary.passed, total: summary.total };
     },
     analyze: (input, signal) => codingAgent.analyze(input, signal),
-    edit: (input, signal) => codingAgent.edit(input, signal),
-    gate: async ({ runId, iteration, bestValScore }, signal) => {
+    edit: (input, signal) =>
+      config.candidates > 1
+        ? raceEdit({ root, config, journal, log, repo, codingAgent }, input, signal)
+        : codingAgent.edit(input, signal),
+    gate: async ({ runId, iteration, bestValScore, edit }, signal) => {
       const output = await runGate({
         root,
         config,
@@ -100,6 +140,8 @@ export function createSteps(deps: StepDeps): Steps {
         runId,
         iteration,
         signal,
+        night: nightOf(journal, config, runId, clock.now()),
+        ...(edit?.candidates ? { candidates: gateCandidates(root, runId, iteration, edit) } : {}),
       });
       log.info(
         {
@@ -116,23 +158,42 @@ export function createSteps(deps: StepDeps): Steps {
       // A rejected candidate is restored away below: its diff is kept in the journal for the report first
       // (once: a record step re-run after a crash finds the file already restored).
       if (!gate.passed && journal.pins.fact(rejectedDiffKey(runId, iteration)) === undefined) {
-        const diff = (await repo.diffOfWorkingFile(agent)).trim();
+        const diff = (await repo.diffOfWorkingFile(specs)).trim();
         if (diff) journal.pins.putFact(rejectedDiffKey(runId, iteration), diff);
+      }
+      // A race's winner is brought from its copy into the working tree, where it is committed (once: a
+      // record step re-run after its commit finds the copy gone and the commit made).
+      if (gate.passed && gate.winner && edit.candidates) {
+        const from = candidateDir(root, runId, iteration, gate.winner);
+        const committed = await repo.findCommitByTrailer(RUN_TRAILER, runTrailerValue(runId, iteration));
+        if (!committed && !existsSync(from))
+          throw new HarnessError("STEP_FAILED", `record: the winner ${gate.winner}'s copy is missing (${from})`);
+        if (!committed) bringWinner(root, from, specs);
       }
       const output = await recordIteration({
         root,
         repo,
         runId,
         iteration,
-        edit,
+        edit: editOf(edit, gate.winner),
         gate,
         agentFile: agent,
+        editable: specs,
         now: () => new Date(clock.now()),
       });
+      if (edit.candidates)
+        await removeRound(
+          root,
+          runId,
+          iteration,
+          edit.candidates.map((c) => c.id),
+        );
       log.info({ ...output }, output.accepted ? `accepted as ${output.commit}` : `rejected: ${agent} restored`);
       return output;
     },
-    learn: async (input) => {
+    learn: async (given) => {
+      // A race is learned as the candidate it stands for: the winner, else its first changed one.
+      const input = given.edit ? { ...given, edit: editOf(given.edit, given.gate?.winner) } : given;
       const output = learnIteration(root, input);
       crashPoint("learn:after-entry");
       journal.runs.putIteration({
@@ -158,10 +219,11 @@ export function createSteps(deps: StepDeps): Steps {
     },
     summarize: async (input) => {
       // The run is over: an edit that never went through the gate (budget hit mid-iteration) is not left behind.
-      if (await repo.fileDiffersFromHead(agent)) {
-        await repo.restoreFile(agent, await repo.lastAcceptedCommit(agent));
+      if (await repo.fileDiffersFromHead(specs)) {
+        await repo.restoreFile(specs, await repo.lastAcceptedCommit(specs));
         log.warn(`the run stopped mid-iteration: ${agent} restored to the last accepted version`);
       }
+      await removeAllCandidates(root);
       // Kept in the journal as written, so a summary learnings.md loses is rebuilt at the next start.
       const key = closingSummaryKey(input.runId);
       let text = journal.pins.fact(key);

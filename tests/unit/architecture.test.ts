@@ -200,6 +200,31 @@ describe("architecture (docs/ARCHITECTURE.md)", () => {
     expect(bad).toEqual([]);
   });
 
+  it("no decision reads a workspace view: results.tsv, split.json and suite.json only where each is listed", () => {
+    // The journal's pins are the records; these files are views. Each read left in a deciding room says why.
+    const allowed: Record<string, string> = {
+      "src/gate/records.ts":
+        "reconciles each view with its pin (a differing view is restored and reported); pins a legacy baseline once",
+      "src/gate/gate.ts":
+        "the gate run without a journal (`gate` on a bare workspace); with one, the pins replace what it read",
+      "src/gate/held-out.ts": "the held-out tasks when no pinned split is passed (commands outside a run)",
+      "src/daemon/history.ts": "evidence that runs happened here, to refuse a lost journal",
+      "src/daemon/start.ts": "iteration numbers only: an adopted experiment numbers on from the original's rows",
+      "src/record/record.ts":
+        "a damaged results.tsv stops the step before anything is committed (a check, not a decision)",
+      "src/learnings/learnings.ts": "the closing summary's text, written from the view it describes",
+      "src/experiment/prepare.ts": "prepare checks the files it is about to pin",
+      "src/report/gather.ts": "the report shows results.tsv's rows as the view they are; its figures come from the journal",
+    };
+    const views = /\b(readResults|readSplit|readSuite)\(/;
+    const bad = ["src", "machines"]
+      .flatMap((d) => sourceFiles(join(ROOT, d)))
+      .map((f) => relative(ROOT, f))
+      .filter((from) => DECIDING_ROOMS.includes(roomOf(from)) && !allowed[from])
+      .filter((from) => views.test(readFileSync(join(ROOT, from), "utf8")));
+    expect(bad).toEqual([]);
+  });
+
   it("the checks see the arrows they are meant to catch", () => {
     // The parser finds type-only, re-exported and dynamic imports, so the rules above are not vacuous.
     const found = (from: string, to: string) => LOCAL.some((i) => i.from === from && i.to === to);

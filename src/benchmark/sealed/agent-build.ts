@@ -5,8 +5,9 @@
  * process, because esbuild's synchronous API starts a new esbuild process for every call.
  */
 import { createHash } from "node:crypto";
-import { writeFile } from "node:fs/promises";
-import { extname } from "node:path";
+import { lstatSync } from "node:fs";
+import { cp, readdir, writeFile } from "node:fs/promises";
+import { basename, dirname, extname, join } from "node:path";
 import { transform } from "esbuild";
 import type { AgentProcess } from "./agent-process.ts";
 
@@ -53,6 +54,7 @@ function describeBuildError(error: unknown): string {
  */
 export async function placeAgent(proc: AgentProcess, agentFile: string, content: Buffer): Promise<Placed> {
   const [source, loaded] = agentNames(agentFile);
+  await placeFolder(proc, agentFile, [source, loaded]);
   if (loaded === source) {
     await writeFile(`${proc.agentDir}/${loaded}`, content);
     return { ok: true, inside: proc.insidePath(loaded) };
@@ -62,6 +64,24 @@ export async function placeAgent(proc: AgentProcess, agentFile: string, content:
   if ("error" in built) return { ok: false, message: `cannot load ${sourcePath}: ${built.error}` };
   await writeFile(`${proc.agentDir}/${loaded}`, built.code);
   return { ok: true, inside: proc.insidePath(loaded) };
+}
+
+/**
+ * The rest of the agent's folder beside it (its prompts, data, Python modules), as they are now: an agent of
+ * several files finds them next to itself, read-only like itself. Dependencies and hidden entries stay out.
+ */
+async function placeFolder(proc: AgentProcess, agentFile: string, taken: readonly string[]): Promise<void> {
+  const dir = dirname(agentFile);
+  const skip = new Set([basename(agentFile), ...taken, "node_modules"]);
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (skip.has(e.name) || e.name.startsWith(".") || !(e.isFile() || e.isDirectory())) continue;
+    await cp(join(dir, e.name), join(proc.agentDir, e.name), {
+      recursive: true,
+      // A symlink could lead the agent anywhere the harness can read: copies only.
+      filter: (src) =>
+        !basename(src).startsWith(".") && basename(src) !== "node_modules" && !lstatSync(src).isSymbolicLink(),
+    });
+  }
 }
 
 /** [the agent's name in the process directory, the file the process loads]. */

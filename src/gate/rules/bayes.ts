@@ -5,14 +5,20 @@
  */
 import {
   applyResult,
+  type BayesParams,
   type Counts,
   candidateMean,
+  DEFAULT_BAYES,
+  fitPrior,
   type GateResult,
   type GateSetup,
   type GateState,
+  type History,
   nextAction,
   startGate,
+  updateHistories,
 } from "../rule/bayes.ts";
+import { type BayesRound, bayesLines } from "./bayes-explain.ts";
 import { type Action, type Decision, type GateRule, INCUMBENT, type Run, type RunOutcome, runKey } from "./types.ts";
 
 export interface BayesSeamSetup {
@@ -114,3 +120,78 @@ export const bayesRule: GateRule<BayesSeamSetup, BayesSeamState> = {
     return { setup: state.setup, gate: g, halfPair: half, seen };
   },
 };
+
+/** The rule's parameters from the config, its prior fitted to the incumbent's histories. */
+export function bayesParams(
+  s: { gate_tau?: number | undefined; gate_train_weight?: number | undefined },
+  histories: History[],
+): BayesParams {
+  const p = {
+    ...DEFAULT_BAYES,
+    tau: s.gate_tau ?? DEFAULT_BAYES.tau,
+    trainWeight: s.gate_train_weight ?? DEFAULT_BAYES.trainWeight,
+  };
+  return { ...p, ...fitPrior(histories, p) };
+}
+
+/** The incumbent's histories after the round (the winner's counts when one was accepted). */
+export function bayesHistories(
+  state: BayesSeamState,
+  accepted: boolean,
+  trainCounts: Record<string, Counts>,
+): { test: History; train: History } {
+  return updateHistories(state.gate, accepted, trainCounts);
+}
+
+/** The journaled runs as the rule saw them: first-pass runs, and pairs with both sides. */
+function asResults(setup: BayesSeamSetup, runs: readonly RunOutcome[]): BayesRound["results"] {
+  const out: BayesRound["results"][number][] = [];
+  const incumbent = new Map<string, number | null>();
+  for (const r of runs) if (r.arm === INCUMBENT) incumbent.set(`${r.taskId}\u0000${r.trial}`, r.reward);
+  for (const r of runs) {
+    if (r.arm === INCUMBENT) continue;
+    const index = r.trial - setup.trialBase - PAIR_OFFSET;
+    if (index < 0) {
+      out.push({
+        kind: "candidate",
+        taskId: r.taskId,
+        trial: r.trial - setup.trialBase,
+        reward: r.reward,
+        incumbentReward: null,
+      });
+      continue;
+    }
+    const key = `${r.taskId}\u0000${r.trial}`;
+    if (incumbent.has(key))
+      out.push({
+        kind: "pair",
+        taskId: r.taskId,
+        trial: index,
+        reward: r.reward,
+        incumbentReward: incumbent.get(key) ?? null,
+      });
+  }
+  return out;
+}
+
+export function explainBayes(state: BayesSeamState, decision: Decision, runs: readonly RunOutcome[]): string {
+  const g = state.gate;
+  const d = g.decision;
+  const arm = decision.arms[0];
+  const round: BayesRound = {
+    setup: state.setup.gate,
+    looks: g.looks,
+    reason: d?.reason ?? decision.reason,
+    extraBudget: g.extraBudget,
+    decided: d !== null,
+    stage: d?.stage ?? null,
+    testRuns: g.testRuns,
+    infraErrors: g.infraErrors,
+    pGood: arm?.figures.pGood ?? null,
+    pBad: arm?.figures.pBad ?? null,
+    expectedGain: arm?.figures.expectedGain ?? null,
+    results: asResults(state.setup, runs),
+    alsoReasons: [],
+  };
+  return `${bayesLines(round).join("\n")}\n`;
+}

@@ -8,7 +8,6 @@ import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
 import { openExperiment, openJournalAndLog } from "../../../src/cli/experiment.ts";
@@ -16,7 +15,9 @@ import { createRunnerFor } from "../../../src/cli/services.ts";
 import { systemClock } from "../../../src/clock.ts";
 import { scoreHoldout } from "../../../src/gate/holdout.ts";
 import { Journal } from "../../../src/journal/journal.ts";
+import { setEnv } from "../../helpers/env.ts";
 import { REPO_ROOT } from "../../helpers/experiment.ts";
+import { resultTimes } from "../../helpers/result-times.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const BENCH = join(REPO_ROOT, "benchmarks", "stochastic");
@@ -61,6 +62,8 @@ async function prepare(dir: string): Promise<string> {
       `local: { tasks: ${JSON.stringify(join(BENCH, "tasks.jsonl"))}, scorer: ${JSON.stringify(join(BENCH, "scorer.ts"))} }`,
       "max_concurrency: 8",
       "seed: 7",
+      // This file tests the bayes rule (no longer the default); gate-paired-e2e tests the paired one.
+      "gate_rule: bayes",
       "",
     ].join("\n"),
   );
@@ -70,21 +73,6 @@ async function prepare(dir: string): Promise<string> {
 }
 
 const journalOf = (dir: string) => Journal.open(join(dir, "workspace", "journal.sqlite"), { readonly: true });
-
-/** When each task result row was written, by (agent, split, task, trial): a task run again rewrites it. */
-function resultTimes(dir: string): Map<string, number> {
-  const db = new Database(join(dir, "workspace", "journal.sqlite"), { readonly: true });
-  try {
-    const rows = db
-      .prepare(
-        "SELECT agent_hash || ':' || split || ':' || task_id || ':' || trial AS k, created_at AS c FROM task_results",
-      )
-      .all() as { k: string; c: number }[];
-    return new Map(rows.map((r) => [r.k, r.c]));
-  } finally {
-    db.close();
-  }
-}
 
 describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
   beforeAll(async () => {
@@ -128,7 +116,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
       // The held-out runs never touched a sealed task.
       const holdout = new Set<string>(split.holdout);
       for (const d of decisions)
-        for (const r of j.gateRecords.gateResults("manual", d.iteration)) expect(holdout.has(r.taskId)).toBe(false);
+        for (const r of j.gateRecords.gateRuns("manual", d.iteration)) expect(holdout.has(r.taskId)).toBe(false);
     } finally {
       j.close();
     }
@@ -156,7 +144,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
       await new Promise((r) => setTimeout(r, 100));
       const j = Journal.open(journalFile, { readonly: true });
       try {
-        if (j.gateRecords.gateResults("manual", 1).length > 0) break;
+        if (j.gateRecords.gateRuns("manual", 1).length > 0) break;
       } finally {
         j.close();
       }
@@ -168,7 +156,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
     {
       const j = journalOf(dir);
       try {
-        killedAt = j.gateRecords.gateResults("manual", 1).length;
+        killedAt = j.gateRecords.gateRuns("manual", 1).length;
         expect(killedAt).toBeGreaterThan(0);
         expect(j.gateRecords.gateDecision("manual", 1)?.status).toBe("running");
       } finally {
@@ -183,7 +171,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
     try {
       // Resumed, not started again: the same iteration, decided, its journaled results kept in order.
       expect(j.gateRecords.gateDecisions("manual").map((d) => [d.iteration, d.status])).toEqual([[1, "decided"]]);
-      expect(j.gateRecords.gateResults("manual", 1).length).toBeGreaterThanOrEqual(killedAt);
+      expect(j.gateRecords.gateRuns("manual", 1).length).toBeGreaterThanOrEqual(killedAt);
       const after = resultTimes(dir);
       // Every task result written before the kill is untouched: none of those tasks ran again.
       for (const [k, c] of before) expect(after.get(k)).toBe(c);
@@ -198,9 +186,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
   }, async () => {
     const dir = experiment(tempDir("ah-gate-holdout-"));
     writeFileSync(join(dir, "agent", "agent.ts"), agent(["alpha", "beta", "delta"], "final"));
-    const saved = { url: process.env.ANTHROPIC_BASE_URL, key: process.env.ANTHROPIC_API_KEY };
-    process.env.ANTHROPIC_BASE_URL = ENV.ANTHROPIC_BASE_URL;
-    process.env.ANTHROPIC_API_KEY = "test-key";
+    const restoreEnv = setEnv({ ANTHROPIC_BASE_URL: ENV.ANTHROPIC_BASE_URL!, ANTHROPIC_API_KEY: "test-key" });
     const exp = openExperiment({ dir });
     const opened = openJournalAndLog(exp, { stdout: false });
     try {
@@ -221,13 +207,7 @@ describe("the bayes gate on the stochastic benchmark, through the CLI", () => {
       expect(resultTimes(dir)).toEqual(before);
     } finally {
       opened.journal.close();
-      for (const [k, v] of [
-        ["ANTHROPIC_BASE_URL", saved.url],
-        ["ANTHROPIC_API_KEY", saved.key],
-      ] as const) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
+      restoreEnv();
     }
   });
 });

@@ -64,7 +64,8 @@ describe("rebaseline: the baseline again after fixing a scorer", () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toBe("");
     expect(r.err).toMatch(/abandoned run run-old: its scores came from the old scorer/);
-    expect(r.err).toMatch(/dropped {2}10 journaled task results/);
+    // Prepare's results: the baseline's 10 tasks, and the 7 train tasks once more (the gate's reward model).
+    expect(r.err).toMatch(/dropped {2}17 journaled task results/);
     expect(r.err).toMatch(/recorded iteration 0: val_score \d\.\d{4}/);
 
     const split = readSplit(join(ws, "split.json"))!;

@@ -205,7 +205,7 @@ describe("loop machine driven with fake steps", () => {
     expect(context.finished).toBe(4);
   });
 
-  it("the bayes rule: an accepted change resets patience even when its one pass scored below the best", async () => {
+  it("a rule that judges improvement (bayes, paired): an accepted change resets patience even when its one pass scored below the best", async () => {
     const { start } = setup(
       { patience: 2 },
       {
@@ -218,6 +218,7 @@ describe("loop machine driven with fake steps", () => {
           promoted: [],
           reasons: i <= 3 ? [] : ["held-out split: P(improvement) 0.1 is not above 0.55"],
           rule: "bayes",
+          improved: i <= 3,
           pGood: i <= 3 ? 0.9 : 0.1,
         }),
       },
