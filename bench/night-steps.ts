@@ -284,8 +284,9 @@ export class SimNight {
       suiteTotal: 0,
       promoted: [],
       reasons: decision.winner ? [] : [decision.reason],
-      // The machine on main counts a `bayes` acceptance as an improvement whatever one pass scored; so for paired.
-      rule: this.d.policy.rule === "paired" ? "bayes" : "original",
+      rule: this.d.policy.rule,
+      improved: decision.winner !== null,
+      winner: decision.winner,
       stage: decision.stage,
       testRuns: decision.heldOutRuns,
     };

@@ -63,17 +63,15 @@ async function incumbentAgent(root: string, agentFile: string): Promise<string |
 }
 
 /**
- * The history the coding model reads this round: the learnings, or, when the plateau rule changed the
- * proposer's angle, a fresh start without them (src/steps/angle.ts). Decided at the round's first phase.
+ * The proposer's angle of a round (src/steps/angle.ts), decided at the round's first coding call; null when
+ * `plateau_rounds` is 0 or outside a run.
  */
-function roundHistory(exp: Experiment, opened: Opened, clock: Clock, ref: { runId: string; iteration: number }) {
+function roundAngle(exp: Experiment, opened: Opened, clock: Clock, ref: { runId: string; iteration: number }) {
   const { config, paths: p } = exp;
-  const { journal, log } = opened;
-  const learnings = learningsDigest(p.learnings);
-  const run = journal.runs.getRun(ref.runId);
-  if (!run || config.plateau_rounds === 0) return learnings;
-  const angle = decideAngle({
-    journal,
+  const run = opened.journal.runs.getRun(ref.runId);
+  if (!run || config.plateau_rounds === 0) return null;
+  return decideAngle({
+    journal: opened.journal,
     runId: ref.runId,
     iteration: ref.iteration,
     now: clock.now(),
@@ -81,11 +79,10 @@ function roundHistory(exp: Experiment, opened: Opened, clock: Clock, ref: { runI
     deadline: limitsOf(config, run.createdAt).deadline,
     budgetUsd: config.budget_usd,
     plateauRounds: config.plateau_rounds,
-    codingModels: [],
-    log,
+    codingModels: config.coding_models,
+    log: opened.log,
     learningsFile: p.learnings,
   });
-  return angleHistory(angle, learnings, triedPatterns(journal, ref.runId));
 }
 
 /** The production wiring: real runner, real coding agent over the Anthropic API, real git. */
@@ -118,7 +115,14 @@ export function createServices(exp: Experiment, opened: Opened, clock: Clock): S
     },
     prices: config.prices,
     maxResultChars: config.coding_max_result_chars,
-    digest: (ref) => roundHistory(exp, opened, clock, ref),
+    // After a plateau the round's coding model reads no learnings, and may be the next of `coding_models`.
+    digest: (ref) =>
+      angleHistory(
+        roundAngle(exp, opened, clock, ref),
+        learningsDigest(exp.paths.learnings),
+        triedPatterns(journal, ref.runId),
+      ),
+    modelFor: (ref) => roundAngle(exp, opened, clock, ref)?.codingModel ?? config.coding_model,
   });
   return {
     runner,

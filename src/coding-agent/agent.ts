@@ -72,6 +72,8 @@ export interface CodingAgentOptions {
   client: AnthropicClient;
   clock: Clock;
   model: string;
+  /** The model for a round, when it changes with the proposer's angle; default: `model` throughout. */
+  modelFor?: (ref: IterationRef) => string;
   runner?: BenchmarkRunner;
   checkAgent: CheckAgent;
   /** The agent file relative to the root (config `agent_file`; default agent/agent.ts). */
@@ -183,7 +185,7 @@ function trainIdsOf(pins: CodingAgentOptions["journal"]["pins"]): TrainIds {
 }
 
 export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
-  const { root, journal, log, client, clock, model, limits, prices } = opts;
+  const { root, journal, log, client, clock, limits, prices } = opts;
   const maxResultChars = opts.maxResultChars ?? 20_000;
   const warned = new Map<string, Set<number>>();
   const agentRel = opts.agentFile ?? AGENT_FILE;
@@ -202,6 +204,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
 
   /** Reserves the call's worst case against the budget; returns what to release once it is paid. */
   function reserve(runId: string, params: MessageParams): number {
+    const model = params.model;
     if (limits.budgetUsd === null) return 0;
     const spent = journal.ledger.spend(runId).totalUsd;
     // ~3 characters per token over-estimates the input, so the reservation is an upper bound.
@@ -275,6 +278,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
     };
     const result: PhaseResult = { finish: null, turns: 0, stoppedBy: null, paidCalls: 0, replayedCalls: 0 };
     let tokens = 0;
+    const model = opts.modelFor?.(ref) ?? opts.model;
 
     while (true) {
       if (result.turns >= limits.maxTurns) {

@@ -98,12 +98,18 @@ export const configSchema = z.strictObject({
     .min(1)
     .default("claude-opus-4-6")
     .describe("Model of the coding agent that analyzes failures and edits the agent file."),
+  coding_models: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      "Coding models taken in turn at each change of the proposer's angle (`plateau_rounds`): the first change takes the first, and so on round the list, e.g. `[claude-sonnet-4-6, claude-opus-4-6]`; `coding_model` until the first change ([]: `coding_model` throughout).",
+    ),
   plateau_rounds: z
     .int()
     .min(0)
     .default(0)
     .describe(
-      "Rounds without an acceptance after which the loop changes the proposer's angle: a fresh analysis without the learnings, on a failure pattern not yet tried; also when the next acceptance is forecast to cost more than the night has left. 0: never (bench:night measured no gain from it).",
+      "Rounds without an acceptance after which the loop changes the proposer's angle: a fresh analysis without the learnings, on a failure pattern not yet tried, with the next of `coding_models`; also when the next acceptance is forecast to cost more than the night has left. 0: never (bench:night measured no gain from it).",
     ),
   split: z.literal("train").default("train").describe("Split the loop benchmarks and the coding agent may read."),
   gate_split: z

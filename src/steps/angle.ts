@@ -20,7 +20,7 @@ export interface Angle {
   restart: boolean;
   /** Restarts in this run so far, this one included: the next coding model and failure pattern follow it. */
   restarts: number;
-  /** The coding model for this angle (`coding_models` in turn), or null for the configured one. */
+  /** The coding model of this angle: `coding_models` in turn from the first restart; null: `coding_model`. */
   codingModel: string | null;
   reason: string;
   forecast: Forecast;
@@ -86,7 +86,8 @@ export function decideAngle(o: AngleInput): Angle {
   const angle: Angle = {
     restart,
     restarts,
-    codingModel: o.codingModels.length > 0 ? o.codingModels[restarts % o.codingModels.length]! : null,
+    codingModel:
+      restarts > 0 && o.codingModels.length > 0 ? o.codingModels[(restarts - 1) % o.codingModels.length]! : null,
     reason: verdict.reason,
     forecast: verdict.forecast,
   };

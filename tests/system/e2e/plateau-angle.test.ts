@@ -1,7 +1,7 @@
 /**
  * The plateau restart through the CLI: the real loop, the coding model played by the test LLM server. After a
  * round without an acceptance (`plateau_rounds: 1`), the next round's analysis is a fresh one: the coding
- * model's prompt holds no learnings, only the patterns already tried; the log, learnings.md and the journal
+ * model's prompt holds no learnings, only the patterns already tried, and the next coding model answers; the log, learnings.md and the journal
  * say so once, and the report has a line for it.
  */
 import { execFile } from "node:child_process";
@@ -37,14 +37,20 @@ describe("a plateau changes the proposer's angle", () => {
   it("the round after a rejected one analyzes afresh, without the learnings, and says so", async () => {
     const dir = tempDir("ah-plateau-");
     await exec("git", ["init", "-q"], { cwd: dir });
-    writeFileSync(join(dir, "experiment_config.yaml"), `${demoConfig(3)}plateau_rounds: 1\n`);
+    // demoConfig ends with its prices: the second coding model's joins them.
+    writeFileSync(
+      join(dir, "experiment_config.yaml"),
+      `${demoConfig(3)}  simulated-coder-2: { input: 15, output: 75 }\nplateau_rounds: 1\ncoding_models: [simulated-coder-2]\n`,
+    );
     const analyses = new Map<number, string>();
+    const models = new Map<number, Set<string>>();
     server = await startTestLlmServer({
       responder: (req, index) => {
         if (!isCodingAgentRequest(req)) return simulatedAgentModel(req, index);
         const system = systemText(req);
         const iteration = Number(/# Iteration (\d+)/.exec(system)?.[1] ?? 0);
         if (system.includes("# Phase: analyze") && !analyses.has(iteration)) analyses.set(iteration, system);
+        models.set(iteration, new Set([...(models.get(iteration) ?? []), String(req.body?.model)]));
         return simulatedCodingModel(req, index);
       },
     });
@@ -67,6 +73,9 @@ describe("a plateau changes the proposer's angle", () => {
     expect(fresh).toContain("take a different one:");
     expect(fresh).not.toContain("Last learnings entries:");
     expect(fresh).not.toContain("## Iteration 2");
+    // The changed angle takes the next coding model; the rounds before it kept coding_model.
+    expect([...models.get(2)!]).toEqual(["simulated-coder"]);
+    expect([...models.get(3)!]).toEqual(["simulated-coder-2"]);
 
     const learnings = readFileSync(join(dir, "workspace", "learnings.md"), "utf8");
     expect(learnings.match(/\*\*Angle changed before iteration 3:\*\* plateau/g)).toHaveLength(1);

@@ -55,7 +55,7 @@ describe("the proposer's angle, journaled once per round", () => {
     const angle = decideAngle(n.input(5));
     expect(angle.restart).toBe(false);
     expect(angle.restarts).toBe(0);
-    expect(angle.codingModel).toBe("model-a");
+    expect(angle.codingModel).toBeNull();
     expect(n.journal.pins.fact(angleKey(RUN, 5))).toEqual(angle);
     n.close();
   });
@@ -65,7 +65,7 @@ describe("the proposer's angle, journaled once per round", () => {
     const angle = decideAngle(n.input(6));
     expect(angle.restart).toBe(true);
     expect(angle.restarts).toBe(1);
-    expect(angle.codingModel).toBe("model-b");
+    expect(angle.codingModel).toBe("model-a");
     expect(angle.reason).toMatch(/^plateau: 4 rounds on this angle without an acceptance/);
     expect(n.logged()).toContain("angle changed before iteration 6: plateau");
     // The round re-run after a crash: the same angle, no second restart, no second note.
@@ -83,7 +83,18 @@ describe("the proposer's angle, journaled once per round", () => {
       summary: { spentUsd: 5 },
     });
     const next = decideAngle(n.input(7));
-    expect(next).toMatchObject({ restart: false, restarts: 1, codingModel: "model-b" });
+    expect(next).toMatchObject({ restart: false, restarts: 1, codingModel: "model-a" });
+    // A second plateau on the new angle: the next coding model of the list.
+    for (const i of [7, 8, 9, 10])
+      n.journal.runs.putIteration({
+        runId: RUN,
+        iteration: i,
+        outcome: "rejected",
+        valScore: 0.5,
+        bestBefore: 0.5,
+        summary: { spentUsd: 5 },
+      });
+    expect(decideAngle(n.input(11))).toMatchObject({ restart: true, restarts: 2, codingModel: "model-b" });
     n.close();
   });
 
