@@ -9,7 +9,7 @@ import { budgetExhausted, withinBudget } from "../src/budget.ts";
 import type { GateOutput, Steps } from "../src/contracts.ts";
 import { type HoldoutResult, pairedHoldout } from "../src/gate/holdout.ts";
 import { originalRule } from "../src/gate/rules/original.ts";
-import { type PairedState, pairedRule, pairedZ } from "../src/gate/rules/paired.ts";
+import { type PairedState, pairedRule } from "../src/gate/rules/paired.ts";
 import { type Decision, type GateRule, INCUMBENT, type Run, type RunOutcome } from "../src/gate/rules/types.ts";
 import type { Journal } from "../src/journal/journal.ts";
 import type { LlmRole } from "../src/journal/ledger.ts";
@@ -18,7 +18,7 @@ import type { Logger } from "../src/log.ts";
 import { decideAngle } from "../src/steps/angle.ts";
 import { createCheck } from "../src/steps/check.ts";
 import { paths } from "../src/workspace/paths.ts";
-import { PairedBook, pairedBench, type RoundView } from "./gate-paired.ts";
+import { PairedBook } from "./gate-paired.ts";
 import { Rng } from "./gate-world.ts";
 import type { SimClock } from "./night-clock.ts";
 import { SimPool } from "./night-clock.ts";
@@ -61,29 +61,6 @@ async function drive<S, T>(
     if (action.kind === "decide") return { state, decision: action.decision };
     state = rule.apply(state, await run(action.runs));
   }
-}
-
-/** A round whose race the held-out bank cannot pay for: rejected with no held-out run. */
-function unraced(candidates: string[]): Decision {
-  const reason = "the night's held-out bank cannot pay a full paired pass this round; no held-out run made";
-  return {
-    winner: null,
-    arms: candidates.map((arm) => ({
-      arm,
-      verdict: "rejected",
-      stage: "budget",
-      reason,
-      valScore: null,
-      improvement: null,
-      figures: {},
-      runs: 0,
-    })),
-    alphaUsed: 0,
-    heldOutRuns: 0,
-    infraErrors: 0,
-    stage: "budget",
-    reason,
-  };
 }
 
 /** One night of one policy: the state the steps share, and what the morning reads of it. */
@@ -214,39 +191,14 @@ export class SimNight {
       orderSeed: Math.floor(this.timing.random() * 2 ** 31),
       trainIncumbent: this.trainRun,
     };
-    const raced = this.d.policy.k > 1 && !this.d.policy.raceAll ? this.racedArms(view, trainOf) : this.candidates;
-    if (raced.length === 0) return unraced(this.candidates);
-    const setup = this.book.setup({
-      ...view,
-      trainCandidates: Object.fromEntries(raced.map((c) => [c, trainOf[c]!])),
-    });
+    const setup = this.book.setup({ ...view, trainCandidates: trainOf });
+    // `-all`: every survivor races, whatever the round's held-out runs can pay for.
+    if (this.d.policy.raceAll) setup.params = { ...setup.params, racePasses: 0 };
     const out = await drive<typeof setup, PairedState>(pairedRule, setup, (runs) =>
       this.heldOut(iteration, runs, signal),
     );
     this.book.settle(out.state, out.decision);
     return out.decision;
-  }
-
-  /**
-   * The survivors raced: as many as the round's held-out allowance can pay in full (the rule's cap for m
-   * arms, as a lone candidate gets when the bank is full), the best by the train screen's paired z first. Train evidence only orders them, so
-   * the e-value's guarantee on held-out draws holds for whichever arms are raced.
-   */
-  private racedArms(view: Omit<RoundView, "trainCandidates">, trainOf: Record<string, Record<string, number | null>>) {
-    const n = this.d.world.testIds.length;
-    const ranked = Object.keys(trainOf).sort(
-      (a, b) => pairedZ(this.trainRun, trainOf[b]!) - pairedZ(this.trainRun, trainOf[a]!),
-    );
-    for (let m = ranked.length; m > 0; m--) {
-      const pick = ranked.slice(0, m);
-      const setup = this.book.setup({
-        ...view,
-        trainCandidates: Object.fromEntries(pick.map((c) => [c, trainOf[c]!])),
-      });
-      if (setup.maxRuns >= (pairedBench.perGate * (m + 1) * n) / 2) return pick;
-    }
-    // A race the bank cannot finish would spend its runs and decide nothing: the bank grows for the next round.
-    return [];
   }
 
   private async heldOut(iteration: number, runs: readonly Run[], signal: AbortSignal): Promise<RunOutcome[]> {

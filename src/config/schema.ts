@@ -188,6 +188,13 @@ export const configSchema = z.strictObject({
     .describe(
       "`paired`: a candidate whose train run leaves the probability that the mean improved below this stops there, before any held-out run (train may stop a candidate, never accept one).",
     ),
+  gate_race_passes: z
+    .number()
+    .min(0)
+    .default(2)
+    .describe(
+      "`paired`, several candidates: of the train screen's survivors, only as many race as the round's held-out runs pay for at this many passes over the held-out split per arm, the incumbent's included (the best by their paired train difference first, at least one); a race the runs cannot finish would decide nothing. 0: race every survivor.",
+    ),
   gate_tau: z
     .number()
     .gt(0)
