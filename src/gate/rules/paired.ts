@@ -8,7 +8,8 @@
  *   from the second batch on, re-runs go where the decision is least sure (a borderline break as readily
  *   as a borderline fix), and tasks whose fix would lift the e-value.
  * - Of several survivors, only as many race as the round's held-out runs pay for (`racePasses` per arm), the
- *   best by their paired train difference first: a race the runs cannot finish decides nothing.
+ *   best by their paired train difference first (none, when not even one can): a race the runs cannot finish
+ *   would spend them and decide nothing.
  * - An arm stops when its posterior P(mean improved) falls under `futility`. An arm is accepted when every
  *   task has a pair, its e-value reaches K/alpha (K: candidates raced), and P(mean improved) ≥ `guard`.
  *   At most one winner: the eligible arm with the largest expected change of the mean.
@@ -43,14 +44,14 @@ export function pairedZ(incumbent: Record<string, number | null>, candidate: Rec
 /**
  * The survivors a race can afford: a race the round's held-out runs cannot finish spends them and decides
  * nothing, so of several survivors only as many race as `racePasses` passes per arm pay for, the best by their
- * train evidence first. Train evidence is independent of the held-out draws, so the e-value's bar for the arms
+ * train evidence first, and none when not even one can: the round's runs stay in the bank for the next round. Train evidence is independent of the held-out draws, so the e-value's bar for the arms
  * raced (K/alpha, K the number raced) keeps its guarantee whichever are chosen.
  */
 function affordable(setup: PairedSetup, live: readonly string[]): string[] {
   const passes = setup.params.racePasses;
   const n = setup.taskIds.length;
   if (live.length <= 1 || !(passes > 0) || n === 0) return [...live];
-  const m = Math.max(1, Math.min(live.length, Math.floor(setup.maxRuns / (passes * n)) - 1));
+  const m = Math.max(0, Math.min(live.length, Math.floor(setup.maxRuns / (passes * n)) - 1));
   const z = (arm: string) => pairedZ(setup.train.incumbent, setup.train.candidates[arm] ?? {});
   return [...live].sort((a, b) => z(b) - z(a) || a.localeCompare(b)).slice(0, m);
 }
@@ -120,17 +121,24 @@ function start(setup: PairedSetup): PairedState {
   };
   // With nothing left of the night's budget no arm could be accepted: no held-out run is worth making.
   const why =
-    raced.length === 0
+    live.length === 0
       ? "no candidate survived the train screen"
-      : setup.taskIds.length === 0
-        ? "the held-out split is empty"
-        : !(setup.alpha > 0)
-          ? "the night's error budget is spent: no acceptance is possible this round"
-          : null;
+      : raced.length === 0
+        ? `the round's ${setup.maxRuns} held-out runs cannot pay for a race of even one of the ${live.length} train survivors; they stay in the night's bank`
+        : setup.taskIds.length === 0
+          ? "the held-out split is empty"
+          : !(setup.alpha > 0)
+            ? "the night's error budget is spent: no acceptance is possible this round"
+            : null;
   return why
     ? {
         ...state,
-        decision: decisionOf(state, new Map(), raced.length > 0 && !(setup.alpha > 0) ? "budget" : "train", why),
+        decision: decisionOf(
+          state,
+          new Map(),
+          live.length > 0 && (raced.length === 0 || !(setup.alpha > 0)) ? "budget" : "train",
+          why,
+        ),
       }
     : schedule(state, plan.order.slice(0, covers(p.looks[0] ?? 1, plan.order.length)), []);
 }

@@ -295,8 +295,13 @@ describe("the paired rule: a race of K candidates", () => {
     expect(decision.winner === null || ["b", "c"].includes(decision.winner)).toBe(true);
     const all = decide({ ...setup, params: { ...setup.params, racePasses: 0 } }, base.run);
     expect(all.state.plan.raced).toEqual(["a", "b", "c", "d"]);
-    // Whatever the allowance, one survivor always races; a lone candidate is never held back.
-    expect(decide({ ...setup, maxRuns: 100 }, base.run).state.plan.raced).toEqual(["b"]);
+    // Runs that cannot pay for one race stay in the bank: no held-out run; a lone candidate is never held back.
+    const broke = decide({ ...setup, maxRuns: 300 }, base.run);
+    expect(broke.state.plan.raced).toEqual([]);
+    expect(broke.decision).toMatchObject({ winner: null, stage: "budget", heldOutRuns: 0 });
+    expect(broke.decision.reason).toMatch(/^the round's 300 held-out runs cannot pay for a race of even one of the 4/);
+    const lone = world({ seed: 3, test: ts, candidate: big, trainCandidate: big, maxRuns: 100 });
+    expect(decide(lone.setup, lone.run).state.plan.raced).toEqual(["c"]);
   });
 
   it("a race of no-change candidates accepts nothing", () => {
