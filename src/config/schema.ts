@@ -31,7 +31,7 @@ export const configSchema = z.strictObject({
     .max(8)
     .default(1)
     .describe(
-      "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round, until `bench:night` measures a better default.",
+      "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round: in bench:night's simulated nights no wider round bought more true gain per night or per dollar (docs/gate.md).",
     ),
   python: z
     .string()
