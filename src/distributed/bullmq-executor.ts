@@ -283,8 +283,9 @@ async function* runBatch(
       () => eventsConnection.quit(),
     ]) {
       try {
-        // Bounded: a connection Redis never answers again must not hold the daemon.
-        await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+        // Bounded: a connection Redis never answers again must not hold the daemon. Not unref'd: with nothing
+        // else pending, an unref'd bound let the process end mid-await (exit 13) instead of pausing the run.
+        await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 2_000))]);
       } catch {
         // closing a connection that is already gone
       }
