@@ -193,15 +193,12 @@ function repoAccess(root: string) {
 
 type RepoAccess = ReturnType<typeof repoAccess>;
 
+type WorktreeQueries = "isRepo" | "changedPaths" | "uncommittedTracked" | "fileDiffersFromHead" | "diffOfWorkingFile";
+type HistoryQueries = "trailerCommits" | "findCommitByTrailer" | "lastAcceptedCommit" | "diffOfCommit" | "fileAtCommit";
+type RepoWrites = "commitFile" | "commitPaths" | "init" | "restoreFile" | "repairStaleLocks";
+
 /** What the working tree holds against HEAD. */
-function worktreeQueries({
-  git,
-  fromTop,
-  untracked,
-}: RepoAccess): Pick<
-  Repo,
-  "isRepo" | "changedPaths" | "uncommittedTracked" | "fileDiffersFromHead" | "diffOfWorkingFile"
-> {
+function worktreeQueries({ git, fromTop, untracked }: RepoAccess): Pick<Repo, WorktreeQueries> {
   return {
     async isRepo() {
       try {
@@ -270,13 +267,7 @@ function worktreeQueries({
 }
 
 /** What the history holds: trailers, the last accepted commit, a commit's diff and files. */
-function historyQueries({
-  git,
-  headCommit,
-}: RepoAccess): Pick<
-  Repo,
-  "trailerCommits" | "findCommitByTrailer" | "lastAcceptedCommit" | "diffOfCommit" | "fileAtCommit"
-> {
+function historyQueries({ git, headCommit }: RepoAccess): Pick<Repo, HistoryQueries> {
   return {
     async trailerCommits(key) {
       if (!(await headCommit())) return [];
@@ -345,7 +336,7 @@ function repoWrites({
   matchedFiles,
   treeFiles,
   worktreeFiles,
-}: RepoAccess): Pick<Repo, "commitFile" | "commitPaths" | "init" | "restoreFile" | "repairStaleLocks"> {
+}: RepoAccess): Pick<Repo, RepoWrites> {
   return {
     async commitFile(path, message, trailer) {
       const g = await committerGit();
