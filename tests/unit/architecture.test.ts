@@ -214,7 +214,8 @@ describe("architecture (docs/ARCHITECTURE.md)", () => {
         "a damaged results.tsv stops the step before anything is committed (a check, not a decision)",
       "src/learnings/learnings.ts": "the closing summary's text, written from the view it describes",
       "src/experiment/prepare.ts": "prepare checks the files it is about to pin",
-      "src/report/gather.ts": "the report shows results.tsv's rows as the view they are; its figures come from the journal",
+      "src/report/gather.ts":
+        "the report shows results.tsv's rows as the view they are; its figures come from the journal",
     };
     const views = /\b(readResults|readSplit|readSuite)\(/;
     const bad = ["src", "machines"]
