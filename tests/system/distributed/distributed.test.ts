@@ -14,7 +14,7 @@ import {
   type TestLlmServer,
   textReply,
 } from "../../../dev/llm-server/llm-server.ts";
-import { agentHashOf } from "../../../src/benchmark/runner.ts";
+import { agentHashOf } from "../../../src/benchmark/agent-hash.ts";
 import { readQueueHealth } from "../../../src/distributed/health.ts";
 import { connect } from "../../../src/distributed/queue.ts";
 import { paths } from "../../../src/workspace/paths.ts";
