@@ -3,8 +3,10 @@
  * a baseline, then iterations of edit → the incumbent's and the candidate's train runs (free) → the gate.
  * Every rule sees the same world and the same edits for a seed; only held-out runs are counted.
  */
-import { type Counts, DEFAULT_BAYES, fitPrior, type History, updateHistories } from "../src/gate/rule/bayes.ts";
+
 import { bayesRule } from "../src/gate/rules/bayes.ts";
+import { updateHistories } from "../src/gate/rules/bayes-core.ts";
+import { type Counts, DEFAULT_BAYES, fitPrior, type History } from "../src/gate/rules/bayes-stats.ts";
 import { originalRule } from "../src/gate/rules/original.ts";
 import { type Decision, driveSync, INCUMBENT, type Run } from "../src/gate/rules/types.ts";
 import { pairedAgent } from "./gate-paired.ts";

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { agentHashOf } from "../benchmark/runner.ts";
+import { agentHashOf } from "../benchmark/agent-hash.ts";
 import { parseYaml, validateConfig, yamlText } from "../config/load.ts";
 import { UserError } from "../errors.ts";
 import { bestSoFar, pinSplit } from "../gate/records.ts";

@@ -74,6 +74,18 @@ function requestStop(options: GlobalOptions, out: NodeJS.WritableStream): number
   }
 }
 
+/** An action that resolves to the command's exit code. */
+type Act = (fn: (cmd: Command) => Promise<number> | number) => (...args: unknown[]) => Promise<void>;
+
+/** What every group of commands is added with. */
+interface Cli {
+  program: Command;
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+  act: Act;
+  deps: MainDeps;
+}
+
 /** Builds the CLI; every action resolves to an exit code. */
 export function buildProgram(deps: MainDeps, setExit: (code: number) => void): Command {
   const out = deps.stdout ?? process.stdout;
@@ -89,13 +101,22 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .addHelpText("afterAll", EXIT_CODES_HELP)
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) })
     .exitOverride();
-  const act =
-    (fn: (cmd: Command) => Promise<number> | number) =>
+  const act: Act =
+    (fn) =>
     async (...args: unknown[]) => {
       const cmd = args.at(-1) as Command;
       setExit(await fn(cmd));
     };
+  const cli: Cli = { program, out, err, act, deps };
+  addSetupCommands(cli);
+  addRunCommands(cli);
+  addMeasureCommands(cli);
+  addToolCommands(cli);
+  return program;
+}
 
+/** prepare, init, adopt, rebaseline: setting an experiment up. */
+function addSetupCommands({ program, out, err, act }: Cli): void {
   program
     .command("prepare")
     .description(
@@ -161,7 +182,10 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
         return rebaselineCommand({ ...globals(cmd), stderr: err });
       }),
     );
+}
 
+/** run, resume, daemon, stop, status: the loop. */
+function addRunCommands({ program, out, err, act, deps }: Cli): void {
   const runModes: { mode: RunMode; description: string; fresh?: string }[] = [
     {
       mode: "run",
@@ -206,7 +230,10 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
     .option("--json", "machine-readable")
     .option("--watch", "refresh in place")
     .action(act((cmd) => statusCommand({ ...globals(cmd), ...cmd.opts(), stdout: out })));
+}
 
+/** benchmark, gate, record: one step of the loop by hand. */
+function addMeasureCommands({ program, out, err, act }: Cli): void {
   program
     .command("benchmark")
     .description("run a split against the current agent/agent.ts")
@@ -287,7 +314,10 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
         return runRecordCommand({ root, repo: openRepo(root), options: cmd.args, stdout: out, stderr: err });
       }),
     );
+}
 
+/** worker, view, report. */
+function addToolCommands({ program, out, act }: Cli): void {
   program
     .command("worker")
     .description("run benchmark tasks from the queue at --redis on this machine (executor: bullmq), until stopped")
@@ -327,8 +357,6 @@ export function buildProgram(deps: MainDeps, setExit: (code: number) => void): C
         return reportCommand({ ...globals(cmd), ...cmd.opts(), stdout: out });
       }),
     );
-
-  return program;
 }
 
 /** Runs the CLI; returns the exit code (0 ok, 1 the answer is no / the run failed, 2 bad usage or config). */

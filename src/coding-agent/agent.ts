@@ -7,7 +7,6 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
-import { budgetExhausted, withinBudget } from "../budget.ts";
 import type { Clock } from "../clock.ts";
 import type { AnalyzeOutput, EditInput, EditOutput } from "../contracts.ts";
 import { AbortedError } from "../errors.ts";
@@ -23,13 +22,13 @@ import {
   type MessageParam,
   type MessageParams,
   type PriceOverrides,
-  worstCaseCostUsd,
 } from "../llm/client.ts";
 import { listEditable } from "../workspace/editable.ts";
 import { writeFileAtomic } from "../workspace/files.ts";
 import { AGENT_FILE, paths } from "../workspace/paths.ts";
 import { buildDigest, phaseInstructions, readProgram } from "./prompts.ts";
 import type { TrainIds } from "./sandbox.ts";
+import { CodingSpend } from "./spend.ts";
 import {
   analyzeFinishInput,
   type CheckAgent,
@@ -124,8 +123,6 @@ interface PhaseResult {
   replayedCalls: number;
 }
 
-const BUDGET_WARNINGS = [0.5, 0.8];
-
 /** JSON with sorted keys, so equal requests hash equal however their objects were built. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
@@ -185,9 +182,8 @@ function trainIdsOf(pins: CodingAgentOptions["journal"]["pins"]): TrainIds {
 }
 
 export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
-  const { root, journal, log, client, clock, limits, prices } = opts;
+  const { root, journal, log, limits, prices } = opts;
   const maxResultChars = opts.maxResultChars ?? 20_000;
-  const warned = new Map<string, Set<number>>();
   const agentRel = opts.agentFile ?? AGENT_FILE;
   const editable = opts.editable ?? [agentRel];
   const agentFile = paths(root, undefined, agentRel).agentFile;
@@ -197,168 +193,16 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
     listEditable(at, editable)
       .map((rel) => `${rel}\u0000${readFileSync(join(at, rel), "utf8")}`)
       .join("\u0001");
-  // Reservations of calls still in flight: concurrent sessions must not each see the whole budget left.
-  let reserved = 0;
   const history = (ref: IterationRef) => (opts.digest ? opts.digest(ref) : learningsDigest(paths(root).learnings));
   const trainIds = () => trainIdsOf(journal.pins);
-
-  /** Reserves the call's worst case against the budget; returns what to release once it is paid. */
-  function reserve(runId: string, params: MessageParams): number {
-    const model = params.model;
-    if (limits.budgetUsd === null) return 0;
-    const spent = journal.ledger.spend(runId).totalUsd;
-    // ~3 characters per token over-estimates the input, so the reservation is an upper bound.
-    const estimate = Math.ceil(JSON.stringify(params).length / 3);
-    const worst = worstCaseCostUsd(model, estimate, params.max_tokens, prices);
-    if (!withinBudget(limits.budgetUsd, spent + reserved, worst)) {
-      const held = reserved > 0 ? `, calls in flight may cost up to $${reserved.toFixed(4)}` : "";
-      throw budgetExhausted(
-        limits.budgetUsd,
-        spent,
-        `${held} and the next coding call may cost up to $${worst.toFixed(4)}`,
-      );
-    }
-    reserved += worst;
-    return worst;
-  }
-
-  function warnSpend(runId: string): void {
-    if (limits.budgetUsd === null) return;
-    const spent = journal.ledger.spend(runId).totalUsd;
-    const done = warned.get(runId) ?? new Set<number>();
-    warned.set(runId, done);
-    for (const share of BUDGET_WARNINGS) {
-      if (spent >= share * limits.budgetUsd && !done.has(share)) {
-        done.add(share);
-        log.warn(
-          { spentUsd: spent, budgetUsd: limits.budgetUsd },
-          `LLM spend passed ${share * 100}% of budget_usd ($${spent.toFixed(4)} of $${limits.budgetUsd})`,
-        );
-      }
-    }
-  }
-
-  async function runPhase(
-    phase: Phase,
-    ref: IterationRef,
-    digest: string,
-    signal: AbortSignal,
-    candidate?: CandidateSession,
-  ): Promise<PhaseResult> {
-    const key = stepKey(ref.runId, ref.iteration, candidate ? `${phase}:${candidate.id}` : phase);
-    const system: MessageParams["system"] = [
-      // PROGRAM.md and the instructions change rarely: cached. The digest changes every iteration: not.
-      {
-        type: "text",
-        text: `${readProgram(root)}\n\n${phaseInstructions(phase, agentRel, editable)}`,
-        cache_control: { type: "ephemeral" },
-      },
-      { type: "text", text: digest },
-    ];
-    const tools = toolDeclarations(phase, agentRel);
-    const messages: MessageParam[] = [
-      { role: "user", content: phase === "analyze" ? "Begin the analysis." : "Begin the edit." },
-    ];
-    const ctx: ToolContext = {
-      root,
-      agentRoot: candidate?.root ?? root,
-      agentFile: agentRel,
-      editable,
-      phase,
-      runId: ref.runId,
-      iteration: ref.iteration,
-      signal,
-      runner: opts.runner,
-      checkAgent: opts.checkAgent,
-      taskRunBudget: limits.taskRunBudget,
-      maxResultChars,
-      trainIds: trainIds(),
-      ...(opts.regexTimeoutMs === undefined ? {} : { regexTimeoutMs: opts.regexTimeoutMs }),
-      state: { taskRunsUsed: 0 },
-    };
-    const result: PhaseResult = { finish: null, turns: 0, stoppedBy: null, paidCalls: 0, replayedCalls: 0 };
-    let tokens = 0;
-    const model = opts.modelFor?.(ref) ?? opts.model;
-
-    while (true) {
-      if (result.turns >= limits.maxTurns) {
-        result.stoppedBy = "turns";
-        return result;
-      }
-      if (limits.maxPhaseTokens != null && tokens >= limits.maxPhaseTokens) {
-        result.stoppedBy = "tokens";
-        return result;
-      }
-      if (signal.aborted) throw new AbortedError(`${phase} aborted`, signal.reason);
-      result.turns += 1;
-      const params: MessageParams = {
-        model,
-        max_tokens: limits.maxTokens,
-        system,
-        tools,
-        messages: withCacheMarker(messages),
-      };
-      const hash = promptHash(params);
-      let message = journal.ledger.findLlmResponse(key, hash) as Message | undefined;
-      if (message) {
-        result.replayedCalls += 1;
-      } else {
-        const held = reserve(ref.runId, params);
-        const call = await callMessages(client, params, {
-          signal,
-          clock,
-          log,
-          outageMs: limits.outageMs,
-          ...(opts.backoff?.minMs === undefined ? {} : { minBackoffMs: opts.backoff.minMs }),
-          ...(opts.backoff?.maxMs === undefined ? {} : { maxBackoffMs: opts.backoff.maxMs }),
-        }).finally(() => {
-          reserved -= held;
-        });
-        message = call.message;
-        const usage = message.usage;
-        // Journaled before any tool runs: a crash after this point replays the reply instead of paying again.
-        journal.ledger.recordLlmCall({
-          runId: ref.runId,
-          iteration: ref.iteration,
-          stepKey: key,
-          role: "coding",
-          model,
-          promptHash: hash,
-          inputTokens: usage.input_tokens,
-          outputTokens: usage.output_tokens,
-          cacheCreationTokens: usage.cache_creation_input_tokens ?? 0,
-          cacheReadTokens: usage.cache_read_input_tokens ?? 0,
-          costUsd: costUsd(model, usage, prices),
-          latencyMs: call.latencyMs,
-          stopReason: message.stop_reason,
-          response: storedMessage(message),
-        });
-        result.paidCalls += 1;
-        warnSpend(ref.runId);
-      }
-      tokens += message.usage.input_tokens + message.usage.output_tokens;
-      const content = toParams(message.content);
-      messages.push({ role: "assistant", content: content.length > 0 ? content : [{ type: "text", text: "(empty)" }] });
-      const toolUses = content.filter((b) => b.type === "tool_use");
-      if (toolUses.length === 0) {
-        messages.push({ role: "user", content: "Use the tools to continue; call `finish` when you are done." });
-        continue;
-      }
-      const results: ContentParam[] = [];
-      for (const use of toolUses) {
-        const outcome = await runTool(ctx, use.name, use.input);
-        if (outcome.finish !== undefined && result.finish === null) result.finish = outcome.finish;
-        results.push({
-          type: "tool_result",
-          tool_use_id: use.id,
-          content: outcome.content,
-          ...(outcome.isError ? { is_error: true } : {}),
-        });
-      }
-      if (result.finish !== null) return result;
-      messages.push({ role: "user", content: results });
-    }
-  }
+  const a: AgentContext = {
+    opts,
+    agentRel,
+    editable,
+    maxResultChars,
+    trainIds,
+    spend: new CodingSpend({ ledger: journal.ledger, log, budgetUsd: limits.budgetUsd, prices }),
+  };
 
   return {
     async analyze(input, signal) {
@@ -369,7 +213,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
         history: await history(ref),
         trainIds: trainIds(),
       });
-      const result = await runPhase("analyze", ref, digest, signal);
+      const result = await runPhase(a, "analyze", ref, digest, signal);
       const parsed = analyzeFinishInput.safeParse(result.finish);
       if (!parsed.success) {
         log.warn(
@@ -402,7 +246,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
         trainIds: trainIds(),
         ...(candidate ? { candidate } : {}),
       });
-      const result = await runPhase("edit", ref, digest, signal, candidate);
+      const result = await runPhase(a, "edit", ref, digest, signal, candidate);
       const changed = snapshot(at) !== before;
       log.info(
         {
@@ -445,4 +289,153 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
       };
     },
   };
+}
+
+/** What every phase of one coding agent shares. */
+interface AgentContext {
+  opts: CodingAgentOptions;
+  agentRel: string;
+  editable: readonly string[];
+  maxResultChars: number;
+  trainIds: () => TrainIds;
+  spend: CodingSpend;
+}
+
+async function runPhase(
+  a: AgentContext,
+  phase: Phase,
+  ref: IterationRef,
+  digest: string,
+  signal: AbortSignal,
+  candidate?: CandidateSession,
+): Promise<PhaseResult> {
+  const { opts, agentRel, editable, spend } = a;
+  const { root, journal, limits } = opts;
+  const model = opts.modelFor?.(ref) ?? opts.model;
+  const key = stepKey(ref.runId, ref.iteration, candidate ? `${phase}:${candidate.id}` : phase);
+  const system: MessageParams["system"] = [
+    // PROGRAM.md and the instructions change rarely: cached. The digest changes every iteration: not.
+    {
+      type: "text",
+      text: `${readProgram(root)}\n\n${phaseInstructions(phase, agentRel, editable)}`,
+      cache_control: { type: "ephemeral" },
+    },
+    { type: "text", text: digest },
+  ];
+  const tools = toolDeclarations(phase, agentRel);
+  const messages: MessageParam[] = [
+    { role: "user", content: phase === "analyze" ? "Begin the analysis." : "Begin the edit." },
+  ];
+  const ctx: ToolContext = {
+    root,
+    agentRoot: candidate?.root ?? root,
+    agentFile: agentRel,
+    editable,
+    phase,
+    runId: ref.runId,
+    iteration: ref.iteration,
+    signal,
+    runner: opts.runner,
+    checkAgent: opts.checkAgent,
+    taskRunBudget: limits.taskRunBudget,
+    maxResultChars: a.maxResultChars,
+    trainIds: a.trainIds(),
+    ...(opts.regexTimeoutMs === undefined ? {} : { regexTimeoutMs: opts.regexTimeoutMs }),
+    state: { taskRunsUsed: 0 },
+  };
+  const result: PhaseResult = { finish: null, turns: 0, stoppedBy: null, paidCalls: 0, replayedCalls: 0 };
+  let tokens = 0;
+
+  while (true) {
+    if (result.turns >= limits.maxTurns) {
+      result.stoppedBy = "turns";
+      return result;
+    }
+    if (limits.maxPhaseTokens != null && tokens >= limits.maxPhaseTokens) {
+      result.stoppedBy = "tokens";
+      return result;
+    }
+    if (signal.aborted) throw new AbortedError(`${phase} aborted`, signal.reason);
+    result.turns += 1;
+    const params: MessageParams = {
+      model,
+      max_tokens: limits.maxTokens,
+      system,
+      tools,
+      messages: withCacheMarker(messages),
+    };
+    const hash = promptHash(params);
+    let message = journal.ledger.findLlmResponse(key, hash) as Message | undefined;
+    if (message) {
+      result.replayedCalls += 1;
+    } else {
+      message = await payCall(a, ref, key, hash, params, signal);
+      result.paidCalls += 1;
+      spend.warn(ref.runId);
+    }
+    tokens += message.usage.input_tokens + message.usage.output_tokens;
+    const content = toParams(message.content);
+    messages.push({ role: "assistant", content: content.length > 0 ? content : [{ type: "text", text: "(empty)" }] });
+    const toolUses = content.filter((b) => b.type === "tool_use");
+    if (toolUses.length === 0) {
+      messages.push({ role: "user", content: "Use the tools to continue; call `finish` when you are done." });
+      continue;
+    }
+    const results: ContentParam[] = [];
+    for (const use of toolUses) {
+      const outcome = await runTool(ctx, use.name, use.input);
+      if (outcome.finish !== undefined && result.finish === null) result.finish = outcome.finish;
+      results.push({
+        type: "tool_result",
+        tool_use_id: use.id,
+        content: outcome.content,
+        ...(outcome.isError ? { is_error: true } : {}),
+      });
+    }
+    if (result.finish !== null) return result;
+    messages.push({ role: "user", content: results });
+  }
+}
+
+/** One call paid for: its worst case reserved, the reply journaled before any tool runs. */
+async function payCall(
+  a: AgentContext,
+  ref: IterationRef,
+  key: string,
+  hash: string,
+  params: MessageParams,
+  signal: AbortSignal,
+): Promise<Message> {
+  const { journal, client, clock, log, limits, prices, backoff } = a.opts;
+  const { model } = params;
+  const { spend } = a;
+  const held = spend.reserve(ref.runId, params);
+  const call = await callMessages(client, params, {
+    signal,
+    clock,
+    log,
+    outageMs: limits.outageMs,
+    ...(backoff?.minMs === undefined ? {} : { minBackoffMs: backoff.minMs }),
+    ...(backoff?.maxMs === undefined ? {} : { maxBackoffMs: backoff.maxMs }),
+  }).finally(() => spend.release(held));
+  const { message } = call;
+  const usage = message.usage;
+  // Journaled before any tool runs: a crash after this point replays the reply instead of paying again.
+  journal.ledger.recordLlmCall({
+    runId: ref.runId,
+    iteration: ref.iteration,
+    stepKey: key,
+    role: "coding",
+    model,
+    promptHash: hash,
+    inputTokens: usage.input_tokens,
+    outputTokens: usage.output_tokens,
+    cacheCreationTokens: usage.cache_creation_input_tokens ?? 0,
+    cacheReadTokens: usage.cache_read_input_tokens ?? 0,
+    costUsd: costUsd(model, usage, prices),
+    latencyMs: call.latencyMs,
+    stopReason: message.stop_reason,
+    response: storedMessage(message),
+  });
+  return message;
 }

@@ -305,3 +305,16 @@ export async function settleRunBudget(redis: Redis, run: string, reservedUsd: nu
     .hincrbyfloat(key, "spent", String(paidUsd))
     .exec();
 }
+
+/** Removes jobs no worker has started (an active job is locked: it runs to its end and is removed later). */
+export async function withdraw(queue: TaskQueue, ids: string[]): Promise<void> {
+  for (const jobId of ids) {
+    try {
+      const job = await queue.getJob(jobId);
+      const state = await job?.getState();
+      if (job && (state === "waiting" || state === "delayed" || state === "prioritized")) await job.remove();
+    } catch {
+      // started meanwhile
+    }
+  }
+}

@@ -6,7 +6,7 @@
  */
 import type { GateDecisionRow, GateRecordStore, GateResultRow, GateRunRow } from "../journal/stores.ts";
 import type { RoundCandidate } from "./round.ts";
-import type { GateSetup, Look } from "./rule/bayes.ts";
+import type { GateSetup, Look } from "./rules/bayes-core.ts";
 import { bayesLines } from "./rules/bayes-explain.ts";
 import { seamRule } from "./rules/registry.ts";
 import { replay } from "./rules/types.ts";

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { agentBundleHash } from "../benchmark/runner.ts";
+import { agentBundleHash } from "../benchmark/agent-hash.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";

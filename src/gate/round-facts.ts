@@ -3,7 +3,7 @@
  * round never reads these again): the incumbent's histories, the benchmark's reward model, the night's error
  * budget and run bank, a trial base no other round has used, and the order seed.
  */
-import { agentHashOf } from "../benchmark/runner.ts";
+import { agentHashOf } from "../benchmark/agent-hash.ts";
 import type { Config } from "../config/schema.ts";
 import type { GateDecisionRow, Stores } from "../journal/stores.ts";
 import type { SplitFile } from "../workspace/files.ts";

@@ -5,7 +5,7 @@
  * held-out run as it lands; a round killed anywhere resumes by replaying them. Held-out tasks leave it as
  * ids and numbers only.
  */
-import { agentHashOf } from "../benchmark/runner.ts";
+import { agentHashOf } from "../benchmark/agent-hash.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
 import type { CandidateOutcome, GateOutput } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";

@@ -1,8 +1,9 @@
-import { type Dirent, existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { type SimpleGit, simpleGit } from "simple-git";
 import { classifyFault, HarnessError } from "../errors.ts";
 import { fixedPrefix, isEditable, isPattern } from "../workspace/editable.ts";
+import { gitLockFiles, gitProcessIn } from "./locks.ts";
 
 /**
  * The one module that talks to git (through simple-git). Paths in and out are relative to
@@ -71,49 +72,6 @@ export interface Repo {
   repairStaleLocks(): Promise<string[]>;
 }
 
-/** Lock files under the git dir: what an interrupted `git commit` / `git checkout` leaves. */
-function gitLockFiles(gitDir: string): string[] {
-  const found: string[] = [];
-  for (const name of ["index.lock", "HEAD.lock", "ORIG_HEAD.lock", "packed-refs.lock", "config.lock"]) {
-    if (existsSync(join(gitDir, name))) found.push(name);
-  }
-  const walk = (rel: string) => {
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(join(gitDir, rel), { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const child = `${rel}/${e.name}`;
-      if (e.isDirectory()) walk(child);
-      else if (e.name.endsWith(".lock")) found.push(child);
-    }
-  };
-  walk("refs");
-  return found;
-}
-
-/** A live git process whose working directory is inside `top` (its locks are its own), or null. */
-function gitProcessIn(top: string): number | null {
-  let pids: string[];
-  try {
-    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
-  } catch {
-    return null;
-  }
-  for (const pid of pids) {
-    try {
-      if (!readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("git")) continue;
-      const cwd = readlinkSync(`/proc/${pid}/cwd`);
-      if (cwd === top || cwd.startsWith(`${top}/`)) return Number(pid);
-    } catch {
-      // Gone meanwhile, or not ours to inspect.
-    }
-  }
-  return null;
-}
-
 // Unattended overnight commits must not fail on a machine without a git identity.
 export const FALLBACK_IDENTITY = ["user.name=auto-harness", "user.email=auto-harness@localhost"];
 
@@ -149,6 +107,18 @@ export function gitError(what: string, cause: unknown): HarnessError {
 const splitZ = (out: string): string[] => out.split("\0").filter((s) => s !== "");
 
 export function openRepo(root: string): Repo {
+  const access = repoAccess(root);
+  return {
+    root: access.absRoot,
+    headCommit: access.headCommit,
+    ...worktreeQueries(access),
+    ...historyQueries(access),
+    ...repoWrites(access),
+  };
+}
+
+/** The git client of one experiment root and the path and file helpers its methods share. */
+function repoAccess(root: string) {
   const absRoot = resolve(root);
   const git: SimpleGit = simpleGit(gitOptions(absRoot));
   let prefix: string | null = null;
@@ -218,9 +188,18 @@ export function openRepo(root: string): Repo {
     return [...new Set([...(await worktreeFiles(path)), ...head])].sort();
   }
 
-  return {
-    root: absRoot,
+  return { absRoot, git, fromTop, committerGit, headCommit, untracked, treeFiles, worktreeFiles, matchedFiles };
+}
 
+type RepoAccess = ReturnType<typeof repoAccess>;
+
+type WorktreeQueries = "isRepo" | "changedPaths" | "uncommittedTracked" | "fileDiffersFromHead" | "diffOfWorkingFile";
+type HistoryQueries = "trailerCommits" | "findCommitByTrailer" | "lastAcceptedCommit" | "diffOfCommit" | "fileAtCommit";
+type RepoWrites = "commitFile" | "commitPaths" | "init" | "restoreFile" | "repairStaleLocks";
+
+/** What the working tree holds against HEAD. */
+function worktreeQueries({ git, fromTop, untracked }: RepoAccess): Pick<Repo, WorktreeQueries> {
+  return {
     async isRepo() {
       try {
         return (await git.raw(["rev-parse", "--is-inside-work-tree"])).trim() === "true";
@@ -228,8 +207,6 @@ export function openRepo(root: string): Repo {
         return false;
       }
     },
-
-    headCommit,
 
     async changedPaths(base) {
       let out: string;
@@ -275,6 +252,92 @@ export function openRepo(root: string): Repo {
       return out.trim() !== "";
     },
 
+    async diffOfWorkingFile(path) {
+      if (typeof path === "string") return git.raw(["diff", "--no-color", "HEAD", "--", path]);
+      // New files count: marked as intended for the index just while the diff is taken.
+      const fresh = await untracked(path);
+      if (fresh.length > 0) await git.raw(["add", "--intent-to-add", "--", ...fresh]);
+      try {
+        return await git.raw(["diff", "--no-color", "HEAD", "--", ...pathspecs(path)]);
+      } finally {
+        if (fresh.length > 0) await git.raw(["reset", "-q", "--", ...fresh]);
+      }
+    },
+  };
+}
+
+/** What the history holds: trailers, the last accepted commit, a commit's diff and files. */
+function historyQueries({ git, headCommit }: RepoAccess): Pick<Repo, HistoryQueries> {
+  return {
+    async trailerCommits(key) {
+      if (!(await headCommit())) return [];
+      const out = await git.raw([
+        "log",
+        "-E",
+        `--grep=^${key}: `,
+        `--format=%H%x00%(trailers:key=${key},valueonly)%x01`,
+        "HEAD",
+      ]);
+      const found: { sha: string; value: string }[] = [];
+      for (const record of out.split("\x01")) {
+        const [sha, values] = record.replace(/^\n+/, "").split("\0");
+        if (!sha || values === undefined) continue;
+        for (const v of values.split("\n")) if (v.trim() !== "") found.push({ sha: sha.trim(), value: v.trim() });
+      }
+      return found;
+    },
+
+    async findCommitByTrailer(key, value) {
+      if (!(await headCommit())) return null;
+      // --grep narrows the walk; the trailer itself is then checked exactly.
+      const out = await git.raw([
+        "log",
+        "-F",
+        `--grep=${key}: ${value}`,
+        `--format=%H%x00%(trailers:key=${key},valueonly)%x01`,
+        "HEAD",
+      ]);
+      for (const record of out.split("\x01")) {
+        const [sha, values] = record.replace(/^\n+/, "").split("\0");
+        if (!sha || values === undefined) continue;
+        if (values.split("\n").some((v) => v.trim() === value)) return sha.trim();
+      }
+      return null;
+    },
+
+    async lastAcceptedCommit(path = "agent/agent.ts") {
+      const head = await headCommit();
+      if (!head) throw new HarnessError("GIT_STATE", "the repository has no commits yet");
+      const sha = (await git.raw(["log", "-n", "1", "--format=%H", "HEAD", "--", ...pathspecs(path)])).trim();
+      return sha || head;
+    },
+
+    async diffOfCommit(sha, path) {
+      return git.raw(["show", "--format=", sha, "--", path]);
+    },
+
+    async fileAtCommit(sha, path) {
+      try {
+        // `./` makes the path relative to the experiment root, not the repository's top level.
+        return await git.show([`${sha}:./${path}`]);
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
+/** Commits, restores, init and the stale-lock repair. */
+function repoWrites({
+  absRoot,
+  git,
+  committerGit,
+  headCommit,
+  matchedFiles,
+  treeFiles,
+  worktreeFiles,
+}: RepoAccess): Pick<Repo, RepoWrites> {
+  return {
     async commitFile(path, message, trailer) {
       const g = await committerGit();
       const name = typeof path === "string" ? path : path.join(", ");
@@ -314,42 +377,6 @@ export function openRepo(root: string): Repo {
       }
     },
 
-    async trailerCommits(key) {
-      if (!(await headCommit())) return [];
-      const out = await git.raw([
-        "log",
-        "-E",
-        `--grep=^${key}: `,
-        `--format=%H%x00%(trailers:key=${key},valueonly)%x01`,
-        "HEAD",
-      ]);
-      const found: { sha: string; value: string }[] = [];
-      for (const record of out.split("\x01")) {
-        const [sha, values] = record.replace(/^\n+/, "").split("\0");
-        if (!sha || values === undefined) continue;
-        for (const v of values.split("\n")) if (v.trim() !== "") found.push({ sha: sha.trim(), value: v.trim() });
-      }
-      return found;
-    },
-
-    async findCommitByTrailer(key, value) {
-      if (!(await headCommit())) return null;
-      // --grep narrows the walk; the trailer itself is then checked exactly.
-      const out = await git.raw([
-        "log",
-        "-F",
-        `--grep=${key}: ${value}`,
-        `--format=%H%x00%(trailers:key=${key},valueonly)%x01`,
-        "HEAD",
-      ]);
-      for (const record of out.split("\x01")) {
-        const [sha, values] = record.replace(/^\n+/, "").split("\0");
-        if (!sha || values === undefined) continue;
-        if (values.split("\n").some((v) => v.trim() === value)) return sha.trim();
-      }
-      return null;
-    },
-
     async restoreFile(path, commit) {
       const what = `restore of ${typeof path === "string" ? path : path.join(", ")} from ${commit.slice(0, 7)}`;
       try {
@@ -367,37 +394,6 @@ export function openRepo(root: string): Repo {
         }
       } catch (e) {
         throw gitError(what, e);
-      }
-    },
-
-    async lastAcceptedCommit(path = "agent/agent.ts") {
-      const head = await headCommit();
-      if (!head) throw new HarnessError("GIT_STATE", "the repository has no commits yet");
-      const sha = (await git.raw(["log", "-n", "1", "--format=%H", "HEAD", "--", ...pathspecs(path)])).trim();
-      return sha || head;
-    },
-
-    async diffOfWorkingFile(path) {
-      if (typeof path === "string") return git.raw(["diff", "--no-color", "HEAD", "--", path]);
-      // New files count: marked as intended for the index just while the diff is taken.
-      const fresh = await untracked(path);
-      if (fresh.length > 0) await git.raw(["add", "--intent-to-add", "--", ...fresh]);
-      try {
-        return await git.raw(["diff", "--no-color", "HEAD", "--", ...pathspecs(path)]);
-      } finally {
-        if (fresh.length > 0) await git.raw(["reset", "-q", "--", ...fresh]);
-      }
-    },
-    async diffOfCommit(sha, path) {
-      return git.raw(["show", "--format=", sha, "--", path]);
-    },
-
-    async fileAtCommit(sha, path) {
-      try {
-        // `./` makes the path relative to the experiment root, not the repository's top level.
-        return await git.show([`${sha}:./${path}`]);
-      } catch {
-        return null;
       }
     },
 

@@ -108,6 +108,7 @@ export function createSteps(deps: StepDeps): Steps {
     const result = await scoreHoldout({ journal, runner, runId, split, trials: config.trials, log, claimedGain });
     return result ? holdoutLine(result) : "could not be scored (no baseline results for it in the journal)";
   };
+  const scope: StepScope = { deps, agent, specs };
   return {
     check: createCheck(journal, clock),
     benchmark: async ({ runId, iteration }, signal) => {
@@ -154,69 +155,8 @@ export function createSteps(deps: StepDeps): Steps {
       );
       return output;
     },
-    record: async ({ runId, iteration, edit, gate }) => {
-      // A rejected candidate is restored away below: its diff is kept in the journal for the report first
-      // (once: a record step re-run after a crash finds the file already restored).
-      if (!gate.passed && journal.pins.fact(rejectedDiffKey(runId, iteration)) === undefined) {
-        const diff = (await repo.diffOfWorkingFile(specs)).trim();
-        if (diff) journal.pins.putFact(rejectedDiffKey(runId, iteration), diff);
-      }
-      // A race's winner is brought from its copy into the working tree, where it is committed (once: a
-      // record step re-run after its commit finds the copy gone and the commit made).
-      if (gate.passed && gate.winner && edit.candidates) {
-        const from = candidateDir(root, runId, iteration, gate.winner);
-        const committed = await repo.findCommitByTrailer(RUN_TRAILER, runTrailerValue(runId, iteration));
-        if (!committed && !existsSync(from))
-          throw new HarnessError("STEP_FAILED", `record: the winner ${gate.winner}'s copy is missing (${from})`);
-        if (!committed) bringWinner(root, from, specs);
-      }
-      const output = await recordIteration({
-        root,
-        repo,
-        runId,
-        iteration,
-        edit: editOf(edit, gate.winner),
-        gate,
-        agentFile: agent,
-        editable: specs,
-        now: () => new Date(clock.now()),
-      });
-      if (edit.candidates)
-        await removeRound(
-          root,
-          runId,
-          iteration,
-          edit.candidates.map((c) => c.id),
-        );
-      log.info({ ...output }, output.accepted ? `accepted as ${output.commit}` : `rejected: ${agent} restored`);
-      return output;
-    },
-    learn: async (given) => {
-      // A race is learned as the candidate it stands for: the winner, else its first changed one.
-      const input = given.edit ? { ...given, edit: editOf(given.edit, given.gate?.winner) } : given;
-      const output = learnIteration(root, input);
-      crashPoint("learn:after-entry");
-      journal.runs.putIteration({
-        runId: input.runId,
-        iteration: input.iteration,
-        outcome: !input.record ? "no_change" : input.record.accepted ? "accepted" : "rejected",
-        valScore: input.gate?.valScore ?? null,
-        bestBefore: input.bestBefore,
-        summary: {
-          hypothesis: input.edit?.hypothesis ?? null,
-          changeSummary: input.edit?.changeSummary ?? null,
-          pattern: input.edit?.pattern ?? null,
-          commit: input.record?.commit ?? null,
-          trainScore: input.trainScore,
-          suitePassed: input.gate?.suitePassed ?? null,
-          suiteTotal: input.gate?.suiteTotal ?? null,
-          promoted: input.gate?.promoted ?? [],
-          reasons: input.gate?.reasons ?? [],
-          spentUsd: journal.ledger.spend(input.runId, input.iteration).totalUsd,
-        },
-      });
-      return output;
-    },
+    record: (input) => recordStep(scope, input),
+    learn: (given) => learnStep(scope, given),
     summarize: async (input) => {
       // The run is over: an edit that never went through the gate (budget hit mid-iteration) is not left behind.
       if (await repo.fileDiffersFromHead(specs)) {
@@ -234,4 +174,83 @@ export function createSteps(deps: StepDeps): Steps {
       return { written: appendClosingSummary(root, input.runId, text as string) };
     },
   };
+}
+
+/** What the record and learn steps share with the rest of the production steps. */
+interface StepScope {
+  deps: StepDeps;
+  /** The agent file, relative to the root. */
+  agent: string;
+  specs: ReturnType<typeof editableSpecs>;
+}
+
+async function recordStep(
+  scope: StepScope,
+  { runId, iteration, edit, gate }: Parameters<Steps["record"]>[0],
+): ReturnType<Steps["record"]> {
+  const { deps, agent, specs } = scope;
+  const { root, journal, log, clock, repo } = deps;
+  // A rejected candidate is restored away below: its diff is kept in the journal for the report first
+  // (once: a record step re-run after a crash finds the file already restored).
+  if (!gate.passed && journal.pins.fact(rejectedDiffKey(runId, iteration)) === undefined) {
+    const diff = (await repo.diffOfWorkingFile(specs)).trim();
+    if (diff) journal.pins.putFact(rejectedDiffKey(runId, iteration), diff);
+  }
+  // A race's winner is brought from its copy into the working tree, where it is committed (once: a
+  // record step re-run after its commit finds the copy gone and the commit made).
+  if (gate.passed && gate.winner && edit.candidates) {
+    const from = candidateDir(root, runId, iteration, gate.winner);
+    const committed = await repo.findCommitByTrailer(RUN_TRAILER, runTrailerValue(runId, iteration));
+    if (!committed && !existsSync(from))
+      throw new HarnessError("STEP_FAILED", `record: the winner ${gate.winner}'s copy is missing (${from})`);
+    if (!committed) bringWinner(root, from, specs);
+  }
+  const output = await recordIteration({
+    root,
+    repo,
+    runId,
+    iteration,
+    edit: editOf(edit, gate.winner),
+    gate,
+    agentFile: agent,
+    editable: specs,
+    now: () => new Date(clock.now()),
+  });
+  if (edit.candidates)
+    await removeRound(
+      root,
+      runId,
+      iteration,
+      edit.candidates.map((c) => c.id),
+    );
+  log.info({ ...output }, output.accepted ? `accepted as ${output.commit}` : `rejected: ${agent} restored`);
+  return output;
+}
+
+async function learnStep(scope: StepScope, given: Parameters<Steps["learn"]>[0]): ReturnType<Steps["learn"]> {
+  const { root, journal } = scope.deps;
+  // A race is learned as the candidate it stands for: the winner, else its first changed one.
+  const input = given.edit ? { ...given, edit: editOf(given.edit, given.gate?.winner) } : given;
+  const output = learnIteration(root, input);
+  crashPoint("learn:after-entry");
+  journal.runs.putIteration({
+    runId: input.runId,
+    iteration: input.iteration,
+    outcome: !input.record ? "no_change" : input.record.accepted ? "accepted" : "rejected",
+    valScore: input.gate?.valScore ?? null,
+    bestBefore: input.bestBefore,
+    summary: {
+      hypothesis: input.edit?.hypothesis ?? null,
+      changeSummary: input.edit?.changeSummary ?? null,
+      pattern: input.edit?.pattern ?? null,
+      commit: input.record?.commit ?? null,
+      trainScore: input.trainScore,
+      suitePassed: input.gate?.suitePassed ?? null,
+      suiteTotal: input.gate?.suiteTotal ?? null,
+      promoted: input.gate?.promoted ?? [],
+      reasons: input.gate?.reasons ?? [],
+      spentUsd: journal.ledger.spend(input.runId, input.iteration).totalUsd,
+    },
+  });
+  return output;
 }

@@ -2,7 +2,7 @@
  * `gate --explain` for a `bayes` round, pure: the order seed, the probability at each look, the paired re-runs,
  * where it stopped. Held-out tasks appear by id and number only.
  */
-import type { GateSetup, Look } from "../rule/bayes.ts";
+import type { GateSetup, Look } from "./bayes-core.ts";
 
 export interface BayesRound {
   setup: GateSetup;

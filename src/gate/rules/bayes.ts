@@ -1,24 +1,20 @@
 /**
- * The `bayes` rule (../rule/bayes.ts, unchanged) through the seam, one candidate: its first-pass runs are
- * the candidate's alone, its paired re-runs ask for the candidate and the incumbent on one task together.
+ * The `bayes` rule (its pure core bayes-core.ts, unchanged) through the seam, one candidate: its first-pass
+ * runs are the candidate's alone, its paired re-runs ask for the candidate and the incumbent on one task together.
  * The underlying state is mutable, so every step works on a copy.
  */
 import {
   applyResult,
-  type BayesParams,
-  type Counts,
   candidateMean,
-  DEFAULT_BAYES,
-  fitPrior,
   type GateResult,
   type GateSetup,
   type GateState,
-  type History,
   nextAction,
   startGate,
   updateHistories,
-} from "../rule/bayes.ts";
+} from "./bayes-core.ts";
 import { type BayesRound, bayesLines } from "./bayes-explain.ts";
+import { type BayesParams, type Counts, DEFAULT_BAYES, fitPrior, type History } from "./bayes-stats.ts";
 import { type Action, type Decision, type GateRule, INCUMBENT, type Run, type RunOutcome, runKey } from "./types.ts";
 
 export interface BayesSeamSetup {

@@ -9,7 +9,7 @@
  *   by the drift check) and its fresh runs are the reference. It orders re-runs, stops losers early and
  *   states the expected change of the mean with its uncertainty; it never accepts on its own.
  */
-import type { Counts } from "../rule/bayes.ts";
+import type { Counts } from "./bayes-stats.ts";
 import { lbeta, type RewardModel } from "./reward-model.ts";
 
 export interface EvidenceParams {

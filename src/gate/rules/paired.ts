@@ -16,7 +16,7 @@
  * - The night's budget: alpha comes from budget.ts; under "no change" the e-value's chance of ever
  *   reaching K/alpha is at most alpha/K per arm, whatever the history, the looks and the re-runs.
  */
-import { seededOrder } from "../rule/bayes.ts";
+import { seededOrder } from "./bayes-core.ts";
 import { driftCheck, recentered } from "./drift.ts";
 import { type Bet, belief, betOn, mean } from "./evidence.ts";
 import { advance, schedule } from "./paired-look.ts";

@@ -4,7 +4,7 @@
  * pass/fail benchmark (a run is a coin), near 0 for one whose runs of a task agree (a deterministic partial
  * score of 0.5 is not a 50% coin, so one run of it says a lot). Fitted from the incumbent's repeated runs.
  */
-import { lgamma } from "../rule/bayes.ts";
+import { lgamma } from "./bayes-stats.ts";
 
 export type RewardKind = "binary" | "levels" | "continuous";
 

@@ -15,7 +15,8 @@ import {
   textReply,
 } from "../../../dev/llm-server/llm-server.ts";
 import { createAdapter } from "../../../src/benchmark/adapters/index.ts";
-import { agentHashOf, createRunner } from "../../../src/benchmark/runner.ts";
+import { agentHashOf } from "../../../src/benchmark/agent-hash.ts";
+import { createRunner } from "../../../src/benchmark/runner.ts";
 import { configSchema } from "../../../src/config/schema.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { createLogger } from "../../../src/log.ts";

@@ -150,6 +150,12 @@ function expectRefused(seen: Map<string, string>): void {
  * The host's view of whose processes they are: the real uid of every process whose command line holds
  * `marker`, sampled while `work` runs (inside its namespace an agent cannot tell its host uid).
  */
+/** The keeper's command line: the harness's node running its inline source (`node -e <source> -- <command>`). */
+const keeperLine = (cmdline: string): boolean => {
+  const argv = cmdline.split("\0");
+  return argv[0] === process.execPath && argv[1] === "-e" && argv[3] === "--";
+};
+
 async function hostUidsWhile<T>(marker: string, work: Promise<T>): Promise<{ result: T; uids: Set<number> }> {
   const uids = new Set<number>();
   const sample = () => {
@@ -160,9 +166,8 @@ async function hostUidsWhile<T>(marker: string, work: Promise<T>): Promise<{ res
         if (cmdline.split("\0")[0]!.endsWith("/setpriv")) continue;
         // The keeper is the harness's own child (node -e), outside the sandbox: it takes the command's group down
         // with the harness. Anything the command starts is its grandchild or deeper.
-        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-        if (ppid === process.pid && cmdline.split("\0")[1] === "-e") continue;
+        // (A fork of the keeper before it execs setpriv carries the keeper's very command line.)
+        if (keeperLine(cmdline)) continue;
         const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
         if (uid !== undefined) uids.add(Number(uid));
       } catch {}

@@ -7,7 +7,7 @@ import {
   type TestLlmServer,
   textReply,
 } from "../../../dev/llm-server/llm-server.ts";
-import { agentHashOf } from "../../../src/benchmark/runner.ts";
+import { agentHashOf } from "../../../src/benchmark/agent-hash.ts";
 import { errorHandling, HarnessError } from "../../../src/errors.ts";
 import { paths } from "../../../src/workspace/paths.ts";
 import { ECHO_AGENT, type Experiment, makeExperiment } from "../../helpers/benchmark-fixtures.ts";

@@ -2,21 +2,23 @@ import { describe, expect, it } from "vitest";
 import {
   applyResult,
   currentPosterior,
-  DEFAULT_BAYES,
-  expectedGain,
-  fitPrior,
   type GateResult,
   type GateSetup,
-  type History,
-  lgamma,
   nextAction,
-  posterior,
   runGateSync,
   seededOrder,
   startGate,
-  taskEvidence,
   updateHistories,
-} from "../../../src/gate/rule/bayes.ts";
+} from "../../../src/gate/rules/bayes-core.ts";
+import {
+  DEFAULT_BAYES,
+  expectedGain,
+  fitPrior,
+  type History,
+  lgamma,
+  posterior,
+  taskEvidence,
+} from "../../../src/gate/rules/bayes-stats.ts";
 
 const ids = (n: number, p = "t") => Array.from({ length: n }, (_, i) => `${p}${i}`);
 const hist = (rows: [string, number, number][]): History =>

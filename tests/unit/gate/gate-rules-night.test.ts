@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { prng } from "../../../src/benchmark/split.ts";
-import { DEFAULT_BAYES, type GateSetup, runGateSync } from "../../../src/gate/rule/bayes.ts";
 import { bayesRule } from "../../../src/gate/rules/bayes.ts";
+import { type GateSetup, runGateSync } from "../../../src/gate/rules/bayes-core.ts";
+import { DEFAULT_BAYES } from "../../../src/gate/rules/bayes-stats.ts";
 import {
   DEFAULT_NIGHT_BUDGET,
   type NightPlan,
