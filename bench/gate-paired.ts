@@ -7,10 +7,16 @@ import {
   runAllowance,
 } from "../src/gate/rules/budget.ts";
 import type { Sums } from "../src/gate/rules/evidence.ts";
-import { DEFAULT_PAIRED, type PairedParams, type PairedState, pairedRule } from "../src/gate/rules/paired.ts";
+import {
+  DEFAULT_PAIRED,
+  type PairedParams,
+  type PairedSetup,
+  type PairedState,
+  pairedRule,
+} from "../src/gate/rules/paired.ts";
 import { nextHistories } from "../src/gate/rules/paired-history.ts";
 import { fitRewardModel } from "../src/gate/rules/reward-model.ts";
-import { driveSync } from "../src/gate/rules/types.ts";
+import { type Decision, driveSync } from "../src/gate/rules/types.ts";
 import type { Baseline, SimAgent } from "./gate-sim.ts";
 
 /**
@@ -18,77 +24,122 @@ import type { Baseline, SimAgent } from "./gate-sim.ts";
  * runs over the night never run ahead of the original's (N per iteration, N for the baseline) by more than
  * `bankSlack` times N, so the night as a whole spends no more than the original's rule.
  */
-export const pairedBench: { params: PairedParams; bankSlack: number; perGate: number } = {
+export const pairedBench: { params: PairedParams; bankSlack: number; perGate: number; nightBudget: number } = {
   params: DEFAULT_PAIRED,
   bankSlack: DEFAULT_BANK_SLACK,
   perGate: DEFAULT_ROUND_RUNS,
+  nightBudget: DEFAULT_NIGHT_BUDGET,
 };
 
 const sums = (xs: number[]): Sums => ({ s: xs.reduce((a, b) => a + b, 0), f: xs.reduce((a, b) => a + 1 - b, 0) });
 
+/** What one round of a night tells the book: its number, the night's clock, and the train runs of every arm. */
+export interface RoundView {
+  round: number;
+  plannedRounds: number | null;
+  deadlineMs: number | null;
+  elapsedMs: number;
+  orderSeed: number;
+  trainIncumbent: Record<string, number | null>;
+  trainCandidates: Record<string, Record<string, number | null>>;
+}
+
+/**
+ * The paired rule's books across a night, as the loop keeps them: the reward model fitted at prepare, the
+ * incumbent's histories, the night's error budget and its held-out run bank. One book serves K candidates.
+ */
+export class PairedBook {
+  private model;
+  private history;
+  private spent = 0;
+  private tested = 0;
+  private heldOut: number;
+
+  constructor(
+    base: Baseline,
+    private readonly testIds: string[],
+    trainIds: string[],
+  ) {
+    // prepare's fit: the baseline's runs, the train split run twice so that the noise can be measured.
+    const runs: Record<string, number[]> = {};
+    testIds.forEach((id, i) => {
+      runs[id] = [base.test[i]!];
+    });
+    trainIds.forEach((id, i) => {
+      runs[id] = base.train.map((r) => r[i]!);
+    });
+    this.model = fitRewardModel(runs);
+    this.history = {
+      test: Object.fromEntries(testIds.map((id) => [id, sums(runs[id]!)])),
+      train: Object.fromEntries(trainIds.map((id) => [id, sums(runs[id]!)])),
+    };
+    this.heldOut = testIds.length;
+  }
+
+  setup(v: RoundView): PairedSetup {
+    const { params, bankSlack, perGate, nightBudget } = pairedBench;
+    const candidates = Object.keys(v.trainCandidates);
+    const { alpha } = roundAlpha({
+      budget: nightBudget,
+      spent: this.spent,
+      roundsDone: v.round - 1,
+      testedRounds: this.tested,
+      maxIterations: v.plannedRounds,
+      deadlineMs: v.deadlineMs,
+      elapsedMs: v.elapsedMs,
+    });
+    return {
+      candidates,
+      taskIds: this.testIds,
+      orderSeed: v.orderSeed,
+      trialBase: v.round * 1000,
+      model: this.model,
+      history: this.history,
+      train: { incumbent: v.trainIncumbent, candidates: v.trainCandidates },
+      alpha,
+      maxRuns: runAllowance({
+        tasks: this.testIds.length,
+        round: v.round,
+        spent: this.heldOut,
+        candidates: candidates.length,
+        slack: bankSlack,
+        perRound: perGate,
+      }),
+      infraLimit: 0.2,
+      params,
+    };
+  }
+
+  settle(state: PairedState, d: Decision): void {
+    this.spent += d.alphaUsed;
+    this.tested += d.alphaUsed > 0 ? 1 : 0;
+    this.heldOut += d.heldOutRuns;
+    ({ model: this.model, ...this.history } = nextHistories(state, d));
+  }
+}
+
+const byId = (ids: string[], xs: number[]) => Object.fromEntries(ids.map((id, i) => [id, xs[i] ?? null]));
+
 export function pairedAgent(base: Baseline, testIds: string[], trainIds: string[]): SimAgent {
-  const { params, bankSlack, perGate } = pairedBench;
-  // prepare's fit: the baseline's runs, the train split run twice so that the noise can be measured.
-  const runs: Record<string, number[]> = {};
-  testIds.forEach((id, i) => {
-    runs[id] = [base.test[i]!];
-  });
-  trainIds.forEach((id, i) => {
-    runs[id] = base.train.map((r) => r[i]!);
-  });
-  let model = fitRewardModel(runs);
-  let history = {
-    test: Object.fromEntries(testIds.map((id) => [id, sums(runs[id]!)])),
-    train: Object.fromEntries(trainIds.map((id) => [id, sums(runs[id]!)])),
-  };
-  const n = testIds.length;
-  let spent = 0;
-  let tested = 0;
-  let heldOut = n;
+  const book = new PairedBook(base, testIds, trainIds);
   let last: PairedState | null = null;
   return {
     gate(v) {
-      const { alpha } = roundAlpha({
-        budget: DEFAULT_NIGHT_BUDGET,
-        spent,
-        roundsDone: v.iteration - 1,
-        testedRounds: tested,
-        maxIterations: v.iterations,
+      const setup = book.setup({
+        round: v.iteration,
+        plannedRounds: v.iterations,
         deadlineMs: null,
         elapsedMs: 0,
-      });
-      const setup = {
-        candidates: ["c"],
-        taskIds: testIds,
         orderSeed: Math.floor(v.rng.random() * 2 ** 31),
-        trialBase: v.iteration * 1000,
-        model,
-        history,
-        train: {
-          incumbent: Object.fromEntries(v.trainIds.map((id, i) => [id, v.trainIncumbent[i] ?? null])),
-          candidates: { c: Object.fromEntries(v.trainIds.map((id, i) => [id, v.trainCandidate[i] ?? null])) },
-        },
-        alpha,
-        maxRuns: runAllowance({
-          tasks: n,
-          round: v.iteration,
-          spent: heldOut,
-          candidates: 1,
-          slack: bankSlack,
-          perRound: perGate,
-        }),
-        infraLimit: 0.2,
-        params,
-      };
+        trainIncumbent: byId(v.trainIds, v.trainIncumbent),
+        trainCandidates: { c: byId(v.trainIds, v.trainCandidate) },
+      });
       const out = driveSync(pairedRule, setup, (r) => v.run(r));
       last = out.state;
       return out.decision;
     },
     settle(_v, d) {
-      spent += d.alphaUsed;
-      tested += d.alphaUsed > 0 ? 1 : 0;
-      heldOut += d.heldOutRuns;
-      if (last) ({ model, ...history } = nextHistories(last, d));
+      if (last) book.settle(last, d);
     },
   };
 }

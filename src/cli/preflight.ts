@@ -142,7 +142,8 @@ export const endpointCheck: PreflightCheck = {
     const { targets } = agentTargets(config, env);
     const viaEnv = targets.filter((t) => t.provider.name === "anthropic").map((t) => t.model);
     const where = env.ANTHROPIC_BASE_URL ?? "api.anthropic.com";
-    const problem = await checkAnthropicModels(api, [...new Set([config.coding_model, ...viaEnv])], where);
+    const coding = [config.coding_model, ...config.coding_models];
+    const problem = await checkAnthropicModels(api, [...new Set([...coding, ...viaEnv])], where);
     if (problem) return problem;
     const byProvider = new Map<Provider, string[]>();
     for (const t of targets.filter((t) => t.provider.name !== "anthropic")) {
@@ -176,6 +177,8 @@ export const priceCheck: PreflightCheck = {
   name: "prices",
   check: ({ config, env }) => {
     const unpriced = agentTargets(config, env).unpriced.map((m) => `${m.provider}/${m.model}`);
+    for (const model of [...config.coding_models].reverse())
+      if (!knownPrice(model, config.prices)) unpriced.unshift(model);
     if (!knownPrice(config.coding_model, config.prices)) unpriced.unshift(config.coding_model);
     const ref = unpriced[0];
     if (ref === undefined) return null;

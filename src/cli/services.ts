@@ -5,11 +5,14 @@ import type { Clock } from "../clock.ts";
 import { createCodingAgent } from "../coding-agent/index.ts";
 import type { Steps } from "../daemon/daemon.ts";
 import { createProcessGroupTracker } from "../daemon/process-groups.ts";
+import { limitsOf } from "../daemon/start.ts";
 import { createBullmqExecutor } from "../distributed/bullmq-executor.ts";
 import { versionsOf } from "../distributed/versions.ts";
 import { openRepo, type Repo } from "../git/repo.ts";
+import { learningsDigest } from "../learnings/learnings.ts";
 import { createAnthropic } from "../llm/client.ts";
 import { agentsSealed, createSteeringGuard } from "../steering/steering.ts";
+import { angleHistory, decideAngle, triedPatterns } from "../steps/angle.ts";
 import { acceptedAgentContent, agentCheck, createSteps } from "../steps/steps.ts";
 import { editableSpecs } from "../workspace/editable.ts";
 import type { Experiment, Opened } from "./experiment.ts";
@@ -59,6 +62,29 @@ async function incumbentAgent(root: string, agentFile: string): Promise<string |
   }
 }
 
+/**
+ * The proposer's angle of a round (src/steps/angle.ts), decided at the round's first coding call; null when
+ * `plateau_rounds` is 0 or outside a run.
+ */
+function roundAngle(exp: Experiment, opened: Opened, clock: Clock, ref: { runId: string; iteration: number }) {
+  const { config, paths: p } = exp;
+  const run = opened.journal.runs.getRun(ref.runId);
+  if (!run || config.plateau_rounds === 0) return null;
+  return decideAngle({
+    journal: opened.journal,
+    runId: ref.runId,
+    iteration: ref.iteration,
+    now: clock.now(),
+    startedAt: run.createdAt,
+    deadline: limitsOf(config, run.createdAt).deadline,
+    budgetUsd: config.budget_usd,
+    plateauRounds: config.plateau_rounds,
+    codingModels: config.coding_models,
+    log: opened.log,
+    learningsFile: p.learnings,
+  });
+}
+
 /** The production wiring: real runner, real coding agent over the Anthropic API, real git. */
 export function createServices(exp: Experiment, opened: Opened, clock: Clock): Services {
   const { root, config } = exp;
@@ -89,6 +115,14 @@ export function createServices(exp: Experiment, opened: Opened, clock: Clock): S
     },
     prices: config.prices,
     maxResultChars: config.coding_max_result_chars,
+    // After a plateau the round's coding model reads no learnings, and may be the next of `coding_models`.
+    digest: (ref) =>
+      angleHistory(
+        roundAngle(exp, opened, clock, ref),
+        learningsDigest(exp.paths.learnings),
+        triedPatterns(journal, ref.runId),
+      ),
+    modelFor: (ref) => roundAngle(exp, opened, clock, ref)?.codingModel ?? config.coding_model,
   });
   return {
     runner,

@@ -71,6 +71,8 @@ export interface CodingAgentOptions {
   client: AnthropicClient;
   clock: Clock;
   model: string;
+  /** The model for a round, when it changes with the proposer's angle; default: `model` throughout. */
+  modelFor?: (ref: IterationRef) => string;
   runner?: BenchmarkRunner;
   checkAgent: CheckAgent;
   /** The agent file relative to the root (config `agent_file`; default agent/agent.ts). */
@@ -180,7 +182,7 @@ function trainIdsOf(pins: CodingAgentOptions["journal"]["pins"]): TrainIds {
 }
 
 export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
-  const { root, journal, log, model, limits, prices } = opts;
+  const { root, journal, log, limits, prices } = opts;
   const maxResultChars = opts.maxResultChars ?? 20_000;
   const agentRel = opts.agentFile ?? AGENT_FILE;
   const editable = opts.editable ?? [agentRel];
@@ -199,7 +201,7 @@ export function createCodingAgent(opts: CodingAgentOptions): CodingAgent {
     editable,
     maxResultChars,
     trainIds,
-    spend: new CodingSpend({ ledger: journal.ledger, log, model, budgetUsd: limits.budgetUsd, prices }),
+    spend: new CodingSpend({ ledger: journal.ledger, log, budgetUsd: limits.budgetUsd, prices }),
   };
 
   return {
@@ -308,7 +310,8 @@ async function runPhase(
   candidate?: CandidateSession,
 ): Promise<PhaseResult> {
   const { opts, agentRel, editable, spend } = a;
-  const { root, journal, model, limits } = opts;
+  const { root, journal, limits } = opts;
+  const model = opts.modelFor?.(ref) ?? opts.model;
   const key = stepKey(ref.runId, ref.iteration, candidate ? `${phase}:${candidate.id}` : phase);
   const system: MessageParams["system"] = [
     // PROGRAM.md and the instructions change rarely: cached. The digest changes every iteration: not.
@@ -403,7 +406,8 @@ async function payCall(
   params: MessageParams,
   signal: AbortSignal,
 ): Promise<Message> {
-  const { journal, client, clock, log, model, limits, prices, backoff } = a.opts;
+  const { journal, client, clock, log, limits, prices, backoff } = a.opts;
+  const { model } = params;
   const { spend } = a;
   const held = spend.reserve(ref.runId, params);
   const call = await callMessages(client, params, {

@@ -17,7 +17,6 @@ export class CodingSpend {
     private readonly o: {
       ledger: Stores["ledger"];
       log: { warn(obj: object, msg: string): void };
-      model: string;
       budgetUsd: number | null;
       prices: PriceOverrides | undefined;
     },
@@ -25,7 +24,8 @@ export class CodingSpend {
 
   /** Reserves the call's worst case against the budget; returns what to release once it is paid. */
   reserve(runId: string, params: MessageParams): number {
-    const { budgetUsd, ledger, model, prices } = this.o;
+    const { budgetUsd, ledger, prices } = this.o;
+    const { model } = params;
     if (budgetUsd === null) return 0;
     const spent = ledger.spend(runId).totalUsd;
     // ~3 characters per token over-estimates the input, so the reservation is an upper bound.

@@ -31,7 +31,7 @@ export const configSchema = z.strictObject({
     .max(8)
     .default(1)
     .describe(
-      "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round, until `bench:night` measures a better default.",
+      "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round: in bench:night's simulated nights no wider round bought more true gain per night or per dollar (docs/gate.md).",
     ),
   python: z
     .string()
@@ -98,6 +98,19 @@ export const configSchema = z.strictObject({
     .min(1)
     .default("claude-opus-4-6")
     .describe("Model of the coding agent that analyzes failures and edits the agent file."),
+  coding_models: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      "Coding models taken in turn at each change of the proposer's angle (`plateau_rounds`): the first change takes the first, and so on round the list, e.g. `[claude-sonnet-4-6, claude-opus-4-6]`; `coding_model` until the first change ([]: `coding_model` throughout).",
+    ),
+  plateau_rounds: z
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      "Rounds without an acceptance after which the loop changes the proposer's angle: a fresh analysis without the learnings, on a failure pattern not yet tried, with the next of `coding_models`; also when the next acceptance is forecast to cost more than the night has left. 0: never (bench:night measured no gain from it).",
+    ),
   split: z.literal("train").default("train").describe("Split the loop benchmarks and the coding agent may read."),
   gate_split: z
     .literal("test")
@@ -174,6 +187,13 @@ export const configSchema = z.strictObject({
     .default(0.2)
     .describe(
       "`paired`: a candidate whose train run leaves the probability that the mean improved below this stops there, before any held-out run (train may stop a candidate, never accept one).",
+    ),
+  gate_race_passes: z
+    .number()
+    .min(0)
+    .default(2)
+    .describe(
+      "`paired`, several candidates: of the train screen's survivors, only as many race as the round's held-out runs pay for at this many passes over the held-out split per arm, the incumbent's included (the best by their paired train difference first, at least one); a race the runs cannot finish would decide nothing. 0: race every survivor.",
     ),
   gate_tau: z
     .number()

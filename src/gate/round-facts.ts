@@ -46,6 +46,7 @@ export type FactsConfig = Partial<
     | "gate_train_weight"
     | "gate_guard"
     | "gate_screen"
+    | "gate_race_passes"
     | "gate_night_budget"
     | "gate_bank_slack"
     | "gate_round_runs"
@@ -186,6 +187,7 @@ export function roundFacts(o: {
       ...(config.gate_train_weight === undefined ? {} : { gate_train_weight: config.gate_train_weight }),
       ...(config.gate_guard === undefined ? {} : { gate_guard: config.gate_guard }),
       ...(config.gate_screen === undefined ? {} : { gate_screen: config.gate_screen }),
+      ...(config.gate_race_passes === undefined ? {} : { gate_race_passes: config.gate_race_passes }),
     },
   };
 }

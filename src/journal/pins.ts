@@ -31,6 +31,9 @@ const toSteering = (r: SteeringRecord): SteeringVersion => ({
 /** The experiment fact holding a rejected candidate's diff (kept for the report; the file itself is restored). */
 export const rejectedDiffKey = (runId: string, iteration: number): string => `rejected_diff:${runId}:${iteration}`;
 
+/** The experiment fact holding a round's proposer angle (a plateau restart or not), decided once. */
+export const angleKey = (runId: string, iteration: number): string => `angle:${runId}:${iteration}`;
+
 /** The experiment fact holding a run's closing summary as learnings.md got it, so a lost one is rebuilt. */
 export const closingSummaryKey = (runId: string): string => `closing_summary:${runId}`;
 

@@ -125,6 +125,14 @@ function appendBlock(file: string, marker: string, block: string): boolean {
   return true;
 }
 
+/**
+ * Appends a note the loop wants the morning's reader to see between entries (a changed angle), once: its
+ * marker line goes first. Not an entry: the entry parser and the reconciler read past it.
+ */
+export function appendNote(file: string, marker: string, text: string): boolean {
+  return appendBlock(file, marker, `${marker}\n${text.endsWith("\n") ? text : `${text}\n`}`);
+}
+
 /** Appends the entry unless its marker is already there; returns whether it wrote. */
 export function appendEntry(file: string, entry: LearningEntry & { runId: string }): boolean {
   return appendBlock(file, entryMarker(entry.runId, entry.iteration), formatEntry(entry));

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readQueueHealth } from "../distributed/health.ts";
 import type { Repo } from "../git/repo.ts";
 import { Journal } from "../journal/journal.ts";
-import { rejectedDiffKey } from "../journal/pins.ts";
+import { angleKey, rejectedDiffKey } from "../journal/pins.ts";
 import type { IterationRow, RunRow, Stores } from "../journal/stores.ts";
 import { acceptanceReason } from "../verdicts.ts";
 import { loopIterationOf, type ResultRow, readResults } from "../workspace/files.ts";
@@ -124,6 +124,16 @@ function addGateRecords(journal: ReportJournal, runId: string, byIteration: Map<
   return gateNotes;
 }
 
+/** A line per change of the proposer's angle (a plateau restart), in iteration order. */
+function angleNotes(journal: ReportJournal, runId: string, iterations: number[]): string[] {
+  return [...iterations]
+    .sort((a, b) => a - b)
+    .flatMap((i) => {
+      const angle = journal.pins.fact(angleKey(runId, i)) as { restart?: unknown; reason?: unknown } | undefined;
+      return angle?.restart === true ? [`iteration ${i}: a fresh angle, ${String(angle.reason)}`] : [];
+    });
+}
+
 /** Step times and spend per iteration, and each rejected candidate's diff, all of this run. */
 function addTimesAndSpend(journal: ReportJournal, runId: string, byIteration: Map<number, ReportIteration>) {
   const { runs, ledger, pins } = journal;
@@ -238,6 +248,7 @@ export async function gatherReport(opts: {
         for (const row of results.filter(mine)) byIteration.set(loopIterationOf(row), fromResultRow(row));
         addIterations(journal.runs, run.id, byIteration);
         data.gateNotes = addGateRecords(journal, run.id, byIteration);
+        data.angleNotes = angleNotes(journal, run.id, [...byIteration.keys()]);
         addTimesAndSpend(journal, run.id, byIteration);
         data.run = toReportRun(run);
         data.night = readNight(journal, run);

@@ -95,6 +95,8 @@ export interface ReportData {
   runHref?: (runId: string) => string;
   /** Changes the gate noted (a threshold changed in the config, a workspace record restored from the journal). */
   gateNotes?: string[];
+  /** Each change of the proposer's angle after a plateau, as "iteration N: why". */
+  angleNotes?: string[];
   /** What prepare's baseline run cost (not part of any run's spend). */
   baselineSpendUsd?: number | null;
   /** The best val_score so far as the journal holds it (the gate's); default: the best row shown. */
@@ -268,6 +270,7 @@ export function renderReport(data: ReportData): string {
 <p class="sub">${escapeHtml(data.root)} · ${runLine} · generated ${escapeHtml(data.generatedAt)}</p>
 ${runPicker(data)}
 ${holdoutSection(data.holdout)}
+${data.angleNotes?.length ? `<section id="angle-changes"><h2>Angle changes</h2><ul>${data.angleNotes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul></section>` : ""}
 ${data.gateNotes?.length ? `<section id="gate-notes"><h2>Gate notes</h2><ul>${data.gateNotes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul></section>` : ""}
 <div class="cards">
 ${cards(data)}

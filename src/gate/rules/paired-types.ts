@@ -37,6 +37,12 @@ export interface PairedParams extends EvidenceParams, DriftParams {
   doubtFloor: number;
   /** Runs of one task per arm, at most. */
   maxTrials: number;
+  /**
+   * Of several train-screen survivors, race only as many as the round's held-out runs pay for at this many
+   * passes per arm, incumbent included (the best by their paired train difference first; at least one).
+   * 0: race every survivor.
+   */
+  racePasses: number;
   /** On acceptance, share of the old incumbent's history kept on tasks the winner did not change. */
   lambda: number;
   /** Share of the held-out tasks that must have a pair before an arm may be accepted. */
@@ -75,6 +81,7 @@ export const DEFAULT_PAIRED: PairedParams = {
   liftFloor: 0.3,
   doubtFloor: 0.05,
   maxTrials: 8,
+  racePasses: 2,
   lambda: 0.3,
   coverage: 1,
   auditTrials: 2,

@@ -7,6 +7,9 @@
  *   together, so every comparison is a pair from one batch. The first pass walks a seeded order in looks;
  *   from the second batch on, re-runs go where the decision is least sure (a borderline break as readily
  *   as a borderline fix), and tasks whose fix would lift the e-value.
+ * - Of several survivors, only as many race as the round's held-out runs pay for (`racePasses` per arm), the
+ *   best by their paired train difference first (none, when not even one can): a race the runs cannot finish
+ *   would spend them and decide nothing.
  * - An arm stops when its posterior P(mean improved) falls under `futility`. An arm is accepted when every
  *   task has a pair, its e-value reaches K/alpha (K: candidates raced), and P(mean improved) ≥ `guard`.
  *   At most one winner: the eligible arm with the largest expected change of the mean.
@@ -38,6 +41,21 @@ export function pairedZ(incumbent: Record<string, number | null>, candidate: Rec
   return sd > 0 ? (m / sd) * Math.sqrt(d.length) : m > 0 ? Number.POSITIVE_INFINITY : 0;
 }
 
+/**
+ * The survivors a race can afford: a race the round's held-out runs cannot finish spends them and decides
+ * nothing, so of several survivors only as many race as `racePasses` passes per arm pay for, the best by their
+ * train evidence first, and none when not even one can: the round's runs stay in the bank for the next round. Train evidence is independent of the held-out draws, so the e-value's bar for the arms
+ * raced (K/alpha, K the number raced) keeps its guarantee whichever are chosen.
+ */
+function affordable(setup: PairedSetup, live: readonly string[]): string[] {
+  const passes = setup.params.racePasses;
+  const n = setup.taskIds.length;
+  if (live.length <= 1 || !(passes > 0) || n === 0) return [...live];
+  const m = Math.max(0, Math.min(live.length, Math.floor(setup.maxRuns / (passes * n)) - 1));
+  const z = (arm: string) => pairedZ(setup.train.incumbent, setup.train.candidates[arm] ?? {});
+  return [...live].sort((a, b) => z(b) - z(a) || a.localeCompare(b)).slice(0, m);
+}
+
 function start(setup: PairedSetup): PairedState {
   const p = setup.params;
   const trainDrift = driftCheck(setup.model, setup.history.train, setup.train.incumbent, p);
@@ -66,23 +84,33 @@ function start(setup: PairedSetup): PairedState {
       });
     } else live.push(arm);
   }
+  const raced = affordable(setup, live);
+  for (const arm of live.filter((a) => !raced.includes(a))) {
+    stopped.push({
+      arm,
+      stage: "budget",
+      reason: `not raced: the round's ${setup.maxRuns} held-out runs pay for a race of ${raced.length} of the ${live.length} train survivors, ranked by their paired train difference`,
+      stats: null,
+      train: null,
+    });
+  }
   const plan: Plan = {
     order: seededOrder(setup.taskIds, setup.orderSeed),
     bets,
     means,
     trainDrift,
-    raced: live,
-    threshold: Math.log(Math.max(1, live.length) / setup.alpha),
+    raced,
+    threshold: Math.log(Math.max(1, raced.length) / setup.alpha),
   };
   const state: PairedState = {
     setup,
     plan,
-    draws: new Map([INCUMBENT, ...live].map((a) => [a, new Map()])),
+    draws: new Map([INCUMBENT, ...raced].map((a) => [a, new Map()])),
     scheduled: new Map(),
     batch: [],
     pending: new Set(),
     firstPass: 0,
-    live,
+    live: raced,
     stopped,
     looks: [],
     runs: 0,
@@ -95,15 +123,22 @@ function start(setup: PairedSetup): PairedState {
   const why =
     live.length === 0
       ? "no candidate survived the train screen"
-      : setup.taskIds.length === 0
-        ? "the held-out split is empty"
-        : !(setup.alpha > 0)
-          ? "the night's error budget is spent: no acceptance is possible this round"
-          : null;
+      : raced.length === 0
+        ? `the round's ${setup.maxRuns} held-out runs cannot pay for a race of even one of the ${live.length} train survivors; they stay in the night's bank`
+        : setup.taskIds.length === 0
+          ? "the held-out split is empty"
+          : !(setup.alpha > 0)
+            ? "the night's error budget is spent: no acceptance is possible this round"
+            : null;
   return why
     ? {
         ...state,
-        decision: decisionOf(state, new Map(), live.length > 0 && !(setup.alpha > 0) ? "budget" : "train", why),
+        decision: decisionOf(
+          state,
+          new Map(),
+          live.length > 0 && (raced.length === 0 || !(setup.alpha > 0)) ? "budget" : "train",
+          why,
+        ),
       }
     : schedule(state, plan.order.slice(0, covers(p.looks[0] ?? 1, plan.order.length)), []);
 }

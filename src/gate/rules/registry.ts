@@ -54,6 +54,7 @@ export interface RuleSettings {
   gate_train_weight?: number;
   gate_guard?: number;
   gate_screen?: number;
+  gate_race_passes?: number;
 }
 
 export interface NextHistory {
@@ -87,6 +88,7 @@ export function pairedParams(s: RuleSettings): PairedParams {
     ...DEFAULT_PAIRED,
     ...(s.gate_guard === undefined ? {} : { guard: s.gate_guard }),
     ...(s.gate_screen === undefined ? {} : { screen: s.gate_screen }),
+    ...(s.gate_race_passes === undefined ? {} : { racePasses: s.gate_race_passes }),
   };
 }
 

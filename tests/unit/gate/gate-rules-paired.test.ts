@@ -268,6 +268,42 @@ describe("the paired rule: a race of K candidates", () => {
     expect(decision.winner).not.toBe("n");
   });
 
+  it("races only the survivors the round's held-out runs pay for, the best on train first", () => {
+    const ts = tasks(100);
+    const big = changed(ts, 14);
+    const arms = { a: big, b: big, c: big, d: big };
+    const base = world({ seed: 3, test: ts, candidate: big, candidates: ["a", "b", "c", "d"], arms, maxRuns: 600 });
+    // Each candidate's train run: the incumbent's with this many of its failed tasks passed instead.
+    const inc = base.setup.train.incumbent;
+    const failed = Object.keys(inc).filter((id) => inc[id] === 0);
+    const lifted = (k: number) => ({ ...inc, ...Object.fromEntries(failed.slice(0, k).map((id) => [id, 1])) });
+    const setup = {
+      ...base.setup,
+      train: { incumbent: inc, candidates: { a: lifted(10), b: lifted(20), c: lifted(15), d: lifted(12) } },
+    };
+    const { state, decision } = decide(setup, base.run);
+    // 600 runs pay for 2 passes of 3 arms (two candidates and the incumbent).
+    expect(state.plan.raced).toEqual(["b", "c"]);
+    expect(state.plan.threshold).toBeCloseTo(Math.log(2 / setup.alpha), 12);
+    for (const arm of ["a", "d"]) {
+      const v = decision.arms.find((x) => x.arm === arm)!;
+      expect(v).toMatchObject({ verdict: "rejected", stage: "budget", runs: 0 });
+      expect(v.reason).toMatch(
+        /^not raced: the round's 600 held-out runs pay for a race of 2 of the 4 train survivors/,
+      );
+    }
+    expect(decision.winner === null || ["b", "c"].includes(decision.winner)).toBe(true);
+    const all = decide({ ...setup, params: { ...setup.params, racePasses: 0 } }, base.run);
+    expect(all.state.plan.raced).toEqual(["a", "b", "c", "d"]);
+    // Runs that cannot pay for one race stay in the bank: no held-out run; a lone candidate is never held back.
+    const broke = decide({ ...setup, maxRuns: 300 }, base.run);
+    expect(broke.state.plan.raced).toEqual([]);
+    expect(broke.decision).toMatchObject({ winner: null, stage: "budget", heldOutRuns: 0 });
+    expect(broke.decision.reason).toMatch(/^the round's 300 held-out runs cannot pay for a race of even one of the 4/);
+    const lone = world({ seed: 3, test: ts, candidate: big, trainCandidate: big, maxRuns: 100 });
+    expect(decide(lone.setup, lone.run).state.plan.raced).toEqual(["c"]);
+  });
+
   it("a race of no-change candidates accepts nothing", () => {
     for (let seed = 0; seed < 8; seed++) {
       const ts = tasks(40);
