@@ -49,7 +49,8 @@ export function demoConfig(maxIterations: number, python = false, setting: DemoS
   return [
     "# Offline demo: both models are simulated by the local test LLM server (dev/demo/).",
     "benchmark: example",
-    ...(setting.sealed === false
+    // Unless told, what this machine can do: unsealed where bubblewrap is missing.
+    ...((setting.sealed ?? findBwrap() !== null) === false
       ? [
           "# bubblewrap is not installed here: the agent under test runs unsealed (see docs/sandbox.md#platforms).",
           "sandbox: none",

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { findBwrap } from "../../src/benchmark/sealed/sandbox.ts";
 import { Journal } from "../../src/journal/journal.ts";
 import { writeSplit } from "../../src/workspace/files.ts";
 
@@ -18,7 +19,9 @@ export function preparedExperiment(dir: string, config: Record<string, unknown> 
   mkdirSync(join(dir, "workspace"), { recursive: true });
   writeFileSync(join(dir, "agent", "agent.ts"), "export default { run: async () => 'hello' };\n");
   writeFileSync(join(dir, ".gitignore"), "workspace/\n");
-  const yaml = Object.entries({ benchmark: "example", ...config })
+  // Where bubblewrap is missing the agent runs unsealed, as the demo does; tests of the seal skip there.
+  const unsealed = findBwrap() === null ? { sandbox: "none" } : {};
+  const yaml = Object.entries({ benchmark: "example", ...unsealed, ...config })
     .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
     .join("\n");
   writeFileSync(join(dir, "experiment_config.yaml"), `${yaml}\n`);
