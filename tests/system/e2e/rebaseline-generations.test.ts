@@ -2,6 +2,7 @@ import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
+import { findBwrap } from "../../../src/benchmark/sealed/sandbox.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { loopIterationOf, readResults } from "../../../src/workspace/files.ts";
 import { REAL_RECORD_CLI, REPO_ROOT, spawnCli } from "../../helpers/experiment.ts";
@@ -42,7 +43,8 @@ describe("a rebaseline starts a new generation that the next run keeps", () => {
     writeFileSync(join(dir, "scorer.ts"), "export default () => 0;\n");
     writeFileSync(
       join(dir, "experiment_config.yaml"),
-      `${readFileSync(join(dir, "experiment_config.yaml"), "utf8")}max_iterations: 3\npatience: 50\n`,
+      // Unsealed where bubblewrap is missing: generations are what this checks, not the seal.
+      `${readFileSync(join(dir, "experiment_config.yaml"), "utf8")}max_iterations: 3\npatience: 50\n${findBwrap() ? "" : "sandbox: none\n"}`,
     );
     const prepared = await cli(["prepare", "--dir", dir], env);
     expect(prepared.code, prepared.err).toBe(0);
