@@ -8,12 +8,12 @@ import { afterEach } from "vitest";
 import type { TestLlmServer } from "../../dev/llm-server/llm-server.ts";
 import { createLocalAdapter } from "../../src/benchmark/adapters/local.ts";
 import { createRunner, type RunnerOptions } from "../../src/benchmark/runner.ts";
-import { findBwrap } from "../../src/benchmark/sealed/sandbox.ts";
 import { type ConfigInput, configSchema } from "../../src/config/schema.ts";
 import { Journal } from "../../src/journal/journal.ts";
 import { createLogger } from "../../src/log.ts";
 import { writeSplit } from "../../src/workspace/files.ts";
 import { paths } from "../../src/workspace/paths.ts";
+import { sandboxHere } from "./experiment.ts";
 
 export const DEFAULT_SCORER = `export default (task: { expected?: string }, result: { answer: unknown }) =>
   result.answer === task.expected ? 1 : 0;
@@ -76,8 +76,7 @@ export function makeExperiment(opts: {
     local: { tasks: "bench/tasks.jsonl", scorer: "bench/scorer.ts" },
     max_concurrency: 4,
     per_task_timeout: 30,
-    // Unsealed where bubblewrap is missing; the seal's own tests skip there with their reason.
-    ...(findBwrap() === null ? { sandbox: "none" } : {}),
+    ...sandboxHere(),
     ...opts.config,
   });
   const adapter = createLocalAdapter({

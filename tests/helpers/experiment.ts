@@ -13,15 +13,19 @@ export const REAL_RECORD_CLI = join(REPO_ROOT, "tests", "fixtures", "cli-real-re
 const git = (dir: string, ...args: string[]) =>
   execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, stdio: "pipe" });
 
+/**
+ * The sandbox setting a test experiment takes on this machine: unsealed where bubblewrap is missing, as the demo
+ * runs; the seal's own tests skip there with their reason (and fail in CI).
+ */
+export const sandboxHere = (): { sandbox?: "none" } => (findBwrap() === null ? { sandbox: "none" } : {});
+
 /** A prepared experiment (git repo, agent, split, baseline row) without running a benchmark. */
 export function preparedExperiment(dir: string, config: Record<string, unknown> = {}): string {
   mkdirSync(join(dir, "agent"), { recursive: true });
   mkdirSync(join(dir, "workspace"), { recursive: true });
   writeFileSync(join(dir, "agent", "agent.ts"), "export default { run: async () => 'hello' };\n");
   writeFileSync(join(dir, ".gitignore"), "workspace/\n");
-  // Where bubblewrap is missing the agent runs unsealed, as the demo does; tests of the seal skip there.
-  const unsealed = findBwrap() === null ? { sandbox: "none" } : {};
-  const yaml = Object.entries({ benchmark: "example", ...unsealed, ...config })
+  const yaml = Object.entries({ benchmark: "example", ...sandboxHere(), ...config })
     .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
     .join("\n");
   writeFileSync(join(dir, "experiment_config.yaml"), `${yaml}\n`);

@@ -2,10 +2,9 @@ import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
-import { findBwrap } from "../../../src/benchmark/sealed/sandbox.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { loopIterationOf, readResults } from "../../../src/workspace/files.ts";
-import { REAL_RECORD_CLI, REPO_ROOT, spawnCli } from "../../helpers/experiment.ts";
+import { REAL_RECORD_CLI, REPO_ROOT, sandboxHere, spawnCli } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 let server: TestLlmServer | null = null;
@@ -44,7 +43,7 @@ describe("a rebaseline starts a new generation that the next run keeps", () => {
     writeFileSync(
       join(dir, "experiment_config.yaml"),
       // Unsealed where bubblewrap is missing: generations are what this checks, not the seal.
-      `${readFileSync(join(dir, "experiment_config.yaml"), "utf8")}max_iterations: 3\npatience: 50\n${findBwrap() ? "" : "sandbox: none\n"}`,
+      `${readFileSync(join(dir, "experiment_config.yaml"), "utf8")}max_iterations: 3\npatience: 50\n${sandboxHere().sandbox ? "sandbox: none\n" : ""}`,
     );
     const prepared = await cli(["prepare", "--dir", dir], env);
     expect(prepared.code, prepared.err).toBe(0);
