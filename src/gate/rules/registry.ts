@@ -20,25 +20,11 @@ import { nextHistories } from "./paired-history.ts";
 import type { RewardModel } from "./reward-model.ts";
 import type { Decision, GateRule, RunOutcome } from "./types.ts";
 
-/** What the shell knows when a round starts: ids, numbers and the settings, never task content. */
-export interface RoundFacts {
-  /** Candidate arm ids, in the order the edit made them. */
-  candidates: string[];
-  /** Held-out task ids. */
-  taskIds: string[];
-  orderSeed: number;
-  /** The round's first trial number; unique over the experiment, so no run of another round is ever reused. */
-  trialBase: number;
-  /** The incumbent lineage's per-task reward sums, not counting this iteration's incumbent train run. */
-  history: { test: Record<string, Sums>; train: Record<string, Sums> };
-  /** This iteration's train runs: the incumbent's (fresh ones only) and each candidate's. */
-  train: { incumbent: Record<string, number | null>; candidates: Record<string, Record<string, number | null>> };
-  /** The benchmark's reward model, as prepare fitted it and the rounds since moved it. */
-  model: RewardModel;
-  /** This round's share of the night's error budget, and the held-out runs it may spend. */
-  alpha: number;
-  maxRuns: number;
-  infraLimit: number;
+/**
+ * What the shell knows when a round starts: ids, numbers and the settings, never task content. The paired
+ * rule's setup is these facts and its parameters; the other rules read what they need of them.
+ */
+export interface RoundFacts extends Omit<PairedSetup, "params"> {
   /** Held-out runs spent so far in the night (the baseline's included), and this round's number (1: the first). */
   testRunsSoFar: number;
   round: number;
