@@ -3,7 +3,7 @@ import { type LoopContext, type LoopInput, loopMachine, upgradeSnapshot } from "
 import { type Limits, limitChanges } from "../../machines/stop-rules.ts";
 import type { Clock } from "../clock.ts";
 import type { RecordInput, RecordOutput, Steps } from "../contracts.ts";
-import { crashPoint } from "../crash-point.ts";
+import { crashPoint, stopPoint } from "../crash-point.ts";
 import { classifyFault, errorMessage, HarnessError } from "../errors.ts";
 import type { RunStatus, RunStore } from "../journal/stores.ts";
 import type { Logger, LogPlace } from "../log.ts";
@@ -166,6 +166,7 @@ export class Daemon {
       return;
     }
     crashPoint("transition:after-commit");
+    if (isStep(state) && state !== this.lastState) stopPoint(state);
     this.ended = null;
     this.lastState = state;
     this.deps.place.iteration = context.iteration;

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { findBwrap } from "../../src/benchmark/sealed/sandbox.ts";
 import { Journal } from "../../src/journal/journal.ts";
@@ -113,6 +113,31 @@ export function readState(journalFile: string): { state: string | null; status: 
 }
 
 /** Polls until the journal shows the machine in `state` (bounded). */
+/**
+ * Waits until a daemon started with `AUTO_HARNESS_STOP_AT` has stopped itself there (SIGSTOP); false if it
+ * exited first. The caller injects its fault, then `resume`s it.
+ */
+export async function stoppedAt(daemon: Spawned): Promise<boolean> {
+  let exited = false;
+  void daemon.exited.then(() => {
+    exited = true;
+  });
+  const pid = daemon.child.pid;
+  for (let i = 0; i < 12_000 && !exited && pid !== undefined; i++) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("T")) return true;
+    } catch {
+      // gone meanwhile
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return false;
+}
+
+/** Lets a stopped daemon go on (a no-op if a fault already killed it). */
+export const resume = (daemon: Spawned): void => void daemon.child.kill("SIGCONT");
+
 export async function waitForState(journalFile: string, state: string): Promise<void> {
   for (let i = 0; i < 5000 && readState(journalFile).state !== state; i++) await new Promise((r) => setTimeout(r, 5));
 }

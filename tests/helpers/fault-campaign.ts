@@ -21,7 +21,7 @@ import {
 import { join } from "node:path";
 import { EXIT_NOTHING_TO_DO } from "../../src/cli/run.ts";
 import { EXIT_RESUMABLE } from "../../src/errors.ts";
-import { preparedExperiment, REAL_RECORD_CLI, readState, type Spawned, spawnCli } from "./experiment.ts";
+import { preparedExperiment, REAL_RECORD_CLI, resume, type Spawned, spawnCli, stoppedAt } from "./experiment.ts";
 import { checkInvariants } from "./invariants.ts";
 
 /** The steps a fault is injected in: each takes the stand-in delay, so the daemon is seen in it. */
@@ -173,19 +173,6 @@ export function leftovers(dir: string): string[] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until the journal shows `step`, or the daemon has exited; whether it was seen. */
-async function reach(journal: string, step: string, daemon: Spawned): Promise<boolean> {
-  let exited = false;
-  void daemon.exited.then(() => {
-    exited = true;
-  });
-  for (let i = 0; i < 6000 && !exited; i++) {
-    if (readState(journal).state === step) return true;
-    await sleep(5);
-  }
-  return false;
-}
-
 export interface ScenarioResult {
   fault: string;
   step: CampaignStep;
@@ -223,11 +210,11 @@ async function scenarioIn(root: string, fault: Fault, step: CampaignStep): Promi
   };
   const violations: string[] = [];
   const stderr: string[] = [];
-  const first = spawnCli(["daemon", "--dir", dir], SLOW, REAL_RECORD_CLI);
-  if (!(await reach(join(dir, "workspace", "journal.sqlite"), step, first))) {
-    violations.push(`never saw the daemon in ${step}`);
-  }
+  // The daemon stops itself as it enters the step (AUTO_HARNESS_STOP_AT): the fault lands there, every time.
+  const first = spawnCli(["daemon", "--dir", dir], { ...SLOW, AUTO_HARNESS_STOP_AT: step }, REAL_RECORD_CLI);
+  if (!(await stoppedAt(first))) violations.push(`never saw the daemon in ${step}`);
   await fault.inject(dir, first);
+  resume(first);
   const end = await first.exited;
   stderr.push(first.stderr());
   const got = end.signal === "SIGKILL" ? "SIGKILL" : end.code;

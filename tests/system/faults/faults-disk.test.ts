@@ -5,7 +5,14 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { EXIT_NOTHING_TO_DO } from "../../../src/cli/run.ts";
 import { EXIT_RESUMABLE } from "../../../src/errors.ts";
 import { expectInvariants } from "../../helpers/expect-invariants.ts";
-import { preparedExperiment, REAL_RECORD_CLI, readState, spawnCli, waitForState } from "../../helpers/experiment.ts";
+import {
+  preparedExperiment,
+  REAL_RECORD_CLI,
+  readState,
+  resume,
+  spawnCli,
+  stoppedAt,
+} from "../../helpers/experiment.ts";
 import { fill } from "../../helpers/fault-campaign.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
@@ -52,9 +59,11 @@ describe("storage faults pause the run cleanly (exit 75) and it resumes once the
       if (!disk) return;
       const dir = preparedExperiment(join(disk, "exp"), { max_iterations: ITERATIONS, patience: 50 });
       const journal = join(dir, "workspace", "journal.sqlite");
-      const cli = spawnCli(["daemon", "--dir", dir], { STAND_IN_DELAY_MS: "300" }, REAL_RECORD_CLI);
-      await waitForState(journal, state);
+      const cli = spawnCli(["daemon", "--dir", dir], { AUTO_HARNESS_STOP_AT: state }, REAL_RECORD_CLI);
+      expect(await stoppedAt(cli), `never stopped in ${state}`).toBe(true);
+      expect(readState(journal).state).toBe(state);
       fill(join(disk, "filler"));
+      resume(cli);
       const { code, signal } = await cli.exited;
       expect({ code, signal }, cli.stderr()).toEqual({ code: EXIT_RESUMABLE, signal: null });
       expect(cli.stderr()).toMatch(/disk full .*(ENOSPC|SQLITE_FULL).*free space/);
@@ -74,13 +83,14 @@ describe("storage faults pause the run cleanly (exit 75) and it resumes once the
     const dir = preparedExperiment(join(disk, "exp"), { max_iterations: ITERATIONS, patience: 50 });
     const workspace = join(dir, "workspace");
     const journal = join(workspace, "journal.sqlite");
-    const cli = spawnCli(["daemon", "--dir", dir], { STAND_IN_DELAY_MS: "300" }, REAL_RECORD_CLI);
-    await waitForState(journal, "gate");
+    const cli = spawnCli(["daemon", "--dir", dir], { AUTO_HARNESS_STOP_AT: "gate" }, REAL_RECORD_CLI);
+    expect(await stoppedAt(cli), "never stopped in gate").toBe(true);
     // A read-only bind mount over the workspace: files the daemon opens from now on are EROFS. (A remount of the
     // whole tmpfs is refused while the journal is open for writing.)
     execFileSync("mount", ["--bind", workspace, workspace]);
     mounted.unshift(workspace);
     execFileSync("mount", ["-o", "remount,bind,ro", workspace]);
+    resume(cli);
     const { code } = await cli.exited;
     expect(code, cli.stderr()).toBe(EXIT_RESUMABLE);
     expect(cli.stderr()).toMatch(/read-only file system .*(EROFS|SQLITE_READONLY)/);
