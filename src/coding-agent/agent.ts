@@ -397,6 +397,9 @@ async function runPhase(
   }
 }
 
+/** A stop lets a call in flight land its paid reply this long, inside the 4 s a stop has before the process exits. */
+const CALL_DRAIN_MS = 2_500;
+
 /** One call paid for: its worst case reserved, the reply journaled before any tool runs. */
 async function payCall(
   a: AgentContext,
@@ -412,6 +415,7 @@ async function payCall(
   const held = spend.reserve(ref.runId, params);
   const call = await callMessages(client, params, {
     signal,
+    drainMs: CALL_DRAIN_MS,
     clock,
     log,
     outageMs: limits.outageMs,

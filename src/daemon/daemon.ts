@@ -14,6 +14,8 @@ export type { Steps } from "../contracts.ts";
 type StepKey = keyof Steps;
 const STEP_KEYS: readonly StepKey[] = ["check", "benchmark", "analyze", "edit", "gate", "record", "learn", "summarize"];
 const isStep = (state: string): state is StepKey => (STEP_KEYS as readonly string[]).includes(state);
+/** How long a stop waits for the aborted step to land the reply it was paying for (its calls drain 2.5 s). */
+const STEP_DRAIN_MS = 3_000;
 
 export interface DaemonDeps {
   journal: RunStore;
@@ -64,6 +66,8 @@ export class Daemon {
   private stopping = false;
   /** The first step after a restore was interrupted, not started by a transition. */
   private restoring = false;
+  /** The step running now, settled either way: a stop waits a moment for it. */
+  private running: Promise<unknown> = Promise.resolve();
   /** The state last persisted: a transition that stays in it (new limits) starts no step. */
   private lastState: string | null = null;
   private settle: ((result: DaemonResult) => void) | null = null;
@@ -103,7 +107,9 @@ export class Daemon {
       log.info({ attempts }, `${journalStep} started`);
       const started = clock.monotonic();
       try {
-        const output = await impl(input, signal);
+        const running = impl(input, signal);
+        this.running = running.catch(() => {});
+        const output = await running;
         this.ended = { iteration, step: journalStep, status: "done", outcome: output };
         log.info({ ms: clock.monotonic() - started }, `${journalStep} done`);
         if (key === "record" && (output as RecordOutput).accepted) {
@@ -264,6 +270,10 @@ export class Daemon {
       } catch (error) {
         this.deps.log.error({ err: error }, "stopping the state machine failed");
       }
+      // The aborted step may still be landing a paid reply (its calls drain for a moment): let it journal it.
+      const waited = new AbortController();
+      await Promise.race([this.running, this.deps.clock.sleep(STEP_DRAIN_MS, waited.signal).catch(() => {})]);
+      waited.abort();
       if (snapshot && snapshot.status === "active" && snapshot.value !== "paused") {
         try {
           this.deps.journal.setRunStatus(this.runId, "stopped");

@@ -73,6 +73,11 @@ export interface CallOptions {
   maxBackoffMs?: number;
   minBackoffMs?: number;
   onAttempt?: (info: AttemptInfo) => void;
+  /**
+   * A request in flight when `signal` aborts gets this long to land its reply before it is cut: the provider
+   * bills a reply it has sent, so a graceful stop journals it instead of losing it. Retries stop at once.
+   */
+  drainMs?: number;
 }
 
 export interface CallResult {
@@ -254,8 +259,12 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
   const attempt = async (): Promise<Message> => {
     attempts += 1;
     const attemptStart = clock.monotonic();
+    const request = signal && opts.drainMs ? drained(signal, opts.drainMs, clock) : null;
+    const requestSignal = request?.signal ?? signal;
     try {
-      const message = await client.messages.stream(params, signal ? { signal } : {}).finalMessage();
+      const message = await client.messages
+        .stream(params, requestSignal ? { signal: requestSignal } : {})
+        .finalMessage();
       latencyMs = clock.monotonic() - attemptStart;
       onAttempt?.({ attempt: attempts, ok: true });
       return message;
@@ -268,6 +277,8 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
       }
       // p-retry refuses to retry most TypeErrors, so hand it an SDK error instead.
       throw error instanceof AnthropicError ? error : new AnthropicError(errorMessage(error), { cause: error });
+    } finally {
+      request?.done();
     }
   };
 
@@ -300,6 +311,27 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
     if (signal?.aborted) throw new AbortedError("LLM call aborted", error);
     throw error;
   }
+}
+
+/** `signal`, `ms` later; `done` detaches it once the request is over (the step's signal outlives many calls). */
+function drained(signal: AbortSignal, ms: number, clock: Clock): { signal: AbortSignal; done: () => void } {
+  const late = new AbortController();
+  const over = new AbortController();
+  const cut = () => {
+    clock.sleep(ms, over.signal).then(
+      () => late.abort(signal.reason),
+      () => {},
+    );
+  };
+  if (signal.aborted) cut();
+  else signal.addEventListener("abort", cut, { once: true });
+  return {
+    signal: late.signal,
+    done: () => {
+      signal.removeEventListener("abort", cut);
+      over.abort();
+    },
+  };
 }
 
 // Prices live in the gateway's one table; the coding agent's budget reads the same numbers.

@@ -175,21 +175,44 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface ScenarioResult {
   fault: string;
-  step: CampaignStep;
+  step: string;
   violations: string[];
   /** Why it could not run here (a disk fault without root). */
   skipped?: string;
 }
 
-/** One fault at one step of a fresh experiment under `parent`; every violation found (none: it survived). */
-export async function runScenario(fault: Fault, step: CampaignStep, parent: string): Promise<ScenarioResult> {
+/** What the campaign runs a fault against: how to make a fresh experiment, start its daemon and judge the end. */
+export interface Subject {
+  iterations: number;
+  /** A fresh experiment at `root`; returns its directory. */
+  make(root: string): string;
+  /** The daemon; `first` is the one that meets the fault (slower steps). */
+  daemon(dir: string, env: Record<string, string>, first: boolean): Spawned;
+  /** Violations beyond DESIGN §4's invariants, given how the first daemon ended. */
+  check?(dir: string, firstEnd: number | "SIGKILL"): string[];
+}
+
+/** The real CLI with stand-in steps and a real benchmark command (tests/fixtures/cli-real-record.ts). */
+export const STAND_IN_SUBJECT: Subject = {
+  iterations: CAMPAIGN_ITERATIONS,
+  make: (root) => preparedExperiment(root, { max_iterations: CAMPAIGN_ITERATIONS, patience: 50 }),
+  daemon: (dir, env, first) => spawnCli(["daemon", "--dir", dir], { ...(first ? SLOW : FAST), ...env }, REAL_RECORD_CLI),
+};
+
+/** One fault at one step (or crash point) of a fresh experiment under `parent`; every violation (none: survived). */
+export async function runScenario(
+  fault: Fault,
+  step: string,
+  parent: string,
+  subject: Subject = STAND_IN_SUBJECT,
+): Promise<ScenarioResult> {
   const base = join(parent, `exp-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
-  if (!fault.disk) return await scenarioIn(base, fault, step);
+  if (!fault.disk) return await scenarioIn(base, fault, step, subject);
   const disk = join(base, "disk");
   const why = smallDisk(disk);
   if (why) return { fault: fault.name, step, violations: [], skipped: why };
   try {
-    return await scenarioIn(join(disk, "exp"), fault, step);
+    return await scenarioIn(join(disk, "exp"), fault, step, subject);
   } finally {
     // Bind mounts first (a fault may have left one), then the disk.
     for (const m of [join(disk, "exp", "workspace"), disk]) {
@@ -202,8 +225,8 @@ export async function runScenario(fault: Fault, step: CampaignStep, parent: stri
   }
 }
 
-async function scenarioIn(root: string, fault: Fault, step: CampaignStep): Promise<ScenarioResult> {
-  const dir = preparedExperiment(root, { max_iterations: CAMPAIGN_ITERATIONS, patience: 50 });
+async function scenarioIn(root: string, fault: Fault, step: string, subject: Subject): Promise<ScenarioResult> {
+  const dir = subject.make(root);
   const before = {
     config: readFileSync(join(dir, "experiment_config.yaml"), "utf8"),
     program: readFileSync(join(dir, "PROGRAM.md"), "utf8"),
@@ -211,7 +234,7 @@ async function scenarioIn(root: string, fault: Fault, step: CampaignStep): Promi
   const violations: string[] = [];
   const stderr: string[] = [];
   // The daemon stops itself as it enters the step (AUTO_HARNESS_STOP_AT): the fault lands there, every time.
-  const first = spawnCli(["daemon", "--dir", dir], { ...SLOW, AUTO_HARNESS_STOP_AT: step }, REAL_RECORD_CLI);
+  const first = subject.daemon(dir, { AUTO_HARNESS_STOP_AT: step }, true);
   if (!(await stoppedAt(first))) violations.push(`never saw the daemon in ${step}`);
   await fault.inject(dir, first);
   resume(first);
@@ -222,14 +245,15 @@ async function scenarioIn(root: string, fault: Fault, step: CampaignStep): Promi
   fault.repair?.(dir);
   let code = end.code;
   for (let round = 0; round < 3 && code !== EXIT_NOTHING_TO_DO; round++) {
-    const next = spawnCli(["daemon", "--dir", dir], FAST, REAL_RECORD_CLI);
+    const next = subject.daemon(dir, {}, false);
     ({ code } = await next.exited);
     stderr.push(next.stderr());
   }
   if (code !== EXIT_NOTHING_TO_DO) violations.push(`the run did not finish: last exit ${code}`);
   if (stderr.some((e) => /this is a bug/.test(e))) violations.push("a daemon printed 'this is a bug'");
-  violations.push(...checkInvariants(dir, CAMPAIGN_ITERATIONS).violations);
+  violations.push(...checkInvariants(dir, subject.iterations).violations);
   violations.push(...(fault.check?.(dir, before) ?? []));
+  violations.push(...(subject.check?.(dir, fault.firstEnd) ?? []));
   // The keeper's group kill lands within moments of its daemon's death.
   for (let i = 0; i < 50 && leftovers(dir).length > 0; i++) await sleep(20);
   violations.push(...leftovers(dir).map((p) => `left running: ${p}`));

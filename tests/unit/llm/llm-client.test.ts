@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply, toolUseReply } from "../../../dev/llm-server/llm-server.ts";
-import { type Clock, ManualClock } from "../../../src/clock.ts";
+import { type Clock, ManualClock, systemClock } from "../../../src/clock.ts";
 import { AbortedError, errorHandling, HarnessError } from "../../../src/errors.ts";
 import {
   type AttemptInfo,
@@ -250,6 +250,31 @@ describe("callMessages", () => {
     const error = await pending;
     expect(error).toBeInstanceOf(AbortedError);
     expect(server.requests).toHaveLength(1);
+  });
+
+  it("with drainMs, a reply on its way when the stop comes lands (it is paid for); a later one is cut", async () => {
+    server = await startTestLlmServer({
+      script: [
+        { reply: { content: [{ type: "text", text: "paid" }] }, delayMs: 300 },
+        { reply: { content: [{ type: "text", text: "too late" }] }, delayMs: 600_000 },
+      ],
+    });
+    const client = createAnthropic({ baseURL: server.url });
+    const stopSoon = async (controller: AbortController) => {
+      while (server!.requests.length === 0 || controller.signal.aborted) await new Promise((r) => setTimeout(r, 5));
+      controller.abort();
+    };
+    const first = new AbortController();
+    const landing = callMessages(client, params, { clock: systemClock, signal: first.signal, drainMs: 5_000 });
+    await stopSoon(first);
+    expect((await landing).message.content).toEqual([{ type: "text", text: "paid" }]);
+    // A reply that would come after the drain is cut, and not served.
+    const second = new AbortController();
+    const cut = rejection(callMessages(client, params, { clock: systemClock, signal: second.signal, drainMs: 200 }));
+    while (server.requests.length < 2) await new Promise((r) => setTimeout(r, 5));
+    second.abort();
+    expect(await cut).toBeInstanceOf(AbortedError);
+    expect(server.served).toHaveLength(1);
   });
 
   it("an abort during the backoff wait is AbortedError even if the clock never wakes", async () => {
