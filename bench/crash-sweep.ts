@@ -4,24 +4,29 @@
  * there, resumed to the end, and DESIGN §4's invariants are checked. Then every fault of the campaign (signals,
  * SIGKILL, a stale index.lock, a torn results.tsv, a full disk and a read-only workspace (as root, on a small tmpfs),
  * unusable steering edits; tests/helpers/fault-campaign.ts) is
- * injected at every step of an iteration. Each benchmark step runs a real command that leaves a background child:
- * nothing may be left running. Prints % survived and every invariant violation; takes a while (real processes).
+ * injected at every step of an iteration, then at every point of a race of two candidates. Each benchmark step
+ * runs a real command that leaves a background child: nothing may be left running. Prints % survived and every invariant violation; takes a while (real processes).
  * CRASH_SWEEP_POINTS=record:after-row,gate:mid limits the points (none: CRASH_SWEEP_POINTS=-);
- * CRASH_SWEEP_MAX_HITS caps the hits per point; CRASH_SWEEP_FAULTS=SIGKILL,SIGHUP limits the faults.
+ * CRASH_SWEEP_MAX_HITS caps the hits per point; CRASH_SWEEP_FAULTS=SIGKILL,SIGHUP limits the faults at the
+ * steps and CRASH_SWEEP_RACE_FAULTS those inside a race of two candidates (tests/helpers/race-campaign.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startTestLlmServer } from "../dev/llm-server/llm-server.ts";
 import { EXIT_NOTHING_TO_DO } from "../src/cli/run.ts";
 import { CRASH_POINTS } from "../src/crash-point.ts";
 import { preparedExperiment, REAL_RECORD_CLI, spawnCli } from "../tests/helpers/experiment.ts";
 import { CAMPAIGN_STEPS, FAULTS, leftovers, runScenario } from "../tests/helpers/fault-campaign.ts";
 import { checkInvariants } from "../tests/helpers/invariants.ts";
+import { prepareRaceExperiment, RACE_PLAN, RACE_POINTS, raceSubject } from "../tests/helpers/race-campaign.ts";
+import { raceCodingModel } from "../tests/helpers/race-coding-model.ts";
 
 const ITERATIONS = 3;
 const listed = (v: string | undefined) => (v === "-" ? [] : v?.split(",").filter(Boolean));
 const points = listed(process.env.CRASH_SWEEP_POINTS) ?? [...CRASH_POINTS];
 const faults = FAULTS.filter((f) => listed(process.env.CRASH_SWEEP_FAULTS)?.includes(f.name) ?? true);
+const raceFaults = FAULTS.filter((f) => listed(process.env.CRASH_SWEEP_RACE_FAULTS)?.includes(f.name) ?? true);
 const maxHits = Number(process.env.CRASH_SWEEP_MAX_HITS ?? "40");
 const env = { STAND_IN_DELAY_MS: "0", FAULT_COMMAND: "1" };
 
@@ -85,11 +90,36 @@ for (const fault of faults) {
   }
   process.stdout.write(`  ${fault.name.padEnd(28)} injected at every step\n`);
 }
+const stepFaults = tally.tried - killed;
+
+// The same faults inside a race of two candidates, at the race's own points; the endpoint's served replies
+// are compared with the journal's, to the call.
+const server = await startTestLlmServer({ responder: raceCodingModel(RACE_PLAN) });
+const prepared = await prepareRaceExperiment(server);
+try {
+  for (const fault of raceFaults) {
+    for (const point of RACE_POINTS) {
+      const parent = mkdtempSync(join(tmpdir(), "race-campaign-"));
+      try {
+        const { violations, skipped: why } = await runScenario(fault, point, parent, raceSubject(prepared, server));
+        if (why) skipped.push(`${fault.name} at ${point}: ${why}`);
+        else count(`${fault.name} at ${point} (race)`, violations);
+      } finally {
+        rmSync(parent, { recursive: true, force: true });
+      }
+    }
+    process.stdout.write(`  ${fault.name.padEnd(28)} injected at every race point\n`);
+  }
+} finally {
+  rmSync(prepared, { recursive: true, force: true });
+  await server.close();
+}
 
 const pct = (n: number, d: number) => (d === 0 ? "n/a" : `${((100 * n) / d).toFixed(1)}%`);
 process.stdout.write(`\ncrash sweep and fault campaign (${ITERATIONS}-iteration run: accepted, rejected, accepted)\n`);
 process.stdout.write(`  kills at named crash points        ${killed}\n`);
-process.stdout.write(`  faults injected at a step          ${tally.tried - killed}\n`);
+process.stdout.write(`  faults injected at a step          ${stepFaults}\n`);
+process.stdout.write(`  faults injected inside a race      ${tally.tried - killed - stepFaults}\n`);
 process.stdout.write(`  survived with every invariant      ${tally.survived} (${pct(tally.survived, tally.tried)})\n`);
 process.stdout.write(`  invariant violations               ${tally.violations}\n`);
 if (skipped.length) process.stdout.write(`  skipped (not root: no small disk)   ${skipped.length}\n`);
