@@ -2,10 +2,11 @@
  * `npm run bench:crash`: the crash sweep and the fault campaign. First, for every named crash point and every
  * time the run reaches it (hit 1, 2, … until a run no longer reaches it), a fresh experiment's daemon is SIGKILLed
  * there, resumed to the end, and DESIGN §4's invariants are checked. Then every fault of the campaign (signals,
- * SIGKILL, a stale index.lock, a torn results.tsv, a full disk and a read-only workspace (as root, on a small tmpfs),
- * unusable steering edits; tests/helpers/fault-campaign.ts) is
- * injected at every step of an iteration, then at every point of a race of two candidates. Each benchmark step
- * runs a real command that leaves a background child: nothing may be left running. Prints % survived and every invariant violation; takes a while (real processes).
+ * SIGKILL, a stale index.lock, a torn results.tsv, a full disk and a read-only workspace (as root, on a small
+ * tmpfs), unusable steering edits; tests/helpers/fault-campaign.ts) is injected at every step of an iteration,
+ * then at every point of a race of two candidates. Each benchmark step runs a real command that leaves a
+ * background child: nothing may be left running. Prints % survived and every invariant violation; takes a
+ * while (real processes).
  * CRASH_SWEEP_POINTS=record:after-row,gate:mid limits the points (none: CRASH_SWEEP_POINTS=-);
  * CRASH_SWEEP_MAX_HITS caps the hits per point; CRASH_SWEEP_FAULTS=SIGKILL,SIGHUP limits the faults at the
  * steps and CRASH_SWEEP_RACE_FAULTS those inside a race of two candidates (tests/helpers/race-campaign.ts).
