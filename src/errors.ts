@@ -1,4 +1,6 @@
 /** The project's typed errors. Handlers test `instanceof` or `code`, never message text. */
+import { accessSync, constants, existsSync } from "node:fs";
+import { dirname } from "node:path";
 
 export type ErrorCode =
   | "CONFIG_INVALID"
@@ -137,7 +139,7 @@ export function classifyFault(
   next = "then `auto-harness resume` (under pm2 the paused run resumes by itself)",
 ): HarnessError | null {
   if (error instanceof HarnessError || !(error instanceof Error)) return null;
-  const code = (error as NodeJS.ErrnoException).code;
+  const code = mkdirCause(error as NodeJS.ErrnoException);
   if (typeof code !== "string") return null;
   // Extended SQLite codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED …) count as their primary one.
   const is = (primary: string) => code === primary || code.startsWith(`${primary}_`);
@@ -159,6 +161,22 @@ export function classifyFault(
   }
   if (is("SQLITE_CORRUPT") || is("SQLITE_NOTADB")) return journalCorrupt(journalFile, error);
   return null;
+}
+
+/**
+ * Node's recursive mkdir reports ENOENT where the kernel said EROFS or EACCES: the nearest directory that
+ * exists says which (access(2) answers EROFS on a read-only mount).
+ */
+function mkdirCause(error: NodeJS.ErrnoException): string | undefined {
+  if (error.code !== "ENOENT" || error.syscall !== "mkdir" || !error.path) return error.code;
+  let dir = dirname(error.path);
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  try {
+    accessSync(dir, constants.W_OK);
+    return error.code;
+  } catch (probe) {
+    return (probe as NodeJS.ErrnoException).code ?? error.code;
+  }
 }
 
 /** JOURNAL_CORRUPT with the file, what SQLite said and the recovery steps; exit 2, nothing more written. */

@@ -164,6 +164,9 @@ export function createSteps(deps: StepDeps): Steps {
         log.warn(`the run stopped mid-iteration: ${agent} restored to the last accepted version`);
       }
       await removeAllCandidates(root);
+      // A steering edit saved during the last iteration has no next benchmark step to take it in: committed or
+      // refused now, not left in the tree for the next `run` to refuse.
+      await steering.commitChanges(repo);
       // Kept in the journal as written, so a summary learnings.md loses is rebuilt at the next start.
       const key = closingSummaryKey(input.runId);
       let text = journal.pins.fact(key);

@@ -188,15 +188,16 @@ export interface Subject {
   make(root: string): string;
   /** The daemon; `first` is the one that meets the fault (slower steps). */
   daemon(dir: string, env: Record<string, string>, first: boolean): Spawned;
-  /** Violations beyond DESIGN §4's invariants, given how the first daemon ended. */
-  check?(dir: string, firstEnd: number | "SIGKILL"): string[];
+  /** Violations beyond DESIGN §4's invariants, given the fault the first daemon met. */
+  check?(dir: string, fault: Fault): string[];
 }
 
 /** The real CLI with stand-in steps and a real benchmark command (tests/fixtures/cli-real-record.ts). */
 export const STAND_IN_SUBJECT: Subject = {
   iterations: CAMPAIGN_ITERATIONS,
   make: (root) => preparedExperiment(root, { max_iterations: CAMPAIGN_ITERATIONS, patience: 50 }),
-  daemon: (dir, env, first) => spawnCli(["daemon", "--dir", dir], { ...(first ? SLOW : FAST), ...env }, REAL_RECORD_CLI),
+  daemon: (dir, env, first) =>
+    spawnCli(["daemon", "--dir", dir], { ...(first ? SLOW : FAST), ...env }, REAL_RECORD_CLI),
 };
 
 /** One fault at one step (or crash point) of a fresh experiment under `parent`; every violation (none: survived). */
@@ -253,7 +254,7 @@ async function scenarioIn(root: string, fault: Fault, step: string, subject: Sub
   if (stderr.some((e) => /this is a bug/.test(e))) violations.push("a daemon printed 'this is a bug'");
   violations.push(...checkInvariants(dir, subject.iterations).violations);
   violations.push(...(fault.check?.(dir, before) ?? []));
-  violations.push(...(subject.check?.(dir, fault.firstEnd) ?? []));
+  violations.push(...(subject.check?.(dir, fault) ?? []));
   // The keeper's group kill lands within moments of its daemon's death.
   for (let i = 0; i < 50 && leftovers(dir).length > 0; i++) await sleep(20);
   violations.push(...leftovers(dir).map((p) => `left running: ${p}`));

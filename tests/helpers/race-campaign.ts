@@ -93,17 +93,19 @@ export function raceSubject(prepared: string, server: TestLlmServer): Subject {
         { ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: "test-key", LOG_LEVEL: "warn", ...env },
         CLI,
       ),
-    check: (dir, firstEnd) => {
+    check: (dir, fault) => {
       const out: string[] = [];
       if (existsSync(join(dir, "workspace", "candidates"))) out.push("a candidate's copy was left in the workspace");
       const trees = git(dir, "worktree", "list").trim().split("\n").length;
       if (trees !== 1) out.push(`${trees - 1} candidate worktree(s) left registered with git`);
       const served = messages(server) - servedBefore;
       const journaled = journaledReplies(dir);
-      // A reply written to a daemon SIGKILLed before it read it is paid and lost: no journal can win that race,
-      // and at most one such reply per candidate session can be on its way.
-      const lost = firstEnd === "SIGKILL" ? served - journaled : 0;
-      if (journaled > served || lost < 0 || lost > RACE_CANDIDATES || (firstEnd !== "SIGKILL" && served !== journaled))
+      // A reply written to a daemon SIGKILLed before it read it is paid and lost: no journal can win that race;
+      // nor can one paid while the journal cannot be written (a full or read-only disk). At most one such reply
+      // per candidate session can be on its way.
+      const lossy = fault.firstEnd === "SIGKILL" || fault.disk === true;
+      const lost = served - journaled;
+      if (lost < 0 || lost > (lossy ? RACE_CANDIDATES : 0))
         out.push(`the endpoint served ${served} replies and the journal counts ${journaled}`);
       return out;
     },

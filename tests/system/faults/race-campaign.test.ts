@@ -1,7 +1,7 @@
 /**
- * A slice of the fault campaign inside races of two candidates (tests/helpers/race-campaign.ts): a signal while a
- * candidate's edit has just landed, a full disk once the candidates are screened, an unusable steering edit while
- * the held-out runs land. The run finishes with every invariant, no candidate copy left, and every reply the
+ * A slice of the fault campaign inside races of two candidates (tests/helpers/race-campaign.ts): a signal and a
+ * read-only workspace while a candidate's edit has just landed (a sibling's reply on its way), an unusable
+ * steering edit in the run's last round, once the candidates are screened. The run finishes with every invariant, no candidate copy left, and every reply the
  * endpoint served journaled once. `npm run bench:crash` injects every fault at every race point.
  */
 import { rmSync } from "node:fs";
@@ -14,8 +14,8 @@ import { tempDir } from "../../helpers/temp.ts";
 
 const SLICE: [string, string][] = [
   ["SIGTERM", "race:candidate-edited"],
-  ["full disk", "gate:screened"],
-  ["invalid config saved mid-run", "gate:run-landed"],
+  ["read-only workspace", "race:candidate-edited"],
+  ["invalid config saved mid-run", "gate:screened"],
 ];
 
 let server: TestLlmServer;

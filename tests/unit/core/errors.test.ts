@@ -1,3 +1,6 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   AbortedError,
@@ -9,6 +12,7 @@ import {
   FileDamagedError,
   HarnessError,
 } from "../../../src/errors.ts";
+import { tempDir } from "../../helpers/temp.ts";
 
 describe("errorHandling: what the loop does when an error ends a step", () => {
   const table: [ErrorCode, ErrorHandling][] = [
@@ -74,5 +78,36 @@ describe("classifyFault: errors the environment raises, typed where they happen"
     expect(classifyFault(raw("SQLITE_BUSY"))).toBeNull();
     expect(classifyFault(new Error("no code"))).toBeNull();
     expect(classifyFault(new HarnessError("GIT_STATE", "x"))).toBeNull();
+  });
+});
+
+describe("classifyFault: a recursive mkdir on a read-only mount", () => {
+  it("is a read-only file system (exit 75), not the ENOENT Node reports for it", () => {
+    if (process.getuid?.() !== 0) {
+      process.stderr.write("SKIP: a read-only bind mount needs root: the recursive-mkdir case is skipped\n");
+      return;
+    }
+    const dir = tempDir("ro-");
+    execFileSync("mount", ["--bind", dir, dir]);
+    try {
+      execFileSync("mount", ["-o", "remount,bind,ro", dir]);
+      let raised: unknown;
+      try {
+        mkdirSync(join(dir, "incumbent", "agent"), { recursive: true });
+      } catch (error) {
+        raised = error;
+      }
+      expect((raised as NodeJS.ErrnoException).code).toBe("ENOENT");
+      const fault = classifyFault(raised);
+      expect(fault?.code).toBe("STORAGE_FAILURE");
+      expect(fault?.exitCode).toBe(75);
+      expect(fault?.message).toMatch(/^read-only file system .*EROFS/);
+      // A plain missing parent stays what it is.
+      const missing = new Error("gone");
+      Object.assign(missing, { code: "ENOENT", syscall: "mkdir", path: join(tempDir("rw-"), "a", "b") });
+      expect(classifyFault(missing)).toBeNull();
+    } finally {
+      execFileSync("umount", [dir]);
+    }
   });
 });
