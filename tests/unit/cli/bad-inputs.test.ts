@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { PREPARE_AGAIN } from "../../../src/cli/prepare.ts";
 import { classifyFault } from "../../../src/errors.ts";
 import { cli } from "../../helpers/cli.ts";
@@ -113,6 +113,62 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap"))("prepare checks everything bef
     );
     expect(snapshot(dir)).toEqual(before);
   }, 60_000);
+});
+
+/** The scaffold's experiment_config.yaml with one edit, committed as a user would before `prepare`. */
+function editConfig(dir: string, from: string, to: string): void {
+  const config = join(dir, "experiment_config.yaml");
+  const text = readFileSync(config, "utf8");
+  expect(text).toContain(from);
+  writeFileSync(config, text.replace(from, to));
+  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "config"], { cwd: dir });
+}
+
+describe("a tool that is not installed: the first line names the field and what to install or set", () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it("a benchmark command whose program is missing: command.run and the program first, then the shell's words", async () => {
+    const dir = await scaffold("command");
+    editConfig(dir, "python3 bench/run_bench.py", "no-such-bench-tool bench/run_bench.py");
+    const before = snapshot(dir);
+    const head = commits(dir);
+    const r = await cli(["prepare", "--dir", dir]);
+    expect(r.code).toBe(2);
+    const [first, ...rest] = r.err.split("\n");
+    expect(first).toMatch(
+      /^auto-harness: command\.run: `no-such-bench-tool` is not installed \(the benchmark command `no-such-bench-tool bench\/run_bench\.py` exits 127, not found on PATH\); install it, or fix command\.run in experiment_config\.yaml;/,
+    );
+    expect(rest.join("\n")).toMatch(/\| .*no-such-bench-tool: (command )?not found/);
+    expect(r.err).not.toMatch(/internal error/);
+    expect(snapshot(dir)).toEqual(before);
+    expect(commits(dir)).toBe(head);
+  }, 60_000);
+
+  it.each([
+    [
+      "a sealed agent",
+      "local" as const,
+      null,
+      /^auto-harness: sandbox: bubblewrap \(bwrap\) is not installed, .*: install the Debian package `bubblewrap`, or set `sandbox: none` in experiment_config\.yaml/,
+    ],
+    [
+      "a sealed benchmark command",
+      "command" as const,
+      ["timeout: 3600 }", "timeout: 3600, sandbox: true }"] as const,
+      /^auto-harness: command\.sandbox: bubblewrap \(bwrap\) is not installed, .*: install the Debian package `bubblewrap`, or set `sandbox: false` under `command` in experiment_config\.yaml/,
+    ],
+  ])("%s where bubblewrap is missing: one line, exit 2, nothing written", async (_name, benchmark, edit, line) => {
+    const dir = await scaffold(benchmark);
+    if (edit) editConfig(dir, ...edit);
+    const before = snapshot(dir);
+    // A PATH without bwrap (the harness looks for it there), as on a machine that lacks it.
+    vi.stubEnv("PATH", tempDir("no-bwrap-"));
+    const r = await cli(["prepare", "--dir", dir]);
+    expect(r.code).toBe(2);
+    expect(r.err.trimEnd().split("\n")).toHaveLength(1);
+    expect(r.err).toMatch(line);
+    expect(snapshot(dir)).toEqual(before);
+  });
 });
 
 describe("the smaller doors", () => {
