@@ -299,7 +299,6 @@ export function commandProblem(run: string, root: string, path = process.env.PAT
   return `command.run: \`${program}\` is not on PATH; install it, or name it by its path in command.run (experiment_config.yaml)`;
 }
 
-/** The last lines of a command's stderr, secrets removed, short enough for one error message. */
 /** The shell's exit 127: a program the command runs is not installed (or not on PATH). */
 export class ProgramNotFound extends InfraFailure {
   constructor(
@@ -318,6 +317,7 @@ export function missingProgram(stderr: string): string | null {
   return shell?.[1] ?? env?.[1] ?? null;
 }
 
+/** The last lines of a command's stderr, secrets removed, short enough for one error message. */
 function tailOf(stderr: string, maxChars = 800): string {
   const text = redact(stderr).trimEnd();
   if (text === "") return "";

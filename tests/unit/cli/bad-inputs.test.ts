@@ -115,34 +115,49 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap"))("prepare checks everything bef
   }, 60_000);
 });
 
-/** The scaffold's experiment_config.yaml with one edit, committed as a user would before `prepare`. */
+/** The scaffold's experiment_config.yaml with one edit (and any new file), committed as a user would before `prepare`. */
 function editConfig(dir: string, from: string, to: string): void {
   const config = join(dir, "experiment_config.yaml");
   const text = readFileSync(config, "utf8");
   expect(text).toContain(from);
   writeFileSync(config, text.replace(from, to));
-  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "config"], { cwd: dir });
+  const git = (...args: string[]) =>
+    execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, stdio: "pipe" });
+  git("add", "-A");
+  git("commit", "-qm", "config");
 }
 
 describe("a tool that is not installed: the first line names the field and what to install or set", () => {
   afterEach(() => vi.unstubAllEnvs());
 
-  it("a benchmark command whose program is missing: command.run and the program first, then the shell's words", async () => {
-    const dir = await scaffold("command");
-    editConfig(dir, "python3 bench/run_bench.py", "no-such-bench-tool bench/run_bench.py");
-    const before = snapshot(dir);
-    const head = commits(dir);
-    const r = await cli(["prepare", "--dir", dir]);
-    expect(r.code).toBe(2);
-    const [first, ...rest] = r.err.split("\n");
-    expect(first).toMatch(
-      /^auto-harness: command\.run: `no-such-bench-tool` is not installed \(the benchmark command `no-such-bench-tool bench\/run_bench\.py` exits 127, not found on PATH\); install it, or fix command\.run in experiment_config\.yaml;/,
-    );
-    expect(rest.join("\n")).toMatch(/\| .*no-such-bench-tool: (command )?not found/);
-    expect(r.err).not.toMatch(/internal error/);
-    expect(snapshot(dir)).toEqual(before);
-    expect(commits(dir)).toBe(head);
-  }, 60_000);
+  it.each([
+    [
+      "command.run's own program",
+      "no-such-bench-tool bench/run_bench.py",
+      /^auto-harness: command\.run: `no-such-bench-tool` is not on PATH; install it, or name it by its path in command\.run \(experiment_config\.yaml\)\n$/,
+    ],
+    [
+      "a program its script runs",
+      "sh bench/run.sh",
+      /^auto-harness: command\.run: `no-such-bench-tool` is not installed \(the benchmark command `sh bench\/run\.sh` exits 127, not found on PATH\); install it, or fix command\.run in experiment_config\.yaml; .*\n(.*\n)* {2}\| .*no-such-bench-tool: (command )?not found\n$/,
+    ],
+  ])(
+    "a benchmark command whose tool is missing (%s): that first, exit 2, nothing written",
+    async (_name, run, said) => {
+      const dir = await scaffold("command");
+      writeFileSync(join(dir, "bench", "run.sh"), 'no-such-bench-tool "$@"\n');
+      editConfig(dir, "python3 bench/run_bench.py", run);
+      const before = snapshot(dir);
+      const head = commits(dir);
+      const r = await cli(["prepare", "--dir", dir]);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(said);
+      expect(r.err).not.toMatch(/internal error/);
+      expect(snapshot(dir)).toEqual(before);
+      expect(commits(dir)).toBe(head);
+    },
+    60_000,
+  );
 
   it.each([
     [
