@@ -30,6 +30,18 @@ function snapshot(dir: string): Record<string, string> {
 
 const commits = (dir: string) => execFileSync("git", ["rev-list", "--all"], { cwd: dir, encoding: "utf8" });
 
+/** `prepare` on dir refuses with `line`, exit 2, and leaves the directory and its git history as they were. */
+async function expectPrepareRefuses(dir: string, line: RegExp): Promise<void> {
+  const before = snapshot(dir);
+  const head = commits(dir);
+  const r = await cli(["prepare", "--dir", dir]);
+  expect(r.code).toBe(2);
+  expect(r.err).toMatch(line);
+  expect(r.err).not.toMatch(/internal error/);
+  expect(snapshot(dir)).toEqual(before);
+  expect(commits(dir)).toBe(head);
+}
+
 async function scaffold(benchmark: "local" | "command" = "local"): Promise<string> {
   const dir = join(tempDir("bad-input-"), "exp");
   const r = await cli(["init", "--dir", dir, "--benchmark", benchmark]);
@@ -89,14 +101,7 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap"))("prepare checks everything bef
     async (_name, breakIt, line) => {
       const dir = await scaffold();
       breakIt(dir);
-      const before = snapshot(dir);
-      const head = commits(dir);
-      const r = await cli(["prepare", "--dir", dir]);
-      expect(r.code).toBe(2);
-      expect(r.err).toMatch(line);
-      expect(r.err).not.toMatch(/internal error/);
-      expect(snapshot(dir)).toEqual(before);
-      expect(commits(dir)).toBe(head);
+      await expectPrepareRefuses(dir, line);
       expect(existsSync(join(dir, "workspace"))).toBe(false);
     },
     60_000,
@@ -147,14 +152,7 @@ describe("a tool that is not installed: the first line names the field and what 
       const dir = await scaffold("command");
       writeFileSync(join(dir, "bench", "run.sh"), 'no-such-bench-tool "$@"\n');
       editConfig(dir, "python3 bench/run_bench.py", run);
-      const before = snapshot(dir);
-      const head = commits(dir);
-      const r = await cli(["prepare", "--dir", dir]);
-      expect(r.code).toBe(2);
-      expect(r.err).toMatch(said);
-      expect(r.err).not.toMatch(/internal error/);
-      expect(snapshot(dir)).toEqual(before);
-      expect(commits(dir)).toBe(head);
+      await expectPrepareRefuses(dir, said);
     },
     60_000,
   );
