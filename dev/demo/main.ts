@@ -90,11 +90,18 @@ type LogLine = Record<string, any>;
 
 // Step bookkeeping and per-task progress: in the log file, too much for a demo's terminal.
 const QUIET = /^(\w+ (started|done)|task finished|benchmark run (started|finished)|starting run .*)$/;
+// Every benchmark run logs that it is unsealed; the banner said so, and once is enough on a terminal.
+const ONCE = /^the agent under test runs unsealed/;
+const shownOnce = new Set<string>();
 
-/** One short human line per daemon log event worth showing; null to skip it. */
-export function condense(line: LogLine): string | null {
+/** One short human line per daemon log event worth showing; null to skip it (or one already shown once). */
+export function condense(line: LogLine, seen: Set<string> = shownOnce): string | null {
   const msg = typeof line.msg === "string" ? line.msg : "";
   if (!msg || QUIET.test(msg) || line.level === "debug" || line.level === "trace") return null;
+  if (ONCE.test(msg)) {
+    if (seen.has(msg)) return null;
+    seen.add(msg);
+  }
   const where = [typeof line.iteration === "number" ? `iteration ${line.iteration}` : null, line.step]
     .filter(Boolean)
     .join(" · ");

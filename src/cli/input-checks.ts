@@ -6,6 +6,7 @@
  */
 import { accessSync, constants, existsSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
+import { commandProblem, ProgramNotFound } from "../benchmark/adapters/command.ts";
 import { createAdapter } from "../benchmark/adapters/index.ts";
 import { type Adapter, rewardOf, type TaskSpec } from "../benchmark/adapters/types.ts";
 import { checkAgentStatic } from "../benchmark/sealed/load-check.ts";
@@ -58,6 +59,14 @@ async function checkTasks(t: InputCheckTarget, adapter: Adapter): Promise<string
   try {
     ids = await adapter.listTasks();
   } catch (error) {
+    if (error instanceof ProgramNotFound) {
+      // The install line first: the rest (the command, the shell's own words) is what it is about.
+      const program = error.program ? `\`${error.program}\`` : "a program it runs";
+      throw new UserError(
+        "CONFIG_INVALID",
+        `command.run: ${program} is not installed (the benchmark command \`${t.config.command?.run}\` exits 127, not found on PATH); install it, or fix command.run in experiment_config.yaml; ${errorMessage(error)}`,
+      );
+    }
     if (t.config.benchmark === "command") {
       throw new UserError(
         "CONFIG_INVALID",
@@ -128,6 +137,9 @@ export async function checkInputs(
   // A command's list call can run its whole benchmark (a registry dataset without a task list): asked before
   // prepare only, where the split is made; a run takes the pinned split.
   if (t.config.benchmark !== "command" || o.command === "prepare") {
+    // A program that is not there, said as what to install before the command's own failure could bury it.
+    const missing = t.config.command ? commandProblem(t.config.command.run, t.root) : null;
+    if (t.config.benchmark === "command" && missing) throw new UserError("CONFIG_INVALID", missing);
     const adapter = createAdapter(t.config, t.root);
     const ids = await checkTasks(t, adapter);
     await checkScorer(t, adapter, ids[0]!);

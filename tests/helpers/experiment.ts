@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { findBwrap } from "../../src/benchmark/sealed/sandbox.ts";
 import { Journal } from "../../src/journal/journal.ts";
@@ -18,6 +18,19 @@ const git = (dir: string, ...args: string[]) =>
  * runs; the seal's own tests skip there with their reason (and fail in CI).
  */
 export const sandboxHere = (): { sandbox?: "none" } => (findBwrap() === null ? { sandbox: "none" } : {});
+
+/** The same as a line of experiment_config.yaml, for a test that writes the file itself or copies an example. */
+export const sandboxLineHere = (): string => (findBwrap() === null ? "sandbox: none\n" : "");
+
+/**
+ * A copy of a shipped example at `dir`, as a user on this machine makes it: `cp -r examples/<name> <dir>`, plus
+ * `sandbox: none` where bubblewrap is missing, as `prepare`'s refusal tells them.
+ */
+export function copyExample(name: string, dir: string): string {
+  cpSync(join(REPO_ROOT, "examples", name), dir, { recursive: true });
+  appendFileSync(join(dir, "experiment_config.yaml"), sandboxLineHere());
+  return dir;
+}
 
 /** A prepared experiment (git repo, agent, split, baseline row) without running a benchmark. */
 export function preparedExperiment(dir: string, config: Record<string, unknown> = {}): string {

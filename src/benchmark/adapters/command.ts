@@ -192,10 +192,9 @@ export function createCommandAdapter(opts: CommandAdapterOptions): CommandAdapte
         );
         // Train and list calls show what the command said; a test run's stderr stays private.
         const said = inv.split === "test" ? "" : tailOf(stderrTail);
-        throw new InfraFailure(
-          infraClass,
-          `benchmark command failed: ${why}${said ? `; its stderr ends:\n${said}` : ""}`,
-        );
+        const message = `benchmark command failed: ${why}${said ? `; its stderr ends:\n${said}` : ""}`;
+        if (code === 127) throw new ProgramNotFound(said ? missingProgram(stderrTail) : null, message);
+        throw new InfraFailure(infraClass, message);
       };
       if (timedOut) fail(`it ran longer than ${opts.timeoutS}s`, "command timed out");
       if (code !== 0) fail(`exit code ${code}${signal ? ` (signal ${signal})` : ""}`, `command exited ${code}`);
@@ -298,6 +297,24 @@ export function commandProblem(run: string, root: string, path = process.env.PAT
   }
   if (path.split(delimiter).some((dir) => dir !== "" && executable(join(dir, program)))) return null;
   return `command.run: \`${program}\` is not on PATH; install it, or name it by its path in command.run (experiment_config.yaml)`;
+}
+
+/** The shell's exit 127: a program the command runs is not installed (or not on PATH). */
+export class ProgramNotFound extends InfraFailure {
+  constructor(
+    /** Its name, in the shell's own words; null where stderr stays private (a test run) or names none. */
+    readonly program: string | null,
+    message: string,
+  ) {
+    super("command exited 127", message);
+  }
+}
+
+/** The program a shell (dash, bash, busybox) or a `#!/usr/bin/env` line could not find, from its stderr. */
+export function missingProgram(stderr: string): string | null {
+  const shell = /(?:^|: )([^\s:'"]+): (?:command )?not found\s*$/m.exec(stderr);
+  const env = /env: '?([^\s:']+)'?: No such file or directory/.exec(stderr);
+  return shell?.[1] ?? env?.[1] ?? null;
 }
 
 /** The last lines of a command's stderr, secrets removed, short enough for one error message. */

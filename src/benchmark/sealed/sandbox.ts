@@ -103,18 +103,22 @@ function findOnPath(name: string, path = process.env.PATH ?? "/usr/bin:/bin"): s
 /** The bwrap binary on PATH, or null. */
 export const findBwrap = (path?: string): string | null => findOnPath("bwrap", path);
 
-/** Why the configured sandbox cannot be built here (one line: the package and the opt-out), or null. */
-export function sandboxProblem(config: { sandbox: SandboxMode; benchmark?: string }, path?: string): string | null {
-  // A `command` benchmark runs the agent itself: this sandbox does not apply to it.
-  if (config.sandbox !== "bwrap" || config.benchmark === "command" || findBwrap(path) !== null) return null;
+type SealedConfig = { sandbox: SandboxMode; benchmark?: string; command?: { sandbox?: boolean } | undefined };
+
+/** Why the configured sandbox cannot be built here (one line: the field, the package and the opt-out), or null. */
+export function sandboxProblem(config: SealedConfig, path?: string): string | null {
+  if (findBwrap(path) !== null) return null;
+  // A `command` benchmark runs the agent itself: `sandbox` does not apply to it, `command.sandbox` seals the command.
+  if (config.benchmark === "command") {
+    if (!config.command?.sandbox) return null;
+    return "command.sandbox: bubblewrap (bwrap) is not installed, and `command.sandbox: true` runs the benchmark command inside it: install the Debian package `bubblewrap`, or set `sandbox: false` under `command` in experiment_config.yaml to run the command unsealed";
+  }
+  if (config.sandbox !== "bwrap") return null;
   return "sandbox: bubblewrap (bwrap) is not installed, and the agent under test runs inside it: install the Debian package `bubblewrap`, or set `sandbox: none` in experiment_config.yaml to run the agent unsealed";
 }
 
 /** `run`, `prepare` and `benchmark` refuse to start when the sandbox cannot be built (with the experiment's packages). */
-export function assertSandboxReady(
-  config: { sandbox: SandboxMode; benchmark?: string } & SpecConfig,
-  root?: string,
-): void {
+export function assertSandboxReady(config: SealedConfig & SpecConfig, root?: string): void {
   const problem = sandboxProblem(config);
   if (problem) throw new UserError("CONFIG_INVALID", problem);
   if (config.sandbox === "bwrap" && config.benchmark !== "command") probeSandbox(sandboxSpec(config, undefined, root));

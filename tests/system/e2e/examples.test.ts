@@ -1,11 +1,11 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
 import { main } from "../../../src/cli/program.ts";
 import { readSplit } from "../../../src/workspace/files.ts";
 import { Capture } from "../../helpers/capture.ts";
-import { REPO_ROOT } from "../../helpers/experiment.ts";
+import { copyExample as copyExampleTo, REPO_ROOT } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 let server: TestLlmServer | null = null;
@@ -22,12 +22,7 @@ async function cli(args: string[]) {
   return { code, out: stdout.text, err: stderr.text };
 }
 
-/** A copy of a shipped example, as a user makes it: `cp -r examples/<name> <dir>`. */
-function copyExample(name: string): string {
-  const dir = join(tempDir(), name);
-  cpSync(join(REPO_ROOT, "examples", name), dir, { recursive: true });
-  return dir;
-}
+const copyExample = (name: string): string => copyExampleTo(name, join(tempDir(), name));
 
 // A model that knows some capitals: the plain agent passes those tasks and fails the others.
 const KNOWN: Record<string, string> = { France: "Paris", Japan: "Tokyo", Canada: "Ottawa", Turkey: "Ankara" };

@@ -16,7 +16,7 @@ import { systemClock } from "../../../src/clock.ts";
 import { scoreHoldout } from "../../../src/gate/holdout.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { setEnv } from "../../helpers/env.ts";
-import { REPO_ROOT } from "../../helpers/experiment.ts";
+import { REPO_ROOT, sandboxLineHere } from "../../helpers/experiment.ts";
 import { resultTimes } from "../../helpers/result-times.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
@@ -64,7 +64,7 @@ async function prepare(dir: string): Promise<string> {
       "seed: 7",
       // This file tests the bayes rule (no longer the default); gate-paired-e2e tests the paired one.
       "gate_rule: bayes",
-      "",
+      sandboxLineHere(),
     ].join("\n"),
   );
   const prep = await cli(dir, "prepare");

@@ -1,10 +1,10 @@
-import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { loopIterationOf, readResults } from "../../../src/workspace/files.ts";
-import { REAL_RECORD_CLI, REPO_ROOT, sandboxHere, spawnCli } from "../../helpers/experiment.ts";
+import { copyExample, REAL_RECORD_CLI, spawnCli } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 let server: TestLlmServer | null = null;
@@ -35,16 +35,12 @@ describe("a rebaseline starts a new generation that the next run keeps", () => {
       },
     });
     const env = { ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: "test-key-local" };
-    const dir = join(tempDir("ah-generations-"), "exp");
-    cpSync(join(REPO_ROOT, "examples", "local"), dir, { recursive: true });
+    // Unsealed where bubblewrap is missing: generations are what this checks, not the seal.
+    const dir = copyExample("local", join(tempDir("ah-generations-"), "exp"));
     const fixed = readFileSync(join(dir, "scorer.ts"), "utf8");
     // A scorer written against the wrong idea of `result`: every task scores 0.
     writeFileSync(join(dir, "scorer.ts"), "export default () => 0;\n");
-    writeFileSync(
-      join(dir, "experiment_config.yaml"),
-      // Unsealed where bubblewrap is missing: generations are what this checks, not the seal.
-      `${readFileSync(join(dir, "experiment_config.yaml"), "utf8")}max_iterations: 3\npatience: 50\n${sandboxHere().sandbox ? "sandbox: none\n" : ""}`,
-    );
+    appendFileSync(join(dir, "experiment_config.yaml"), "max_iterations: 3\npatience: 50\n");
     const prepared = await cli(["prepare", "--dir", dir], env);
     expect(prepared.code, prepared.err).toBe(0);
 

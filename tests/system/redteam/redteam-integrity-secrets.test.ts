@@ -12,6 +12,7 @@ import { startTestLlmServer, type TestLlmServer } from "../../../dev/llm-server/
 import { main } from "../../../src/cli/program.ts";
 import { clearSecrets, redact, redactDeep, registerSecret } from "../../../src/secrets.ts";
 import { Capture } from "../../helpers/capture.ts";
+import { sandboxLineHere } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const ROOT = resolve(import.meta.dirname, "../../..");
@@ -110,7 +111,7 @@ describe("an endpoint that echoes the key in its errors", () => {
     );
     writeFileSync(
       join(dir, "experiment_config.yaml"),
-      "benchmark: local\nlocal: { tasks: tasks.jsonl, scorer: scorer.ts }\nmax_iterations: 1\nstep_attempts: 1\nmax_concurrency: 2\n",
+      `benchmark: local\nlocal: { tasks: tasks.jsonl, scorer: scorer.ts }\nmax_iterations: 1\nstep_attempts: 1\nmax_concurrency: 2\n${sandboxLineHere()}`,
     );
     const agent = `export default {
   async run(task: { input: string }, ctx: any) {

@@ -390,7 +390,8 @@ describe("without bubblewrap", () => {
   it("run, prepare and benchmark refuse with one line naming the package and the opt-out, writing nothing", async () => {
     const dir = mkdtempSync(join(tmpdir(), "redteam-nobwrap-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    preparedExperiment(dir);
+    // Sealed as configured, whatever this machine has: the refusal is the subject.
+    preparedExperiment(dir, { sandbox: "bwrap" });
     for (const command of ["run", "prepare", "benchmark"]) {
       const cli = spawnCli([command, "--dir", dir], { PATH: "/nonexistent", ANTHROPIC_API_KEY: "k" });
       const { code } = await cli.exited;

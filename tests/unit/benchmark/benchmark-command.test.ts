@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createCommandAdapter } from "../../../src/benchmark/adapters/command.ts";
+import { createCommandAdapter, missingProgram, ProgramNotFound } from "../../../src/benchmark/adapters/command.ts";
 import { createRunner } from "../../../src/benchmark/runner.ts";
 import { configSchema } from "../../../src/config/schema.ts";
 import { HarnessError } from "../../../src/errors.ts";
@@ -122,5 +122,34 @@ describe("command adapter", () => {
       .catch((e) => e);
     expect(error.code).toBe("INFRA_FAILURE");
     expect(error.message).toContain("cannot read its results file");
+  });
+
+  it("a program the command runs is not installed: its name from the shell's words, never from a test run", async () => {
+    const { log } = createLogger({ stdout: false });
+    const adapter = createCommandAdapter({ command: "no-such-bench-tool --all", timeoutS: 30, cwd: root, log });
+    const listed = await adapter.listTasks().catch((e) => e);
+    expect(listed).toBeInstanceOf(ProgramNotFound);
+    expect(listed.code).toBe("INFRA_FAILURE");
+    expect(listed.program).toBe("no-such-bench-tool");
+    const run = (split: "train" | "test") =>
+      adapter
+        .runTasks({ split, taskIds: ["cmd-1"], agentFile: paths(root).agentFile, tracesDir: null })
+        .catch((e) => e);
+    expect((await run("train")).program).toBe("no-such-bench-tool");
+    // A test run's stderr stays private, the program's name in it too.
+    const test = await run("test");
+    expect(test).toBeInstanceOf(ProgramNotFound);
+    expect(test.program).toBeNull();
+    expect(test.message).not.toContain("no-such-bench-tool");
+  });
+
+  it.each([
+    ["dash", "/bin/sh: 1: python3: not found", "python3"],
+    ["bash", "/bin/sh: line 1: python3: command not found", "python3"],
+    ["busybox", "sh: python3: not found", "python3"],
+    ["a #! line through env", "/usr/bin/env: 'python3': No such file or directory", "python3"],
+    ["another failure", "Traceback: ModuleNotFoundError: No module named 'x'", null],
+  ])("names the missing program as %s says it", (_shell, said, program) => {
+    expect(missingProgram(`some output\n${said}\n`)).toBe(program);
   });
 });

@@ -20,6 +20,7 @@ import { Journal } from "../../../src/journal/journal.ts";
 import { createLogger } from "../../../src/log.ts";
 import { readTrainResults } from "../../../src/workspace/files.ts";
 import { paths } from "../../../src/workspace/paths.ts";
+import { sandboxHere } from "../../helpers/experiment.ts";
 
 const TEMPLATE = readFileSync(new URL("../../../agent/templates/example.ts", import.meta.url), "utf8");
 const withRules = (rules: string[]) =>
@@ -42,7 +43,7 @@ afterAll(async () => {
 
 function runner() {
   const { log } = createLogger({ stdout: false });
-  const config = configSchema.parse({ benchmark: "example", max_concurrency: 8 });
+  const config = configSchema.parse({ benchmark: "example", max_concurrency: 8, ...sandboxHere() });
   return createRunner({
     root,
     config,
@@ -78,7 +79,7 @@ describe("example benchmark under the simulated model", () => {
 
   it("the template passes the load check; a value import and a type error do not", async () => {
     writeFileSync(paths(root).agentFile, TEMPLATE);
-    expect(await checkAgent(paths(root).agentFile, { root })).toEqual({ ok: true });
+    expect(await checkAgent(paths(root).agentFile, { root, ...sandboxHere() })).toEqual({ ok: true });
     const bad = join(root, "bad.ts");
     writeFileSync(bad, `import Anthropic from "@anthropic-ai/sdk";\nexport default { run: () => Anthropic };\n`);
     const valueImport = await checkAgent(bad);
@@ -88,7 +89,7 @@ describe("example benchmark under the simulated model", () => {
     expect(typed).toMatchObject({ ok: false });
     expect(!typed.ok && typed.message).toContain("TS2322");
     writeFileSync(bad, `export default { notRun: 1 };\n`);
-    const shape = await checkAgent(bad, { typeCheck: false });
+    const shape = await checkAgent(bad, { typeCheck: false, ...sandboxHere() });
     expect(!shape.ok && shape.message).toContain("default export");
   });
 
@@ -102,7 +103,7 @@ describe("example benchmark under the simulated model", () => {
       },
     });
     const { log } = createLogger({ stdout: false });
-    const config = configSchema.parse({ benchmark: "example", max_concurrency: 4 });
+    const config = configSchema.parse({ benchmark: "example", max_concurrency: 4, ...sandboxHere() });
     const common = { root, config, journal, log, stdout, runner: { agentBaseURL: server.url, typeCheck: false } };
     const code = await runBenchmarkCommand({ ...common, split: "train", taskIds: ["ex-001", "ex-008"] });
     expect(code).toBe(0);

@@ -12,6 +12,7 @@ import { Journal } from "../../../src/journal/journal.ts";
 import { createLogger } from "../../../src/log.ts";
 import { paths } from "../../../src/workspace/paths.ts";
 import { Capture } from "../../helpers/capture.ts";
+import { sandboxHere } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 describe("the classes of a run's infrastructure errors", () => {
@@ -42,7 +43,7 @@ async function runTestSplit(baseURL: string, apiKey: string) {
   const { log } = createLogger({ stdout: false, stream: logged });
   const runner = createRunner({
     root,
-    config: configSchema.parse({ benchmark: "example", max_concurrency: 4 }),
+    config: configSchema.parse({ benchmark: "example", max_concurrency: 4, ...sandboxHere() }),
     journal,
     log,
     adapter: createExampleAdapter(),

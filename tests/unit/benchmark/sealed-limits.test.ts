@@ -104,63 +104,66 @@ describe("cgroup v2 or rlimits", () => {
     );
   });
 
-  it("the command line joins the cgroup, drops root, seals, then sets the rlimits, in that order", () => {
-    const spec = sandboxSpec(
-      configSchema.parse({ benchmark: "example", sandbox_limits: { processes: 64, memory_mb: 256 } }),
-    );
-    const line = (cgroup: string | null) => {
-      const { file, args } = launchCommand(spec, ["/usr/bin/node", "x.mjs"], {
+  it.skipIf(!haveTool("bwrap", "bubblewrap"))(
+    "the command line joins the cgroup, drops root, seals, then sets the rlimits, in that order",
+    () => {
+      const spec = sandboxSpec(
+        configSchema.parse({ benchmark: "example", sandbox_limits: { processes: 64, memory_mb: 256 } }),
+      );
+      const line = (cgroup: string | null) => {
+        const { file, args } = launchCommand(spec, ["/usr/bin/node", "x.mjs"], {
+          agentDir: "/tmp",
+          runtime: null,
+          cgroup,
+        });
+        return [file, ...args];
+      };
+      const plain = line(null);
+      const bwrap = plain.findIndex((a) => a.endsWith("/bwrap"));
+      expect(plain.slice(0, bwrap)).toEqual(
+        asRoot ? expect.arrayContaining(["/usr/bin/setpriv", "--bounding-set=-all"]) : [],
+      );
+      expect(plain).toEqual(
+        expect.arrayContaining([
+          "--unshare-user",
+          "--disable-userns",
+          "--cap-drop",
+          "ALL",
+          "--size",
+          String(256 * 1024 * 1024),
+        ]),
+      );
+      expect(plain.slice(plain.indexOf("--", bwrap) + 1)).toEqual([
+        "/usr/bin/prlimit",
+        "--nproc=64",
+        `--data=${256 * 1024 * 1024}`,
+        "--core=0",
+        "--",
+        "/usr/bin/node",
+        "x.mjs",
+      ]);
+      const base = fakeCgroup("memory pids");
+      const underCgroup = { ...spec, limits: { ...spec.limits, cgroup: base } };
+      const { file, args } = launchCommand(underCgroup, ["/usr/bin/node", "x.mjs"], {
         agentDir: "/tmp",
         runtime: null,
-        cgroup,
+        cgroup: join(base, "auto-harness-1-1"),
       });
-      return [file, ...args];
-    };
-    const plain = line(null);
-    const bwrap = plain.findIndex((a) => a.endsWith("/bwrap"));
-    expect(plain.slice(0, bwrap)).toEqual(
-      asRoot ? expect.arrayContaining(["/usr/bin/setpriv", "--bounding-set=-all"]) : [],
-    );
-    expect(plain).toEqual(
-      expect.arrayContaining([
-        "--unshare-user",
-        "--disable-userns",
-        "--cap-drop",
-        "ALL",
-        "--size",
-        String(256 * 1024 * 1024),
-      ]),
-    );
-    expect(plain.slice(plain.indexOf("--", bwrap) + 1)).toEqual([
-      "/usr/bin/prlimit",
-      "--nproc=64",
-      `--data=${256 * 1024 * 1024}`,
-      "--core=0",
-      "--",
-      "/usr/bin/node",
-      "x.mjs",
-    ]);
-    const base = fakeCgroup("memory pids");
-    const underCgroup = { ...spec, limits: { ...spec.limits, cgroup: base } };
-    const { file, args } = launchCommand(underCgroup, ["/usr/bin/node", "x.mjs"], {
-      agentDir: "/tmp",
-      runtime: null,
-      cgroup: join(base, "auto-harness-1-1"),
-    });
-    const inCgroup = [file, ...args];
-    expect(inCgroup.slice(0, 4)).toEqual([
-      "/bin/sh",
-      "-c",
-      'echo $$ > "$0" && exec "$@"',
-      join(base, "auto-harness-1-1", "cgroup.procs"),
-    ]);
-    // Under cgroup v2 the cgroup holds the processes and the memory; prlimit keeps only the core files off.
-    const sep = inCgroup.indexOf(
-      "--",
-      inCgroup.findIndex((a) => a.endsWith("/bwrap")),
-    );
-    expect(inCgroup.slice(sep + 1)).toEqual(["/usr/bin/prlimit", "--core=0", "--", "/usr/bin/node", "x.mjs"]);
-  });
+      const inCgroup = [file, ...args];
+      expect(inCgroup.slice(0, 4)).toEqual([
+        "/bin/sh",
+        "-c",
+        'echo $$ > "$0" && exec "$@"',
+        join(base, "auto-harness-1-1", "cgroup.procs"),
+      ]);
+      // Under cgroup v2 the cgroup holds the processes and the memory; prlimit keeps only the core files off.
+      const sep = inCgroup.indexOf(
+        "--",
+        inCgroup.findIndex((a) => a.endsWith("/bwrap")),
+      );
+      expect(inCgroup.slice(sep + 1)).toEqual(["/usr/bin/prlimit", "--core=0", "--", "/usr/bin/node", "x.mjs"]);
+    },
+  );
 
   it.skipIf(!haveTool("bwrap", "bubblewrap"))(
     "an agent process joins its own cgroup with its limits written before it runs",
@@ -184,7 +187,7 @@ describe("cgroup v2 or rlimits", () => {
   );
 });
 
-describe.skipIf(!asRoot)("as root, a sandbox user that does not exist", () => {
+describe.skipIf(!asRoot || !haveTool("bwrap", "bubblewrap"))("as root, a sandbox user that does not exist", () => {
   it("stops run, prepare and benchmark with one line naming the field and the fix, writing nothing", async () => {
     const dir = preparedExperiment(tempDir("ah-nouser-"), { sandbox_user: "no-such-agent-user" });
     for (const command of ["run", "prepare", "benchmark"]) {

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { PREPARE_AGAIN } from "../../../src/cli/prepare.ts";
 import { classifyFault } from "../../../src/errors.ts";
 import { cli } from "../../helpers/cli.ts";
@@ -29,6 +29,18 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 const commits = (dir: string) => execFileSync("git", ["rev-list", "--all"], { cwd: dir, encoding: "utf8" });
+
+/** `prepare` on dir refuses with `line`, exit 2, and leaves the directory and its git history as they were. */
+async function expectPrepareRefuses(dir: string, line: RegExp): Promise<void> {
+  const before = snapshot(dir);
+  const head = commits(dir);
+  const r = await cli(["prepare", "--dir", dir]);
+  expect(r.code).toBe(2);
+  expect(r.err).toMatch(line);
+  expect(r.err).not.toMatch(/internal error/);
+  expect(snapshot(dir)).toEqual(before);
+  expect(commits(dir)).toBe(head);
+}
 
 async function scaffold(benchmark: "local" | "command" = "local"): Promise<string> {
   const dir = join(tempDir("bad-input-"), "exp");
@@ -89,14 +101,7 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap"))("prepare checks everything bef
     async (_name, breakIt, line) => {
       const dir = await scaffold();
       breakIt(dir);
-      const before = snapshot(dir);
-      const head = commits(dir);
-      const r = await cli(["prepare", "--dir", dir]);
-      expect(r.code).toBe(2);
-      expect(r.err).toMatch(line);
-      expect(r.err).not.toMatch(/internal error/);
-      expect(snapshot(dir)).toEqual(before);
-      expect(commits(dir)).toBe(head);
+      await expectPrepareRefuses(dir, line);
       expect(existsSync(join(dir, "workspace"))).toBe(false);
     },
     60_000,
@@ -113,6 +118,70 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap"))("prepare checks everything bef
     );
     expect(snapshot(dir)).toEqual(before);
   }, 60_000);
+});
+
+/** The scaffold's experiment_config.yaml with one edit (and any new file), committed as a user would before `prepare`. */
+function editConfig(dir: string, from: string, to: string): void {
+  const config = join(dir, "experiment_config.yaml");
+  const text = readFileSync(config, "utf8");
+  expect(text).toContain(from);
+  writeFileSync(config, text.replace(from, to));
+  const git = (...args: string[]) =>
+    execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, stdio: "pipe" });
+  git("add", "-A");
+  git("commit", "-qm", "config");
+}
+
+describe("a tool that is not installed: the first line names the field and what to install or set", () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it.each([
+    [
+      "command.run's own program",
+      "no-such-bench-tool bench/run_bench.py",
+      /^auto-harness: command\.run: `no-such-bench-tool` is not on PATH; install it, or name it by its path in command\.run \(experiment_config\.yaml\)\n$/,
+    ],
+    [
+      "a program its script runs",
+      "sh bench/run.sh",
+      /^auto-harness: command\.run: `no-such-bench-tool` is not installed \(the benchmark command `sh bench\/run\.sh` exits 127, not found on PATH\); install it, or fix command\.run in experiment_config\.yaml; .*\n(.*\n)* {2}\| .*no-such-bench-tool: (command )?not found\n$/,
+    ],
+  ])(
+    "a benchmark command whose tool is missing (%s): that first, exit 2, nothing written",
+    async (_name, run, said) => {
+      const dir = await scaffold("command");
+      writeFileSync(join(dir, "bench", "run.sh"), 'no-such-bench-tool "$@"\n');
+      editConfig(dir, "python3 bench/run_bench.py", run);
+      await expectPrepareRefuses(dir, said);
+    },
+    60_000,
+  );
+
+  it.each([
+    [
+      "a sealed agent",
+      "local" as const,
+      null,
+      /^auto-harness: sandbox: bubblewrap \(bwrap\) is not installed, .*: install the Debian package `bubblewrap`, or set `sandbox: none` in experiment_config\.yaml/,
+    ],
+    [
+      "a sealed benchmark command",
+      "command" as const,
+      ["timeout: 3600 }", "timeout: 3600, sandbox: true }"] as const,
+      /^auto-harness: command\.sandbox: bubblewrap \(bwrap\) is not installed, .*: install the Debian package `bubblewrap`, or set `sandbox: false` under `command` in experiment_config\.yaml/,
+    ],
+  ])("%s where bubblewrap is missing: one line, exit 2, nothing written", async (_name, benchmark, edit, line) => {
+    const dir = await scaffold(benchmark);
+    if (edit) editConfig(dir, ...edit);
+    const before = snapshot(dir);
+    // A PATH without bwrap (the harness looks for it there), as on a machine that lacks it.
+    vi.stubEnv("PATH", tempDir("no-bwrap-"));
+    const r = await cli(["prepare", "--dir", dir]);
+    expect(r.code).toBe(2);
+    expect(r.err.trimEnd().split("\n")).toHaveLength(1);
+    expect(r.err).toMatch(line);
+    expect(snapshot(dir)).toEqual(before);
+  });
 });
 
 describe("the smaller doors", () => {

@@ -6,7 +6,7 @@ import { formatStatus, readStatus } from "../../../src/cli/status.ts";
 import { validateConfig } from "../../../src/config/load.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { Capture } from "../../helpers/capture.ts";
-import { preparedExperiment } from "../../helpers/experiment.ts";
+import { preparedExperiment, sandboxLineHere } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 async function cli(args: string[]) {
@@ -42,7 +42,7 @@ describe("every command on a directory that is not (yet) an experiment", () => {
     ["daemon", ""],
   ])("%s on an unprepared experiment exits 2 with the fix and writes nothing", async (command, hint) => {
     const dir = tempDir();
-    writeFileSync(join(dir, "experiment_config.yaml"), "benchmark: example\n");
+    writeFileSync(join(dir, "experiment_config.yaml"), `benchmark: example\n${sandboxLineHere()}`);
     const r = await cli([command, "--dir", dir]);
     expect(r.code).toBe(2);
     expect(r.err).toBe(`auto-harness: ${dir} is not prepared; run \`auto-harness prepare\` first${hint}\n`);
@@ -53,7 +53,7 @@ describe("every command on a directory that is not (yet) an experiment", () => {
     const dir = tempDir();
     writeFileSync(
       join(dir, "experiment_config.yaml"),
-      "benchmark: local\nlocal: { tasks: tasks.jsonl, scorer: scorer.ts }\n",
+      `benchmark: local\nlocal: { tasks: tasks.jsonl, scorer: scorer.ts }\n${sandboxLineHere()}`,
     );
     writeFileSync(join(dir, "tasks.jsonl"), '{"id":"t1","input":"x"}\n');
     const before = readdirSync(dir).sort();

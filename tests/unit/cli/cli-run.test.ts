@@ -7,7 +7,7 @@ import { main } from "../../../src/cli/program.ts";
 import { EXIT_NOTHING_TO_DO, type StepsFactory } from "../../../src/cli/run.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { Capture } from "../../helpers/capture.ts";
-import { preparedExperiment, spawnCli, waitForState } from "../../helpers/experiment.ts";
+import { preparedExperiment, sandboxLineHere, spawnCli, waitForState } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const stepsFactory: StepsFactory = (exp, opened, clock) =>
@@ -80,7 +80,7 @@ describe("run, resume, stop and status through the CLI", () => {
     await waitForState(join(dir, "workspace", "journal.sqlite"), "benchmark");
     daemon.child.kill("SIGTERM");
     expect((await daemon.exited).code).toBe(0);
-    writeFileSync(join(dir, "experiment_config.yaml"), 'benchmark: "example"\nmax_iterations: 3\n');
+    writeFileSync(join(dir, "experiment_config.yaml"), `benchmark: "example"\nmax_iterations: 3\n${sandboxLineHere()}`);
     // The config change is the operator's and stays uncommitted; a resumed run does not require a clean tree.
     const resumed = await cli(["resume", "--dir", dir]);
     expect(resumed.code, resumed.err).toBe(0);

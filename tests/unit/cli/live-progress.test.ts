@@ -15,7 +15,7 @@ import { Journal } from "../../../src/journal/journal.ts";
 import { createLogger } from "../../../src/log.ts";
 import { paths } from "../../../src/workspace/paths.ts";
 import { Capture } from "../../helpers/capture.ts";
-import { preparedExperiment } from "../../helpers/experiment.ts";
+import { preparedExperiment, sandboxHere } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 let server: TestLlmServer | null = null;
@@ -42,7 +42,7 @@ describe("task progress in the journal: counts only", () => {
     const { log } = createLogger({ stdout: false });
     const runner = createRunner({
       root,
-      config: configSchema.parse({ benchmark: "example", max_concurrency: 4 }),
+      config: configSchema.parse({ benchmark: "example", max_concurrency: 4, ...sandboxHere() }),
       journal,
       log,
       adapter: createExampleAdapter(),

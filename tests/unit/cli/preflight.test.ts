@@ -11,7 +11,7 @@ import { EXIT_NOTHING_TO_DO, type StepsFactory } from "../../../src/cli/run.ts";
 import { HarnessError } from "../../../src/errors.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { Capture } from "../../helpers/capture.ts";
-import { preparedExperiment } from "../../helpers/experiment.ts";
+import { preparedExperiment, sandboxLineHere } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const standIn: StepsFactory = (exp, opened, clock) =>
@@ -214,7 +214,7 @@ describe("prepare checks before it pays for the baseline", () => {
     vi.stubEnv("ANTHROPIC_BASE_URL", server.url);
     vi.stubEnv("ANTHROPIC_API_KEY", "sk-ant-wrong-key-123456");
     const dir = tempDir();
-    writeFileSync(join(dir, "experiment_config.yaml"), "benchmark: example\n");
+    writeFileSync(join(dir, "experiment_config.yaml"), `benchmark: example\n${sandboxLineHere()}`);
     const r = await cli(["prepare", "--dir", dir]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/refused the API key \(HTTP 401/);

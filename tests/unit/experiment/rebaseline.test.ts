@@ -1,4 +1,4 @@
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { startTestLlmServer, type TestLlmServer, textReply } from "../../../dev/llm-server/llm-server.ts";
@@ -8,7 +8,7 @@ import { Journal } from "../../../src/journal/journal.ts";
 import { readResults, readSplit, readSuite } from "../../../src/workspace/files.ts";
 import { paths } from "../../../src/workspace/paths.ts";
 import { Capture } from "../../helpers/capture.ts";
-import { REPO_ROOT } from "../../helpers/experiment.ts";
+import { copyExample } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 let server: TestLlmServer | null = null;
@@ -43,8 +43,7 @@ describe("rebaseline: the baseline again after fixing a scorer", () => {
       },
     });
     vi.stubEnv("ANTHROPIC_BASE_URL", server.url);
-    const dir = join(tempDir(), "exp");
-    cpSync(join(REPO_ROOT, "examples", "local"), dir, { recursive: true });
+    const dir = copyExample("local", join(tempDir(), "exp"));
     // A scorer written against the wrong idea of `result`: it scores 0 everywhere.
     const fixed = readFileSync(join(dir, "scorer.ts"), "utf8");
     writeFileSync(
@@ -90,8 +89,7 @@ describe("rebaseline: the baseline again after fixing a scorer", () => {
   it("refuses an uncommitted agent edit, exit 2, and changes nothing", async () => {
     server = await startTestLlmServer({ responder: () => textReply("x") });
     vi.stubEnv("ANTHROPIC_BASE_URL", server.url);
-    const dir = join(tempDir(), "exp");
-    cpSync(join(REPO_ROOT, "examples", "local"), dir, { recursive: true });
+    const dir = copyExample("local", join(tempDir(), "exp"));
     expect((await cli(["prepare", "--dir", dir])).code).toBe(0);
     const results = readFileSync(join(dir, "workspace", "results.tsv"), "utf8");
     writeFileSync(join(dir, "agent", "agent.ts"), "export default { run: async () => 'edited' };\n");
