@@ -85,6 +85,7 @@ describe("storage faults pause the run cleanly (exit 75) and it resumes once the
     const journal = join(workspace, "journal.sqlite");
     const cli = spawnCli(["daemon", "--dir", dir], { AUTO_HARNESS_STOP_AT: "gate" }, REAL_RECORD_CLI);
     expect(await stoppedAt(cli), "never stopped in gate").toBe(true);
+    expect(readState(journal).state).toBe("gate");
     // A read-only bind mount over the workspace: files the daemon opens from now on are EROFS. (A remount of the
     // whole tmpfs is refused while the journal is open for writing.)
     execFileSync("mount", ["--bind", workspace, workspace]);
