@@ -176,7 +176,7 @@ export const configSchema = z.strictObject({
     .number()
     .gt(0)
     .lt(1)
-    .default(0.9)
+    .default(0.95)
     .describe(
       "`paired`: besides the paired evidence, accept only when the posterior probability that the mean improved is at least this.",
     ),

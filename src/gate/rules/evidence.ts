@@ -18,8 +18,8 @@ export interface EvidenceParams {
   breakAbove: number;
   /**
    * Shapes an edit that changes anything may take: the share of the eligible tasks it fixes and the share
-   * it breaks, equally likely a priori. A mix of sizes and of trades keeps the posterior honest about how
-   * much changed: with one fixed share, a big fix would be read as a small one.
+   * it breaks, weighted a priori by `shapePrior` (no lean up or down). A mix of sizes and of trades keeps the
+   * posterior honest about how much changed: with one fixed share, a big fix would be read as a small one.
    */
   shapes: { fix: number; break: number }[];
   /** Shares of the fixable tasks the e-value bets were fixed (a mixture over them: e-values average). */
@@ -88,6 +88,8 @@ export interface TaskEvidence {
   up2: number;
   down: number;
   down2: number;
+  /** The incumbent's mean on the task (its belief, fresh runs included). */
+  mu: number;
 }
 
 export function logSumExp(xs: readonly number[]): number {
@@ -138,6 +140,7 @@ export function taskEvidence(model: RewardModel, inc: Belief, cand: Sums, p: Evi
     up2,
     down,
     down2,
+    mu,
   };
 }
 
@@ -157,9 +160,64 @@ export interface ChangeSummary {
   pImproved: number;
 }
 
+const MEAN_STEP = STEPS.reduce((a, b) => a + b, 0) / STEPS.length;
+
+/**
+ * The shapes' prior weights: as close to equal as can be (least KL divergence, an exponential tilt) while an
+ * edit that changes anything is a priori as likely to lower the mean as to raise it. With equal weights, on a
+ * mostly failing benchmark every fix shape moves the mean far more than a break shape (more room up than
+ * down), so the prior expected an edit to gain several points and read the noise of unchanged tasks as
+ * fixes: a net-negative trade passed the guard. Uses the incumbent's beliefs only, never the candidate's runs.
+ */
+export function shapePrior(evidence: readonly TaskEvidence[], p: EvidenceParams, scale: number): number[] {
+  let up = 0;
+  let down = 0;
+  for (const e of evidence) {
+    if (e.fixable) up += (1 - e.mu) * MEAN_STEP;
+    if (e.breakable) down += scale * e.mu * e.mu * MEAN_STEP;
+  }
+  const change = p.shapes.map((s) => s.fix * up - s.break * down);
+  const tilted = (lambda: number): number[] => {
+    const z = logSumExp(change.map((c) => -lambda * c));
+    return change.map((c) => Math.exp(-lambda * c - z));
+  };
+  const drift = (lambda: number): number => tilted(lambda).reduce((a, w, j) => a + w * change[j]!, 0);
+  // The prior mean change falls as lambda rises; when every shape moves the mean one way, lean to the least.
+  const bound = 50 / Math.max(1e-9, ...change.map(Math.abs));
+  let lo = -bound;
+  let hi = bound;
+  if (drift(lo) < 0) return tilted(lo);
+  if (drift(hi) > 0) return tilted(hi);
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (drift(mid) > 0) lo = mid;
+    else hi = mid;
+  }
+  return tilted((lo + hi) / 2);
+}
+
+/**
+ * A break needs a pass to lose: within a shape, the chance that a task was broken is in proportion to the
+ * incumbent's mean on it (the shape's share on average over the breakable tasks). Spread evenly, a shape's
+ * breaks landed mostly on tasks that rarely pass, where a break is worth little, and the breaks of the tasks
+ * that do pass (a trade's) read as noise. Fixes stay spread evenly over the fixable tasks: what a fix is worth
+ * already grows with its room. Returns the factor on a task's mean.
+ */
+export function breakScale(evidence: readonly TaskEvidence[]): number {
+  let sum = 0;
+  let n = 0;
+  for (const e of evidence) {
+    if (!e.breakable) continue;
+    sum += e.mu;
+    n += 1;
+  }
+  return sum > 0 ? n / sum : 1;
+}
+
 /**
  * The edit's change of the mean over all `tasks` (tasks without evidence sit at their prior), mixing over
- * "nothing changed" and the shapes, each weighed by how well it explains every task's runs.
+ * "nothing changed" and the shapes (weights from `shapePrior`), each weighed by how well it explains every
+ * task's runs.
  */
 export function summarize(
   evidence: readonly TaskEvidence[],
@@ -176,6 +234,8 @@ export function summarize(
   const logW = new Float64Array(k);
   const shapeMean = new Float64Array(k);
   const shapeVar = new Float64Array(k);
+  const scale = breakScale(evidence);
+  const prior = shapePrior(evidence, p, scale);
   for (let j = 0; j < k; j++) {
     const shape = p.shapes[j]!;
     let logG = 0;
@@ -184,7 +244,8 @@ export function summarize(
     for (let i = 0; i < t; i++) {
       const e = evidence[i]!;
       const pi = e.fixable ? shape.fix : 0;
-      const beta = e.breakable ? shape.break : 0;
+      // "Unchanged" stays possible on every task, however likely a break.
+      const beta = e.breakable ? Math.min(0.95 - pi, shape.break * scale * e.mu) : 0;
       // log((1−π−β) + π·RF + β·RB), computed against its largest term.
       const a0 = Math.log(Math.max(1e-12, 1 - pi - beta));
       const a1 = pi > 0 ? Math.log(pi) + e.fixLog : Number.NEGATIVE_INFINITY;
@@ -200,7 +261,7 @@ export function summarize(
       m += m1[x]!;
       v += Math.max(0, m2[x]! - m1[x]! ** 2);
     }
-    logW[j] = Math.log(p.priorChanged / k) + logG;
+    logW[j] = Math.log(p.priorChanged * prior[j]!) + logG;
     shapeMean[j] = m / tasks;
     shapeVar[j] = v / (tasks * tasks);
   }
