@@ -248,6 +248,26 @@ describe("the paired rule: resuming", () => {
   });
 });
 
+/**
+ * A race of the given arms (held-out truth) whose train runs are the incumbent's with `lifts[arm]` of its failed
+ * tasks passed instead: the train ranking is set by hand.
+ */
+function ranked(o: {
+  seed: number;
+  test: Task[];
+  arms: Record<string, Task[]>;
+  maxRuns: number;
+  lifts: Record<string, number>;
+}) {
+  const { seed, test, arms, maxRuns, lifts } = o;
+  const base = world({ seed, test, candidate: test, candidates: Object.keys(arms), arms, maxRuns });
+  const inc = base.setup.train.incumbent;
+  const failed = Object.keys(inc).filter((id) => inc[id] === 0);
+  const lifted = (k: number) => ({ ...inc, ...Object.fromEntries(failed.slice(0, k).map((id) => [id, 1])) });
+  const candidates = Object.fromEntries(Object.entries(lifts).map(([arm, k]) => [arm, lifted(k)]));
+  return { base, setup: { ...base.setup, train: { incumbent: inc, candidates } }, lifted };
+}
+
 describe("the paired rule: a race of K candidates", () => {
   it("accepts at most one, counts the candidates raced in the bar, and names a runner-up", () => {
     const ts = tasks(100);
@@ -274,15 +294,7 @@ describe("the paired rule: a race of K candidates", () => {
     const ts = tasks(100);
     const big = changed(ts, 14);
     const arms = { a: big, b: big, c: big, d: big };
-    const base = world({ seed: 3, test: ts, candidate: big, candidates: ["a", "b", "c", "d"], arms, maxRuns: 600 });
-    // Each candidate's train run: the incumbent's with this many of its failed tasks passed instead.
-    const inc = base.setup.train.incumbent;
-    const failed = Object.keys(inc).filter((id) => inc[id] === 0);
-    const lifted = (k: number) => ({ ...inc, ...Object.fromEntries(failed.slice(0, k).map((id) => [id, 1])) });
-    const setup = {
-      ...base.setup,
-      train: { incumbent: inc, candidates: { a: lifted(10), b: lifted(20), c: lifted(15), d: lifted(12) } },
-    };
+    const { base, setup } = ranked({ seed: 3, test: ts, arms, maxRuns: 600, lifts: { a: 10, b: 20, c: 15, d: 12 } });
     // 600 runs pay for 2 passes of 3 arms (two candidates and the incumbent), when the width allows two.
     const wide = { ...setup, params: { ...setup.params, raceWidth: 0 } };
     const { state, decision } = decide(wide, base.run);
@@ -312,14 +324,8 @@ describe("the paired rule: a race of K candidates", () => {
     const big = changed(ts, 14);
     // The best on train is listed last and changes nothing held out: it races, and is refused.
     const arms = { a: big, b: big, c: big, d: ts };
-    const base = world({ seed: 5, test: ts, candidate: big, candidates: ["a", "b", "c", "d"], arms, maxRuns: 1000 });
-    const inc = base.setup.train.incumbent;
-    const failed = Object.keys(inc).filter((id) => inc[id] === 0);
-    const lifted = (k: number) => ({ ...inc, ...Object.fromEntries(failed.slice(0, k).map((id) => [id, 1])) });
-    const setup = {
-      ...base.setup,
-      train: { incumbent: inc, candidates: { a: lifted(12), b: lifted(14), c: lifted(10), d: lifted(25) } },
-    };
+    const lifts = { a: 12, b: 14, c: 10, d: 25 };
+    const { base, setup, lifted } = ranked({ seed: 5, test: ts, arms, maxRuns: 1000, lifts });
     const { state, decision } = decide(setup, base.run);
     expect(state.plan.raced).toEqual(["d"]);
     // The multiplicity correction counts the arm raced, not the four screened: the bar of a round of one.
