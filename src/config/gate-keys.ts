@@ -45,7 +45,7 @@ export const pairedGateKeys = {
     .min(0)
     .default(2)
     .describe(
-      "`paired`, several candidates: of the train screen's survivors, only as many race as the round's held-out runs pay for at this many passes over the held-out split per arm, the incumbent's included (the best by their paired train difference first, at least one); a race the runs cannot finish would decide nothing. 0: race every survivor.",
+      "`paired`, several candidates: of the train screen's survivors, only as many race (at most `gate_race_width`) as the round's held-out runs pay for at this many passes over the held-out split per arm, the incumbent's included (the best by their paired train difference first; none when not even one can, and the runs stay in the night's bank); a race the runs cannot finish would decide nothing. 0: race every survivor.",
     ),
   gate_race_width: z
     .int()
