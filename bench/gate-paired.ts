@@ -1,10 +1,12 @@
 /** The paired rule as the loop would drive it: a night's budget, histories carried from gate to gate. */
 import {
+  bankRounds,
   DEFAULT_BANK_SLACK,
   DEFAULT_NIGHT_BUDGET,
   DEFAULT_ROUND_RUNS,
   roundAlpha,
   runAllowance,
+  type ScreenTime,
 } from "../src/gate/rules/budget.ts";
 import type { Sums } from "../src/gate/rules/evidence.ts";
 import {
@@ -24,11 +26,19 @@ import type { Baseline, SimAgent } from "./gate-sim.ts";
  * runs over the night never run ahead of the original's (N per iteration, N for the baseline) by more than
  * `bankSlack` times N, so the night as a whole spends no more than the original's rule.
  */
-export const pairedBench: { params: PairedParams; bankSlack: number; perGate: number; nightBudget: number } = {
+export const pairedBench: {
+  params: PairedParams;
+  bankSlack: number;
+  perGate: number;
+  nightBudget: number;
+  /** The held-out bank credits a wide round's extra train screens (the product's way), or counts rounds only. */
+  bank: "screens" | "rounds";
+} = {
   params: DEFAULT_PAIRED,
   bankSlack: DEFAULT_BANK_SLACK,
   perGate: DEFAULT_ROUND_RUNS,
   nightBudget: DEFAULT_NIGHT_BUDGET,
+  bank: "screens",
 };
 
 const sums = (xs: number[]): Sums => ({ s: xs.reduce((a, b) => a + b, 0), f: xs.reduce((a, b) => a + 1 - b, 0) });
@@ -42,6 +52,8 @@ export interface RoundView {
   orderSeed: number;
   trainIncumbent: Record<string, number | null>;
   trainCandidates: Record<string, Record<string, number | null>>;
+  /** How long the candidates' train screens took this round (simulated time; 0: not timed). */
+  screenMs?: number;
 }
 
 /**
@@ -54,6 +66,10 @@ export class PairedBook {
   private spent = 0;
   private tested = 0;
   private heldOut: number;
+  /** Decided rounds' times as the journal would hold them (ScreenTime), the last gate's time, this round's. */
+  private readonly screens: ScreenTime[] = [];
+  private lastGateAt = 0;
+  private current: { at: number; screenMs: number; arms: number } | null = null;
 
   constructor(
     base: Baseline,
@@ -79,6 +95,7 @@ export class PairedBook {
   setup(v: RoundView): PairedSetup {
     const { params, bankSlack, perGate, nightBudget } = pairedBench;
     const candidates = Object.keys(v.trainCandidates);
+    this.current = { at: v.elapsedMs, screenMs: v.screenMs ?? 0, arms: candidates.length };
     const { alpha } = roundAlpha({
       budget: nightBudget,
       spent: this.spent,
@@ -99,7 +116,7 @@ export class PairedBook {
       alpha,
       maxRuns: runAllowance({
         tasks: this.testIds.length,
-        round: v.round,
+        round: bankRounds(v.round, pairedBench.bank === "screens" ? this.screens : []),
         spent: this.heldOut,
         candidates: candidates.length,
         slack: bankSlack,
@@ -114,6 +131,14 @@ export class PairedBook {
     this.spent += d.alphaUsed;
     this.tested += d.alphaUsed > 0 ? 1 : 0;
     this.heldOut += d.heldOutRuns;
+    const c = this.current;
+    if (c && c.arms > 1 && c.screenMs > 0)
+      this.screens.push({
+        roundMs: c.at - this.lastGateAt,
+        extraMs: (c.screenMs * (c.arms - 1)) / c.arms,
+        extra: c.arms - 1,
+      });
+    if (c) this.lastGateAt = c.at;
     ({ model: this.model, ...this.history } = nextHistories(state, d));
   }
 }

@@ -33,6 +33,8 @@ export interface Policy {
   restart: boolean;
   /** Race every survivor of the train screen, whatever the round's held-out allowance can pay for. */
   raceAll?: boolean;
+  /** Race at most this many survivors (`gate_race_width`; unset: the rule's default). */
+  raceWidth?: number;
 }
 
 export interface NightDeps {
@@ -171,6 +173,7 @@ export class SimNight {
 
   private async gatePaired(iteration: number, signal: AbortSignal) {
     const { world, clock, start, deadline } = this.d;
+    const screened = clock.now();
     const trains = await Promise.all(
       this.candidates.map((c) =>
         this.runTasks(
@@ -190,10 +193,13 @@ export class SimNight {
       elapsedMs: clock.now() - start,
       orderSeed: Math.floor(this.timing.random() * 2 ** 31),
       trainIncumbent: this.trainRun,
+      screenMs: clock.now() - screened,
     };
     const setup = this.book.setup({ ...view, trainCandidates: trainOf });
     // `-all`: every survivor races, whatever the round's held-out runs can pay for.
     if (this.d.policy.raceAll) setup.params = { ...setup.params, racePasses: 0 };
+    const width = this.d.policy.raceWidth;
+    if (width !== undefined) setup.params = { ...setup.params, raceWidth: width };
     const out = await drive<typeof setup, PairedState>(pairedRule, setup, (runs) =>
       this.heldOut(iteration, runs, signal),
     );

@@ -1,12 +1,17 @@
 /**
  * `npm run bench:night -- [--nights 8] [--seed0 0] [--policies original,k1,k2,k4,k8,k1-restart,...] [--quick]
- *   [--hours 8] [--budget 300] [--fix 0.05] [--night-budget 0.1] [--slack 3]`
+ *   [--hours 8] [--budget 300] [--fix 0.05] [--night-budget 0.1] [--slack 3] [--bank screens|rounds]`
  *
  * The loop in a simulated night: the real machine and daemon, a real journal on a SQLite file, the gate
  * rules as shipped, on simulated time; the runner and the coding model are simulated with known truth
  * (bench/night-world.ts). Per policy, over the same nights: the true gain of the morning's agent, accepted
  * edits that were truly no-change, harmful or train-only, dollars, held-out runs, dollars per true point,
  * and the sealed holdout's estimate against the truth. Figures, not pass/fail. `--quick`: 2 nights of 2 h.
+ *
+ * The held-out runs are the night's scarce resource, so a wider round must not pay for its train screens in
+ * them: the bank credits a round of K candidates with the share of a round of one its extra screens took
+ * (`--bank screens`, the product's rule; src/gate/rules/budget.ts). `--bank rounds`: one pass per round, as
+ * before, where a round of four (17 a night against 29) earned the held-out runs of a round of one.
  */
 import { pairedBench } from "./gate-paired.ts";
 import { type NightFigures, simulateNight } from "./night-run.ts";
@@ -19,19 +24,21 @@ function flag(name: string, fallback: string): string {
 }
 
 /**
- * Policies by name: `original`, `k<K>` (paired, K candidates; the survivors the round's held-out allowance can
- * pay for are raced), `k<K>-all` (every survivor raced), either with `-restart` (the plateau restart).
+ * Policies by name: `original`, `k<K>` (paired, K candidates; of the survivors the round's held-out allowance
+ * can pay for, the best on train races), `k<K>-w<W>` (at most W raced), `k<K>-all` (every survivor raced),
+ * each optionally with `-restart` (the plateau restart).
  */
 export function policyOf(name: string): Policy | null {
-  const m = /^(original|k([1-9]\d?)(-all)?)(-restart)?$/.exec(name);
+  const m = /^(original|k([1-9]\d?)(-all|-w([1-9]))?)(-restart)?$/.exec(name);
   if (!m) return null;
   const original = m[1] === "original";
   return {
     name,
     rule: original ? "original" : "paired",
     k: original ? 1 : Number(m[2]),
-    restart: m[4] !== undefined,
-    raceAll: m[3] !== undefined,
+    restart: m[5] !== undefined,
+    raceAll: m[3] === "-all",
+    ...(m[4] === undefined ? {} : { raceWidth: Number(m[4]) }),
   };
 }
 
@@ -93,6 +100,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const fixSize = Number(flag("fix", String(WORLD.fixSize)));
   const nightBudget = Number(flag("night-budget", String(pairedBench.nightBudget)));
   const slack = Number(flag("slack", String(pairedBench.bankSlack)));
+  const bank = flag("bank", "screens");
   const bad =
     unknown.length > 0
       ? `--policies: unknown policy ${unknown.join(", ")}; use original, k1..k99 or k2-all..k99-all, each optionally with -restart (e.g. k4-restart)`
@@ -102,7 +110,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
           ? "--hours, --budget: numbers above 0; --fix: a share of the mean reward in (0, 1); --seed0 a whole number; e.g. --hours 8 --budget 300 --fix 0.05"
           : !(nightBudget > 0 && nightBudget <= 1 && slack >= 0)
             ? "--night-budget: the night's error budget in (0, 1] (gate_night_budget), --slack: 0 or more (gate_bank_slack)"
-            : null;
+            : bank !== "screens" && bank !== "rounds"
+              ? "--bank: screens (a wide round's extra train screens earn held-out runs, as the product does) or rounds (one pass per round)"
+              : null;
   if (bad) {
     process.stderr.write(`${bad}\n`);
     process.exit(2);
@@ -125,6 +135,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     `paired gate: night's error budget ${nightBudget}, held-out bank slack ${slack} passes, a round's cap ${pairedBench.perGate} passes per pair`,
   );
   const started = Date.now();
+  pairedBench.bank = bank as "screens" | "rounds";
+  out(
+    `held-out bank: ${bank === "screens" ? "one pass per round, plus the share of a round a wide round's extra train screens took" : "one pass per round"}`,
+  );
   const figures = await benchNight({ policies: policies as Policy[], nights, seed0, params });
   out("");
   for (const line of tableOf(figures)) out(line);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pairedGateKeys } from "./gate-keys.ts";
 
 /**
  * experiment_config.yaml. Every field carries a description: the README's configuration
@@ -31,7 +32,7 @@ export const configSchema = z.strictObject({
     .max(8)
     .default(1)
     .describe(
-      "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round: in bench:night's simulated nights no wider round bought more true gain per night or per dollar (docs/gate.md).",
+      "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round; in bench:night's simulated nights 4 bought 1.7–1.9× the true gain of 1 at fewer dollars per true point and no more bad accepts (docs/gate.md).",
     ),
   python: z
     .string()
@@ -150,51 +151,7 @@ export const configSchema = z.strictObject({
     .describe(
       "How the gate decides: `paired` runs each candidate and the incumbent on the same held-out tasks in one batch and accepts only on that paired evidence, within the night's error budget `gate_night_budget` (see \"How the gate decides\"); `bayes`, the previous default, asks task by task whether the edit fixed or broke it against the incumbent's history; `original` accepts when val_score ≥ the best so far and the suite reaches `threshold`.",
     ),
-  gate_night_budget: z
-    .number()
-    .gt(0)
-    .max(1)
-    .default(0.1)
-    .describe(
-      "`paired`: the expected number of accepted edits per run that truly change nothing or harm, which the operator tolerates (0.1: one such acceptance in ten nights). Each round spends a share of it; more rounds or more candidates never raise it.",
-    ),
-  gate_bank_slack: z
-    .number()
-    .min(0)
-    .default(3)
-    .describe(
-      "`paired`: how far, in passes over the held-out split, a run's held-out runs may get ahead of the original's one pass per iteration (rounds that stop early leave their runs to those that need them).",
-    ),
-  gate_round_runs: z
-    .number()
-    .positive()
-    .default(4)
-    .describe(
-      "`paired`: most held-out runs one round may spend, in passes over the held-out split per candidate and incumbent pair.",
-    ),
-  gate_guard: z
-    .number()
-    .gt(0)
-    .lt(1)
-    .default(0.95)
-    .describe(
-      "`paired`: besides the paired evidence, accept only when the posterior probability that the mean improved is at least this.",
-    ),
-  gate_screen: z
-    .number()
-    .min(0)
-    .lt(1)
-    .default(0.2)
-    .describe(
-      "`paired`: a candidate whose train run leaves the probability that the mean improved below this stops there, before any held-out run (train may stop a candidate, never accept one).",
-    ),
-  gate_race_passes: z
-    .number()
-    .min(0)
-    .default(2)
-    .describe(
-      "`paired`, several candidates: of the train screen's survivors, only as many race as the round's held-out runs pay for at this many passes over the held-out split per arm, the incumbent's included (the best by their paired train difference first, at least one); a race the runs cannot finish would decide nothing. 0: race every survivor.",
-    ),
+  ...pairedGateKeys,
   gate_tau: z
     .number()
     .gt(0)

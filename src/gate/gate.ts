@@ -319,6 +319,7 @@ export async function runGate(deps: GateDeps): Promise<GateOutput> {
     arms,
     stopped: stopped.map((s) => s.stopped),
     ...(signal ? { signal } : {}),
+    ...(deps.clock ? { clock: deps.clock } : {}),
   });
   deps.onStep?.({ step: "round", output: res.output, suite: res.suiteVerdict });
   crashPoint("gate:mid");

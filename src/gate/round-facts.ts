@@ -10,11 +10,13 @@ import type { SplitFile } from "../workspace/files.ts";
 import { foldIntoHistory } from "./history.ts";
 import { fitFromJournal, pinnedRewardModel, pinRewardModel } from "./reward-pin.ts";
 import {
+  bankRounds,
   DEFAULT_BANK_SLACK,
   DEFAULT_NIGHT_BUDGET,
   DEFAULT_ROUND_RUNS,
   roundAlpha,
   runAllowance,
+  type ScreenTime,
 } from "./rules/budget.ts";
 import type { Sums } from "./rules/evidence.ts";
 import type { RoundFacts } from "./rules/registry.ts";
@@ -47,6 +49,7 @@ export type FactsConfig = Partial<
     | "gate_guard"
     | "gate_screen"
     | "gate_race_passes"
+    | "gate_race_width"
     | "gate_night_budget"
     | "gate_bank_slack"
     | "gate_round_runs"
@@ -111,6 +114,24 @@ function histories(
   };
 }
 
+/**
+ * Each decided round's time (from the gate of the round before, or the night's start) and what its extra
+ * candidates' train screens took of it, as the round journaled them (details.screen).
+ */
+function screenTimes(decided: readonly GateDecisionRow[], startedAt: number | null): ScreenTime[] {
+  const out: ScreenTime[] = [];
+  let last = startedAt;
+  for (const d of decided) {
+    const screen = d.details.screen as { ms?: unknown; arms?: unknown } | undefined;
+    const ms = typeof screen?.ms === "number" ? screen.ms : 0;
+    const arms = typeof screen?.arms === "number" ? screen.arms : 1;
+    if (last !== null && arms > 1 && ms > 0)
+      out.push({ roundMs: d.createdAt - last, extraMs: (ms * (arms - 1)) / arms, extra: arms - 1 });
+    last = d.createdAt;
+  }
+  return out;
+}
+
 /** The share of the night's budget and of its held-out runs this round may use, from the night's decisions. */
 function nightShare(
   decided: readonly GateDecisionRow[],
@@ -134,7 +155,7 @@ function nightShare(
   });
   const maxRuns = runAllowance({
     tasks,
-    round: decided.length + 1,
+    round: bankRounds(decided.length + 1, screenTimes(decided, night.startedAt)),
     // The baseline's pass over the held-out split counts, as in the original's spending.
     spent: tasks + spentRuns,
     candidates,
@@ -188,6 +209,8 @@ export function roundFacts(o: {
       ...(config.gate_guard === undefined ? {} : { gate_guard: config.gate_guard }),
       ...(config.gate_screen === undefined ? {} : { gate_screen: config.gate_screen }),
       ...(config.gate_race_passes === undefined ? {} : { gate_race_passes: config.gate_race_passes }),
+      ...(config.gate_race_width === undefined ? {} : { gate_race_width: config.gate_race_width }),
+      ...(config.gate_round_runs === undefined ? {} : { gate_round_runs: config.gate_round_runs }),
     },
   };
 }

@@ -7,6 +7,7 @@
  */
 import { agentHashOf } from "../benchmark/agent-hash.ts";
 import type { BenchmarkRunner } from "../benchmark/types.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import type { CandidateOutcome, GateOutput } from "../contracts.ts";
 import { crashPoint } from "../crash-point.ts";
 import type { GateDecisionRow, Stores } from "../journal/stores.ts";
@@ -68,6 +69,8 @@ export interface RoundInput {
   /** Candidates the guards stopped (file guard, hard-coding, load check). */
   stopped: RoundCandidate[];
   signal?: AbortSignal;
+  /** Times the train screens: the night's held-out bank credits a wide round for them (budget.ts). */
+  clock?: Pick<Clock, "now">;
 }
 
 export interface RoundResult {
@@ -116,9 +119,13 @@ function candidateOf(arm: CandidateArm, v: ArmVerdict | undefined, accepted: str
   };
 }
 
-/** The candidates' train runs: the free screen, and the suite's evidence for the winner. */
-async function trainRuns(input: RoundInput): Promise<Record<string, Record<string, number | null>>> {
+/** The candidates' train runs (the free screen, and the suite's evidence for the winner), and how long they took. */
+async function trainRuns(
+  input: RoundInput,
+): Promise<{ of: Record<string, Record<string, number | null>>; ms: number }> {
   const out: Record<string, Record<string, number | null>> = {};
+  const clock = input.clock ?? systemClock;
+  const started = clock.now();
   // One after another: the runner fills max_concurrency with each.
   for (const arm of input.arms) {
     const run = await input.runner.run({
@@ -134,7 +141,7 @@ async function trainRuns(input: RoundInput): Promise<Record<string, Record<strin
     out[arm.id] = run.results;
     crashPoint("gate:screened");
   }
-  return out;
+  return { of: out, ms: Math.max(0, clock.now() - started) };
 }
 
 /**
@@ -144,9 +151,10 @@ async function trainRuns(input: RoundInput): Promise<Record<string, Record<strin
 function startRound(
   input: RoundInput,
   entry: RuleEntry<unknown, unknown>,
-  trainOf: Record<string, Record<string, number | null>>,
+  screen: Awaited<ReturnType<typeof trainRuns>>,
   prior: GateDecisionRow | undefined,
 ): unknown {
+  const trainOf = screen.of;
   if (prior) return prior.details.setup;
   return input.journal.gateRecords.transaction(() => {
     const facts = roundFacts({ ...input, incumbentHash: input.incumbent.hash, trainOf });
@@ -157,7 +165,14 @@ function startRound(
       rule: input.rule,
       candidateHash: roundKey(input.arms),
       incumbentHash: input.incumbent.hash,
-      details: { seam: true, setup, trialBase: facts.trialBase, night: facts.night, candidates: input.stopped },
+      details: {
+        seam: true,
+        setup,
+        trialBase: facts.trialBase,
+        night: facts.night,
+        candidates: input.stopped,
+        screen: { ms: screen.ms, arms: input.arms.length },
+      },
     });
     return setup;
   });
@@ -180,8 +195,9 @@ export async function runRound(input: RoundInput): Promise<RoundResult> {
     return prior.output as RoundResult;
   }
 
-  const trainOf = await trainRuns(input);
-  const setup = startRound(input, entry, trainOf, prior);
+  const screen = await trainRuns(input);
+  const trainOf = screen.of;
+  const setup = startRound(input, entry, screen, prior);
   const request = { runId, iteration, ...(input.signal ? { signal: input.signal } : {}) };
   const files = new Map(input.arms.map((a) => [a.id, a.agentFile]));
   files.set("incumbent", input.incumbent.file);

@@ -132,6 +132,7 @@ export function createSteps(deps: StepDeps): Steps {
         root,
         config,
         journal,
+        clock,
         bestValScore,
         log,
         runner,

@@ -53,6 +53,27 @@ export function roundAlpha(plan: NightPlan): RoundBudget {
   return { alpha: remaining / expectedTests, remaining, roundsLeft: left, expectedTests };
 }
 
+/** A decided round of several candidates: its time, and what the train screens beyond the first took of it. */
+export interface ScreenTime {
+  roundMs: number;
+  extraMs: number;
+  /** Candidates beyond the first. */
+  extra: number;
+}
+
+/**
+ * Rounds the night's held-out bank counts: one per round, and for a round of several candidates the share of
+ * a round of one its extra train screens took (at most one per extra candidate). Per round alone, a round of
+ * K candidates, longer by its K train screens, earns what a round of one does: width would pay in held-out
+ * runs for train runs that cost none. A round of one earns exactly one, as before.
+ */
+export function bankRounds(round: number, done: readonly ScreenTime[]): number {
+  let credit = 0;
+  for (const r of done)
+    if (r.extraMs > 0 && r.roundMs > r.extraMs) credit += Math.min(r.extra, r.extraMs / (r.roundMs - r.extraMs));
+  return round + credit;
+}
+
 /** The night's held-out runs: the original's rule spends N at the baseline and N per iteration. */
 export interface RunBank {
   /** Held-out tasks (N). */

@@ -37,7 +37,7 @@ export function explainRound(state: PairedState, decision: Decision): string {
     `  Rewards: ${describeRewardModel(setup.model)}.`,
     `  Drift check: the incumbent's fresh runs are ${signed(d.shift)} from what its history predicts (z ${d.z.toFixed(2)}); the history kept ${(d.weight * 100).toFixed(0)}% of its weight.`,
     `  Night budget: this round could use alpha ${setup.alpha.toExponential(2)} and used ${decision.alphaUsed.toExponential(2)}; each raced arm had to reach an e-value of ${plan.raced.length}/alpha.`,
-    `  Looks: ${state.looks.length}; held-out runs ${decision.heldOutRuns} of ${setup.maxRuns} allowed; infrastructure errors ${decision.infraErrors}.`,
+    `  Looks: ${state.looks.length}; held-out runs ${decision.heldOutRuns} of ${plan.maxRuns} allowed; infrastructure errors ${decision.infraErrors}.`,
     `  Decision: ${decision.reason}.`,
   ];
   for (const a of decision.arms) lines.push(...armLines(a));

@@ -93,7 +93,7 @@ export function advance(state: PairedState): PairedState {
   if (live.length === 0) return { ...s, decision: decisionOf(s, stats, stage, "every candidate stopped") };
   const nextLook = p.looks.find((f) => covers(f, n) > s.firstPass) ?? 1;
   const fresh = plan.order.slice(s.firstPass, covers(nextLook, n));
-  const room = setup.maxRuns - s.runs;
+  const room = plan.maxRuns - s.runs;
   const perTask = live.length + 1;
   const want = Math.max(1, Math.round(p.rerunShare * n));
   // Re-runs never take the runs the first pass still needs before an acceptance.
@@ -104,12 +104,12 @@ export function advance(state: PairedState): PairedState {
   if (fresh.length === 0 && again.length === 0) {
     const why =
       room < perTask
-        ? `the round's ${setup.maxRuns} held-out runs are spent`
+        ? `the round's ${plan.maxRuns} held-out runs are spent`
         : "no task is left whose re-run could settle the decision";
     return { ...s, decision: decisionOf(s, stats, room < perTask ? "budget" : stage, why) };
   }
   if (fresh.length * perTask > room) {
-    return { ...s, decision: decisionOf(s, stats, "budget", `the round's ${setup.maxRuns} held-out runs are spent`) };
+    return { ...s, decision: decisionOf(s, stats, "budget", `the round's ${plan.maxRuns} held-out runs are spent`) };
   }
   return schedule(s, fresh, again);
 }

@@ -47,6 +47,16 @@ export interface PairedParams extends EvidenceParams, DriftParams {
    * 0: race every survivor.
    */
   racePasses: number;
+  /**
+   * Of the survivors the round can pay for, race at most this many, the best on train first (0: all it pays
+   * for). Each arm raced raises every raced arm's bar (K/alpha) and shares the round's runs.
+   */
+  raceWidth: number;
+  /**
+   * The round's cap, in passes over the held-out split per raced candidate and incumbent pair: a round
+   * of four candidates that races one spends what a round of one would, never the allowance of four.
+   */
+  roundRuns: number;
   /** On acceptance, share of the old incumbent's history kept on tasks the winner did not change. */
   lambda: number;
   /** Share of the held-out tasks that must have a pair before an arm may be accepted. */
@@ -86,6 +96,8 @@ export const DEFAULT_PAIRED: PairedParams = {
   doubtFloor: 0.05,
   maxTrials: 8,
   racePasses: 2,
+  raceWidth: 1,
+  roundRuns: 4,
   lambda: 0.3,
   coverage: 1,
   auditTrials: 2,
@@ -122,6 +134,8 @@ export interface Plan {
   trainDrift: Drift;
   raced: string[];
   threshold: number;
+  /** Held-out runs this round may spend: the setup's, capped for the arms actually raced. */
+  maxRuns: number;
 }
 
 export interface PairedState {

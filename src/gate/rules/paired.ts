@@ -43,17 +43,27 @@ export function pairedZ(incumbent: Record<string, number | null>, candidate: Rec
 
 /**
  * The survivors a race can afford: a race the round's held-out runs cannot finish spends them and decides
- * nothing, so of several survivors only as many race as `racePasses` passes per arm pay for, the best by their
- * train evidence first, and none when not even one can: the round's runs stay in the bank for the next round. Train evidence is independent of the held-out draws, so the e-value's bar for the arms
- * raced (K/alpha, K the number raced) keeps its guarantee whichever are chosen.
+ * nothing, so of several candidates only as many race as `racePasses` passes per arm pay for, at most
+ * `raceWidth`, the best by their train evidence first, and none when not even one can: the round's runs stay
+ * in the bank for the next round. Train evidence is independent of the held-out draws, so the e-value's bar
+ * for the arms raced (K/alpha, K the number raced) keeps its guarantee whichever are chosen. A round of one
+ * candidate races it whatever the bank holds (today's loop).
  */
 function affordable(setup: PairedSetup, live: readonly string[]): string[] {
-  const passes = setup.params.racePasses;
+  const { racePasses: passes, raceWidth } = setup.params;
   const n = setup.taskIds.length;
-  if (live.length <= 1 || !(passes > 0) || n === 0) return [...live];
-  const m = Math.max(0, Math.min(live.length, Math.floor(setup.maxRuns / (passes * n)) - 1));
+  if (setup.candidates.length <= 1 || !(passes > 0) || n === 0) return [...live];
+  const width = raceWidth > 0 ? raceWidth : live.length;
+  const m = Math.max(0, Math.min(live.length, width, Math.floor(setup.maxRuns / (passes * n)) - 1));
   const z = (arm: string) => pairedZ(setup.train.incumbent, setup.train.candidates[arm] ?? {});
   return [...live].sort((a, b) => z(b) - z(a) || a.localeCompare(b)).slice(0, m);
+}
+
+/** The round's runs for the arms raced: `roundRuns` passes per raced pair, never more than the setup's. */
+export function racedAllowance(setup: PairedSetup, raced: number): number {
+  const per = setup.params.roundRuns;
+  if (!(per > 0)) return setup.maxRuns;
+  return Math.min(setup.maxRuns, Math.floor((per * setup.taskIds.length * (Math.max(1, raced) + 1)) / 2));
 }
 
 function start(setup: PairedSetup): PairedState {
@@ -89,7 +99,7 @@ function start(setup: PairedSetup): PairedState {
     stopped.push({
       arm,
       stage: "budget",
-      reason: `not raced: the round's ${setup.maxRuns} held-out runs pay for a race of ${raced.length} of the ${live.length} train survivors, ranked by their paired train difference`,
+      reason: `not raced: the round's ${setup.maxRuns} held-out runs pay for a race of ${raced.length} of the ${live.length} train survivors, ranked by their paired train difference${raced.length > 0 && raced.length === setup.params.raceWidth ? ` (at most ${raced.length} race)` : ""}`,
       stats: null,
       train: null,
     });
@@ -101,6 +111,7 @@ function start(setup: PairedSetup): PairedState {
     trainDrift,
     raced,
     threshold: Math.log(Math.max(1, raced.length) / setup.alpha),
+    maxRuns: racedAllowance(setup, raced.length),
   };
   const state: PairedState = {
     setup,

@@ -41,6 +41,8 @@ export interface RuleSettings {
   gate_guard?: number;
   gate_screen?: number;
   gate_race_passes?: number;
+  gate_race_width?: number;
+  gate_round_runs?: number;
 }
 
 export interface NextHistory {
@@ -75,6 +77,8 @@ export function pairedParams(s: RuleSettings): PairedParams {
     ...(s.gate_guard === undefined ? {} : { guard: s.gate_guard }),
     ...(s.gate_screen === undefined ? {} : { screen: s.gate_screen }),
     ...(s.gate_race_passes === undefined ? {} : { racePasses: s.gate_race_passes }),
+    ...(s.gate_race_width === undefined ? {} : { raceWidth: s.gate_race_width }),
+    ...(s.gate_round_runs === undefined ? {} : { roundRuns: s.gate_round_runs }),
   };
 }
 

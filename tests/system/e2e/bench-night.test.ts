@@ -45,7 +45,7 @@ describe("the simulated clock", () => {
 });
 
 describe("bench:night's policies", () => {
-  it("reads original, k<K>, k<K>-all and -restart, and nothing else", () => {
+  it("reads original, k<K>, k<K>-all, k<K>-w<W> and -restart, and nothing else", () => {
     expect(policyOf("original")).toEqual({ name: "original", rule: "original", k: 1, restart: false, raceAll: false });
     expect(policyOf("k4-all-restart")).toEqual({
       name: "k4-all-restart",
@@ -54,7 +54,9 @@ describe("bench:night's policies", () => {
       restart: true,
       raceAll: true,
     });
-    for (const bad of ["k0", "k100", "original-all", "k2-restart-all", "K2"]) expect(policyOf(bad)).toBeNull();
+    expect(policyOf("k4-w2")).toMatchObject({ k: 4, raceAll: false, raceWidth: 2 });
+    for (const bad of ["k0", "k100", "original-all", "k2-restart-all", "K2", "k4-w0", "k4-all-w2"])
+      expect(policyOf(bad)).toBeNull();
   });
 });
 

@@ -301,8 +301,9 @@ describe("a race of candidates, through the daemon", () => {
     // The agent as two skill lines apart (answering as v0 did). Round 1: c1 sets one line, c2 the other, to
     // the same large fix: their runs agree draw for draw, so both beat the old champion at the same look and
     // one wins. Round 2: the runner-up's change, applied three-way on the new champion, races as c1 against
-    // it (c2 a neutral fresh session); it adds nothing there, so it is not merged.
-    const dir = experiment({ candidates: 2, max_iterations: 2 });
+    // it (c2 a neutral fresh session); it adds nothing there, so it is not merged. Both race (by default only
+    // the best on train does, and there is no runner-up).
+    const dir = experiment({ candidates: 2, max_iterations: 2, gate_race_width: 2 });
     writeFileSync(join(dir, "agent", "agent.ts"), layeredAgent([], []));
     execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "layered agent"], { cwd: dir });
     const FIXED = ["alpha", "beta", "delta"];

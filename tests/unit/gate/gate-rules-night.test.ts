@@ -4,6 +4,7 @@ import { bayesRule } from "../../../src/gate/rules/bayes.ts";
 import { type GateSetup, runGateSync } from "../../../src/gate/rules/bayes-core.ts";
 import { DEFAULT_BAYES } from "../../../src/gate/rules/bayes-stats.ts";
 import {
+  bankRounds,
   DEFAULT_NIGHT_BUDGET,
   type NightPlan,
   OPEN_NIGHT_ROUNDS,
@@ -82,6 +83,33 @@ describe("the night's held-out runs", () => {
         spent += random() < 0.5 ? allowed : Math.floor(random() * allowed);
         expect(spent).toBeLessThanOrEqual(tasks * (round + 1 + 3));
       }
+    }
+  });
+});
+
+describe("the held-out bank and a wide round's train screens", () => {
+  it("a round of one earns one pass, as before; a wide round earns the share of a round its extra screens took", () => {
+    expect(bankRounds(5, [])).toBe(5);
+    // A round of four that took 30 min, 12 of them the three extra screens: 18 min is a round of one's work.
+    expect(bankRounds(5, [{ roundMs: 30 * 60_000, extraMs: 12 * 60_000, extra: 3 }])).toBeCloseTo(5 + 12 / 18, 12);
+    // Never more than one round per extra candidate, and nothing for a round its screens cannot explain.
+    expect(bankRounds(2, [{ roundMs: 10, extraMs: 9, extra: 1 }])).toBe(3);
+    expect(bankRounds(2, [{ roundMs: 9, extraMs: 9, extra: 1 }])).toBe(2);
+    expect(bankRounds(2, [{ roundMs: 9, extraMs: 0, extra: 0 }])).toBe(2);
+  });
+
+  it("a night of wide rounds earns the bank of the rounds of one its hours would have held", () => {
+    // Rounds of one take 16 min; a round of K takes 16 + 4(K - 1) (its extra screens, 4 min each).
+    for (const k of [2, 4, 8]) {
+      const per = 16 + 4 * (k - 1);
+      const rounds = Math.floor((8 * 60) / per);
+      const done = Array.from({ length: rounds }, () => ({
+        roundMs: per * 60_000,
+        extraMs: 4 * (k - 1) * 60_000,
+        extra: k - 1,
+      }));
+      // Counted per round it would earn `rounds`: 10 for K = 8 where rounds of one hold 27.5 in those hours.
+      expect(bankRounds(rounds, done)).toBeCloseTo((rounds * per) / 16, 9);
     }
   });
 });

@@ -248,12 +248,32 @@ describe("the paired rule: resuming", () => {
   });
 });
 
+/**
+ * A race of the given arms (held-out truth) whose train runs are the incumbent's with `lifts[arm]` of its failed
+ * tasks passed instead: the train ranking is set by hand.
+ */
+function ranked(o: {
+  seed: number;
+  test: Task[];
+  arms: Record<string, Task[]>;
+  maxRuns: number;
+  lifts: Record<string, number>;
+}) {
+  const { seed, test, arms, maxRuns, lifts } = o;
+  const base = world({ seed, test, candidate: test, candidates: Object.keys(arms), arms, maxRuns });
+  const inc = base.setup.train.incumbent;
+  const failed = Object.keys(inc).filter((id) => inc[id] === 0);
+  const lifted = (k: number) => ({ ...inc, ...Object.fromEntries(failed.slice(0, k).map((id) => [id, 1])) });
+  const candidates = Object.fromEntries(Object.entries(lifts).map(([arm, k]) => [arm, lifted(k)]));
+  return { base, setup: { ...base.setup, train: { incumbent: inc, candidates } }, lifted };
+}
+
 describe("the paired rule: a race of K candidates", () => {
   it("accepts at most one, counts the candidates raced in the bar, and names a runner-up", () => {
     const ts = tasks(100);
     const big = changed(ts, 14);
     const small = changed(ts, 10);
-    const { setup, run } = world({
+    const { setup: base, run } = world({
       seed: 8,
       test: ts,
       candidate: big,
@@ -262,6 +282,8 @@ describe("the paired rule: a race of K candidates", () => {
       arms: { a: big, b: small, n: ts },
       maxRuns: 800,
     });
+    // Every survivor the runs pay for races (gate_race_width 0).
+    const setup = { ...base, params: { ...base.params, raceWidth: 0 } };
     const { decision, state } = decide(setup, run);
     expect(state.plan.threshold).toBeCloseTo(Math.log(state.plan.raced.length / setup.alpha), 12);
     expect(decision.arms.filter((a) => a.verdict === "winner").length).toBeLessThanOrEqual(1);
@@ -272,17 +294,10 @@ describe("the paired rule: a race of K candidates", () => {
     const ts = tasks(100);
     const big = changed(ts, 14);
     const arms = { a: big, b: big, c: big, d: big };
-    const base = world({ seed: 3, test: ts, candidate: big, candidates: ["a", "b", "c", "d"], arms, maxRuns: 600 });
-    // Each candidate's train run: the incumbent's with this many of its failed tasks passed instead.
-    const inc = base.setup.train.incumbent;
-    const failed = Object.keys(inc).filter((id) => inc[id] === 0);
-    const lifted = (k: number) => ({ ...inc, ...Object.fromEntries(failed.slice(0, k).map((id) => [id, 1])) });
-    const setup = {
-      ...base.setup,
-      train: { incumbent: inc, candidates: { a: lifted(10), b: lifted(20), c: lifted(15), d: lifted(12) } },
-    };
-    const { state, decision } = decide(setup, base.run);
-    // 600 runs pay for 2 passes of 3 arms (two candidates and the incumbent).
+    const { base, setup } = ranked({ seed: 3, test: ts, arms, maxRuns: 600, lifts: { a: 10, b: 20, c: 15, d: 12 } });
+    // 600 runs pay for 2 passes of 3 arms (two candidates and the incumbent), when the width allows two.
+    const wide = { ...setup, params: { ...setup.params, raceWidth: 0 } };
+    const { state, decision } = decide(wide, base.run);
     expect(state.plan.raced).toEqual(["b", "c"]);
     expect(state.plan.threshold).toBeCloseTo(Math.log(2 / setup.alpha), 12);
     for (const arm of ["a", "d"]) {
@@ -302,6 +317,40 @@ describe("the paired rule: a race of K candidates", () => {
     expect(broke.decision.reason).toMatch(/^the round's 300 held-out runs cannot pay for a race of even one of the 4/);
     const lone = world({ seed: 3, test: ts, candidate: big, trainCandidate: big, maxRuns: 100 });
     expect(decide(lone.setup, lone.run).state.plan.raced).toEqual(["c"]);
+  });
+
+  it("by default races only the best on train, at the bar and with the runs of a round of one", () => {
+    const ts = tasks(100);
+    const big = changed(ts, 14);
+    // The best on train is listed last and changes nothing held out: it races, and is refused.
+    const arms = { a: big, b: big, c: big, d: ts };
+    const lifts = { a: 12, b: 14, c: 10, d: 25 };
+    const { base, setup, lifted } = ranked({ seed: 5, test: ts, arms, maxRuns: 1000, lifts });
+    const { state, decision } = decide(setup, base.run);
+    expect(state.plan.raced).toEqual(["d"]);
+    // The multiplicity correction counts the arm raced, not the four screened: the bar of a round of one.
+    expect(state.plan.threshold).toBeCloseTo(Math.log(1 / setup.alpha), 12);
+    // The round's allowance is a round of one's (4 passes of one pair), not the 1000 the four were given.
+    expect(state.plan.maxRuns).toBe(400);
+    expect(decision.heldOutRuns).toBeLessThanOrEqual(400);
+    expect(decision.heldOutRuns).toBeGreaterThan(0);
+    expect(decision.winner).toBeNull();
+    for (const arm of ["a", "b", "c"]) {
+      const v = decision.arms.find((x) => x.arm === arm)!;
+      expect(v).toMatchObject({ verdict: "rejected", stage: "budget", runs: 0 });
+      expect(v.reason).toMatch(/pay for a race of 1 of the 4 train survivors, .* \(at most 1 race\)$/);
+    }
+    // Two may race when the width allows it: each then needs 2/alpha, and the round may spend for two pairs.
+    const two = decide({ ...setup, params: { ...setup.params, raceWidth: 2 } }, base.run);
+    expect(two.state.plan.raced).toEqual(["d", "b"]);
+    expect(two.state.plan.threshold).toBeCloseTo(Math.log(2 / setup.alpha), 12);
+    expect(two.state.plan.maxRuns).toBe(600);
+    // A real fix at the top of the train ranking is accepted with its round-of-one runs.
+    const fixFirst = { ...setup, train: { ...setup.train, candidates: { ...setup.train.candidates, a: lifted(30) } } };
+    const won = decide(fixFirst, base.run);
+    expect(won.state.plan.raced).toEqual(["a"]);
+    expect(won.decision.winner).toBe("a");
+    expect(won.decision.heldOutRuns).toBeLessThanOrEqual(400);
   });
 
   it("a race of no-change candidates accepts nothing", () => {
