@@ -32,7 +32,7 @@ export const configSchema = z.strictObject({
     .max(8)
     .default(1)
     .describe(
-      "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round; in bench:night's simulated nights 4 bought 1.7–1.9× the true gain of 1 at fewer dollars per true point and no more bad accepts (docs/gate.md).",
+      "Candidates per round: each takes a different failure pattern from the analysis and edits its own copy of the agent, the coding sessions running at once (within `max_concurrency` and `budget_usd`); their train runs screen them, the survivors race the incumbent on the same held-out draws, and at most one is accepted (`gate_rule: paired` only). 1 keeps one edit per round; in bench:night's simulated nights 4 bought 1.7–1.9× the true gain of 1 at fewer dollars per true point and no more bad accepts (docs/gate.md), so `init` writes 4; a config without the key keeps 1, as it always did.",
     ),
   python: z
     .string()

@@ -106,6 +106,8 @@ describe.skipIf(!haveTool("bwrap", "bubblewrap") || !haveTool("python3"))("init 
         benchmark,
         agent_file: agentFile,
         agent_model: provider === "openai" ? "openai/gpt-5-mini" : "claude-sonnet-4-6",
+        // What bench:night measured best: the run below races four candidates.
+        candidates: 4,
       });
       // One iteration is enough to show the loop works on the scaffold as it is.
       const config = join(dir, "experiment_config.yaml");
