@@ -259,7 +259,8 @@ export async function callMessages(client: Anthropic, params: MessageParams, opt
   const attempt = async (): Promise<Message> => {
     attempts += 1;
     const attemptStart = clock.monotonic();
-    const request = signal && opts.drainMs ? drained(signal, opts.drainMs, clock) : null;
+    // Only a request already on its way drains: one started after the stop is not sent at all.
+    const request = signal && opts.drainMs && !signal.aborted ? drained(signal, opts.drainMs, clock) : null;
     const requestSignal = request?.signal ?? signal;
     try {
       const message = await client.messages
@@ -323,8 +324,7 @@ function drained(signal: AbortSignal, ms: number, clock: Clock): { signal: Abort
       () => {},
     );
   };
-  if (signal.aborted) cut();
-  else signal.addEventListener("abort", cut, { once: true });
+  signal.addEventListener("abort", cut, { once: true });
   return {
     signal: late.signal,
     done: () => {

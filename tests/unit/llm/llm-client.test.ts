@@ -305,6 +305,15 @@ describe("callMessages", () => {
       }),
     );
     expect(error).toBeInstanceOf(AbortedError);
+    // A drain is for a request already on its way: after the stop, none is started.
+    const drained = await rejection(
+      callMessages(createAnthropic({ baseURL: server.url }), params, {
+        clock: systemClock,
+        signal: AbortSignal.abort(),
+        drainMs: 5_000,
+      }),
+    );
+    expect(drained).toBeInstanceOf(AbortedError);
     expect(server.requests).toHaveLength(0);
   });
 });
