@@ -34,9 +34,15 @@ export const RACE_PLAN: Plan = (s) =>
 
 const git = (dir: string, ...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8" });
 
-/** A prepared stochastic experiment racing two candidates per round, to be copied for each scenario. */
-export async function prepareRaceExperiment(server: TestLlmServer): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "race-campaign-prepared-"));
+/** What the campaign's races run with: two candidates, one round, room in the bank for a first-round race. */
+export const RACE_SETTINGS = { candidates: RACE_CANDIDATES, max_iterations: 1, gate_bank_slack: 8 };
+
+/** A prepared stochastic experiment (with `settings` added to its config), to be copied for each scenario. */
+export async function prepareRaceExperiment(
+  server: TestLlmServer,
+  settings: Record<string, unknown> = RACE_SETTINGS,
+): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "race-prepared-"));
   mkdirSync(join(dir, "agent"), { recursive: true });
   writeFileSync(join(dir, "agent", "agent.ts"), stochasticAgent({ variant: "v0" }));
   writeFileSync(
@@ -49,10 +55,7 @@ export async function prepareRaceExperiment(server: TestLlmServer): Promise<stri
       "sandbox: none",
       "patience: 10",
       "coding_model: claude-opus-4-6",
-      `candidates: ${RACE_CANDIDATES}`,
-      "max_iterations: 1",
-      // Room for a race in the first round: the bank's default keeps a night near one pass per iteration.
-      "gate_bank_slack: 8",
+      ...Object.entries(settings).map(([k, v]) => `${k}: ${JSON.stringify(v)}`),
       "",
     ].join("\n"),
   );

@@ -4,8 +4,7 @@
  * agents run unsealed (`sandbox: none`): the seal has its own tests.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestLlmServer, type TestLlmServer } from "../../../dev/llm-server/llm-server.ts";
@@ -17,14 +16,13 @@ import { driveSync, INCUMBENT, runKey } from "../../../src/gate/rules/types.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { readResults } from "../../../src/workspace/files.ts";
 import { REPO_ROOT } from "../../helpers/experiment.ts";
+import { prepareRaceExperiment } from "../../helpers/race-campaign.ts";
 import { layeredAgent, type Plan, raceCodingModel } from "../../helpers/race-coding-model.ts";
 import { resultTimes } from "../../helpers/result-times.ts";
 import { stochasticAgent } from "../../helpers/stochastic.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const CLI = join(REPO_ROOT, "bin", "auto-harness.js");
-const TASKS = join(REPO_ROOT, "benchmarks", "stochastic", "tasks.jsonl");
-const SCORER = join(REPO_ROOT, "benchmarks", "stochastic", "scorer.ts");
 let server: TestLlmServer;
 let prepared = "";
 
@@ -135,19 +133,8 @@ const git = (dir: string, ...a: string[]) => execFileSync("git", a, { cwd: dir, 
 describe("a race of candidates, through the daemon", () => {
   beforeAll(async () => {
     server = await startTestLlmServer({ responder: raceCodingModel(ONE_FIX) });
-    const dir = mkdtempSync(join(tmpdir(), "ah-race-prepared-"));
-    mkdirSync(join(dir, "agent"), { recursive: true });
-    writeFileSync(join(dir, "agent", "agent.ts"), stochasticAgent({ variant: "v0" }));
-    writeFileSync(
-      join(dir, "experiment_config.yaml"),
-      `benchmark: local\nlocal: { tasks: ${JSON.stringify(TASKS)}, scorer: ${JSON.stringify(SCORER)} }\nmax_concurrency: 8\nseed: 7\nsandbox: none\npatience: 10\ncoding_model: claude-opus-4-6\n`,
-    );
-    const prep = spawn(process.execPath, [CLI, "prepare", "--dir", dir], {
-      env: { ...process.env, ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: "test-key" },
-      stdio: "ignore",
-    });
-    expect(await new Promise((r) => prep.on("exit", r))).toBe(0);
-    prepared = dir;
+    // Each test's settings are added to a copy (`experiment`).
+    prepared = await prepareRaceExperiment(server, {});
   }, 300_000);
   afterAll(async () => {
     rmSync(prepared, { recursive: true, force: true });
