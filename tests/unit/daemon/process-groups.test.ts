@@ -74,8 +74,14 @@ describe("nothing outlives the daemon: benchmark command process groups", () => 
     expect(j.processGroups.processGroups().map((g) => g.pgid)).toEqual([pgid]);
     j.close();
 
-    // The keeper leads the group: its number is the group's. Killed first, it cannot take the group down.
+    // The keeper leads the group: its number is the group's. Killed first, it cannot take the group down. The
+    // daemon is stopped meanwhile: alive, it would see its keeper exit and kill the group itself, as it should.
+    const daemonPid = child.pid as number;
+    child.kill("SIGSTOP");
+    for (let i = 0; i < 250 && procStat(daemonPid)?.state !== "T"; i++) await sleep(20);
+    expect(procStat(daemonPid)?.state).toBe("T");
     process.kill(pgid, "SIGKILL");
+    for (let i = 0; i < 250 && procStat(pgid) !== null && procStat(pgid)?.state !== "Z"; i++) await sleep(20);
     child.kill("SIGKILL");
     await exited;
     expect(groupAlive(pgid)).toBe(true);
