@@ -156,12 +156,16 @@ const keeperLine = (cmdline: string): boolean => {
   return argv[0] === process.execPath && argv[1] === "-e" && argv[3] === "--";
 };
 
-async function hostUidsWhile<T>(marker: string, work: Promise<T>): Promise<{ result: T; uids: Set<number> }> {
-  const uids = new Set<number>();
+async function hostUidsWhile<T>(marker: string, work: Promise<T>): Promise<{ result: T; uids: Map<number, string> }> {
+  // uid -> one command line seen with it, so a failure names the process.
+  const uids = new Map<number, string>();
   const sample = () => {
     for (const pid of descendants(marker)) {
       try {
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        // No command line: the process is exiting or a zombie (its memory is gone) and runs nothing any more.
+        // The keeper, root and outside the sandbox, is one such between its exit and the harness's wait.
+        if (cmdline === "") continue;
         // setpriv is root until it drops to the sandbox user and becomes bubblewrap: that is its job.
         if (cmdline.split("\0")[0]!.endsWith("/setpriv")) continue;
         // The keeper is the harness's own child (node -e), outside the sandbox: it takes the command's group down
@@ -169,11 +173,11 @@ async function hostUidsWhile<T>(marker: string, work: Promise<T>): Promise<{ res
         // (A fork of the keeper before it execs setpriv carries the keeper's very command line.)
         if (keeperLine(cmdline)) continue;
         const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-        if (uid !== undefined) uids.add(Number(uid));
+        if (uid !== undefined && !uids.has(Number(uid))) uids.set(Number(uid), cmdline.replaceAll("\0", " "));
       } catch {}
     }
   };
-  const timer = setInterval(sample, 50);
+  const timer = setInterval(sample, 10);
   try {
     return { result: await work, uids };
   } finally {
@@ -182,10 +186,10 @@ async function hostUidsWhile<T>(marker: string, work: Promise<T>): Promise<{ res
 }
 
 /** Host root never runs the agent: as root the sandbox user's uid, otherwise the harness's own. */
-function expectNotHostRoot(uids: Set<number>): void {
+function expectNotHostRoot(uids: Map<number, string>): void {
   expect(uids.size).toBeGreaterThan(0);
-  for (const uid of uids) expect(uid).not.toBe(0);
-  if (!asRoot) for (const uid of uids) expect(uid).toBe(process.getuid?.());
+  for (const [uid, cmdline] of uids) expect(uid, cmdline).not.toBe(0);
+  if (!asRoot) for (const [uid, cmdline] of uids) expect(uid, cmdline).toBe(process.getuid?.());
 }
 
 describe.skipIf(!haveTool("bwrap", "bubblewrap"))("red team as root: the agent is never host root", () => {
