@@ -256,7 +256,7 @@ async function scenarioIn(root: string, fault: Fault, step: string, subject: Sub
   violations.push(...(fault.check?.(dir, before) ?? []));
   violations.push(...(subject.check?.(dir, fault) ?? []));
   // The keeper's group kill lands within moments of its daemon's death.
-  for (let i = 0; i < 50 && leftovers(dir).length > 0; i++) await sleep(20);
+  for (let i = 0; i < 250 && leftovers(dir).length > 0; i++) await sleep(20);
   violations.push(...leftovers(dir).map((p) => `left running: ${p}`));
   return { fault: fault.name, step, violations };
 }

@@ -35,7 +35,7 @@ describe("spare agent processes and shutdown", () => {
     expect(spare).toHaveLength(1);
 
     stopSpareAgentProcesses();
-    for (let i = 0; i < 100 && children().some((pid) => spare.includes(pid)); i++) await sleep(20);
+    for (let i = 0; i < 250 && children().some((pid) => spare.includes(pid)); i++) await sleep(20);
     expect(children().filter((pid) => !before.has(pid))).toEqual([]);
 
     // What an aborted batch's `finally` does during the shutdown: nothing is started.
