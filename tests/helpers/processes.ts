@@ -20,3 +20,12 @@ export function descendants(text: string): number[] {
       return false;
     });
 }
+
+/** Waits until `test` holds, checking every 25 ms; fails naming `what` after `timeoutMs` (a loaded machine is slow). */
+export async function until(what: string, test: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const started = Date.now();
+  while (!(await test())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

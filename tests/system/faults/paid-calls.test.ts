@@ -31,6 +31,7 @@ import { paths } from "../../../src/workspace/paths.ts";
 import { type Experiment, makeExperiment } from "../../helpers/benchmark-fixtures.ts";
 import { CONFIG_YAML, removeDir, spawnWorker, type WorkerProcess, workerDirFor } from "../../helpers/distributed.ts";
 import { REPO_ROOT, readJournal } from "../../helpers/experiment.ts";
+import { until } from "../../helpers/processes.ts";
 import { type RedisServer, startRedis } from "../../helpers/redis.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
@@ -101,14 +102,6 @@ async function quiet(gate: Gate, server: TestLlmServer, recorded: () => number |
     // Seconds, not a task's timeout: a call recorded only with its task's outcome would wait for the task to end.
     await until("every reply written to be recorded", async () => (await recorded()) === server.served.length, 15_000);
     await new Promise((r) => setTimeout(r, 150));
-  }
-}
-
-async function until(what: string, test: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const started = Date.now();
-  while (!(await test())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 

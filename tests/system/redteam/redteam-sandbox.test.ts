@@ -24,6 +24,7 @@ import { renderReport } from "../../../src/report/render.ts";
 import { paths } from "../../../src/workspace/paths.ts";
 import { agentNotes, type Experiment, makeExperiment, readTrace } from "../../helpers/benchmark-fixtures.ts";
 import { preparedExperiment, spawnCli } from "../../helpers/experiment.ts";
+import { until } from "../../helpers/processes.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
 const HARNESS_CHILD = resolve(import.meta.dirname, "../../..", "src", "benchmark", "sealed", "child.ts");
@@ -229,8 +230,7 @@ export default {
     const summary = await exp.runner({ warmSpare: false }).run({ split: "train", taskIds: ["d1"], runId: null });
     // It did start the process inside; it is gone with the batch.
     expect(summary.results).toEqual({ d1: 1 });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(orphans()).toEqual([]);
+    await until("the agent's background process to go", () => orphans().length === 0, 10_000);
   });
 
   it("cannot forge its spend: the ledger holds what the endpoint reported, never less", async () => {

@@ -20,7 +20,7 @@ import {
   readTrace,
 } from "../../helpers/benchmark-fixtures.ts";
 import { spawnCli } from "../../helpers/experiment.ts";
-import { descendants } from "../../helpers/processes.ts";
+import { descendants, until } from "../../helpers/processes.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
@@ -240,11 +240,9 @@ export default {
     dropSpareAgentProcesses();
     const runtime = "/harness/child.mjs";
     await exp.runner().run({ split: "train", taskIds: ["quick"], runId: null });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(descendants(runtime).length).toBeGreaterThan(0);
+    await until("the spare to start", () => descendants(runtime).length > 0, 10_000);
     dropSpareAgentProcesses();
-    await new Promise((r) => setTimeout(r, 300));
-    expect(descendants(runtime)).toEqual([]);
+    await until("the spare to go", () => descendants(runtime).length === 0, 10_000);
 
     const shutdown = new AbortController();
     const run = exp
@@ -252,8 +250,7 @@ export default {
       .run({ split: "train", taskIds: ["slow"], runId: null, signal: shutdown.signal, reuse: false });
     setTimeout(() => shutdown.abort(), 1000);
     await expect(run).rejects.toMatchObject({ code: "ABORTED" });
-    await new Promise((r) => setTimeout(r, 500));
-    expect(descendants(runtime)).toEqual([]);
+    await until("the aborted task's process to go", () => descendants(runtime).length === 0, 10_000);
     expect(readdirSync(runtimeDir()).filter((d) => d.startsWith(`agent-${process.pid}-`))).toEqual([]);
   });
 });

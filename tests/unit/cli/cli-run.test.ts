@@ -8,6 +8,7 @@ import { EXIT_NOTHING_TO_DO, type StepsFactory } from "../../../src/cli/run.ts";
 import { Journal } from "../../../src/journal/journal.ts";
 import { Capture } from "../../helpers/capture.ts";
 import { preparedExperiment, sandboxLineHere, spawnCli, waitForState } from "../../helpers/experiment.ts";
+import { until } from "../../helpers/processes.ts";
 import { tempDir } from "../../helpers/temp.ts";
 
 const stepsFactory: StepsFactory = (exp, opened, clock) =>
@@ -98,7 +99,15 @@ describe("run, resume, stop and status through the CLI", () => {
     const resumed = spawnCli(["resume", "--dir", dir], { STAND_IN_DELAY_MS: "60000" });
     for (let i = 0; i < 2000 && !/resuming run/.test(resumed.stderr()); i++) await new Promise((r) => setTimeout(r, 5));
     // Stopped while its benchmark step runs again: the second attempt, journaled as such.
-    await new Promise((r) => setTimeout(r, 500));
+    const attempts = () => {
+      const j = Journal.open(file, { readonly: true });
+      try {
+        return j.runs.getStep(j.runs.latestRun()!.id, 1, "benchmark")?.attempts ?? 0;
+      } finally {
+        j.close();
+      }
+    };
+    await until("the benchmark step's second attempt", () => attempts() === 2, 30_000);
     resumed.child.kill("SIGTERM");
     expect((await resumed.exited).code, resumed.stderr()).toBe(0);
     expect(resumed.stderr()).toMatch(/resuming run run-\S+ at benchmark, iteration 1/);

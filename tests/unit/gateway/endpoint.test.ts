@@ -13,6 +13,7 @@ import { textReply } from "../../../dev/llm-server/llm-server.ts";
 import { providersOf } from "../../../src/config/schema.ts";
 import { commandEnvironment } from "../../../src/gateway/endpoint.ts";
 import { gatewayWorld, post, UPSTREAM_KEY } from "../../helpers/gateway.ts";
+import { until } from "../../helpers/processes.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
@@ -97,8 +98,7 @@ describe("the endpoint's life", () => {
       max_completion_tokens: 100,
       messages: [{ role: "user", content: "hi" }],
     }).catch((e: Error) => e);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(world.budget.reserved()).toBeGreaterThan(0);
+    await until("the call to reserve its cost", () => world.budget.reserved() > 0, 10_000);
     const first = world.endpoint.close();
     expect(world.endpoint.close()).toBe(first);
     await first;
