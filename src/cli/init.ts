@@ -300,7 +300,7 @@ export async function initCommand(options: InitOptions): Promise<number> {
   const commit = await repo.commitPaths(Object.keys(files), "init: experiment scaffold");
   if (commit) out.write(`  commit   ${commit.slice(0, 7)} init: experiment scaffold\n`);
   out.write(
-    `\n${fresh ? "A new" : "An"} ${options.benchmark} experiment with a ${language === "python" ? "Python" : "TypeScript"} agent in ${root}.\n` +
+    `\n${fresh ? "A new" : /^[aeiou]/.test(options.benchmark) ? "An" : "A"} ${options.benchmark} experiment with a ${language === "python" ? "Python" : "TypeScript"} agent in ${root}.\n` +
       nextLine(options.benchmark, language, provider),
   );
   return 0;

@@ -26,6 +26,10 @@ export function compilePython(agentFile: string, timeoutMs = 60_000): Promise<Ch
       { timeout: timeoutMs, env: {} },
       (error, _stdout, stderr) => {
         if (!error) return done({ ok: true });
+        // Not the agent's fault: the interpreter itself did not start.
+        if (typeof error.code === "string") {
+          return done({ ok: false, message: `cannot start ${python} to compile the agent: ${error.message}` });
+        }
         const text = stderr.trim() || error.message;
         // The traceback's last lines name the file, line and the syntax error.
         done({ ok: false, message: `syntax errors in the agent:\n${text.split("\n").slice(-6).join("\n")}` });

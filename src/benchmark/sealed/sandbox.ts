@@ -70,10 +70,15 @@ const RUNTIME_INSIDE = "/harness";
  * The Python that runs Python agents: $AUTO_HARNESS_PYTHON, else the system's /usr/bin/python3 (inside
  * the sandbox only /usr is visible), else python3 on PATH (unsealed runs).
  */
-export function pythonFor(mode: SandboxMode): string {
+export function pythonFor(mode: SandboxMode, system = "/usr/bin/python3"): string {
   const own = process.env.AUTO_HARNESS_PYTHON;
-  if (own) return own;
-  const system = "/usr/bin/python3";
+  if (own) {
+    if (executable(own)) return own;
+    throw new UserError(
+      "CONFIG_INVALID",
+      `AUTO_HARNESS_PYTHON is ${own}, which is not an executable file: point it at a Python 3 interpreter, or unset it to use ${system}`,
+    );
+  }
   if (executable(system)) return system;
   if (mode === "bwrap") {
     throw new UserError(
@@ -83,7 +88,10 @@ export function pythonFor(mode: SandboxMode): string {
   }
   const onPath = findOnPath("python3");
   if (onPath) return onPath;
-  throw new UserError("CONFIG_INVALID", "a Python agent needs python3, and none is on PATH");
+  throw new UserError(
+    "CONFIG_INVALID",
+    "a Python agent needs python3, and none is on PATH: install Python 3, or set AUTO_HARNESS_PYTHON to an interpreter",
+  );
 }
 
 function executable(file: string): boolean {

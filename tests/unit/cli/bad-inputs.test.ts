@@ -7,10 +7,11 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { pythonFor } from "../../../src/benchmark/sealed/sandbox.ts";
 import { PREPARE_AGAIN } from "../../../src/cli/prepare.ts";
 import { classifyFault } from "../../../src/errors.ts";
 import { cli } from "../../helpers/cli.ts";
-import { preparedExperiment, REPO_ROOT } from "../../helpers/experiment.ts";
+import { preparedExperiment, REPO_ROOT, sandboxLineHere } from "../../helpers/experiment.ts";
 import { tempDir } from "../../helpers/temp.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
@@ -181,6 +182,30 @@ describe("a tool that is not installed: the first line names the field and what 
     expect(r.err.trimEnd().split("\n")).toHaveLength(1);
     expect(r.err).toMatch(line);
     expect(snapshot(dir)).toEqual(before);
+  });
+});
+
+describe("a Python agent whose interpreter is missing: one line that names what to install or set", () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it("AUTO_HARNESS_PYTHON naming no interpreter: that, exit 2, nothing written (not a syntax error)", async () => {
+    const dir = join(tempDir("bad-python-"), "exp");
+    expect((await cli(["init", "--dir", dir, "--language", "python"])).code).toBe(0);
+    if (sandboxLineHere()) editConfig(dir, "max_concurrency:", `${sandboxLineHere()}max_concurrency:`);
+    vi.stubEnv("AUTO_HARNESS_PYTHON", "/nonexistent/python3");
+    await expectPrepareRefuses(
+      dir,
+      /^auto-harness: .*AUTO_HARNESS_PYTHON is \/nonexistent\/python3, which is not an executable file: point it at a Python 3 interpreter, or unset it to use \/usr\/bin\/python3.*\n$/,
+    );
+  }, 60_000);
+
+  it("no system Python and none on PATH: sealed, the Debian package; unsealed, Python 3 or AUTO_HARNESS_PYTHON", () => {
+    vi.stubEnv("PATH", tempDir("no-python-"));
+    vi.stubEnv("AUTO_HARNESS_PYTHON", "");
+    expect(() => pythonFor("bwrap", "/nonexistent/python3")).toThrow(/install the Debian package `python3`/);
+    expect(() => pythonFor("none", "/nonexistent/python3")).toThrow(
+      "a Python agent needs python3, and none is on PATH: install Python 3, or set AUTO_HARNESS_PYTHON to an interpreter",
+    );
   });
 });
 
