@@ -65,6 +65,22 @@ function verdictOf(
   };
 }
 
+/** What an arm still alive at a decision without a winner lacked: the acceptance bars it had not reached. */
+function unmet(state: PairedState, st: ArmStats): string {
+  const p = state.setup.params;
+  const n = state.setup.taskIds.length;
+  const missing: string[] = [];
+  const need = Math.ceil(p.coverage * n - 1e-9);
+  if (st.covered < need) missing.push(`${st.covered} of the ${need} tasks paired`);
+  if (st.logE < state.plan.threshold)
+    missing.push(`e-value e^${st.logE.toFixed(2)} of the e^${state.plan.threshold.toFixed(2)} needed`);
+  if (st.summary.pImproved < p.guard)
+    missing.push(`P(mean improved) ${st.summary.pImproved.toFixed(3)} of the ${p.guard} needed`);
+  const gain = st.improvement?.mean ?? 0;
+  if (gain <= p.firstPassFloor) missing.push(`first-pass change ${gain >= 0 ? "+" : ""}${gain.toFixed(4)}`);
+  return missing.length > 0 ? `; not enough evidence yet: ${missing.join(", ")}` : "";
+}
+
 const accepted = (state: PairedState, st: ArmStats): string =>
   `e-value e^${st.logE.toFixed(2)} ≥ ${state.plan.raced.length}/alpha (e^${state.plan.threshold.toFixed(2)}) and P(mean improved) ${st.summary.pImproved.toFixed(3)} ≥ ${state.setup.params.guard}; expected change ${st.summary.meanDelta >= 0 ? "+" : ""}${st.summary.meanDelta.toFixed(4)}`;
 
@@ -99,9 +115,18 @@ export function decisionOf(
       );
     else
       arms.push(
-        verdictOf(state, arm, "rejected", stage, winner ? `${winner} won the round` : (reason ?? "no decision"), st),
+        verdictOf(
+          state,
+          arm,
+          "rejected",
+          stage,
+          winner ? `${winner} won the round` : `${reason ?? "no decision"}${st ? unmet(state, st) : ""}`,
+          st,
+        ),
       );
   }
+  // One arm still racing: the round's reason says what it lacked (with several, each arm's verdict does).
+  const lone = state.live.length === 1 ? (stats.get(state.live[0]!) ?? null) : null;
   const order = new Map(state.setup.candidates.map((a, i) => [a, i]));
   arms.sort((a, b) => (order.get(a.arm) ?? 0) - (order.get(b.arm) ?? 0));
   return {
@@ -111,6 +136,8 @@ export function decisionOf(
     heldOutRuns: state.runs,
     infraErrors: state.infra,
     stage,
-    reason: winner ? `${winner} accepted: ${accepted(state, stats.get(winner)!)}` : (reason ?? "no candidate accepted"),
+    reason: winner
+      ? `${winner} accepted: ${accepted(state, stats.get(winner)!)}`
+      : `${reason ?? "no candidate accepted"}${lone ? unmet(state, lone) : ""}`,
   };
 }

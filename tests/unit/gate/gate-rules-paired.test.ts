@@ -175,6 +175,19 @@ describe("the paired rule: decisions", () => {
     expect(decision.reason).toMatch(/error budget is spent/);
   });
 
+  it("a round whose runs run out before a decision says which bars the candidate had not reached", () => {
+    const ts = tasks(40);
+    const fixed = changed(ts, 3);
+    const { setup, run } = world({ seed: 4, test: ts, candidate: fixed, trainCandidate: changed(ts, 10) });
+    // Runs for the first pass and a few re-runs: too few to tell a small fix on 40 tasks.
+    const { decision } = decide({ ...setup, maxRuns: 90 }, run);
+    expect(decision).toMatchObject({ winner: null, stage: "budget" });
+    expect(decision.reason).toMatch(
+      /^the round's 90 held-out runs are spent; not enough evidence yet: .*e-value e\^-?\d+\.\d\d of the e\^\d+\.\d\d needed/,
+    );
+    expect(decision.arms[0]!.reason).toBe(decision.reason);
+  });
+
   it("refuses to decide above the infrastructure-error share", () => {
     const ts = tasks(40);
     const { setup } = world({ seed: 2, test: ts, candidate: changed(ts, 6), trainCandidate: changed(ts, 6) });
