@@ -76,7 +76,7 @@ export function createStandInSteps(opts: {
         outcome: input.record ? (input.record.accepted ? "accepted" : "rejected") : "no_change",
         valScore: input.gate?.valScore ?? null,
         bestBefore: input.gate?.previousBest ?? null,
-        summary: null,
+        summary: { reasons: input.gate?.reasons ?? [] },
       });
       return output;
     },

@@ -57,7 +57,14 @@ export interface StatusReport {
   /** A race's candidates in the iteration in flight (config `candidates` > 1): where each stands. */
   candidates?: CandidateProgress[] | null;
   /** The last finished iteration's verdict. */
-  lastIteration: { iteration: number; outcome: string; valScore: number | null; bestBefore: number | null } | null;
+  lastIteration: {
+    iteration: number;
+    outcome: string;
+    valScore: number | null;
+    bestBefore: number | null;
+    /** Why a rejected change was rejected (the gate's reasons), null otherwise. */
+    reason?: string | null;
+  } | null;
   /** What `prepare`'s baseline run cost (null: not journaled). */
   baselineSpendUsd: number | null;
   /** Workers and the task queue (executor: bullmq), as the daemon last wrote them. */
@@ -159,7 +166,13 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
         ? raceProgress(journal, run.id, run.iteration, config?.candidates ?? 1)
         : null,
       lastIteration: last
-        ? { iteration: last.iteration, outcome: last.outcome, valScore: last.valScore, bestBefore: last.bestBefore }
+        ? {
+            iteration: last.iteration,
+            outcome: last.outcome,
+            valScore: last.valScore,
+            bestBefore: last.bestBefore,
+            reason: last.outcome === "rejected" ? reasonOf(last.summary) : null,
+          }
         : null,
     };
   } catch (error) {
@@ -168,6 +181,12 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
   } finally {
     journal.close();
   }
+}
+
+/** The gate's reasons from an iteration's summary, in one line. */
+function reasonOf(summary: unknown): string | null {
+  const reasons = (summary as { reasons?: unknown } | null)?.reasons;
+  return Array.isArray(reasons) && reasons.length > 0 ? reasons.map(String).join("; ") : null;
 }
 
 function pausedFor(run: RunRow): "outage" | "operator" | null {
@@ -279,6 +298,7 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
   if (s.progress) lines.push(["progress", progressLine(s.progress)]);
   if (s.candidates?.length) lines.push(["candidates", raceLine(s.candidates)]);
   if (s.lastIteration) lines.push(["last gate", verdictLine(s.lastIteration)]);
+  if (s.lastIteration?.reason) lines.push(["why", s.lastIteration.reason]);
   if (s.baselineSpendUsd !== null)
     lines.push(["baseline", `cost ${money(s.baselineSpendUsd)} (prepare, not in the run's spend)`]);
   if (s.queue) lines.push(...queueLines(s.queue, now));

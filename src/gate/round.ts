@@ -89,10 +89,13 @@ const asRuns = (rows: ReturnType<Stores["gateRecords"]["gateRuns"]>): RunOutcome
  * An arm's val_score, the same for every rule: the mean of its first held-out run of each task (its lowest
  * trial), infrastructure errors left out. Re-runs a rule chose never enter it.
  */
-export function firstPassMean(runs: readonly RunOutcome[], arm: string): number | null {
+export function firstPassMean(runs: readonly RunOutcome[], arm: string, tasks = 0): number | null {
   const first = new Map<string, RunOutcome>();
   for (const r of runs)
     if (r.arm === arm && (first.get(r.taskId)?.trial ?? Number.POSITIVE_INFINITY) > r.trial) first.set(r.taskId, r);
+  // A pass cut short (futility, the round's runs) is no val_score: beside the incumbent's over every task, a
+  // mean over the few run first would read as a change that the paired figures do not show.
+  if (first.size < tasks) return null;
   const scored = [...first.values()].map((r) => r.reward).filter((x): x is number => x !== null);
   return scored.length === 0 ? null : scored.reduce((a, b) => a + b, 0) / scored.length;
 }
@@ -233,7 +236,10 @@ export async function runRound(input: RoundInput): Promise<RoundResult> {
   });
   const accepted = suite.passed ? winnerArm : null;
   const runs = asRuns(gateRecords.gateRuns(runId, iteration));
-  const arms = decision.arms.map((a) => ({ ...a, valScore: firstPassMean(runs, a.arm) }));
+  const arms = decision.arms.map((a) => ({
+    ...a,
+    valScore: firstPassMean(runs, a.arm, a.arm === decision.winner ? 0 : input.split.test.length),
+  }));
   return finishRound(input, entry, state, { ...decision, arms }, accepted, suite);
 }
 

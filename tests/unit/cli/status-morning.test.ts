@@ -63,5 +63,9 @@ describe("status in the morning", () => {
     const logs = join(dir, "workspace", "logs");
     const log = readFileSync(join(logs, readdirSync(logs)[0]!), "utf8");
     expect(log).toContain('"msg":"accepted: val_score 0.5100 (best before 0.5000), suite 1/1 passed"');
+    // The last change was rejected: status says why, in text and JSON.
+    const s = readStatus(dir);
+    expect(s.lastIteration).toMatchObject({ iteration: 2, outcome: "rejected", reason: "stand-in rejection" });
+    expect(formatStatus(s)).toMatch(/\nlast gate {2}iteration 2 rejected .*\nwhy {8}stand-in rejection\n/);
   });
 });

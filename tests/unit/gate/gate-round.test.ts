@@ -82,6 +82,11 @@ describe("the paired rule wired into the gate", () => {
     const first = await runGate(deps(exp));
     expect(first.passed).toBe(false);
     expect(first.improved).toBe(false);
+    // A first pass cut short has no val_score: a mean over the few tasks run would read as a change.
+    const test = pinnedSplit(exp.journal.pins)!.test;
+    const c1 = exp.journal.gateRecords.gateRuns("run-1", 1).filter((r) => r.arm === "c1");
+    const covered = new Set(c1.map((r) => r.taskId)).size;
+    expect(first.valScore).toBe(covered < test.length ? null : firstPassMean(c1, "c1"));
     // The second round's candidate is a fix: it gets past the train screen to the held-out split.
     exp.setAgent(FIX);
     const second = await runGate(deps(exp, { iteration: 2 }));
