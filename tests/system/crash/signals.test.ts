@@ -19,7 +19,7 @@ describe("stop signals", () => {
       const cli = spawnCli(["run", "--dir", dir], { STAND_IN_DELAY_MS: "60000" });
       await waitForState(journalFile, "benchmark");
       cli.child.kill(signal);
-      const outcome = await Promise.race([cli.exited, sleep(5000).then(() => "still running" as const)]);
+      const outcome = await Promise.race([cli.exited, sleep(8000).then(() => "still running" as const)]);
       expect(outcome, cli.stderr()).toEqual({ code: 0, signal: null });
       expect(readState(journalFile)).toEqual({ state: "benchmark", status: "stopped" });
       expect(cli.stderr()).toContain(
