@@ -21,11 +21,20 @@ export function descendants(text: string): number[] {
     });
 }
 
-/** Waits until `test` holds, checking every 25 ms; fails naming `what` after `timeoutMs` (a loaded machine is slow). */
-export async function until(what: string, test: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+/**
+ * Waits until `test` holds, checking every 25 ms; fails naming `what` after `timeoutMs` (a loaded machine is
+ * slow), with the tail of `seen()` when given (a process's output, say).
+ */
+export async function until(
+  what: string,
+  test: () => boolean | Promise<boolean>,
+  timeoutMs = 120_000,
+  seen?: () => string,
+): Promise<void> {
   const started = Date.now();
   while (!(await test())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out waiting for ${what}${seen ? `: ${seen().slice(-2000)}` : ""}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -28,6 +28,7 @@ import {
   type WorkerProcess,
   workerDirFor,
 } from "../../helpers/distributed.ts";
+import { until } from "../../helpers/processes.ts";
 import { type RedisServer, startRedis } from "../../helpers/redis.ts";
 import { haveTool } from "../../helpers/tools.ts";
 
@@ -193,6 +194,7 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
       };
       const first = daemon();
       await until(
+        "the daemon to collect two results",
         () => /COLLECTED 2\b/.test(first.output()),
         60_000,
         () => first.output(),
@@ -200,16 +202,21 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
       first.child.kill("SIGKILL");
       await first.exited;
       // The workers go on without the daemon: every test task reaches the model and finishes.
-      await until(async () => {
-        const client = connect(redis.url, "test-wait");
-        try {
-          const busy =
-            (await client.llen("auto-harness:tasks:wait")) + (await client.llen("auto-harness:tasks:active"));
-          return busy === 0 && heldoutRequestsSince(from) >= TEST.length;
-        } finally {
-          client.disconnect();
-        }
-      }, 60_000);
+      // One connection for the whole wait, not one a check.
+      const client = connect(redis.url, "test-wait");
+      try {
+        await until(
+          "every test task to finish on the workers",
+          async () => {
+            const busy =
+              (await client.llen("auto-harness:tasks:wait")) + (await client.llen("auto-harness:tasks:active"));
+            return busy === 0 && heldoutRequestsSince(from) >= TEST.length;
+          },
+          60_000,
+        );
+      } finally {
+        client.disconnect();
+      }
       const second = daemon();
       expect(await second.exited).toBe(0);
       expect(second.output()).toMatch(/DONE /);
@@ -305,15 +312,3 @@ describe.skipIf(!haveTool("redis-server", "redis-server") || !haveTool("bwrap", 
       server.requests.slice(from).filter((r) => promptOf(r).startsWith("HELDOUT")).length;
   },
 );
-
-async function until(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  describe?: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out${describe ? `: ${describe().slice(-2000)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
