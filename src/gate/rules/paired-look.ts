@@ -5,7 +5,7 @@
 import { type Drift, driftCheck, pooled, recentered } from "./drift.ts";
 import { type ArmCache, type ArmStats, armStats } from "./paired-stats.ts";
 import { covers, type PairedParams, type PairedState, viewOf } from "./paired-types.ts";
-import { decisionOf, type Look } from "./paired-verdict.ts";
+import { barsUnmet, decisionOf, type Look, pairsNeeded } from "./paired-verdict.ts";
 import { INCUMBENT, type Run, runKey } from "./types.ts";
 
 /** The next batch: `fresh` tasks for the first time, `again` re-run; every live arm with the incumbent. */
@@ -76,15 +76,7 @@ export function advance(state: PairedState): PairedState {
     } else live.push(arm);
   }
   s = { ...s, live, stopped };
-  const ready = live.filter((arm) => {
-    const st = stats.get(arm)!;
-    return (
-      (st.improvement?.mean ?? 0) > p.firstPassFloor &&
-      st.covered >= Math.ceil(p.coverage * n - 1e-9) &&
-      st.logE >= plan.threshold &&
-      st.summary.pImproved >= p.guard
-    );
-  });
+  const ready = live.filter((arm) => barsUnmet(s, stats.get(arm)!).length === 0);
   // Before an acceptance, every task the arm did worse on is paired again: a break must be looked at as
   // closely as the fixes that lifted the e-value.
   const audits = new Map(ready.map((arm) => [arm, auditTasks(s, arm)]));
@@ -97,7 +89,7 @@ export function advance(state: PairedState): PairedState {
   const perTask = live.length + 1;
   const want = Math.max(1, Math.round(p.rerunShare * n));
   // Re-runs never take the runs the first pass still needs before an acceptance.
-  const reserved = Math.max(0, Math.ceil(p.coverage * n - 1e-9) - s.firstPass - fresh.length);
+  const reserved = Math.max(0, pairsNeeded(s) - s.firstPass - fresh.length);
   const audit = [...new Set([...audits.values()].flat())];
   const slots = Math.max(0, Math.floor(room / perTask) - reserved);
   const again = [...audit.slice(0, slots), ...rerunPicks(s, stats, Math.min(want, slots - audit.length), audit)];

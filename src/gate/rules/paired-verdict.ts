@@ -65,19 +65,31 @@ function verdictOf(
   };
 }
 
-/** What an arm still alive at a decision without a winner lacked: the acceptance bars it had not reached. */
-function unmet(state: PairedState, st: ArmStats): string {
+/** Tasks that must have a pair before an arm may be accepted. */
+export const pairsNeeded = (state: PairedState): number =>
+  Math.ceil(state.setup.params.coverage * state.setup.taskIds.length - 1e-9);
+
+/**
+ * The acceptance bars an arm has not reached, in words (none: it may be accepted, once its breaks are audited).
+ * The one statement of the bars: the look accepts by it, and an undecided round says what was missing by it.
+ */
+export function barsUnmet(state: PairedState, st: ArmStats): string[] {
   const p = state.setup.params;
-  const n = state.setup.taskIds.length;
   const missing: string[] = [];
-  const need = Math.ceil(p.coverage * n - 1e-9);
+  const need = pairsNeeded(state);
   if (st.covered < need) missing.push(`${st.covered} of the ${need} tasks paired`);
   if (st.logE < state.plan.threshold)
     missing.push(`e-value e^${st.logE.toFixed(2)} of the e^${state.plan.threshold.toFixed(2)} needed`);
   if (st.summary.pImproved < p.guard)
     missing.push(`P(mean improved) ${st.summary.pImproved.toFixed(3)} of the ${p.guard} needed`);
   const gain = st.improvement?.mean ?? 0;
-  if (gain <= p.firstPassFloor) missing.push(`first-pass change ${gain >= 0 ? "+" : ""}${gain.toFixed(4)}`);
+  if (!(gain > p.firstPassFloor)) missing.push(`first-pass change ${gain >= 0 ? "+" : ""}${gain.toFixed(4)}`);
+  return missing;
+}
+
+/** What an arm still alive at a decision without a winner lacked. */
+function unmet(state: PairedState, st: ArmStats): string {
+  const missing = barsUnmet(state, st);
   return missing.length > 0 ? `; not enough evidence yet: ${missing.join(", ")}` : "";
 }
 
