@@ -10,6 +10,7 @@ import { bestSoFar } from "../gate/records.ts";
 import { Journal } from "../journal/journal.ts";
 import { FINISHED_STATUSES } from "../journal/runs.ts";
 import type { ProgressRow, RunRow } from "../journal/stores.ts";
+import { summaryOf } from "../report/gather.ts";
 import { readNight } from "../report/night.ts";
 import { bestValScore } from "../scoring.ts";
 import { type RejectedSteering, rejectedSteeringKey } from "../steering/validate.ts";
@@ -171,7 +172,7 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
             outcome: last.outcome,
             valScore: last.valScore,
             bestBefore: last.bestBefore,
-            reason: last.outcome === "rejected" ? reasonOf(last.summary) : null,
+            reason: last.outcome === "rejected" ? summaryOf(last).reasons?.join("; ") || null : null,
           }
         : null,
     };
@@ -181,12 +182,6 @@ export function readStatus(dir: string, now = Date.now(), options: { inProcess?:
   } finally {
     journal.close();
   }
-}
-
-/** The gate's reasons from an iteration's summary, in one line. */
-function reasonOf(summary: unknown): string | null {
-  const reasons = (summary as { reasons?: unknown } | null)?.reasons;
-  return Array.isArray(reasons) && reasons.length > 0 ? reasons.map(String).join("; ") : null;
 }
 
 function pausedFor(run: RunRow): "outage" | "operator" | null {

@@ -24,7 +24,8 @@ interface Summary {
 const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
 const int = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 
-function summaryOf(row: IterationRow): Summary {
+/** An iteration's journaled summary (learn step), each field checked: what the report and `status` read of it. */
+export function summaryOf(row: Pick<IterationRow, "summary">): Summary {
   const s = (row.summary ?? {}) as Record<string, unknown>;
   return {
     hypothesis: str(s.hypothesis),
