@@ -93,8 +93,8 @@ export function firstPassMean(runs: readonly RunOutcome[], arm: string, tasks = 
   const first = new Map<string, RunOutcome>();
   for (const r of runs)
     if (r.arm === arm && (first.get(r.taskId)?.trial ?? Number.POSITIVE_INFINITY) > r.trial) first.set(r.taskId, r);
-  // A pass cut short (futility, the round's runs) is no val_score: beside the incumbent's over every task, a
-  // mean over the few run first would read as a change that the paired figures do not show.
+  // A pass cut short (futility, the round's runs) has no val_score: beside the incumbent's over every task, a
+  // mean over only the tasks it reached would read as a change that the paired figures do not show.
   if (first.size < tasks) return null;
   const scored = [...first.values()].map((r) => r.reward).filter((x): x is number => x !== null);
   return scored.length === 0 ? null : scored.reduce((a, b) => a + b, 0) / scored.length;

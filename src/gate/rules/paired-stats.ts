@@ -146,7 +146,8 @@ export function armStats(
     summary,
     changes: new Map(input.taskIds.map((id, i) => [id, perTask[i]!])),
     covered,
-    valScore: firstN > 0 ? first / firstN : null,
+    // As the shell records it (round.ts firstPassMean): a first pass cut short has none.
+    valScore: firstN > 0 && firstN === input.taskIds.length ? first / firstN : null,
     improvement: pairedInterval(arm, input.incumbent),
     cache: { view: input.view, prior: input.model.prior, tasks },
   };

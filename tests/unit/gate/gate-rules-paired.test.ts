@@ -186,6 +186,10 @@ describe("the paired rule: decisions", () => {
       /^the round's 90 held-out runs are spent; not enough evidence yet: .*e-value e\^-?\d+\.\d\d of the e\^\d+\.\d\d needed/,
     );
     expect(decision.arms[0]!.reason).toBe(decision.reason);
+    // The rule's own val_score (what `gate --explain` replays) is the shell's: none for a pass cut short.
+    const arm = decision.arms[0]!;
+    expect(arm.figures.tasksPaired).toBeLessThan(ts.length);
+    expect(arm.valScore).toBeNull();
   });
 
   it("refuses to decide above the infrastructure-error share", () => {
